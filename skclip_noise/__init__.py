@@ -1,0 +1,32 @@
+"""skclip_noise: find wrongly labelled images and train classifiers that resist them.
+
+Pre-trained vision-language models (open_clip's CLIP) and image backbones (timm,
+torchvision) behind a scikit-learn API.
+"""
+
+from . import _compat  # noqa: F401  (must run before torchvision is first imported)
+from . import backbones, datasets, metrics, noise
+from .embedder import ImageEmbedder
+from .exceptions import PretrainedWeightsUnavailableError
+from .metrics import detection_report
+from .noise import make_noisy_labels, noise_transition_matrix
+
+try:
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("skclip-noise")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ImageEmbedder",
+    "PretrainedWeightsUnavailableError",
+    "backbones",
+    "datasets",
+    "detection_report",
+    "make_noisy_labels",
+    "metrics",
+    "noise",
+    "noise_transition_matrix",
+    "__version__",
+]

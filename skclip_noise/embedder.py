@@ -1,0 +1,229 @@
+"""ImageEmbedder: a scikit-learn transformer from images to embeddings."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .backbones.loading import _weights_key, load_backbone
+from .data.inputs import ImageDataset, check_image_input
+from .embedding_cache import EmbeddingStore, content_keys
+from .training.device import autocast_dtype, resolve_device
+from .training.loop import evaluate
+
+__all__ = ["ImageEmbedder"]
+
+
+def fitted_device(device_name):
+    """The device a fitted estimator runs on: its fit-time device when this machine
+    has it, else the CPU (so a model fitted on a GPU still predicts after unpickling)."""
+    device = torch.device(device_name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"This estimator was fitted on {device_name!r}, which this machine lacks; using the CPU.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return torch.device("cpu")
+    return device
+
+
+class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Turn images into L2-normalised embeddings with a pre-trained backbone.
+
+    CLIP backbones give their image features (the joint image-text space); timm and
+    torchvision backbones give their pooled features before the classifier. Images are
+    decoded lazily and embedded in batches on the device, so memory does not grow
+    with the number of images beyond the output array. With ``cache_dir`` every
+    embedding is stored on disk under a key made of the image content and the
+    backbone, so a second call (another estimator, a grid search over heads) only
+    reads.
+
+    Parameters
+    ----------
+    backbone : str, default="open_clip:ViT-B-32"
+        ``"open_clip:<config>"``, ``"timm:<model>"`` or ``"torchvision:<model>"``.
+    pretrained : str, bool or None, default="openai"
+        Weights: an open_clip tag, a local checkpoint path, ``"offline"`` for the
+        weights of the ``offline-weights`` extra, ``True`` for timm/torchvision hub
+        weights, or None for random weights. See :func:`skclip_noise.backbones.load_backbone`.
+    normalize : bool, default=True
+        L2-normalise each embedding.
+    batch_size : int, default=64
+    num_workers : int, default=0
+        DataLoader worker processes decoding images.
+    device : str, default="auto"
+        ``"auto"`` picks cuda, then mps, then cpu, when ``fit`` runs.
+    mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
+        Autocast on CUDA by default; full precision on CPU.
+    cache_dir : str or path-like, default=None
+        Folder of the on-disk embedding cache; None disables it.
+    verbose : int, default=0
+        Progress bar when > 0.
+
+    Attributes
+    ----------
+    embedding_dim_ : int
+        Width of the embeddings.
+    device_ : str
+        The device resolved at fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise import ImageEmbedder
+    >>> images = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    >>> embedder = ImageEmbedder("open_clip:skclip-tiny", pretrained=None, device="cpu")
+    >>> embedder.fit_transform(images).shape
+    (4, 48)
+    """
+
+    def __init__(
+        self,
+        backbone="open_clip:ViT-B-32",
+        pretrained="openai",
+        *,
+        normalize=True,
+        batch_size=64,
+        num_workers=0,
+        device="auto",
+        mixed_precision="auto",
+        cache_dir=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.cache_dir = cache_dir
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        return tags
+
+    def fit(self, X=None, y=None):
+        """Load the backbone and record its embedding width.
+
+        Parameters
+        ----------
+        X : images, optional
+            Checked when given; the embedder learns nothing from the data.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if X is not None:
+            check_image_input(X)
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {self.batch_size!r}.")
+        if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
+            raise ValueError(f"num_workers must be a non-negative int; got {self.num_workers!r}.")
+        device = resolve_device(self.device)
+        autocast_dtype(device, self.mixed_precision)  # validates the value
+        backbone = load_backbone(self.backbone, self.pretrained, device=device)
+        self.device_ = str(device)
+        self.embedding_dim_ = backbone.feature_dim
+        return self
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    def _loaded_backbone(self):
+        return load_backbone(self.backbone, self.pretrained, device=fitted_device(self.device_))
+
+    def transform(self, X):
+        """Embed images.
+
+        Parameters
+        ----------
+        X : images
+            An array ``(N, H, W[, 3])``, a sequence of paths, or a torch Dataset.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, embedding_dim_), float32
+        """
+        check_is_fitted(self, "embedding_dim_")
+        image_input = check_image_input(X)
+        backbone = self._loaded_backbone()
+        dataset = ImageDataset(image_input, backbone.preprocess)
+        if self.cache_dir is None:
+            embeddings = self._embed(backbone, dataset)
+        else:
+            embeddings = self._embed_with_cache(backbone, dataset)
+        if self.normalize:
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+            embeddings = embeddings / np.maximum(norms, 1e-12)
+        return embeddings.astype(np.float32, copy=False)
+
+    def _embed(self, backbone, dataset):
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=backbone.device.type == "cuda",
+        )
+        dtype = next(backbone.model.parameters()).dtype
+        embeddings = evaluate(
+            backbone.model,
+            loader,
+            lambda batch: backbone.encode_images(batch[0].to(dtype)),
+            device=backbone.device,
+            mixed_precision=self.mixed_precision,
+            verbose=self.verbose,
+            description=f"embed {self.backbone}",
+        )
+        return embeddings.numpy()
+
+    def _embed_with_cache(self, backbone, dataset):
+        keys = content_keys(dataset)
+        store = EmbeddingStore(self.cache_dir, self._cache_key(backbone))
+        found, cached = store.lookup(keys)
+        missing = np.flatnonzero(~found)
+        unique_keys, first = np.unique(keys[missing], return_index=True)
+        to_compute = missing[first]
+        if len(to_compute):
+            computed = self._embed(
+                backbone, ImageDataset(dataset.image_input, dataset.transform, indices=to_compute)
+            )
+            store.add(unique_keys, computed)
+            width = computed.shape[1]
+        else:
+            width = cached.shape[1]
+        embeddings = np.empty((len(keys), width), dtype=np.float32)
+        if cached is not None:
+            embeddings[found] = cached
+        if len(missing):
+            embeddings[missing] = computed[np.searchsorted(unique_keys, keys[missing])]
+        return embeddings
+
+    def _cache_key(self, backbone):
+        dtype = autocast_dtype(backbone.device, self.mixed_precision)
+        return "|".join(
+            [
+                str(backbone.spec),
+                repr(_weights_key(self.pretrained)),
+                backbone.precision,
+                str(dtype),
+                repr(backbone.preprocess),
+            ]
+        )

@@ -1,0 +1,95 @@
+"""Devices, mixed precision and seeds."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = ["resolve_device", "autocast_dtype", "autocast", "seed_from_random_state", "seeded_torch"]
+
+
+def resolve_device(device="auto"):
+    """Turn ``"auto"`` into cuda, then mps, then cpu; check an explicit choice exists.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'.") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'.")
+    if resolved.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ValueError(f"device={device!r} was asked for but MPS is not available here; use 'auto' or 'cpu'.")
+    return resolved
+
+
+def autocast_dtype(device, mixed_precision="auto"):
+    """The autocast dtype to use, or None for full precision.
+
+    ``"auto"`` means bfloat16 on CUDA devices that support it, float16 on other CUDA
+    devices, and full precision elsewhere. ``True`` is ``"auto"`` that also applies
+    bfloat16 on CPU; ``"bf16"``/``"fp16"`` force a dtype; ``False`` turns it off.
+    """
+    device = torch.device(device)
+    if mixed_precision in (False, None, "no", "fp32"):
+        return None
+    if mixed_precision == "bf16":
+        return torch.bfloat16
+    if mixed_precision == "fp16":
+        return torch.float16
+    if mixed_precision not in ("auto", True):
+        raise ValueError(
+            f"mixed_precision must be 'auto', True, False, 'bf16' or 'fp16'; got {mixed_precision!r}."
+        )
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if mixed_precision is True and device.type == "cpu":
+        return torch.bfloat16
+    return None
+
+
+def autocast(device, dtype):
+    """``torch.autocast`` for ``dtype``, or a no-op context when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def seed_from_random_state(random_state):
+    """An int seed drawn from a scikit-learn ``random_state``.
+
+    Examples
+    --------
+    >>> seed_from_random_state(0) == seed_from_random_state(0)
+    True
+    """
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def seeded_torch(seed, device="cpu"):
+    """Seed torch's global RNG inside the block and restore the caller's state after.
+
+    Transforms in DataLoader workers and the main process draw from torch's global
+    RNG; forking it keeps training reproducible without touching the user's state.
+    """
+    device = torch.device(device)
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,285 @@
+"""The training loop every torch estimator shares, and a deterministic evaluation pass.
+
+An estimator describes one epoch as an iterable of batches and one step as a function
+returning the loss; :class:`Trainer` does the rest: device placement, mixed precision
+(autocast, with a gradient scaler for float16), progress bars, seeding without
+touching the caller's RNG state, a check that stops on a NaN/inf loss, and an optional
+checkpoint after every epoch from which an interrupted fit resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .device import autocast, autocast_dtype, seeded_torch
+
+__all__ = ["Trainer", "evaluate", "move_to_device"]
+
+
+def move_to_device(batch, device):
+    """Move every tensor in a (nested) batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+class Trainer:
+    """Runs epochs of optimisation steps for one model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Already on ``device``.
+    optimizer : torch.optim.Optimizer
+    scheduler : torch.optim.lr_scheduler.LRScheduler, default=None
+        Stepped once per epoch.
+    device : torch.device
+    seed : int
+        Seeds torch's RNG (forked, so the caller's state is restored afterwards),
+        :attr:`generator` (for DataLoader shuffling and sampling in steps) and
+        :attr:`rng` (a numpy Generator).
+    mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
+        See :func:`skclip_noise.training.device.autocast_dtype`.
+    verbose : int, default=0
+        0 silences the progress bars.
+    checkpoint_path : str or path-like, default=None
+        When given, the full training state is written there after every epoch, and
+        a later :meth:`fit` with the same path resumes after the last saved epoch.
+    max_grad_norm : float, default=None
+        Clip the gradient norm when given.
+    description : str, default="train"
+        Progress bar label.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        *,
+        device,
+        seed,
+        scheduler=None,
+        mixed_precision="auto",
+        verbose=0,
+        checkpoint_path=None,
+        max_grad_norm=None,
+        description="train",
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.amp_dtype = autocast_dtype(self.device, mixed_precision)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp_dtype == torch.float16
+        )
+        self.verbose = verbose
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.max_grad_norm = max_grad_norm
+        self.description = description
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.history = []
+        self.epoch = 0
+
+    def autocast(self):
+        """The autocast context of this trainer (for forward passes outside ``step``)."""
+        return autocast(self.device, self.amp_dtype)
+
+    def fit(
+        self,
+        n_epochs: int,
+        batches: Callable[[int], Iterable],
+        step: Callable,
+        *,
+        on_epoch_end: Callable | None = None,
+        extra_state: dict | None = None,
+    ):
+        """Train for ``n_epochs`` epochs (or the ones left after a resume).
+
+        Parameters
+        ----------
+        n_epochs : int
+        batches : callable
+            ``batches(epoch)`` returns the iterable of batches of that epoch
+            (0-based); called inside the seeded context.
+        step : callable
+            ``step(batch, epoch)`` returns the scalar loss tensor, or a tuple
+            ``(loss, metrics)`` with a dict of floats to average over the epoch.
+            It runs under autocast; the batch is already on the device.
+        on_epoch_end : callable, default=None
+            ``on_epoch_end(epoch, record)`` may return a dict merged into the epoch's
+            history record.
+        extra_state : dict, default=None
+            Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint.
+
+        Returns
+        -------
+        history : list of dict
+            One record per epoch: ``epoch``, ``loss``, ``lr`` and the step metrics.
+        """
+        extra_state = extra_state or {}
+        start = self._resume(extra_state)
+        with seeded_torch(self.seed, self.device):
+            if start > 0:
+                torch.set_rng_state(self._resumed_torch_state)
+            for epoch in range(start, n_epochs):
+                record = self._run_epoch(epoch, n_epochs, batches(epoch), step)
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                if on_epoch_end is not None:
+                    record.update(on_epoch_end(epoch, record) or {})
+                self.history.append(record)
+                self.epoch = epoch + 1
+                self._save_checkpoint(extra_state)
+        return self.history
+
+    def _run_epoch(self, epoch, n_epochs, batches, step):
+        self.model.train()
+        totals, n_steps = {}, 0
+        progress = tqdm(
+            batches,
+            desc=f"{self.description} {epoch + 1}/{n_epochs}",
+            disable=not self.verbose,
+            leave=self.verbose > 1,
+        )
+        for batch in progress:
+            batch = move_to_device(batch, self.device)
+            with self.autocast():
+                out = step(batch, epoch)
+            loss, metrics = out if isinstance(out, tuple) else (out, {})
+            if loss is None:  # a step may skip, e.g. an empty selection
+                continue
+            self._check_finite(loss, epoch, n_steps)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.max_grad_norm is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            n_steps += 1
+            values = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value
+            progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+        record = {"epoch": epoch + 1, "n_steps": n_steps}
+        record.update({k: v / max(n_steps, 1) for k, v in totals.items()})
+        record["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        return record
+
+    def _check_finite(self, loss, epoch, step_index):
+        if not torch.isfinite(loss.detach()).all():
+            lr = self.optimizer.param_groups[0]["lr"]
+            raise FloatingPointError(
+                f"The training loss became {float(loss.detach())} at epoch {epoch + 1}, step "
+                f"{step_index + 1}. Training diverged: lower the learning rate (now {lr:g}), "
+                "or check the inputs for NaN/inf values."
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _state(self, extra_state):
+        return {
+            "epoch": self.epoch,
+            "seed": self.seed,
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "extra": {name: obj.state_dict() for name, obj in extra_state.items()},
+        }
+
+    def _save_checkpoint(self, extra_state):
+        if self.checkpoint_path is None:
+            return
+        directory = os.path.dirname(os.path.abspath(self.checkpoint_path))
+        os.makedirs(directory, exist_ok=True)
+        # Write then rename, so an interruption never leaves a half-written checkpoint.
+        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        os.close(handle)
+        torch.save(self._state(extra_state), tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def _resume(self, extra_state):
+        if self.checkpoint_path is None or not os.path.exists(self.checkpoint_path):
+            return 0
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        if state.get("seed") != self.seed:
+            raise ValueError(
+                f"The checkpoint {self.checkpoint_path!r} was written by a fit with another "
+                "random_state; delete it or use the same random_state to resume."
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        for name, obj in extra_state.items():
+            obj.load_state_dict(state["extra"][name])
+        self._resumed_torch_state = state["torch_rng"]
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])
+        return self.epoch
+
+
+@torch.inference_mode()
+def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose=0, description="score"):
+    """One deterministic pass in eval mode; outputs concatenated on the CPU.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Put in eval mode for the pass; its previous mode is restored.
+    batches : iterable
+        Batches (tensors or tuples of tensors).
+    forward : callable
+        ``forward(batch)`` returns a tensor or a tuple of tensors per batch.
+    device : torch.device
+    mixed_precision : see :func:`~skclip_noise.training.device.autocast_dtype`
+
+    Returns
+    -------
+    tensor or tuple of tensors
+        Float outputs are returned as float32.
+    """
+    was_training = model.training
+    model.eval()
+    dtype = autocast_dtype(device, mixed_precision)
+    outputs = []
+    try:
+        for batch in tqdm(batches, desc=description, disable=not verbose, leave=verbose > 1):
+            with autocast(device, dtype):
+                out = forward(move_to_device(batch, device))
+            out = out if isinstance(out, tuple) else (out,)
+            outputs.append(tuple(_to_cpu(o) for o in out))
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("evaluate() got no batches.")
+    merged = tuple(torch.cat(parts) for parts in zip(*outputs))
+    return merged if len(merged) > 1 else merged[0]
+
+
+def _to_cpu(tensor):
+    tensor = tensor.detach()
+    if tensor.is_floating_point():
+        tensor = tensor.float()
+    return tensor.cpu()
