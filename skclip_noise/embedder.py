@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .backbones.loading import _weights_key, load_backbone
 from .data.inputs import ImageDataset, check_image_input
+from .data.transforms import eval_transform
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, resolve_device
 from .training.loop import evaluate
@@ -55,6 +57,11 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         weights, or None for random weights. See :func:`skclip_noise.backbones.load_backbone`.
     normalize : bool, default=True
         L2-normalise each embedding.
+    image_size : int, default=None
+        Side images are resized to. None keeps the backbone's own preprocessing.
+        CNN backbones accept any side, and small images (8 or 28 px) lose nothing at
+        64-112 px while costing 4-12x less than 224 px; ViT towers need their native
+        side, and another value raises at ``fit``.
     batch_size : int, default=64
     num_workers : int, default=0
         DataLoader worker processes decoding images.
@@ -90,6 +97,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         pretrained="openai",
         *,
         normalize=True,
+        image_size=None,
         batch_size=64,
         num_workers=0,
         device="auto",
@@ -100,6 +108,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.backbone = backbone
         self.pretrained = pretrained
         self.normalize = normalize
+        self.image_size = image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.device = device
@@ -138,9 +147,33 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device = resolve_device(self.device)
         autocast_dtype(device, self.mixed_precision)  # validates the value
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
+        if self.image_size is not None:
+            self._check_image_size(backbone)
         self.device_ = str(device)
         self.embedding_dim_ = backbone.feature_dim
         return self
+
+    def _check_image_size(self, backbone):
+        if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 1:
+            raise ValueError(f"image_size must be a positive int or None; got {self.image_size!r}.")
+        probe = torch.zeros(1, 3, self.image_size, self.image_size, device=backbone.device)
+        try:
+            with torch.inference_mode():
+                backbone.encode_images(probe.to(next(backbone.model.parameters()).dtype))
+        except RuntimeError as exc:
+            native = backbone.preprocess_config.image_size
+            raise ValueError(
+                f"{self.backbone} does not accept image_size={self.image_size}; its native "
+                f"side is {native}. Use image_size=None (ViT towers need their native side)."
+            ) from exc
+
+    def _transform_for(self, backbone):
+        if self.image_size is None:
+            return backbone.preprocess
+        config = dataclasses.replace(
+            backbone.preprocess_config, image_size=int(self.image_size), crop_pct=1.0
+        )
+        return eval_transform(config)
 
     @property
     def _n_features_out(self):
@@ -164,7 +197,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_is_fitted(self, "embedding_dim_")
         image_input = check_image_input(X)
         backbone = self._loaded_backbone()
-        dataset = ImageDataset(image_input, backbone.preprocess)
+        dataset = ImageDataset(image_input, self._transform_for(backbone))
         if self.cache_dir is None:
             embeddings = self._embed(backbone, dataset)
         else:
@@ -181,6 +214,9 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             shuffle=False,
             num_workers=self.num_workers,
             pin_memory=backbone.device.type == "cuda",
+            # Iterating a DataLoader draws a worker seed from torch's global RNG
+            # unless it has its own generator: give it one, the caller's stream stays put.
+            generator=torch.Generator().manual_seed(0),
         )
         dtype = next(backbone.model.parameters()).dtype
         embeddings = evaluate(
@@ -224,6 +260,6 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 repr(_weights_key(self.pretrained)),
                 backbone.precision,
                 str(dtype),
-                repr(backbone.preprocess),
+                repr(self._transform_for(backbone)),
             ]
         )

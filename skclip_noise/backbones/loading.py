@@ -151,7 +151,8 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         # Random initialisation draws from a fixed seed in a forked RNG: the same spec
         # gives the same weights in every process, and the caller's RNG is untouched.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+            # Not torch.manual_seed: it also reseeds every CUDA device, outside the fork.
+            torch.default_generator.manual_seed(0)
             backbone = _LOADERS[parsed.family](parsed, pretrained)
         backbone.model.eval().requires_grad_(False)
         backbone.model.to(device=device, dtype=PRECISIONS[precision])
@@ -293,11 +294,10 @@ def _open_clip_with_offline_trunk(open_clip, name):
         model, _, preprocess = open_clip.create_model_and_transforms(
             name,
             pretrained=None,
-            force_preprocess_cfg={
-                "mean": tuple(pre["mean"]),
-                "std": tuple(pre["std"]),
-                "interpolation": pre["interpolation"],
-            },
+            # create_model_and_transforms builds force_preprocess_cfg from these itself.
+            image_mean=tuple(pre["mean"]),
+            image_std=tuple(pre["std"]),
+            image_interpolation=pre["interpolation"],
         )
     offline_weights.load_offline_weights(model.visual.trunk, "timm", trunk_name)
     return model, preprocess
@@ -357,7 +357,8 @@ def _load_timm(spec, pretrained):
         model=model,
         preprocess=timm.data.create_transform(**data_config, is_training=False),
         preprocess_config=config,
-        feature_dim=int(model.num_features),
+        # Models with a pre-logits layer (e.g. MobileNetV3) output head_hidden_size.
+        feature_dim=int(getattr(model, "head_hidden_size", None) or model.num_features),
         device=torch.device("cpu"),
     )
 

@@ -68,10 +68,28 @@ def _check_model_exists(spec):
     known = _known_models(spec.family)
     lookup = spec.name.split(".", 1)[0] if spec.family == "timm" else spec.name
     if lookup in known:
+        if lookup != spec.name:
+            _check_timm_tag(spec.name, lookup)
         return
     close = difflib.get_close_matches(lookup, known, n=5, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(f'{spec.family}:{c}') for c in close)}?" if close else ""
     raise ValueError(f"Unknown {spec.family} model {spec.name!r}.{hint} {_list_hint(spec.family)}")
+
+
+def _check_timm_tag(name, arch):
+    # timm.create_model rejects an unknown tag only later, with a RuntimeError.
+    import timm.models
+
+    tagged = list(timm.models.get_arch_pretrained_cfgs(arch))
+    if not tagged or name in tagged:
+        return
+    tags = {t.partition(".")[2]: t for t in tagged if "." in t}
+    close = difflib.get_close_matches(name.partition(".")[2], list(tags), n=5, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(f'timm:{tags[c]}') for c in close)}?" if close else ""
+    raise ValueError(
+        f"Unknown timm pretrained tag in {name!r}.{hint} Known for {arch!r}: "
+        f"{', '.join(tagged)}."
+    )
 
 
 def _known_models(family):

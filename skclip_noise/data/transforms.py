@@ -7,6 +7,7 @@ with two operations at magnitude 10, as FixMatch and AVL-Prompter use.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torchvision import transforms as T
@@ -51,7 +52,8 @@ class PreprocessConfig:
 
     @property
     def resize_size(self):
-        return int(round(self.image_size / self.crop_pct))
+        """Side of the resize before the centre crop (floored, as timm does)."""
+        return int(math.floor(self.image_size / self.crop_pct))
 
     def _resize_and_normalize(self):
         mode = _INTERPOLATIONS[self.interpolation]

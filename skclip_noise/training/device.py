@@ -73,11 +73,18 @@ def autocast(device, dtype):
 def seed_from_random_state(random_state):
     """An int seed drawn from a scikit-learn ``random_state``.
 
+    An int gives a fixed seed and a ``RandomState`` instance is drawn from. ``None``
+    gives a fresh seed from the operating system's entropy, so fits are not
+    reproducible; unlike scikit-learn's default, numpy's global RNG is never drawn
+    from, so fitting never changes the caller's random stream.
+
     Examples
     --------
     >>> seed_from_random_state(0) == seed_from_random_state(0)
     True
     """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] % np.iinfo(np.int32).max)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
