@@ -17,8 +17,6 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.stats import truncnorm
-from sklearn.metrics import confusion_matrix
 from sklearn.utils import check_random_state
 
 __all__ = [
@@ -337,6 +335,8 @@ def _weighted_sample_without_replacement(weights, k, rng):
 def _instance(codes, n_classes, rate, X, rng):
     n, n_features = X.shape
     std = _INSTANCE_RATE_STD
+    from scipy.stats import truncnorm  # imported on use: scipy.stats costs ~0.5 s
+
     flip_rates = truncnorm.rvs(
         (0.0 - rate) / std, (1.0 - rate) / std, loc=rate, scale=std, size=n, random_state=rng
     )
@@ -605,6 +605,8 @@ def noise_transition_matrix(y_true, y_noisy, *, classes=None, normalize="true"):
     true_codes = _encode(y_true, class_arr, "y_true")
     noisy_codes = _encode(y_noisy, class_arr, "y_noisy")
     n_classes = class_arr.shape[0]
+    from sklearn.metrics import confusion_matrix
+
     counts = confusion_matrix(true_codes, noisy_codes, labels=np.arange(n_classes))
     if normalize is None:
         return counts

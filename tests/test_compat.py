@@ -49,3 +49,22 @@ def test_fresh_interpreter_imports_after_package(module):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_nothing_is_registered_when_the_compiled_ops_load():
+    # Simulate a machine whose torchvision matches its torch: loading _C succeeds.
+    code = (
+        "import torch\n"
+        "loaded = []\n"
+        "torch.ops.load_library = lambda path: loaded.append(path)\n"
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('compat_alone', {_compat.__file__!r})\n"
+        "_compat = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(_compat)  # the module alone, not the package (which imports torchvision)\n"
+        "assert loaded and loaded[0].endswith(('.so', '.pyd')), loaded\n"
+        "assert _compat.TORCHVISION_OPS_SHIMMED is False\n"
+        "assert _compat._SHIM_LIBRARY is None\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

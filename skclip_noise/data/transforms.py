@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from torchvision import transforms as T
-
 __all__ = ["PreprocessConfig", "eval_transform", "weak_transform", "strong_transform"]
 
-_INTERPOLATIONS = {
-    "bicubic": T.InterpolationMode.BICUBIC,
-    "bilinear": T.InterpolationMode.BILINEAR,
-    "nearest": T.InterpolationMode.NEAREST,
-}
+_INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
+
+
+def _torchvision_transforms():
+    # Imported on first use: torchvision's import costs over a second.
+    from torchvision import transforms
+
+    return transforms
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class PreprocessConfig:
         return int(math.floor(self.image_size / self.crop_pct))
 
     def _resize_and_normalize(self):
-        mode = _INTERPOLATIONS[self.interpolation]
+        T = _torchvision_transforms()
+        mode = T.InterpolationMode(self.interpolation)
         return (
             [T.Resize(self.resize_size, interpolation=mode), T.CenterCrop(self.image_size)],
             [T.ToTensor(), T.Normalize(self.mean, self.std)],
@@ -74,10 +76,11 @@ def eval_transform(config):
     torch.Size([3, 32, 32])
     """
     head, tail = config._resize_and_normalize()
-    return T.Compose(head + tail)
+    return _torchvision_transforms().Compose(head + tail)
 
 
 def _weak_ops(config):
+    T = _torchvision_transforms()
     return [
         T.RandomCrop(config.image_size, padding=max(1, config.image_size // 8), padding_mode="reflect"),
         T.RandomHorizontalFlip(),
@@ -94,7 +97,7 @@ def weak_transform(config):
     torch.Size([3, 32, 32])
     """
     head, tail = config._resize_and_normalize()
-    return T.Compose(head + _weak_ops(config) + tail)
+    return _torchvision_transforms().Compose(head + _weak_ops(config) + tail)
 
 
 def strong_transform(config, *, num_ops=2, magnitude=10):
@@ -106,6 +109,7 @@ def strong_transform(config, *, num_ops=2, magnitude=10):
     >>> strong_transform(PreprocessConfig(image_size=32))(Image.new("RGB", (8, 8))).shape
     torch.Size([3, 32, 32])
     """
+    T = _torchvision_transforms()
     head, tail = config._resize_and_normalize()
     return T.Compose(
         head + _weak_ops(config) + [T.RandAugment(num_ops=num_ops, magnitude=magnitude)] + tail
