@@ -62,14 +62,13 @@ works for ``tuning="linear"``.
 from __future__ import annotations
 
 import copy
-import math
 from typing import List, Optional
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .prompts import apply_bitfit, freeze_module
+from .prompts import apply_bitfit, freeze_module, init_visual_prompts
 
 __all__ = ["ImageClassifierNet", "TUNING_MODES", "FEATURES"]
 
@@ -212,11 +211,7 @@ class ImageClassifierNet(nn.Module):
             n_vpt = int(n_vpt)
             if n_vpt < 1:
                 raise ValueError(f"n_vpt must be >= 1 for tuning='vpt'; got {n_vpt}.")
-            width = tower.class_embedding.shape[-1]
-            ph, pw = tower.patch_size
-            bound = math.sqrt(6.0 / float(3 * ph * pw + width))
-            n_layers = len(tower.transformer.resblocks)
-            prompts = torch.empty(n_layers, n_vpt, width, dtype=torch.float32).uniform_(-bound, bound)
+            prompts = init_visual_prompts(tower, len(tower.transformer.resblocks), n_vpt)
             self.prompts = nn.Parameter(prompts.to(device))
             self.n_vpt = n_vpt
         else:

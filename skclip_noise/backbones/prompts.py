@@ -579,6 +579,15 @@ def vit_forward_with_prompts(
     return pooled
 
 
+def init_visual_prompts(visual: nn.Module, depth: int, n_vpt: int) -> torch.Tensor:
+    """VPT's initial prompts for a ViT tower: ``(depth, n_vpt, width)`` float32, uniform on
+    ``+-sqrt(6 / (3 * p_h * p_w + width))`` (``p`` the patch size), drawn from torch's RNG."""
+    width = visual.class_embedding.shape[-1]
+    ph, pw = visual.patch_size
+    bound = math.sqrt(6.0 / float(3 * ph * pw + width))
+    return torch.empty(depth, n_vpt, width, dtype=torch.float32).uniform_(-bound, bound)
+
+
 class VisualPromptEncoder(nn.Module):
     """VPT-deep image encoder for an open_clip ViT image tower.
 
@@ -626,9 +635,7 @@ class VisualPromptEncoder(nn.Module):
             raise ValueError(f"n_vpt must be >= 0, got {n_vpt}.")
         self.n_vpt, self.prompt_depth, self.n_layers = int(n_vpt), depth, n_layers
         width = visual.class_embedding.shape[-1]
-        ph, pw = visual.patch_size
-        val = math.sqrt(6.0 / float(3 * ph * pw + width))
-        self.prompts = nn.Parameter(torch.empty(depth, self.n_vpt, width).uniform_(-val, val))
+        self.prompts = nn.Parameter(init_visual_prompts(visual, depth, self.n_vpt))
         self.width = width
         self.clip = clip_model
         if freeze_clip:
