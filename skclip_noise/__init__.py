@@ -5,7 +5,8 @@ torchvision) behind a scikit-learn API.
 """
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
-from . import backbones, datasets, metrics, noise
+from . import backbones, datasets, detectors, metrics, noise, report
+from .detectors import GMMLossDetector, LabelMatchDetector, SmallLossDetector
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
 from .metrics import detection_report
@@ -19,14 +20,19 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "GMMLossDetector",
     "ImageEmbedder",
+    "LabelMatchDetector",
+    "SmallLossDetector",
     "PretrainedWeightsUnavailableError",
     "backbones",
     "datasets",
     "detection_report",
+    "detectors",
     "make_noisy_labels",
     "metrics",
     "noise",
     "noise_transition_matrix",
+    "report",
     "__version__",
 ]

@@ -1,9 +1,12 @@
 """The ``skclip-noise`` command line.
 
+``skclip-noise detect INPUT`` finds suspected label errors in an image folder
+(``root/<class>/<image>``) or a CSV of ``path,label`` rows and writes
+``label_issues.csv`` and a self-contained ``report.html``.
+
 ``skclip-noise demo`` runs the whole journey on local data with real local weights:
-load a real image data set, inject label noise, embed the images with a pre-trained
-backbone, flag the samples whose label disagrees with an out-of-fold linear probe,
-and print the detection report against the known truth.
+load a real image data set, inject label noise, detect it, print the detection
+report against the known truth and write the same two files.
 """
 
 from __future__ import annotations
@@ -38,10 +41,10 @@ def build_parser():
         "demo",
         help="inject label noise into a real local data set and detect it (no download)",
         description=(
-            "Load a real local image data set, inject label noise, embed the images with "
-            "real local pretrained weights, flag the samples whose given label disagrees "
-            "with an out-of-fold linear probe on the embeddings, and report precision and "
-            "recall of the detection against the injected truth."
+            "Load a real local image data set, inject label noise, detect the wrong labels "
+            "with a detector on real local pretrained weights (no download), print "
+            "precision and recall of the detection against the injected truth, and write "
+            "label_issues.csv and report.html."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -49,17 +52,50 @@ def build_parser():
     demo.add_argument("--n-samples", type=int, default=None, help="stratified subset size (default: digits all 1797, fashion-mnist 2000)")
     demo.add_argument("--noise", choices=["symmetric", "pairflip", "instance"], default=DEMO_DEFAULTS["noise"])
     demo.add_argument("--rate", type=float, default=DEMO_DEFAULTS["rate"], help="share of labels to corrupt")
-    demo.add_argument("--backbone", default=DEMO_DEFAULTS["backbone"], help="backbone spec, e.g. timm:tf_efficientnet_lite0")
-    demo.add_argument("--pretrained", default=DEMO_DEFAULTS["pretrained"], help="'offline', an open_clip tag, a checkpoint path, or 'none'")
-    demo.add_argument("--image-size", type=int, default=DEMO_DEFAULTS["image_size"], help="input side for CNN backbones; 0 keeps the backbone's own")
-    demo.add_argument("--batch-size", type=int, default=64)
-    demo.add_argument("--device", default="auto")
-    demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("--output-dir", default=DEMO_DEFAULTS["output_dir"], help="where label_issues.csv and report.txt go")
-    demo.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--output-dir", default=DEMO_DEFAULTS["output_dir"], help="where label_issues.csv, report.html and report.txt go")
+    _add_detector_arguments(
+        demo,
+        backbone=DEMO_DEFAULTS["backbone"],
+        pretrained=DEMO_DEFAULTS["pretrained"],
+        image_size=DEMO_DEFAULTS["image_size"],
+    )
     demo.set_defaults(handler=run_demo)
+
+    detect = commands.add_parser(
+        "detect",
+        help="find suspected label errors in an image folder or a CSV of path,label",
+        description=(
+            "Find suspected label errors. INPUT is a folder with one subfolder of images "
+            "per class, or a CSV file with 'path' and 'label' columns (relative paths are "
+            "read from the CSV's folder). Writes label_issues.csv (cleanlab's columns plus "
+            "the path) and a self-contained report.html."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    detect.add_argument("input", metavar="INPUT", help="image folder or CSV of path,label")
+    detect.add_argument("--output-dir", default="skclip-noise-report", help="where label_issues.csv and report.html go")
+    _add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
+    detect.set_defaults(handler=run_detect)
     return parser
+
+
+def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
+    parser.add_argument("--backbone", default=backbone, help="backbone spec, e.g. timm:tf_efficientnet_lite0")
+    parser.add_argument("--pretrained", default=pretrained, help="'offline', an open_clip tag, a checkpoint path, or 'none'")
+    parser.add_argument("--image-size", type=int, default=image_size, help="input side for CNN backbones; 0 keeps the backbone's own")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--detector", choices=sorted(_DETECTORS), default="gmm", help="which detector")
+    parser.add_argument("--threshold", type=float, default=0.5, help="gmm: clean when the clean probability exceeds it")
+    parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
+    parser.add_argument("--forget-rate", type=float, default=None, help="small-loss: share dropped per class (default: estimated)")
+    parser.add_argument("--cv", type=int, default=None, help="gmm/small-loss: cross-fitting folds")
+    parser.add_argument("--epochs", type=int, default=10, help="gmm/small-loss: epochs of the linear probe")
+    parser.add_argument("--class-names", default=None, help="label-match: comma-separated names for integer labels")
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
+    parser.add_argument("--max-items", type=int, default=200, help="at most this many cards in report.html")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
 def _load_demo_data(args):
@@ -87,30 +123,55 @@ def _stratified_subset(X, y, n, random_state):
     return X[keep], y[keep]
 
 
-def out_of_fold_label_check(embeddings, y_noisy, random_state=0):
-    """Out-of-fold probabilities of a linear probe whose regularisation is cross-validated.
+_DETECTORS = {"gmm": "GMMLossDetector", "small-loss": "SmallLossDetector", "label-match": "LabelMatchDetector"}
 
-    Every sample is scored by a model that never saw it (5 folds); the probe's C is
-    chosen by an inner 3-fold search, so it is not left at a default that fits the
-    noise.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 
-    probe = GridSearchCV(
-        LogisticRegression(max_iter=1000, tol=1e-3),
-        {"C": [0.1, 1.0, 10.0]},
-        cv=StratifiedKFold(3, shuffle=True, random_state=random_state),
+def make_detector(args, backbone, pretrained, image_size):
+    """The detector the flags describe."""
+    from . import detectors
+
+    common = dict(
+        backbone=backbone,
+        pretrained=pretrained,
+        image_size=image_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        cache_dir=args.cache_dir or os.path.join(args.output_dir, "embeddings"),
+        verbose=0 if args.quiet else 1,
     )
-    folds = StratifiedKFold(5, shuffle=True, random_state=random_state)
-    return cross_val_predict(probe, embeddings, y_noisy, cv=folds, method="predict_proba")
+    if args.detector == "label-match":
+        names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
+        return detectors.LabelMatchDetector(class_names=names, **common)
+    trained = dict(epochs=args.epochs, cv=args.cv, random_state=args.random_state, **common)
+    if args.detector == "small-loss":
+        return detectors.SmallLossDetector(forget_rate=args.forget_rate, **trained)
+    return detectors.GMMLossDetector(threshold=args.threshold, per_class=args.per_class, **trained)
+
+
+def _pretrained_flag(value):
+    return None if str(value).lower() == "none" else value
+
+
+def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors"):
+    from .report import label_issues_html
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    issues = detector.label_issues_.copy()
+    for name, values in (extra_columns or {}).items():
+        issues[name] = values
+    issues_path = os.path.join(args.output_dir, "label_issues.csv")
+    issues.sort_values("label_quality").to_csv(issues_path, index_label="sample")
+    html_path = label_issues_html(
+        X, detector.label_issues_, os.path.join(args.output_dir, "report.html"),
+        max_items=args.max_items, title=title,
+    )
+    _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
+         f"issues of {len(issues)}) and {html_path}.")
 
 
 def run_demo(args):
     import numpy as np
-    import pandas as pd
 
-    from .embedder import ImageEmbedder
     from .metrics import detection_report
     from .noise import make_noisy_labels
 
@@ -120,52 +181,63 @@ def run_demo(args):
     y_noisy, is_noisy = make_noisy_labels(
         y_true, args.noise, args.rate, random_state=args.random_state, features=features
     )
+    names = np.asarray(class_names)
     _say(args, f"{args.dataset}: {len(y_true)} images, {len(class_names)} classes; "
          f"{args.noise} noise at {args.rate:.0%}: {int(is_noisy.sum())} labels corrupted.")
-
-    pretrained = None if str(args.pretrained).lower() == "none" else args.pretrained
-    cache_dir = args.cache_dir or os.path.join(args.output_dir, "embeddings")
-    embedder = ImageEmbedder(
-        args.backbone,
-        pretrained=pretrained,
-        image_size=args.image_size or None,
-        batch_size=args.batch_size,
-        device=args.device,
-        cache_dir=cache_dir,
-        verbose=0 if args.quiet else 1,
-    )
-    t0 = time.perf_counter()
-    embeddings = embedder.fit_transform(X)
-    embed_seconds = time.perf_counter() - t0
-    _say(args, f"Embedded with {args.backbone} ({pretrained}) on {embedder.device_}: "
-         f"{embeddings.shape[1]} features, {len(X) / embed_seconds:.0f} images/s.")
-
-    proba = out_of_fold_label_check(embeddings, y_noisy, args.random_state)
-    predicted = proba.argmax(axis=1)
-    clean_pred = predicted == y_noisy
-    report = detection_report(is_noisy, clean_pred)
-
-    os.makedirs(args.output_dir, exist_ok=True)
-    issues = pd.DataFrame(
-        {
-            "is_label_issue": ~clean_pred,
-            "label_quality": proba[np.arange(len(y_noisy)), y_noisy],
-            "given_label": np.asarray(class_names)[y_noisy],
-            "predicted_label": np.asarray(class_names)[predicted],
-            "true_label": np.asarray(class_names)[y_true],
-        }
-    ).sort_values("label_quality")
-    issues_path = os.path.join(args.output_dir, "label_issues.csv")
-    issues.to_csv(issues_path, index_label="sample")
+    pretrained = _pretrained_flag(args.pretrained)
+    detector = make_detector(args, args.backbone, pretrained, args.image_size or None)
+    detector.fit(X, names[y_noisy])
+    report = detection_report(is_noisy, detector.clean_mask_)
     header = (
         f"skclip-noise demo: {args.dataset}, {args.noise} noise {args.rate:.0%}, "
-        f"{args.backbone} ({pretrained}), out-of-fold linear-probe label check\n"
+        f"{type(detector).__name__} on {args.backbone} ({pretrained})\n"
     )
+    os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "report.txt"), "w") as handle:
         handle.write(header + report + "\n")
     print(header + report)
-    _say(args, f"Wrote {issues_path} ({int((~clean_pred).sum())} suspected label issues) "
-         f"in {time.perf_counter() - started:.0f} s.")
+    _write_outputs(args, detector, X, {"true_label": names[y_true]},
+                   title=f"Suspected label errors: {args.dataset} with {args.rate:.0%} {args.noise} noise")
+    _say(args, f"Done in {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+def read_detect_input(path):
+    """X (paths) and y (labels) from an image folder or a CSV of path,label."""
+    import numpy as np
+    import pandas as pd
+
+    from .datasets import load_image_folder
+
+    if os.path.isdir(path):
+        return load_image_folder(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot read {path!r} as a CSV of path,label: {exc}") from exc
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{path!r} needs columns 'path' and 'label' (a header row); it lacks "
+            f"{sorted(missing)} (columns: {list(table.columns)})."
+        )
+    if table[["path", "label"]].isna().any().any():
+        rows = np.flatnonzero(table[["path", "label"]].isna().any(axis=1).to_numpy())[:5] + 2
+        raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
+    base = os.path.dirname(os.path.abspath(path))
+    paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table["path"].astype(str)]
+    return np.asarray(paths, dtype=object), table["label"].to_numpy()
+
+
+def run_detect(args):
+    X, y = read_detect_input(args.input)
+    _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes.")
+    detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
+    detector.fit(X, y)
+    _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}.")
+    _write_outputs(args, detector, X, {"path": X})
     return 0
 
 

@@ -15,7 +15,7 @@ from .data.inputs import ImageDataset, check_image_input
 from .data.transforms import eval_transform
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, resolve_device
-from .training.loop import evaluate
+from .training.loop import evaluate, make_loader
 
 __all__ = ["ImageEmbedder"]
 
@@ -208,15 +208,11 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return embeddings.astype(np.float32, copy=False)
 
     def _embed(self, backbone, dataset):
-        loader = torch.utils.data.DataLoader(
+        loader = make_loader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=False,
             num_workers=self.num_workers,
             pin_memory=backbone.device.type == "cuda",
-            # Iterating a DataLoader draws a worker seed from torch's global RNG
-            # unless it has its own generator: give it one, the caller's stream stays put.
-            generator=torch.Generator().manual_seed(0),
         )
         dtype = next(backbone.model.parameters()).dtype
         embeddings = evaluate(

@@ -19,7 +19,24 @@ from tqdm.auto import tqdm
 
 from .device import autocast, autocast_dtype, seeded_torch
 
-__all__ = ["Trainer", "evaluate", "move_to_device"]
+__all__ = ["Trainer", "evaluate", "make_loader", "move_to_device"]
+
+
+def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_workers=0, pin_memory=False):
+    """A DataLoader that never draws from torch's global RNG.
+
+    Iterating a DataLoader draws its workers' base seed from the global RNG unless it
+    has a generator of its own; without ``generator`` a fixed-seed one is used, so
+    evaluation passes are deterministic and leave the caller's random stream alone.
+    """
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=generator if generator is not None else torch.Generator().manual_seed(0),
+    )
 
 
 def move_to_device(batch, device):

@@ -1,0 +1,136 @@
+"""LabelMatchDetector: CLIP zero-shot prediction against the given label."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..backbones.loading import load_backbone
+from ..embedder import fitted_device
+from ..training.device import resolve_device
+from ._base import BaseNoiseDetector, Scores
+
+__all__ = ["LabelMatchDetector"]
+
+
+class LabelMatchDetector(BaseNoiseDetector):
+    """Zero-shot baseline: a label is clean when CLIP's zero-shot prediction equals it.
+
+    Each class is described by prompts made from ``templates`` and its name; the text
+    embeddings of a class's prompts are L2-normalised, averaged and normalised again
+    (CLIP's prompt ensembling). Images are classified by cosine similarity scaled by
+    CLIP's logit scale. ``clean_proba_`` is the zero-shot softmax probability of the
+    given label; a sample is clean when the zero-shot argmax equals its label.
+
+    Zero-shot quality depends entirely on real CLIP weights: with random text towers
+    (the hybrid or test configs) the verdicts mean nothing.
+
+    Parameters
+    ----------
+    backbone : str, default="open_clip:ViT-B-32"
+        An open_clip backbone (the text tower is needed).
+    pretrained : str or None, default="openai"
+    templates : sequence of str, default=("a photo of a {}.",)
+        Prompt templates; ``{}`` is replaced by the class name.
+    class_names : sequence of str or mapping, default=None
+        Needed with integer labels (string labels are their own names).
+    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
+        As in :class:`~skclip_noise.ImageEmbedder`. X may also be image embeddings
+        from the same CLIP (an ``ImageEmbedder`` output).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise import LabelMatchDetector
+    >>> images = np.random.default_rng(0).integers(0, 256, (6, 8, 8), dtype=np.uint8)
+    >>> labels = np.array(["cat", "dog"] * 3)
+    >>> detector = LabelMatchDetector("open_clip:skclip-tiny", pretrained=None, device="cpu")
+    >>> detector.fit(images, labels).clean_mask_.shape
+    (6,)
+    """
+
+    def __init__(
+        self,
+        backbone="open_clip:ViT-B-32",
+        pretrained="openai",
+        *,
+        templates=("a photo of a {}.",),
+        class_names=None,
+        image_size=None,
+        batch_size=64,
+        num_workers=0,
+        device="auto",
+        mixed_precision="auto",
+        cache_dir=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.templates = templates
+        self.class_names = class_names
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.cache_dir = cache_dir
+        self.verbose = verbose
+
+    def _check_templates(self):
+        templates = [self.templates] if isinstance(self.templates, str) else list(self.templates)
+        if not templates or any("{}" not in t for t in templates):
+            raise ValueError(
+                f"templates must be a non-empty sequence of strings containing '{{}}' for "
+                f"the class name; got {self.templates!r}."
+            )
+        return templates
+
+    def _fit_scores(self, X_checked, codes, encoding):
+        templates = self._check_templates()
+        if encoding.classes.dtype.kind in "iu" and self.class_names is None:
+            raise ValueError(
+                "LabelMatchDetector builds text prompts from class names: pass string labels "
+                "or class_names=[...] (one per class, in sorted label order)."
+            )
+        device = resolve_device(self.device)
+        backbone = load_backbone(self.backbone, self.pretrained, device=device)
+        if not backbone.is_clip:
+            raise ValueError(
+                f"LabelMatchDetector needs a CLIP (open_clip) backbone with a text tower; got {self.backbone!r}."
+            )
+        self.device_ = str(device)
+        self.text_features_ = _class_text_features(backbone, encoding.class_names, templates)
+        self.logit_scale_ = float(backbone.model.logit_scale.exp().detach().cpu())
+        return self._score_pairs(X_checked, codes)
+
+    def _score_pairs(self, X_checked, codes):
+        features = self._features(X_checked)
+        width = self.text_features_.shape[1]
+        if features.shape[1] != width:
+            raise ValueError(
+                f"X has {features.shape[1]} features but {self.backbone}'s joint space has "
+                f"{width}; pass images, or embeddings from the same CLIP."
+            )
+        features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        logits = self.logit_scale_ * features @ self.text_features_.T
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        proba /= proba.sum(axis=1, keepdims=True)
+        predicted = proba.argmax(axis=1)
+        return Scores(proba[np.arange(len(codes)), codes], predicted == codes, predicted)
+
+    def _features(self, X_checked, device=None):
+        if X_checked.kind != "features":
+            # the fit-time device, or the CPU (with a warning) on a machine without it
+            device = str(fitted_device(self.device_))
+        return super()._features(X_checked, device)
+
+
+@torch.inference_mode()
+def _class_text_features(backbone, class_names, templates):
+    texts = [t.format(name.replace("_", " ")) for name in class_names for t in templates]
+    tokens = backbone.tokenizer(texts).to(backbone.device)
+    features = backbone.model.encode_text(tokens).float()
+    features = torch.nn.functional.normalize(features, dim=-1)
+    features = features.reshape(len(class_names), len(templates), -1).mean(dim=1)
+    return torch.nn.functional.normalize(features, dim=-1).cpu().numpy()

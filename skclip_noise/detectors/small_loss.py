@@ -1,0 +1,174 @@
+"""SmallLossDetector: keep the lowest-loss share of each class (Co-teaching style)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import BaseNoiseDetector, Scores
+from ._loss_model import LOSS_MODEL_PARAMS_DOC, LossModelMixin
+from .gmm_loss import _LossMixture
+
+__all__ = ["SmallLossDetector"]
+
+_SCHEDULES = ("none", "coteaching")
+
+
+class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
+    """Noisy-label detector that keeps the smallest-loss share of each class.
+
+    A classifier is trained on the given labels and each sample's cross-entropy is
+    read in eval mode; in each class (or over all samples with ``per_class=False``)
+    the ``1 - forget_rate`` share with the lowest losses is judged clean.
+
+    Without a known noise rate (``forget_rate=None``) the rate is estimated from the
+    losses: a two-component Gaussian mixture (DivideMix's settings) is fitted to the
+    min-max normalised losses of all samples, and the estimate is the mean posterior
+    of the high-loss component, i.e. the expected share of samples that belong to
+    it. The estimate is stored in ``forget_rate_``.
+
+    Parameters
+    ----------
+    forget_rate : float in [0, 1), default=None
+        Share of samples judged noisy in each class; None estimates it (see above).
+    per_class : bool, default=True
+        Rank losses within each given class (class-balanced) or over all samples.
+    schedule : {"none", "coteaching"}, default="none"
+        ``"coteaching"`` also trains the loss model the Co-teaching way: in every
+        batch only the ``1 - r(e)`` smallest-loss samples contribute to the loss,
+        with ``r(e)`` ramped linearly from 0 to ``forget_rate`` over
+        ``warmup_epochs``. It needs an explicit ``forget_rate``.
+    warmup_epochs : int, default=5
+        Length of that ramp (Co-teaching's ``num_gradual``, scaled to short runs).
+    %(loss_model_params)s
+
+    Attributes
+    ----------
+    forget_rate_ : float
+        The forget rate used (given or estimated).
+    loss_ : ndarray of shape (n_samples,)
+    cutoffs_ : dict
+        Largest kept loss per class code (or ``None`` for the global ranking); new
+        pairs are clean when their loss is at most the cutoff.
+    clean_proba_ : ndarray
+        The model's softmax probability of the given label (a ranking does not
+        define a posterior); ``clean_mask_`` comes from the ranking, not from it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise import SmallLossDetector, make_noisy_labels
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(-2, 1, (60, 5)), rng.normal(2, 1, (60, 5))]
+    >>> y = np.r_[np.zeros(60, int), np.ones(60, int)]
+    >>> y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
+    >>> detector = SmallLossDetector(forget_rate=0.2, lr=1e-2, device="cpu", random_state=0).fit(X, y_noisy)
+    >>> round(detector.noise_rate_, 2)
+    0.2
+    """
+
+    def __init__(
+        self,
+        *,
+        forget_rate=None,
+        per_class=True,
+        schedule="none",
+        warmup_epochs=5,
+        model="linear",
+        backbone="open_clip:ViT-B-32",
+        pretrained="openai",
+        epochs=10,
+        lr=None,
+        weight_decay=5e-4,
+        batch_size=64,
+        average_last=1,
+        cv=None,
+        image_size=None,
+        num_workers=0,
+        device="auto",
+        mixed_precision="auto",
+        cache_dir=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.forget_rate = forget_rate
+        self.per_class = per_class
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+        self.model = model
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.average_last = average_last
+        self.cv = cv
+        self.image_size = image_size
+        self.num_workers = num_workers
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.cache_dir = cache_dir
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self):
+        if self.forget_rate is not None and not 0.0 <= self.forget_rate < 1.0:
+            raise ValueError(f"forget_rate must be None or in [0, 1); got {self.forget_rate!r}.")
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}; got {self.schedule!r}.")
+        if self.schedule == "coteaching" and self.forget_rate is None:
+            raise ValueError(
+                "schedule='coteaching' drops a forget_rate share of every batch while "
+                "training, so it needs forget_rate; pass the (expected) noise rate."
+            )
+        if not isinstance(self.warmup_epochs, (int, np.integer)) or self.warmup_epochs < 1:
+            raise ValueError(f"warmup_epochs must be a positive int; got {self.warmup_epochs!r}.")
+
+    def _batch_keep_ratio(self):
+        if self.schedule != "coteaching":
+            return None
+        rate, ramp = float(self.forget_rate), int(self.warmup_epochs)
+        return lambda epoch: 1.0 - rate * min(epoch / ramp, 1.0)
+
+    def _fit_scores(self, X_checked, codes, encoding):
+        self._check_params()
+        outputs = self._training_outputs(
+            X_checked, codes, len(encoding.classes), batch_keep_ratio=self._batch_keep_ratio()
+        )
+        self.loss_ = outputs.loss
+        if self.forget_rate is None:
+            mixture = _LossMixture(outputs.loss, self._fit_seed % (2**31))
+            self.forget_rate_ = float(1.0 - mixture.clean_posterior(outputs.loss).mean())
+        else:
+            self.forget_rate_ = float(self.forget_rate)
+        groups = np.unique(codes) if self.per_class else [None]
+        self.cutoffs_ = {}
+        for group in groups:
+            losses = outputs.loss if group is None else outputs.loss[codes == group]
+            n_keep = int(round((1.0 - self.forget_rate_) * len(losses)))
+            kept = np.sort(losses)[:n_keep]
+            self.cutoffs_[None if group is None else int(group)] = float(kept[-1]) if n_keep else -np.inf
+        mask = self._ranked_selection(outputs.loss, codes)
+        return Scores(outputs.proba_given, mask, outputs.predicted)
+
+    def _ranked_selection(self, loss, codes):
+        """Exactly the lowest-loss share per group (ties broken by sample order)."""
+        mask = np.zeros(len(loss), dtype=bool)
+        for group in self.cutoffs_:
+            members = np.arange(len(loss)) if group is None else np.flatnonzero(codes == group)
+            n_keep = int(round((1.0 - self.forget_rate_) * len(members)))
+            mask[members[np.argsort(loss[members], kind="stable")[:n_keep]]] = True
+        return mask
+
+    def _score_pairs(self, X_checked, codes):
+        outputs = self._new_pair_outputs(X_checked, codes)
+        if self.per_class:
+            by_class = np.full(len(self.classes_), -np.inf)
+            by_class[list(self.cutoffs_)] = list(self.cutoffs_.values())
+            cutoff = by_class[codes]
+        else:
+            cutoff = np.full(len(codes), self.cutoffs_[None])
+        return Scores(outputs.proba_given, outputs.loss <= cutoff, outputs.predicted)
+
+
+SmallLossDetector.__doc__ = SmallLossDetector.__doc__ % {"loss_model_params": LOSS_MODEL_PARAMS_DOC.strip()}
