@@ -6,7 +6,7 @@ torchvision) behind a scikit-learn API.
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
 from . import backbones, datasets, detectors, metrics, noise, report
-from .detectors import GMMLossDetector, LabelMatchDetector, SmallLossDetector
+from .detectors import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
 from .metrics import detection_report
@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "DualPromptDetector",
     "GMMLossDetector",
     "ImageEmbedder",
     "LabelMatchDetector",

@@ -218,3 +218,19 @@ def test_seeding_helpers_leave_global_state_alone(rng_guard):
 def test_random_state_none_does_not_draw_from_numpy_global_rng(rng_guard):
     seeds = {seed_from_random_state(None) for _ in range(3)}
     assert len(seeds) == 3
+
+
+def test_checkpoint_leaves_out_frozen_parameters(tmp_path):
+    model, optimizer, scheduler = _make()
+    model[0].requires_grad_(False)  # a frozen "backbone" layer
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    path = tmp_path / "checkpoint.pt"
+    _fit(Trainer(model, optimizer, device="cpu", seed=0, checkpoint_path=path), epochs=1)
+    saved = torch.load(path, weights_only=False)["model"]
+    assert set(saved) == {"3.weight", "3.bias"}
+    fresh, _, _ = _make()
+    fresh[0].requires_grad_(False)
+    trainer = Trainer(fresh, torch.optim.SGD([p for p in fresh.parameters() if p.requires_grad], lr=0.1),
+                      device="cpu", seed=0, checkpoint_path=path)
+    _fit(trainer, epochs=1)  # resumes: the single epoch is already done
+    assert torch.equal(fresh[3].weight, model[3].weight)

@@ -1,8 +1,9 @@
 """Noisy-label detectors: judge each (image, given label) pair clean or noisy."""
 
 from ._base import BaseNoiseDetector
+from .dual_prompt import DualPromptDetector
 from .gmm_loss import GMMLossDetector
 from .label_match import LabelMatchDetector
 from .small_loss import SmallLossDetector
 
-__all__ = ["BaseNoiseDetector", "GMMLossDetector", "LabelMatchDetector", "SmallLossDetector"]
+__all__ = ["BaseNoiseDetector", "DualPromptDetector", "GMMLossDetector", "LabelMatchDetector", "SmallLossDetector"]

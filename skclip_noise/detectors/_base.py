@@ -116,7 +116,7 @@ class BaseNoiseDetector(BaseEstimator):
         return ImageEmbedder(
             self.backbone,
             self.pretrained,
-            image_size=self.image_size,
+            image_size=getattr(self, "image_size", None),
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             device=self.device if device is None else device,
@@ -133,7 +133,15 @@ class BaseNoiseDetector(BaseEstimator):
         """
         if X_checked.kind == "features":
             return X_checked.data
-        return self._embedder(device).fit(None).transform(X_checked.data)
+        features = self._embedder(device).fit(None).transform(X_checked.data)
+        fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
+        if fitted_width is not None and features.shape[1] != fitted_width:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {fitted_width} features, but {self.backbone} "
+                f"embeds these images into {features.shape[1]}; pass features like those of fit, "
+                "or images when they were embeddings from this backbone."
+            )
+        return features
 
     # -------------------------------------------------------------------- the API
 

@@ -212,7 +212,7 @@ class Trainer:
             "epoch": self.epoch,
             "seed": self.seed,
             "history": self.history,
-            "model": self.model.state_dict(),
+            "model": _trainable_state(self.model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -242,7 +242,7 @@ class Trainer:
                 f"The checkpoint {self.checkpoint_path!r} was written by a fit with another "
                 "random_state; delete it or use the same random_state to resume."
             )
-        self.model.load_state_dict(state["model"])
+        _load_trainable_state(self.model, state["model"], self.checkpoint_path)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -255,6 +255,27 @@ class Trainer:
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         return self.epoch
+
+
+def _frozen_parameter_names(model):
+    return {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def _trainable_state(model):
+    """The state dict without frozen parameters (a prompt learner's checkpoint must not
+    carry the whole frozen backbone); buffers such as BatchNorm statistics are kept."""
+    frozen = _frozen_parameter_names(model)
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+
+def _load_trainable_state(model, state, path):
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - _frozen_parameter_names(model):
+        raise ValueError(
+            f"The checkpoint {path!r} does not match this model (missing "
+            f"{sorted(set(missing) - _frozen_parameter_names(model))[:5]}, unexpected {unexpected[:5]}); "
+            "delete it to start afresh."
+        )
 
 
 @torch.inference_mode()
