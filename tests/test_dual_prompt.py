@@ -156,3 +156,16 @@ def test_clear_errors(params, labels, message, small_digits):
     y = y if labels == "ints" else np.array(NAMES)[y % 4]
     with pytest.raises(ValueError, match=message):
         DualPromptDetector(**{**TINY, "n_ctx": 4, "epochs": 2, **params}).fit(X, y)
+
+
+def test_frozen_image_side_reloads_without_the_fit_device(digits):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    X, y = digits
+    labels = np.array(NAMES)[y[:32] % 4]
+    detector = DualPromptDetector(**TINY, peft="none", n_ctx=4, epochs=1, batch_size=16).fit(X[:32], labels)
+    detector.device, detector.device_ = "cuda", "cuda"  # as if fitted and pickled on a GPU machine
+    restored = pickle.loads(pickle.dumps(detector))
+    with pytest.warns(RuntimeWarning, match="using the CPU"):
+        proba = restored.clean_proba(X[:32], labels)
+    np.testing.assert_allclose(proba, detector.clean_proba_, atol=1e-6)

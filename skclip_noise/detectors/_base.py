@@ -5,8 +5,8 @@ A detector judges pairs (image, given label). After ``fit(X, y)`` it exposes
 ``clean_mask_`` (bool verdict), ``noise_rate_`` and ``label_issues_`` (cleanlab's
 columns, indexed like the input). Subclasses implement two hooks:
 
-- ``_fit_scores(X_checked, codes)`` fits and returns a :class:`Scores` for the
-  training pairs;
+- ``_fit_scores(X_checked, codes, encoding)`` fits and returns a :class:`Scores` for
+  the training pairs;
 - ``_score_pairs(X_checked, codes)`` scores new pairs with the fitted state.
 """
 
@@ -84,7 +84,7 @@ class BaseNoiseDetector(BaseEstimator):
 
     # --------------------------------------------------------------- to implement
 
-    def _fit_scores(self, X_checked, codes):  # pragma: no cover - abstract
+    def _fit_scores(self, X_checked, codes, encoding):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _score_pairs(self, X_checked, codes):  # pragma: no cover - abstract

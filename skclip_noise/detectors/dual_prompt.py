@@ -265,9 +265,10 @@ class DualPromptDetector(BaseNoiseDetector):
         model = _DualPromptModel(clip, class_names, backbone.tokenizer, self.n_ctx, self.n_vpt, self.peft)
         return model.to(device), backbone
 
-    def _inputs(self, X_checked):
+    def _inputs(self, X_checked, device=None):
         if self.peft == "none":
-            return torch.as_tensor(self._features(X_checked), dtype=torch.float32)
+            features = self._features(X_checked, None if device is None else str(device))
+            return torch.as_tensor(features, dtype=torch.float32)
         return X_checked
 
     def _dataset(self, inputs, backbone, train):
@@ -356,7 +357,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         model, backbone, device = self._restored_model()
-        return self._evaluate(model, self._inputs(X_checked), backbone, codes, device)
+        return self._evaluate(model, self._inputs(X_checked, device), backbone, codes, device)
 
     def predict(self, X):
         """Classes from the positive prompts alone (DEFT's "w/o adaptation" variant).
@@ -378,7 +379,7 @@ class DualPromptDetector(BaseNoiseDetector):
         check_is_fitted(self, "prompt_state_")
         X_checked = self._check_X(X, reset=False)
         model, backbone, device = self._restored_model()
-        data = self._dataset(self._inputs(X_checked), backbone, train=False)
+        data = self._dataset(self._inputs(X_checked, device), backbone, train=False)
         loader = make_loader(data, batch_size=self.batch_size, num_workers=0 if self.peft == "none" else self.num_workers)
         s_pos, _ = evaluate(model, loader, lambda batch: model(batch[0]), device=device,
                             mixed_precision=self.mixed_precision)
