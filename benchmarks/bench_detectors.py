@@ -373,7 +373,7 @@ def comparison(rows, embed_info, args):
                 best_cl = max(cl, key=lambda r: r[key])
                 cells = [f"`{spec.split(':')[1]}`", f"{kind} {rate:.0%}", side,
                          f"{best[key]:.4f} ({best['method']})", f"{fixed[key]:.4f}",
-                         f"{cl_default[key]:.4f}", f"{best_cl[key]:.4f} ({best_cl['method'].replace('cleanlab CL ', '')})",
+                         f"{cl_default[key]:.4f}", f"{best_cl[key]:.4f} ({best_cl['method'].replace('cleanlab CL ', '').strip('()')})",
                          f"{best[key] - cl_default[key]:+.4f}", f"{best[key] - best_cl[key]:+.4f}"]
                 out.append("| " + " | ".join(cells) + " |")
     return out + [""]
