@@ -5,7 +5,8 @@ torchvision) behind a scikit-learn API.
 """
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
-from . import backbones, datasets, detectors, metrics, noise, report
+from . import backbones, classifiers, datasets, detectors, metrics, noise, report
+from .classifiers import DeftClassifier
 from .detectors import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
@@ -20,6 +21,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "DeftClassifier",
     "DualPromptDetector",
     "GMMLossDetector",
     "ImageEmbedder",
@@ -27,6 +29,7 @@ __all__ = [
     "SmallLossDetector",
     "PretrainedWeightsUnavailableError",
     "backbones",
+    "classifiers",
     "datasets",
     "detection_report",
     "detectors",

@@ -56,7 +56,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import skclip_noise
-from skclip_noise import ImageEmbedder, make_noisy_labels
+from skclip_noise import GMMLossDetector, ImageEmbedder, make_noisy_labels
 from skclip_noise.datasets import load_digits_images
 
 # ----------------------------------------------------------------- discovery
@@ -126,6 +126,11 @@ GENERIC_FAST_PARAMS = {
 FAST_PARAMS = {
     # Text prompts need class names; the checks' labels are ints.
     "LabelMatchDetector": {"class_names": _AnyLabelNames()},
+    # The default detector (DEFT phase 1 on ViT-B-16 with OpenAI weights) needs a download.
+    "DeftClassifier": {
+        "detector": GMMLossDetector(**{k: v for k, v in GENERIC_FAST_PARAMS.items() if k != "verbose"}),
+        "batch_size": 8,
+    },
 }
 
 
@@ -449,6 +454,8 @@ def digit_images():
 def _image_outputs(estimator, X, y):
     if hasattr(estimator, "predict_clean"):
         return estimator.predict_clean(X, y), estimator.clean_proba(X, y)
+    if hasattr(estimator, "predict_proba"):  # classifiers
+        return estimator.predict(X), estimator.predict_proba(X)
     return (estimator.transform(X),)
 
 

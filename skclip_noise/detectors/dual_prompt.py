@@ -370,7 +370,8 @@ class DualPromptDetector(BaseNoiseDetector):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Softmax over the positive-prompt logits, columns in ``classes_`` order."""
