@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_is_fitted
 
+from ._param_validation import check_positive_ints
 from .backbones.loading import _weights_key, load_backbone
 from .data.inputs import ImageDataset, check_image_input
 from .data.transforms import eval_transform
@@ -140,8 +144,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         if X is not None:
             check_image_input(X)
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {self.batch_size!r}.")
+        check_positive_ints(self, "batch_size")
         if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int; got {self.num_workers!r}.")
         device = resolve_device(self.device)
@@ -170,10 +173,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _transform_for(self, backbone):
         if self.image_size is None:
             return backbone.preprocess
-        config = dataclasses.replace(
-            backbone.preprocess_config, image_size=int(self.image_size), crop_pct=1.0
-        )
-        return eval_transform(config)
+        return eval_transform(backbone.preprocess_config.resized(self.image_size))
 
     @property
     def _n_features_out(self):

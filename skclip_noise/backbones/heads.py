@@ -70,7 +70,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .prompts import apply_bitfit, freeze_module, init_visual_prompts
 
-__all__ = ["ImageClassifierNet", "TUNING_MODES", "FEATURES"]
+__all__ = ["ImageClassifierNet", "TUNING_MODES", "FEATURES", "peft_tuning_for"]
 
 TUNING_MODES = ("full", "linear", "bitfit", "vpt")
 FEATURES = ("pre_projection", "projection")
@@ -93,6 +93,12 @@ def _tower_kind(tower: nn.Module, is_clip: bool) -> str:
     if isinstance(tower, TimmModel):
         return "timm_trunk"
     return "clip_other" if is_clip or isinstance(tower, ModifiedResNet) else "plain"
+
+
+def peft_tuning_for(tower: nn.Module) -> str:
+    """The parameter-efficient tuning a tower takes: ``"vpt"`` on open_clip ViT towers,
+    ``"bitfit"`` on every other tower."""
+    return "vpt" if _tower_kind(tower, is_clip=False) == "vit" else "bitfit"
 
 
 class ImageClassifierNet(nn.Module):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from ..backbones.heads import ImageClassifierNet
+from .._param_validation import check_positive_ints
+from ..backbones.heads import ImageClassifierNet, peft_tuning_for
 from ..backbones.loading import load_backbone
 from ..data.inputs import ImageDataset, check_image_input
 from ..data.labels import LabelEncoding, check_labels
@@ -18,7 +17,7 @@ from ..data.transforms import eval_transform, weak_transform
 from ..detectors.dual_prompt import DualPromptDetector
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, evaluate, make_loader
+from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
 
 __all__ = ["DeftClassifier", "optimizer_preset"]
 
@@ -186,16 +185,10 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"tuning must be one of {TUNINGS}; got {self.tuning!r}.")
         if self.optimizer not in (None, "sgd", "adamw"):
             raise ValueError(f"optimizer must be None, 'sgd' or 'adamw'; got {self.optimizer!r}.")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        check_positive_ints(self, "epochs", "batch_size")
 
     def _net(self, backbone, n_classes):
-        tuning = {"full": "full", "none": "linear"}.get(self.tuning)
-        if tuning is None:  # peft
-            tower = backbone.image_tower
-            tuning = "vpt" if hasattr(tower, "class_embedding") and hasattr(tower, "transformer") else "bitfit"
+        tuning = {"full": "full", "none": "linear"}.get(self.tuning) or peft_tuning_for(backbone.image_tower)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
 
     def _make_optimizer(self, net, spec):
@@ -270,14 +263,14 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
             X_val, codes_val = validation
             accuracy = float((self._logits(net, backbone, X_val, device).argmax(1).numpy() == codes_val).mean())
             if accuracy > best["accuracy"]:
-                best.update(accuracy=accuracy, epoch=epoch + 1, state=_state(net))
+                best.update(accuracy=accuracy, epoch=epoch + 1, state=cpu_state_dict(net))
             return {"val_accuracy": accuracy}
 
         self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
         if best["state"] is not None:
             net.load_state_dict(best["state"])
         self.best_epoch_ = best["epoch"]
-        self.net_state_ = _state(net)
+        self.net_state_ = cpu_state_dict(net)
         self._phase2 = (spec, pretrained)
         return self
 
@@ -291,9 +284,7 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
 
     def _preprocess_config(self, backbone):
-        if self.image_size is None:
-            return backbone.preprocess_config
-        return dataclasses.replace(backbone.preprocess_config, image_size=int(self.image_size), crop_pct=1.0)
+        return backbone.preprocess_config.resized(self.image_size)
 
     def _logits(self, net, backbone, X_checked, device):
         transform = backbone.preprocess if self.image_size is None else eval_transform(self._preprocess_config(backbone))
@@ -323,5 +314,3 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
 
-def _state(net):
-    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}

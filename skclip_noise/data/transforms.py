@@ -7,6 +7,7 @@ with two operations at magnitude 10, as FixMatch and AVL-Prompter use.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -50,6 +51,12 @@ class PreprocessConfig:
             raise ValueError(
                 f"interpolation must be one of {sorted(_INTERPOLATIONS)}; got {self.interpolation!r}."
             )
+
+    def resized(self, image_size):
+        """This config at another input side (no centre crop), or itself for None."""
+        if image_size is None:
+            return self
+        return dataclasses.replace(self, image_size=int(image_size), crop_pct=1.0)
 
     @property
     def resize_size(self):

@@ -111,6 +111,14 @@ class BaseNoiseDetector(BaseEstimator):
             del self.n_features_in_
         return X_checked
 
+    def _require_class_names(self, encoding):
+        """Detectors with text prompts need names for integer labels."""
+        if encoding.classes.dtype.kind in "iu" and self.class_names is None:
+            raise ValueError(
+                f"{type(self).__name__} builds text prompts from class names: pass string labels "
+                "or class_names=[...] (one per class, in sorted label order)."
+            )
+
     def _embedder(self, device=None):
         """The frozen feature extractor named by this detector's parameters."""
         return ImageEmbedder(

@@ -28,13 +28,14 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.nn import functional as F
 
-from ..backbones.heads import ImageClassifierNet
+from .._param_validation import check_positive_ints
+from ..backbones.heads import ImageClassifierNet, peft_tuning_for
 from ..backbones.loading import load_backbone
 from ..data.inputs import ImageDataset
 from ..data.transforms import weak_transform
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, evaluate, make_loader
+from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
 
 __all__ = ["LOSS_MODELS", "LOSS_MODEL_PARAMS_DOC", "PairOutputs", "LossModelMixin"]
 
@@ -116,10 +117,7 @@ class LossModelMixin:
                 f"model={self.model!r} fine-tunes an image tower, so X must be images; "
                 "with precomputed features use model='linear'."
             )
-        for name in ("epochs", "batch_size", "average_last"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        check_positive_ints(self, "epochs", "batch_size", "average_last")
         if self.average_last > self.epochs:
             raise ValueError(
                 f"average_last={self.average_last} exceeds epochs={self.epochs}; "
@@ -170,9 +168,7 @@ class LossModelMixin:
             scale = train.std(dim=0).mean().clamp_min(1e-12).expand(train.shape[1]).clone()
             return _StandardizedLinear(train.mean(dim=0), scale, n_classes).to(device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
-        tower = backbone.image_tower
-        is_vit = hasattr(tower, "transformer") and hasattr(tower, "class_embedding")
-        tuning = "full" if self.model == "full" else ("vpt" if is_vit else "bitfit")
+        tuning = "full" if self.model == "full" else peft_tuning_for(backbone.image_tower)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning).to(device)
 
     def _optimizer(self, net):
@@ -218,7 +214,7 @@ class LossModelMixin:
                 recorded.append(self._pair_outputs(net, inputs, codes, score_idx, device))
 
         trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
-        return _to_cpu_state(net), _average(recorded)
+        return cpu_state_dict(net), _average(recorded)
 
     def _train_dataset(self, inputs, train_idx):
         if self.model == "linear":
@@ -271,10 +267,6 @@ class LossModelMixin:
                 net = self._build_net(inputs, n_classes, None, torch.device("cpu"))
         net.load_state_dict(state)
         return net.to(device)
-
-
-def _to_cpu_state(net):
-    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
 
 def _average(outputs):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._param_validation import check_positive_ints
 from ..backbones.loading import load_backbone
 from ..backbones.prompts import (
     PromptTextEncoder,
@@ -234,12 +235,9 @@ class DualPromptDetector(BaseNoiseDetector):
     def _check_params(self, X_checked):
         if self.peft not in PEFT_MODES:
             raise ValueError(f"peft must be one of {PEFT_MODES}; got {self.peft!r}.")
-        for name in ("n_ctx", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
-        if self.peft == "vpt" and (not isinstance(self.n_vpt, (int, np.integer)) or self.n_vpt < 1):
-            raise ValueError(f"n_vpt must be a positive int with peft='vpt'; got {self.n_vpt!r}.")
+        check_positive_ints(self, "n_ctx", "epochs", "batch_size")
+        if self.peft == "vpt":
+            check_positive_ints(self, "n_vpt", context=" with peft='vpt'")
         warmup = self._warmup_epochs()
         if not isinstance(warmup, (int, np.integer)) or not 0 <= warmup <= self.epochs:
             raise ValueError(f"warmup_epochs must be an int in [0, epochs={self.epochs}]; got {warmup!r}.")
@@ -281,11 +279,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _fit_scores(self, X_checked, codes, encoding):
         self._check_params(X_checked)
-        if encoding.classes.dtype.kind in "iu" and self.class_names is None:
-            raise ValueError(
-                "DualPromptDetector builds text prompts from class names: pass string labels "
-                "or class_names=[...] (one per class, in sorted label order)."
-            )
+        self._require_class_names(encoding)
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)

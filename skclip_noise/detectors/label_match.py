@@ -87,11 +87,7 @@ class LabelMatchDetector(BaseNoiseDetector):
 
     def _fit_scores(self, X_checked, codes, encoding):
         templates = self._check_templates()
-        if encoding.classes.dtype.kind in "iu" and self.class_names is None:
-            raise ValueError(
-                "LabelMatchDetector builds text prompts from class names: pass string labels "
-                "or class_names=[...] (one per class, in sorted label order)."
-            )
+        self._require_class_names(encoding)
         device = resolve_device(self.device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         if not backbone.is_clip:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._param_validation import check_positive_ints
 from ._base import BaseNoiseDetector, Scores
 from ._loss_model import LOSS_MODEL_PARAMS_DOC, LossModelMixin
 from .gmm_loss import _LossMixture
@@ -121,8 +122,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
                 "schedule='coteaching' drops a forget_rate share of every batch while "
                 "training, so it needs forget_rate; pass the (expected) noise rate."
             )
-        if not isinstance(self.warmup_epochs, (int, np.integer)) or self.warmup_epochs < 1:
-            raise ValueError(f"warmup_epochs must be a positive int; got {self.warmup_epochs!r}.")
+        check_positive_ints(self, "warmup_epochs")
 
     def _batch_keep_ratio(self):
         if self.schedule != "coteaching":

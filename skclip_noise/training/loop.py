@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .device import autocast, autocast_dtype, seeded_torch
 
-__all__ = ["Trainer", "evaluate", "make_loader", "move_to_device"]
+__all__ = ["Trainer", "cpu_state_dict", "evaluate", "make_loader", "move_to_device"]
 
 
 def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_workers=0, pin_memory=False):
@@ -255,6 +255,11 @@ class Trainer:
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         return self.epoch
+
+
+def cpu_state_dict(module):
+    """A detached CPU copy of ``module``'s state dict (picklable, device-free)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
 def _frozen_parameter_names(model):
