@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 from ._param_validation import check_positive_ints
 from .backbones.loading import _weights_key, load_backbone
 from .data.inputs import ImageDataset, check_image_input
-from .data.transforms import eval_transform
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, resolve_device
 from .training.loop import evaluate, make_loader
@@ -171,9 +170,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             ) from exc
 
     def _transform_for(self, backbone):
-        if self.image_size is None:
-            return backbone.preprocess
-        return eval_transform(backbone.preprocess_config.resized(self.image_size))
+        return backbone.eval_transform(self.image_size)
 
     @property
     def _n_features_out(self):
@@ -192,7 +189,8 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim_), float32
+        embeddings : ndarray of shape (n_samples, embedding_dim), float32
+            One row per image; ``embedding_dim`` is the fitted ``embedding_dim_``.
         """
         check_is_fitted(self, "embedding_dim_")
         image_input = check_image_input(X)

@@ -121,3 +121,24 @@ def test_an_all_noisy_verdict_is_an_error(small_digits):
     keep_none = SmallLossDetector(**{**TINY, "epochs": 1}, forget_rate=0.99)
     with pytest.raises(ValueError, match="nothing is left to train on"):
         DeftClassifier(keep_none, epochs=1, **TINY).fit(X[:8], y[:8] % 2)
+
+
+def test_passthrough_trains_on_every_sample(small_digits):
+    X, y = small_digits
+    clf = DeftClassifier("passthrough", epochs=1, batch_size=16, **TINY).fit(X, y)
+    assert clf.detector_ is None
+    assert clf.clean_mask_.all() and len(clf.clean_mask_) == len(y)
+    assert clf.history_[0]["n_steps"] == int(np.ceil(len(y) / 16))
+
+
+@pytest.mark.parametrize(
+    "detector, params, message",
+    [
+        ("passthrough", {"backbone": None}, "needs a backbone"),
+        ("drop", {}, 'detector must be a detector, None or "passthrough"'),
+    ],
+)
+def test_bad_detector_values(detector, params, message, small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=message):
+        DeftClassifier(detector, **{**TINY, "epochs": 1, **params}).fit(X, y)

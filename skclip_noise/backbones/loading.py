@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data.transforms import PreprocessConfig, eval_transform
+from ..data.transforms import PreprocessConfig, eval_transform, weak_transform
 from . import offline_weights
 from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
@@ -66,6 +66,16 @@ class Backbone:
         Width of :meth:`encode_images`' output.
     tokenizer : callable or None
         The text tokenizer (open_clip only).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skclip_noise.backbones import load_backbone
+    >>> backbone = load_backbone("open_clip:skclip-tiny", pretrained=None)
+    >>> backbone.is_clip, backbone.feature_dim, str(backbone.spec)
+    (True, 48, 'open_clip:skclip-tiny')
+    >>> backbone.encode_images(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 48])
     """
 
     spec: BackboneSpec
@@ -100,9 +110,44 @@ class Backbone:
         model.requires_grad_(True)
         return model
 
+    def eval_transform(self, image_size=None):
+        """The evaluation transform at ``image_size`` (None: :attr:`preprocess` itself).
+
+        Examples
+        --------
+        >>> backbone = load_backbone("open_clip:skclip-tiny", pretrained=None)
+        >>> backbone.eval_transform() is backbone.preprocess
+        True
+        """
+        if image_size is None:
+            return self.preprocess
+        return eval_transform(self.preprocess_config.resized(image_size))
+
+    def train_transform(self, image_size=None):
+        """The weak training view (random resized crop and flip) at ``image_size``.
+
+        Examples
+        --------
+        >>> from PIL import Image
+        >>> backbone = load_backbone("open_clip:skclip-tiny", pretrained=None)
+        >>> backbone.train_transform(16)(Image.new("RGB", (40, 40))).shape
+        torch.Size([3, 16, 16])
+        """
+        return weak_transform(self.preprocess_config.resized(image_size))
+
 
 def clear_backbone_cache():
-    """Forget every cached backbone (frees their memory)."""
+    """Forget every cached backbone (frees their memory).
+
+    Examples
+    --------
+    >>> first = load_backbone("open_clip:skclip-tiny", pretrained=None)
+    >>> load_backbone("open_clip:skclip-tiny", pretrained=None) is first
+    True
+    >>> clear_backbone_cache()
+    >>> load_backbone("open_clip:skclip-tiny", pretrained=None) is first
+    False
+    """
     with _cache_lock:
         _cache.clear()
 

@@ -13,7 +13,6 @@ from ..backbones.heads import ImageClassifierNet, peft_tuning_for
 from ..backbones.loading import load_backbone
 from ..data.inputs import ImageDataset, check_image_input
 from ..data.labels import LabelEncoding, check_labels
-from ..data.transforms import eval_transform, weak_transform
 from ..detectors.dual_prompt import DualPromptDetector
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
@@ -73,8 +72,11 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    detector : detector, default=None
-        Cloned in ``fit``; None means ``DualPromptDetector()``.
+    detector : detector, "passthrough" or None, default=None
+        Cloned in ``fit``; None means ``DualPromptDetector()``. ``"passthrough"``
+        skips detection and trains on every sample: plain fine-tuning with
+        cross-entropy on the given labels, the baseline DEFT is measured against
+        (``backbone`` is then required).
     backbone : str, default=None
         Phase-2 model; None uses the detector's backbone and weights.
     pretrained : str, bool or None, default=None
@@ -100,8 +102,8 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    detector_ : detector
-        The fitted clone of ``detector``.
+    detector_ : detector or None
+        The fitted clone of ``detector`` (None with ``detector="passthrough"``).
     clean_mask_ : ndarray of bool
         Which training samples the classifier was trained on.
     classes_ : ndarray
@@ -174,11 +176,26 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
     def _phase2_backbone(self, detector):
         if self.backbone is not None:
             return self.backbone, self.pretrained
+        if detector is None:
+            raise ValueError('detector="passthrough" needs a backbone; pass DeftClassifier(backbone=...).')
         if not hasattr(detector, "backbone"):
             raise ValueError(
                 f"{type(detector).__name__} names no backbone; pass DeftClassifier(backbone=...)."
             )
         return detector.backbone, detector.pretrained
+
+    def _detect(self, X, y, n_samples):
+        """The fitted detector (None for "passthrough") and the mask of samples to train on."""
+        if isinstance(self.detector, str):
+            if self.detector != "passthrough":
+                raise ValueError(f'detector must be a detector, None or "passthrough"; got {self.detector!r}.')
+            return None, np.ones(n_samples, dtype=bool)
+        detector = DualPromptDetector() if self.detector is None else clone(self.detector)
+        detector.fit(X, y)
+        clean_mask = np.asarray(detector.clean_mask_, dtype=bool)
+        if not clean_mask.any():
+            raise ValueError("The detector judged every sample noisy; nothing is left to train on.")
+        return detector, clean_mask
 
     def _check_params(self):
         if self.tuning not in TUNINGS:
@@ -221,13 +238,9 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         X_checked = check_image_input(X)
         labels = check_labels(y, X_checked.n_samples)
         encoding = LabelEncoding(labels)
-        detector = DualPromptDetector() if self.detector is None else clone(self.detector)
-        self.detector_ = detector.fit(X, y)
-        self.clean_mask_ = np.asarray(self.detector_.clean_mask_, dtype=bool)
-        if not self.clean_mask_.any():
-            raise ValueError("The detector judged every sample noisy; nothing is left to train on.")
+        self.detector_, self.clean_mask_ = self._detect(X, y, X_checked.n_samples)
         self.classes_ = encoding.classes
-        spec, pretrained = self._phase2_backbone(detector)
+        spec, pretrained = self._phase2_backbone(self.detector_)
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)
@@ -244,7 +257,7 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         )
         targets = torch.as_tensor(encoding.codes, dtype=torch.long, device=device)
         train_data = ImageDataset(
-            X_checked, weak_transform(self._preprocess_config(backbone)), indices=np.flatnonzero(self.clean_mask_)
+            X_checked, backbone.train_transform(self.image_size), indices=np.flatnonzero(self.clean_mask_)
         )
         validation = self._validation(validation_data, encoding)
         best = {"accuracy": -1.0, "epoch": self.epochs, "state": None}
@@ -283,12 +296,8 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         X_val = check_image_input(X_val)
         return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
 
-    def _preprocess_config(self, backbone):
-        return backbone.preprocess_config.resized(self.image_size)
-
     def _logits(self, net, backbone, X_checked, device):
-        transform = backbone.preprocess if self.image_size is None else eval_transform(self._preprocess_config(backbone))
-        loader = make_loader(ImageDataset(X_checked, transform), batch_size=self.batch_size,
+        loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)), batch_size=self.batch_size,
                              num_workers=self.num_workers)
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
                         mixed_precision=self.mixed_precision)

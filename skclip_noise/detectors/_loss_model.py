@@ -32,7 +32,6 @@ from .._param_validation import check_positive_ints
 from ..backbones.heads import ImageClassifierNet, peft_tuning_for
 from ..backbones.loading import load_backbone
 from ..data.inputs import ImageDataset
-from ..data.transforms import weak_transform
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
@@ -220,14 +219,14 @@ class LossModelMixin:
         if self.model == "linear":
             return torch.utils.data.TensorDataset(inputs[train_idx], torch.as_tensor(train_idx))
         backbone = load_backbone(self.backbone, self.pretrained, device=self.device_)
-        return ImageDataset(inputs, weak_transform(backbone.preprocess_config), indices=train_idx)
+        return ImageDataset(inputs, backbone.train_transform(self.image_size), indices=train_idx)
 
     def _eval_batches(self, inputs, indices, device):
         if self.model == "linear":
             dataset = torch.utils.data.TensorDataset(inputs[indices], torch.as_tensor(indices))
             return make_loader(dataset, batch_size=4096)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
-        dataset = ImageDataset(inputs, backbone.preprocess, indices=indices)
+        dataset = ImageDataset(inputs, backbone.eval_transform(self.image_size), indices=indices)
         return make_loader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
 
     def _pair_outputs(self, net, inputs, codes, indices, device):

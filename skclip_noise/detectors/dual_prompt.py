@@ -16,7 +16,6 @@ from ..backbones.prompts import (
     require_vit,
 )
 from ..data.inputs import ImageDataset
-from ..data.transforms import weak_transform
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, evaluate, make_loader
@@ -149,6 +148,9 @@ class DualPromptDetector(BaseNoiseDetector):
         also be a 2-D array of image embeddings from the same CLIP.
     class_names : sequence of str or mapping, default=None
         Needed with integer labels (string labels are their own class names).
+    image_size : int, default=None
+        Input side for CNN image towers (None keeps the backbone's own; ViT towers
+        need theirs), as in :class:`~skclip_noise.ImageEmbedder`.
     num_workers : int, default=0
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
@@ -198,6 +200,7 @@ class DualPromptDetector(BaseNoiseDetector):
         real_world=False,
         peft="vpt",
         class_names=None,
+        image_size=None,
         num_workers=0,
         device="auto",
         mixed_precision="auto",
@@ -220,6 +223,7 @@ class DualPromptDetector(BaseNoiseDetector):
         self.real_world = real_world
         self.peft = peft
         self.class_names = class_names
+        self.image_size = image_size
         self.num_workers = num_workers
         self.device = device
         self.mixed_precision = mixed_precision
@@ -272,7 +276,7 @@ class DualPromptDetector(BaseNoiseDetector):
     def _dataset(self, inputs, backbone, train):
         if self.peft == "none":
             return torch.utils.data.TensorDataset(inputs, torch.arange(len(inputs)))
-        transform = weak_transform(backbone.preprocess_config) if train else backbone.preprocess
+        transform = backbone.train_transform(self.image_size) if train else backbone.eval_transform(self.image_size)
         return ImageDataset(inputs, transform)
 
     # --------------------------------------------------------------------- fit
