@@ -23,7 +23,9 @@ CONFIG_DIR = pathlib.Path(skclip_noise.__file__).parent / "backbones" / "model_c
 open_clip.add_model_config(CONFIG_DIR)
 
 CLASSES = ["cat", "dog", "golden_retriever", "aeroplane"]
-ATOL = 1e-6
+# Not bit-exact: the prompt encoder drops the tokens after the last end-of-text token,
+# which changes the shapes of the matrix products and so their float rounding.
+ATOL = 1e-5
 
 
 def make_model(name="skclip-tiny", seed=0, **kwargs):
@@ -102,9 +104,10 @@ def test_default_context_is_16_random_tokens(vit_clip, tokenizer):
     assert [n for n, _ in enc.named_parameters() if not n.startswith("clip.")] == ["ctx"]
     assert set(n for n, _ in enc.named_buffers() if not n.startswith("clip.")) >= {"token_prefix", "token_suffix"}
     assert [k for k in enc.state_dict() if not k.startswith("clip.")] == ["ctx"]
-    # the sequence keeps the context length
-    assert enc.tokenized_prompts.shape == (len(CLASSES), 77)
-    assert enc.token_prefix.shape[1] + enc.n_ctx + enc.token_suffix.shape[1] == 77
+    # the sequence is never lengthened; it stops at the longest prompt's end-of-text token
+    longest_eot = int(tokenizer([f"{'X ' * 16}{c.replace('_', ' ')}." for c in CLASSES]).argmax(dim=1).max())
+    assert enc.tokenized_prompts.shape == (len(CLASSES), longest_eot + 1)
+    assert enc.token_prefix.shape[1] + enc.n_ctx + enc.token_suffix.shape[1] == longest_eot + 1 < 77
 
 
 def test_partial_ctx_init_keeps_rest_of_phrase(vit_clip, tokenizer):
@@ -339,3 +342,4 @@ def test_grad_checkpointing_paths_agree(tokenizer):
     assert maple.deep_text_prompts[0].grad.abs().sum() > 0
     # the CLIP weights are held once
     assert sum(k.endswith("visual.conv1.weight") for k in maple.state_dict()) == 1
+
