@@ -142,3 +142,18 @@ def test_bad_detector_values(detector, params, message, small_digits):
     X, y = small_digits
     with pytest.raises(ValueError, match=message):
         DeftClassifier(detector, **{**TINY, "epochs": 1, **params}).fit(X, y)
+
+
+def test_grid_search_over_the_dual_prompt_context_length(digits):
+    from skclip_noise import DualPromptDetector
+    from skclip_noise.datasets import DIGITS_CLASSES
+
+    X, y = digits
+    tiny_cnn = {**TINY, "backbone": "open_clip:skclip-tiny-cnn"}
+    detector = DualPromptDetector(**tiny_cnn, peft="none", epochs=1, batch_size=16, class_names=list(DIGITS_CLASSES))
+    search = GridSearchCV(
+        DeftClassifier(detector, epochs=1, batch_size=16, **tiny_cnn), {"detector__n_ctx": [2, 4]}, cv=2,
+    ).fit(X[:60], y[:60])
+    assert search.best_estimator_.detector_.n_ctx == search.best_params_["detector__n_ctx"]
+    assert search.best_estimator_.detector_.prompt_state_["text.ctx"].shape[1] == search.best_params_["detector__n_ctx"]
+    assert len(search.cv_results_["params"]) == 2
