@@ -157,3 +157,16 @@ def test_grid_search_over_the_dual_prompt_context_length(digits):
     assert search.best_estimator_.detector_.n_ctx == search.best_params_["detector__n_ctx"]
     assert search.best_estimator_.detector_.prompt_state_["text.ctx"].shape[1] == search.best_params_["detector__n_ctx"]
     assert len(search.cv_results_["params"]) == 2
+
+
+def test_warns_when_the_detector_keeps_no_sample_of_a_class(small_digits):
+    class KeepsOnlyEvenLabels(GMMLossDetector):
+        def fit(self, X, y):
+            super().fit(X, y)
+            self.clean_mask_ = np.asarray(y) % 2 == 0
+            return self
+
+    X, y = small_digits
+    with pytest.warns(UserWarning, match=r"kept no sample of 5 of 10 classes \(1, 3, 5, 7, 9\)"):
+        clf = DeftClassifier(KeepsOnlyEvenLabels(**{**TINY, "epochs": 1}), epochs=1, batch_size=16, **TINY).fit(X, y)
+    assert not clf.clean_mask_[y % 2 == 1].any()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -54,6 +56,20 @@ def optimizer_preset(backbone):
     if "vit" in name or "deit" in name:
         return _PRESETS["vit"]
     return _PRESETS["cnn"]
+
+
+def _warn_if_classes_lost(classes, codes, clean_mask):
+    """Warn when the detector kept no sample of some class: it can never be predicted."""
+    kept = np.bincount(codes[clean_mask], minlength=len(classes))
+    lost = classes[kept == 0]
+    if len(lost):
+        warnings.warn(
+            f"The detector kept no sample of {len(lost)} of {len(classes)} classes "
+            f"({', '.join(map(str, lost[:10]))}{', ...' if len(lost) > 10 else ''}); the classifier cannot "
+            "learn them. Check the detector's clean_proba_ per class, or loosen its threshold.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class DeftClassifier(ClassifierMixin, BaseEstimator):
@@ -240,6 +256,7 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         encoding = LabelEncoding(labels)
         self.detector_, self.clean_mask_ = self._detect(X, y, X_checked.n_samples)
         self.classes_ = encoding.classes
+        _warn_if_classes_lost(self.classes_, encoding.codes, self.clean_mask_)
         spec, pretrained = self._phase2_backbone(self.detector_)
         device = resolve_device(self.device)
         self.device_ = str(device)
