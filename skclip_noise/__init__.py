@@ -6,7 +6,7 @@ torchvision) behind a scikit-learn API.
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
 from . import backbones, classifiers, datasets, detectors, metrics, noise, report
-from .classifiers import DeftClassifier
+from .classifiers import AVLPrompter, DeftClassifier, TurnClassifier
 from .detectors import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
@@ -21,12 +21,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AVLPrompter",
     "DeftClassifier",
     "DualPromptDetector",
     "GMMLossDetector",
     "ImageEmbedder",
     "LabelMatchDetector",
     "SmallLossDetector",
+    "TurnClassifier",
     "PretrainedWeightsUnavailableError",
     "backbones",
     "classifiers",

@@ -131,6 +131,10 @@ FAST_PARAMS = {
         "detector": GMMLossDetector(**{k: v for k, v in GENERIC_FAST_PARAMS.items() if k != "verbose"}),
         "batch_size": 8,
     },
+    # skclip-tiny has 2 layers per tower (the default prompt_depth is 9); text prompts need names.
+    "AVLPrompter": {"prompt_depth": 2, "batch_size": 8, "class_names": _AnyLabelNames()},
+    # Two probe epochs and one fine-tuning epoch ("epochs" is not one of its parameters).
+    "TurnClassifier": {"lp_epochs": 2, "ft_epochs": 1, "lp_batch_size": 8, "ft_batch_size": 8},
 }
 
 

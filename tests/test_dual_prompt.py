@@ -195,3 +195,13 @@ def test_detects_symmetric_noise_on_real_digits(digits):
     assert report["clean_precision"] > 0.72
     assert report["noisy_recall"] > 0.7
     assert roc_auc_score(is_noisy, 1 - detector.clean_proba_) > 0.62
+
+
+@pytest.mark.parametrize("peft", ["vpt", "none"])
+def test_training_leaves_the_cached_clip_in_eval_mode(peft, small_digits):
+    X, y = small_digits
+    backbone = "open_clip:skclip-tiny" if peft == "vpt" else "open_clip:skclip-tiny-cnn"
+    cached = load_backbone(backbone, None, device="cpu").model
+    DualPromptDetector(**{**TINY, "backbone": backbone}, peft=peft, n_ctx=2, n_vpt=2, epochs=1, batch_size=16,
+                       class_names=[str(i) for i in range(10)]).fit(X, y)
+    assert not any(module.training for module in cached.modules())

@@ -81,6 +81,12 @@ DETECTOR_KINDS = {
         lambda: DualPromptDetector(**TINY_CLIP, n_ctx=4, n_vpt=2, epochs=2, device="cpu", random_state=0),
         "images",
     ),
+    # A classifier that is also a detector (exported from classifiers, so not required above).
+    "avl": (
+        lambda: skclip_noise.AVLPrompter(**TINY_CLIP, prompt_depth=2, epochs=2, batch_size=8, device="cpu",
+                                         random_state=0),
+        "images",
+    ),
 }
 
 

@@ -166,6 +166,19 @@ class ImageClassifierNet(nn.Module):
     The net starts in training mode, like any new ``nn.Module`` (with
     ``tuning="linear"`` the tower is in eval mode regardless). Call ``net.eval()``
     to compute features for evaluation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skclip_noise.backbones import ImageClassifierNet, load_backbone
+    >>> backbone = load_backbone("open_clip:skclip-tiny", pretrained=None)
+    >>> net = ImageClassifierNet.from_backbone(backbone, n_classes=3, tuning="linear")
+    >>> net.eval()(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 3])
+    >>> net.feature_dim  # the ViT's pre-projection width
+    96
+    >>> sum(p.numel() for p in net.parameters() if p.requires_grad)  # the head only: 96 x 3 + 3
+    291
     """
 
     def __init__(

@@ -80,6 +80,17 @@ def hub_download_guard(what, local_hint, host=None):
         How to pass a local checkpoint instead.
     host : str, default=None
         Host the download would use; the Hugging Face hub when None.
+
+    Examples
+    --------
+    >>> from skclip_noise import PretrainedWeightsUnavailableError
+    >>> try:
+    ...     with hub_download_guard("the weights", "Pass pretrained='/path/to/file.pt'.",
+    ...                             host="localhost"):
+    ...         raise OSError("no network")
+    ... except PretrainedWeightsUnavailableError as error:
+    ...     print(error)
+    Could not fetch the weights (...OSError: no network). Pass pretrained='/path/to/file.pt'.
     """
     host = host or _hub_host()
     offline = _offline_env() or not host_reachable(host)

@@ -36,7 +36,15 @@ _lock = threading.Lock()
 
 
 def register_model_configs():
-    """Register this package's open_clip configs (idempotent)."""
+    """Register this package's open_clip configs (idempotent).
+
+    Examples
+    --------
+    >>> import open_clip
+    >>> register_model_configs()
+    >>> "skclip-tiny" in open_clip.list_models()
+    True
+    """
     global _registered
     with _lock:
         if _registered:
@@ -48,7 +56,13 @@ def register_model_configs():
 
 
 def list_models():
-    """open_clip's architectures, including this package's."""
+    """open_clip's architectures, including this package's.
+
+    Examples
+    --------
+    >>> "skclip-hybrid-mobilenetv2" in list_models()
+    True
+    """
     register_model_configs()
     import open_clip
 

@@ -20,7 +20,14 @@ _SPEC_HELP = (
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A parsed backbone name: its family and the family's model name."""
+    """A parsed backbone name: its family and the family's model name.
+
+    Examples
+    --------
+    >>> spec = parse_backbone_spec("torchvision:mobilenet_v2")
+    >>> spec == BackboneSpec("torchvision", "mobilenet_v2"), str(spec)
+    (True, 'torchvision:mobilenet_v2')
+    """
 
     family: str
     name: str

@@ -46,6 +46,14 @@ class _DualPromptModel(nn.Module):
             apply_bitfit(clip.visual)
         self.register_buffer("logit_scale", clip.logit_scale.detach().exp().clone())
 
+    def train(self, mode=True):
+        super().train(mode)
+        if self.peft != "bitfit":
+            # The frozen CLIP is the process cache's shared model: switching it to training
+            # mode would change what every other user of the cache computes (BatchNorm).
+            self.text.clip.eval()
+        return self
+
     def image_features(self, x):
         if self.peft == "none":
             return x
