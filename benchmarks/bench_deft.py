@@ -191,7 +191,7 @@ def run_adaptation(setting, X, y_noisy, X_test, y_test, class_names, args):
         ("DeftClassifier (DualPromptDetector + full fine-tuning)", "deft", DeftClassifier(detector, **phase2)),
         ("full fine-tuning, CE on all labels", "baseline", DeftClassifier("passthrough", **phase2)),
         ("DeftClassifier with GMMLossDetector (phase 2 on a loss-based selection)", "ablation",
-         DeftClassifier(GMMLossDetector(SPEC, PRETRAINED, image_size=args.side, cache_dir=args.cache_dir,
+         DeftClassifier(GMMLossDetector(backbone=SPEC, pretrained=PRETRAINED, image_size=args.side, cache_dir=args.cache_dir,
                                         device="cpu", random_state=args.seed), **phase2)),
     ]:
         t0 = time.perf_counter()

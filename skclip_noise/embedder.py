@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._param_validation import check_positive_ints
 from .backbones.loading import _weights_key, load_backbone
-from .data.inputs import ImageDataset, check_image_input
+from .data.inputs import ImageDataset, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, resolve_device
 from .training.loop import evaluate, make_loader
@@ -39,7 +39,7 @@ def fitted_device(device_name):
     return device
 
 
-class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Turn images into L2-normalised embeddings with a pre-trained backbone.
 
     CLIP backbones give their image features (the joint image-text space); timm and
@@ -121,9 +121,6 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
         tags.requires_fit = True
         tags.non_deterministic = False
         return tags

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from .._param_validation import check_positive_ints
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset
+from ..data.inputs import ImageDataset, ImageInputMixin
 from ..data.transforms import eval_transform, strong_transform, weak_transform
 from ..detectors._base import BaseNoiseDetector, Scores
 from ..embedder import fitted_device
@@ -49,7 +49,7 @@ def _check_float(name, value, low, high, *, low_open=False):
         raise ValueError(f"{name} must be a number in {bracket}{low}, {high}]; got {value!r}.")
 
 
-class AVLPrompter(ClassifierMixin, BaseNoiseDetector):
+class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     """AVL-Prompter: a noise-robust CLIP classifier that also flags wrong labels.
 
     Two peer CLIP networks with MaPLe's coupled deep prompts are trained together,
@@ -267,13 +267,6 @@ class AVLPrompter(ClassifierMixin, BaseNoiseDetector):
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ checks
 

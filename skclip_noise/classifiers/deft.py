@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from .._param_validation import check_positive_ints
 from ..backbones.heads import ImageClassifierNet, peft_tuning_for
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset, check_image_input
+from ..data.inputs import ImageDataset, ImageInputMixin, check_image_input
 from ..data.labels import LabelEncoding, check_labels
 from ..detectors.dual_prompt import DualPromptDetector
 from ..embedder import fitted_device
@@ -72,7 +72,7 @@ def _warn_if_classes_lost(classes, codes, clean_mask):
         )
 
 
-class DeftClassifier(ClassifierMixin, BaseEstimator):
+class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
     """Train an image classifier only on the samples a noisy-label detector keeps.
 
     DEFT's second phase: a detector (by default :class:`DualPromptDetector`, DEFT's
@@ -181,13 +181,6 @@ class DeftClassifier(ClassifierMixin, BaseEstimator):
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
-        return tags
 
     def _phase2_backbone(self, detector):
         if self.backbone is not None:

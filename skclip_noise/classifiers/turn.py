@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from .._param_validation import check_positive_ints
 from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset, check_image_input
+from ..data.inputs import ImageDataset, ImageInputMixin, check_image_input
 from ..data.labels import LabelEncoding, check_labels
 from ..data.transforms import eval_transform, weak_transform
 from ..detectors.gmm_loss import _LossMixture
@@ -224,7 +224,7 @@ class _FrozenBatchNorm(nn.Module):
         return self.net(images)
 
 
-class TurnClassifier(ClassifierMixin, BaseEstimator):
+class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
     """TURN: linear probing with a robust loss, then full fine-tuning on a clean subset.
 
     TURN (Ahn, Kim, Ko & Yun, "Fine-tuning Pre-trained Models for Robustness under
@@ -433,13 +433,6 @@ class TurnClassifier(ClassifierMixin, BaseEstimator):
         self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ checks
 

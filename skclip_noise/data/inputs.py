@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "ImageInput",
+    "ImageInputMixin",
     "ImageDataset",
     "check_image_input",
     "check_features",
@@ -281,3 +282,28 @@ def input_fingerprint(image_input):
         for index in probe.tolist():
             digest.update(np.asarray(reader.load(index)).tobytes())
     return digest.hexdigest()
+
+
+class ImageInputMixin:
+    """scikit-learn tags of an estimator that reads images, not feature tables.
+
+    X may be an image array ``(N, H, W[, 3])``, image paths (strings) or a torch
+    Dataset; a 2-D table is not accepted. Put it before the scikit-learn mixins.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn.utils import get_tags
+    >>> class Reader(ImageInputMixin, BaseEstimator):
+    ...     pass
+    >>> tags = get_tags(Reader()).input_tags
+    >>> tags.two_d_array, tags.three_d_array, tags.string
+    (False, True, True)
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        return tags
