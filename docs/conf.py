@@ -5,9 +5,9 @@ Build (offline, warnings as errors), from the repository root::
     .venv/bin/pip install -e ".[docs]"
     .venv/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-The examples gallery (``examples/plot_*.py``) is executed by that build. Add
-``-D plot_gallery=0`` to render the gallery pages without running the scripts
-(what ``tests/test_docs.py`` does unless ``SKCLIP_NOISE_DOCS_FULL=1``).
+The examples gallery (``examples/plot_*.py``) is executed by that build, and by
+``tests/test_docs.py``. Add ``-D plot_gallery=0`` to render the gallery pages without
+running the scripts (what ``tests/test_docs.py`` does with ``SKCLIP_NOISE_DOCS_FAST=1``).
 
 Nothing is fetched from the network: intersphinx links to the Python, NumPy,
 scikit-learn and PyTorch docs are off unless ``SKCLIP_NOISE_DOCS_INTERSPHINX=1``.
