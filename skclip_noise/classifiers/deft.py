@@ -19,6 +19,7 @@ from ..detectors.dual_prompt import DualPromptDetector
 from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
+from ._validation import check_validation_data
 
 __all__ = ["DeftClassifier", "optimizer_preset"]
 
@@ -269,7 +270,7 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         train_data = ImageDataset(
             X_checked, backbone.train_transform(self.image_size), indices=np.flatnonzero(self.clean_mask_)
         )
-        validation = self._validation(validation_data, encoding)
+        validation = check_validation_data(validation_data, encoding)
         best = {"accuracy": -1.0, "epoch": self.epochs, "state": None}
 
         def batches(epoch):
@@ -296,15 +297,6 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         self.net_state_ = cpu_state_dict(net)
         self._phase2 = (spec, pretrained)
         return self
-
-    def _validation(self, validation_data, encoding):
-        if validation_data is None:
-            return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (X_val, y_val).")
-        X_val, y_val = validation_data
-        X_val = check_image_input(X_val)
-        return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
 
     def _logits(self, net, backbone, X_checked, device):
         loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)), batch_size=self.batch_size,

@@ -25,6 +25,7 @@ from ..detectors.gmm_loss import _LossMixture
 from ..embedder import ImageEmbedder, fitted_device
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
+from ._validation import check_validation_data
 from .deft import optimizer_preset
 
 __all__ = ["TurnClassifier", "balanced_clean_sample", "clean_posterior", "ft_optimizer_preset", "gce_loss"]
@@ -533,7 +534,7 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         encoding = LabelEncoding(labels)
         codes = encoding.codes
         n_classes = len(encoding.classes)
-        validation = self._validation(validation_data, encoding)
+        validation = check_validation_data(validation_data, encoding)
         device = resolve_device(self.device)
         seed = seed_from_random_state(self.random_state)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
@@ -654,15 +655,6 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         history = trainer.fit(self.lp_epochs, batches, step)
         probe.folded_into(net.head)
         return [{"phase": "lp", **record} for record in history]
-
-    def _validation(self, validation_data, encoding):
-        if validation_data is None:
-            return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (X_val, y_val).")
-        X_val, y_val = validation_data
-        X_val = check_image_input(X_val)
-        return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
 
     def _label_issues(self, codes, predicted, y):
         import pandas as pd
