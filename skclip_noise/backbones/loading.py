@@ -37,6 +37,7 @@ from ..data.transforms import PreprocessConfig, eval_transform, weak_transform
 from . import offline_weights
 from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
+from .towers import tower_kind_of
 
 __all__ = ["Backbone", "load_backbone", "clear_backbone_cache", "PRECISIONS"]
 
@@ -66,6 +67,9 @@ class Backbone:
         Width of :meth:`encode_images`' output.
     tokenizer : callable or None
         The text tokenizer (open_clip only).
+    tower_kind : str
+        The image tower's kind (see :mod:`skclip_noise.backbones.towers`), set once at
+        load.
 
     Examples
     --------
@@ -87,6 +91,7 @@ class Backbone:
     device: torch.device
     precision: str = "fp32"
     tokenizer: object = field(default=None, repr=False)
+    tower_kind: str = ""
 
     @property
     def is_clip(self):
@@ -202,6 +207,7 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         backbone.model.eval().requires_grad_(False)
         backbone.model.to(device=device, dtype=PRECISIONS[precision])
         backbone.device, backbone.precision = device, precision
+        backbone.tower_kind = tower_kind_of(backbone.image_tower, parsed.name)
         _cache[key] = backbone
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
