@@ -22,7 +22,7 @@ from ..embedder import fitted_device
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, _trainable_state, evaluate, make_loader
 from . import _avl_training as _avl
-from ._avl_training import AVLNetwork, avl_loss, has_vit_image_tower, partner
+from ._avl_training import AVLNetwork, avl_loss, partner
 
 __all__ = ["AVLPrompter"]
 
@@ -296,7 +296,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         if not backbone.is_clip:
             raise ValueError(f"AVLPrompter needs a CLIP (open_clip) backbone; got {self.backbone!r}.")
-        if self.image_size is not None and has_vit_image_tower(backbone.model):
+        if self.image_size is not None and backbone.tower_kind == "clip_vit":
             own = backbone.preprocess_config.image_size
             if int(self.image_size) != own:
                 raise ValueError(
