@@ -31,7 +31,7 @@ Protocol
   data: ``AVLPrompter`` (two peers, its defaults otherwise except ``prompt_depth=4``,
   the text tower's depth; and, at the rates in ``--one-network-rates``, one network,
   ``n_networks=1``, the cheaper variant); ``DeftClassifier`` (its phase 1,
-  ``DualPromptDetector`` with ``peft="none"`` on frozen image features of the same
+  ``DualPromptDetector`` with ``tuning="frozen"`` on frozen image features of the same
   CLIP, 10 epochs; then full fine-tuning of the image tower with a linear head on
   the kept samples); ``TurnClassifier`` (linear probing with GCE on frozen
   features, then full fine-tuning on the per-class GMM clean subset). Each with its
@@ -85,7 +85,7 @@ def methods(args, rate):
     if rate in args.one_network_rates:
         found["AVLPrompter (1 network)"] = lambda: AVLPrompter(**avl, n_networks=1)
     found["DeftClassifier"] = lambda: DeftClassifier(
-        DualPromptDetector(**BACKBONE, **common, peft="none", epochs=10, batch_size=64),
+        DualPromptDetector(**BACKBONE, **common, tuning="frozen", epochs=10, batch_size=64),
         **BACKBONE, **common, tuning="full", epochs=args.epochs, image_size=args.image_size, batch_size=64,
     )
     turn = getattr(skclip_noise, "TurnClassifier", None)

@@ -12,7 +12,7 @@ Protocol
   real ImageNet MobileNetV2 trunk, a random projection and a random text tower (no real
   CLIP weights exist offline). Its image tower is a CNN, so DEFT's default visual
   prompts (VPT, ViT only) cannot apply; phase 1 runs the frozen-image-side fast mode
-  ``peft="none"`` (features computed once, both contexts train), every other setting at
+  ``tuning="frozen"`` (features computed once, both contexts train), every other setting at
   the reference defaults (16 context tokens, 10 epochs, 1 warm-up epoch, SGD 0.03,
   batch 64).
 - Data: a stratified, seeded subset (``--n-train``) of the Fashion-MNIST training split,
@@ -20,7 +20,7 @@ Protocol
   ``make_noisy_labels`` symmetric 40/60 %, pair-flip 40 %, instance-dependent 40 %
   (computed on the pixels), one draw per setting shared by every method.
 - Phase 1 (detection), all on the same CLIP image embeddings at ``--side`` px:
-  ``DualPromptDetector(peft="none")``; ``GMMLossDetector`` and ``SmallLossDetector``
+  ``DualPromptDetector(tuning="frozen")``; ``GMMLossDetector`` and ``SmallLossDetector``
   (linear probes, defaults, and GMM ``per_class=True``); ``LabelMatchDetector`` (zero-shot
   on this CLIP: its text side is random, so it is expected near chance); cleanlab's
   ``find_label_issues`` on 5-fold out-of-fold probabilities of a logistic regression whose
@@ -70,10 +70,10 @@ def detectors(seed, class_names):
     from skclip_noise import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
 
     common = {"device": "cpu", "random_state": seed}
-    probe = {"model": "linear", **common}
+    probe = {"tuning": "frozen", **common}
     return [
-        ("DualPromptDetector (peft='none', reference defaults)", "deft",
-         lambda: DualPromptDetector(SPEC, PRETRAINED, peft="none", class_names=class_names, **common)),
+        ("DualPromptDetector (tuning='frozen', reference defaults)", "deft",
+         lambda: DualPromptDetector(SPEC, PRETRAINED, tuning="frozen", class_names=class_names, **common)),
         ("GMMLossDetector (default)", "baseline", lambda: GMMLossDetector(**probe)),
         ("GMMLossDetector per_class", "baseline", lambda: GMMLossDetector(per_class=True, **probe)),
         ("SmallLossDetector (rate estimated)", "baseline", lambda: SmallLossDetector(**probe)),
@@ -181,7 +181,7 @@ def run_detection(setting, features, test_features, y_test, y_noisy, is_noisy, c
 def run_adaptation(setting, X, y_noisy, X_test, y_test, class_names, args):
     from skclip_noise import DeftClassifier, DualPromptDetector, GMMLossDetector
 
-    detector = DualPromptDetector(SPEC, PRETRAINED, peft="none", image_size=args.side, class_names=class_names,
+    detector = DualPromptDetector(SPEC, PRETRAINED, tuning="frozen", image_size=args.side, class_names=class_names,
                                   cache_dir=args.cache_dir, device="cpu", random_state=args.seed)
     phase2 = dict(backbone=SPEC, pretrained=PRETRAINED, tuning="full", epochs=args.epochs,
                   optimizer="adamw", lr=1e-3, weight_decay=1e-5,

@@ -9,7 +9,7 @@ Random weights (``pretrained=None``): the cost does not depend on the weights. I
 are random tensors already on the device, so the figures are the training step alone
 (data loading excluded).
 
-- Phase 1: ``DualPromptDetector``'s step (``peft="vpt"`` and the fast ``peft="none"``
+- Phase 1: ``DualPromptDetector``'s step (``tuning="peft"`` and the fast ``tuning="frozen"``
   mode, which starts from cached image features) against a *bare* step of the same
   model with the same trainable parameters: forward, plain cross-entropy on both sets
   of logits, backward, optimiser step. The ratio is what DEFT's loss (complementary
@@ -89,10 +89,10 @@ def phase1(device, peft):
     backbone = load_backbone(ARGS.backbone, None, device=device)
     k = ARGS.n_classes
     names = [f"class {i}" for i in range(k)]
-    model = _DualPromptModel(backbone.model, names, backbone.tokenizer, n_ctx=16, n_vpt=20, peft=peft).to(device)
+    model = _DualPromptModel(backbone.model, names, backbone.tokenizer, n_ctx=16, n_vpt=20, image_side=peft).to(device)
     side = backbone.preprocess_config.image_size
     x = torch.randn(ARGS.batch_size, 3, side, side, device=device)
-    if peft == "none":
+    if peft == "frozen":
         with torch.no_grad():
             x = backbone.encode_images(x).float()
     y = torch.randint(0, k, (ARGS.batch_size,), device=device)
@@ -150,8 +150,8 @@ def main(argv=None):
     device = resolve_device("auto")
     dtype = DTYPE = autocast_dtype(device, "auto")
     rows = []
-    for name, run in [("phase 1, peft='vpt'", lambda: phase1(device, "vpt")),
-                      ("phase 1, peft='none' (cached features)", lambda: phase1(device, "none")),
+    for name, run in [("phase 1, tuning='peft'", lambda: phase1(device, "vpt")),
+                      ("phase 1, tuning='frozen' (cached features)", lambda: phase1(device, "frozen")),
                       ("phase 2, full fine-tuning", lambda: phase2(device))]:
         (t, mem), (tb, _) = run()
         rows.append((name, t, tb, mem))

@@ -20,7 +20,7 @@ Protocol
   scaled to [0, 1] as ``features`` (so the corrupted labels do not depend on the
   backbone). One noise draw per setting (seed ``--seed``), shared by all methods and
   both backbones.
-- Our detectors (``model="linear"``, X = the embeddings): ``GMMLossDetector`` and
+- Our detectors (``tuning="frozen"``, X = the embeddings): ``GMMLossDetector`` and
   ``SmallLossDetector`` with their defaults and a few variants; the SmallLoss variant
   told the true noise rate is an *oracle* and is kept out of the comparison.
 - cleanlab 2.9 ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with
@@ -96,7 +96,7 @@ def our_methods(true_rate, seed, lr_sweep=False):
     learning rate swept, to see whether the default under- or over-fits)."""
     from skclip_noise import GMMLossDetector, SmallLossDetector
 
-    common = {"model": "linear", "device": "cpu", "random_state": seed}
+    common = {"tuning": "frozen", "device": "cpu", "random_state": seed}
     methods = [
         ("GMM (default)", "ours", lambda: GMMLossDetector(**common)),
         ("GMM per_class", "ours", lambda: GMMLossDetector(per_class=True, **common)),
@@ -175,7 +175,7 @@ def run(args):
 
     from skclip_noise import make_noisy_labels
     from skclip_noise.datasets import load_fashion_mnist
-    from skclip_noise.detectors.gmm_loss import _LossMixture
+    from skclip_noise.selection import LossMixture
     from skclip_noise.metrics import detection_report
 
     X, y = load_fashion_mnist(n_samples=args.n_samples, random_state=args.seed)
@@ -235,7 +235,7 @@ def run(args):
             # cleanlab's out-of-fold probabilities: separates the scores from the rule.
             loss = -np.log(np.clip(pred_probs[np.arange(len(y_noisy)), y_noisy], 1e-12, None))
             t0 = time.perf_counter()
-            clean = _LossMixture(loss, args.seed).clean_posterior(loss) > 0.5
+            clean = LossMixture(loss, args.seed).clean_posterior(loss) > 0.5
             seconds = probe_seconds + time.perf_counter() - t0
             report = detection_report(is_noisy, clean, output_dict=True)
             name = "GMM rule on cleanlab's out-of-fold losses"

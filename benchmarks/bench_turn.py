@@ -95,9 +95,10 @@ def fft_ce(X, y, X_test, args, seed, lr=None, freeze_bn=True, start=None):
         net = ImageClassifierNet.from_backbone(backbone, 10, tuning="full")
     if start is not None:  # a fitted TurnClassifier's net (the probe on the tower)
         net.load_state_dict(start.net_state_)
-    from skclip_noise.classifiers.turn import _FrozenBatchNorm, ft_optimizer_preset
+    from skclip_noise.classifiers.turn import _FrozenBatchNorm
+    from skclip_noise.training.optim import optimizer_preset
 
-    kind, preset_lr, wd = ft_optimizer_preset(BACKBONE)
+    kind, preset_lr, wd = optimizer_preset(backbone.tower_kind, recipe="turn")
     assert kind == "adamw"
     optimizer = torch.optim.AdamW(net.parameters(), lr=preset_lr if lr is None else lr, weight_decay=wd)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.ft_epochs)

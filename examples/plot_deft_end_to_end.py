@@ -14,7 +14,7 @@ tower**. DEFT's prompts must then learn everything about the class names from th
 noisy labels, so expect far less than the paper's numbers with a real CLIP (see
 ``benchmarks/results/deft_fashion_mnist_detection.md``). Its image tower is a CNN,
 so the reference's visual prompts (ViT only) are replaced by the frozen-image-side
-fast mode ``peft="none"``: image features are computed once and only the two
+fast mode ``tuning="frozen"``: image features are computed once and only the two
 text contexts train.
 """
 
@@ -44,7 +44,7 @@ y_noisy, is_noisy = make_noisy_labels(y[train], "symmetric", 0.4, random_state=0
 # 8x8, so both phases read them at 64 px instead of the tower's native 224.
 
 hybrid = dict(backbone="open_clip:skclip-hybrid-mobilenetv2", pretrained="offline", image_size=64)
-detector = DualPromptDetector(**hybrid, peft="none", class_names=list(DIGITS_CLASSES), random_state=0)
+detector = DualPromptDetector(**hybrid, tuning="frozen", class_names=list(DIGITS_CLASSES), random_state=0)
 deft = DeftClassifier(detector, **hybrid, epochs=3, optimizer="adamw", lr=1e-3, random_state=0)
 deft.fit(X[train], y_noisy)
 print(detection_report(is_noisy, deft.clean_mask_))

@@ -53,7 +53,7 @@ print(f"linear probe (GCE) alone: test accuracy {probe.score(X[test], y[test]):.
 # The same probe (same seed), then ``ft_epochs`` (5) epochs of full fine-tuning,
 # each on a class-balanced subset of the samples the mixture judges clean. The
 # fine-tuning optimiser is TURN's preset for CNNs, AdamW at 3e-5
-# (:func:`~skclip_noise.classifiers.turn.ft_optimizer_preset`).
+# (:func:`~skclip_noise.training.optim.optimizer_preset` with ``recipe="turn"``).
 
 turn = TurnClassifier(**timm_backbone, random_state=0)
 turn.fit(X[train], y_noisy)

@@ -1,25 +1,90 @@
-"""Checks of constructor parameters shared by the estimators (run in ``fit``)."""
+"""Declarative constructor-parameter constraints, shared by every estimator.
+
+Each estimator declares ``_parameter_constraints`` (scikit-learn's mechanism) and
+calls ``self._validate_params()`` first thing in ``fit``, before it touches X. The
+parameters that mean the same thing in every estimator take their constraint from
+:data:`SHARED_CONSTRAINTS`, so one name has one value set everywhere (see the
+glossary page of the docs). Rules that involve several parameters stay in the
+estimators' own checks.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, Options, StrOptions
 
-__all__ = ["check_positive_ints"]
+__all__ = [
+    "SHARED_CONSTRAINTS",
+    "TUNINGS",
+    "HasMethods",
+    "InvalidParameterError",
+    "Interval",
+    "Options",
+    "StrOptions",
+    "Integral",
+    "Real",
+    "constraints_for",
+    "positive_int",
+    "non_negative_int",
+    "unit_interval",
+    "positive_real",
+    "non_negative_real",
+]
+
+#: How much of the image tower trains, the same values for every estimator:
+#: ``"frozen"`` (frozen features, only a head or prompts on the text side train),
+#: ``"peft"`` (parameter-efficient: deep visual prompts on ViT towers, bias terms on
+#: others) and ``"full"`` (the whole tower).
+TUNINGS = ("frozen", "peft", "full")
+
+positive_int = Interval(Integral, 1, None, closed="left")
+non_negative_int = Interval(Integral, 0, None, closed="left")
+unit_interval = Interval(Real, 0, 1, closed="both")
+positive_real = Interval(Real, 0, None, closed="neither")
+non_negative_real = Interval(Real, 0, None, closed="left")
+
+_PATH = [str, os.PathLike, None]
+
+#: The constraint of every parameter that means the same thing in several estimators.
+SHARED_CONSTRAINTS = {
+    "backbone": [str],
+    "pretrained": [str, os.PathLike, "boolean", None],
+    "tuning": [StrOptions(set(TUNINGS))],
+    "threshold": [unit_interval],
+    "class_names": [list, tuple, np.ndarray, Mapping, None],
+    "epochs": [positive_int],
+    "warmup_epochs": [non_negative_int, None],
+    "lr": [positive_real],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "weight_decay": [non_negative_real],
+    "batch_size": [positive_int],
+    "n_ctx": [positive_int],
+    "n_vpt": [positive_int],
+    "image_size": [positive_int, None],
+    "num_workers": [non_negative_int],
+    "device": [str],
+    "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
+    "cache_dir": _PATH,
+    "checkpoint_path": _PATH,
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
-def check_positive_ints(estimator, *names, context=""):
-    """Raise a ``ValueError`` naming the first of ``names`` that is not an int >= 1.
+def constraints_for(*names, **own):
+    """``_parameter_constraints`` from shared ``names`` plus an estimator's ``own``.
 
     Examples
     --------
-    >>> class Est:
-    ...     epochs = 0
-    >>> check_positive_ints(Est(), "epochs")
-    Traceback (most recent call last):
-    ...
-    ValueError: epochs must be a positive int; got 0.
+    >>> constraints = constraints_for("epochs", per_class=["boolean"])
+    >>> sorted(constraints)
+    ['epochs', 'per_class']
     """
-    for name in names:
-        value = getattr(estimator, name)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int{context}; got {value!r}.")
+    unknown = [name for name in names if name not in SHARED_CONSTRAINTS]
+    if unknown:
+        raise KeyError(f"No shared constraint for {unknown}; declare them as the estimator's own.")
+    return {**{name: SHARED_CONSTRAINTS[name] for name in names}, **own}

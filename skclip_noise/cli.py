@@ -88,6 +88,8 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--detector", choices=sorted(_DETECTORS), default="gmm", help="which detector")
     parser.add_argument("--threshold", type=float, default=0.5, help="gmm: clean when the clean probability exceeds it")
+    parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen",
+                        help="gmm/small-loss: how much of the image tower the loss model trains")
     parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
     parser.add_argument("--forget-rate", type=float, default=None, help="small-loss: share dropped per class (default: estimated)")
     parser.add_argument("--cv", type=int, default=None, help="gmm/small-loss: cross-fitting folds")
@@ -142,7 +144,7 @@ def make_detector(args, backbone, pretrained, image_size):
     if args.detector == "label-match":
         names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
         return detectors.LabelMatchDetector(class_names=names, **common)
-    trained = dict(epochs=args.epochs, cv=args.cv, random_state=args.random_state, **common)
+    trained = dict(epochs=args.epochs, cv=args.cv, tuning=args.tuning, random_state=args.random_state, **common)
     if args.detector == "small-loss":
         return detectors.SmallLossDetector(forget_rate=args.forget_rate, **trained)
     return detectors.GMMLossDetector(threshold=args.threshold, per_class=args.per_class, **trained)

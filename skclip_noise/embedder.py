@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import torch
@@ -13,30 +12,14 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from ._param_validation import check_positive_ints
-from .backbones.loading import _weights_key, load_backbone
+from ._param_validation import constraints_for
+from .backbones.loading import load_backbone, weights_key
 from .data.inputs import ImageDataset, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
-from .training.device import autocast_dtype, resolve_device
+from .training.device import autocast_dtype, fitted_device, resolve_device
 from .training.loop import evaluate, make_loader
 
 __all__ = ["ImageEmbedder"]
-
-
-def fitted_device(device_name):
-    """The device a fitted estimator runs on: its fit-time device when this machine
-    has it, else the CPU (so a model fitted on a GPU still predicts after unpickling)."""
-    device = torch.device(device_name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
-            f"This estimator was fitted on {device_name!r}, which this machine lacks; using the CPU.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        return torch.device("cpu")
-    return device
 
 
 class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -94,6 +77,12 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     (4, 48)
     """
 
+    _parameter_constraints = constraints_for(
+        "backbone", "pretrained", "image_size", "batch_size", "num_workers", "device", "mixed_precision",
+        "cache_dir", "verbose",
+        normalize=["boolean"],
+    )
+
     def __init__(
         self,
         backbone="open_clip:ViT-B-32",
@@ -138,11 +127,9 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         -------
         self
         """
+        self._validate_params()
         if X is not None:
             check_image_input(X)
-        check_positive_ints(self, "batch_size")
-        if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
-            raise ValueError(f"num_workers must be a non-negative int; got {self.num_workers!r}.")
         device = resolve_device(self.device)
         autocast_dtype(device, self.mixed_precision)  # validates the value
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
@@ -153,8 +140,6 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         return self
 
     def _check_image_size(self, backbone):
-        if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 1:
-            raise ValueError(f"image_size must be a positive int or None; got {self.image_size!r}.")
         probe = torch.zeros(1, 3, self.image_size, self.image_size, device=backbone.device)
         try:
             with torch.inference_mode():
@@ -248,7 +233,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         return "|".join(
             [
                 str(backbone.spec),
-                repr(_weights_key(self.pretrained)),
+                repr(weights_key(self.pretrained)),
                 backbone.precision,
                 str(dtype),
                 repr(self._transform_for(backbone)),

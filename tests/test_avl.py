@@ -21,7 +21,7 @@ from skclip_noise.classifiers._avl_training import (
     fixmatch_loss,
     uniform_prior_penalty,
 )
-from skclip_noise.detectors.gmm_loss import _LossMixture
+from skclip_noise.selection import LossMixture
 
 TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None, prompt_depth=2, epochs=2, batch_size=8,
             device="cpu", random_state=0)
@@ -105,7 +105,7 @@ def test_co_divide_gives_each_peer_its_partners_division():
     # Peer 0 is divided by peer 1's losses and vice versa.
     np.testing.assert_array_equal(divisions[0][1], np.arange(n) < 20)
     np.testing.assert_array_equal(divisions[1][1], np.arange(n) >= 5)
-    np.testing.assert_allclose(divisions[0][0], _LossMixture(losses[1], 0).clean_posterior(losses[1]))
+    np.testing.assert_allclose(divisions[0][0], LossMixture(losses[1], 0).clean_posterior(losses[1]))
     np.testing.assert_allclose(divisions[1][0], mixtures[0].clean_posterior(losses[0]))
     # Alone, a network divides itself.
     _, alone = co_divide(losses[:1], tau=0.5, seed=0)
@@ -149,7 +149,7 @@ def test_fit_trains_each_peer_on_the_division_of_the_other(data, monkeypatch):
     np.testing.assert_array_equal(clf.peer_clean_proba_[0] >= 0.5, ~np.isin(np.arange(n), noisy[1]))
     np.testing.assert_array_equal(clf.peer_clean_proba_[1] >= 0.5, ~np.isin(np.arange(n), noisy[0]))
     np.testing.assert_allclose(clf.clean_proba_, clf.peer_clean_proba_.mean(axis=0))
-    np.testing.assert_array_equal(clf.clean_mask_, clf.clean_proba_ >= clf.tau)
+    np.testing.assert_array_equal(clf.clean_mask_, clf.clean_proba_ >= clf.threshold)
 
 
 def test_one_network_divides_on_its_own_losses(data, monkeypatch):
@@ -232,7 +232,7 @@ def test_fit_outputs_follow_both_contracts(fitted, data):
 
 def test_prediction_averages_both_peers(fitted, data):
     _, _, X_new, _ = data
-    peers, backbone, device = fitted._restored()
+    peers, backbone, device = fitted._fitted_model()
     X_checked = fitted._check_X(X_new, reset=False)
     per_peer = [lg.softmax(dim=1).numpy() for lg in fitted._peer_logits(peers, backbone, X_checked, device)]
     assert len(per_peer) == 2 and not np.allclose(per_peer[0], per_peer[1], atol=1e-4)  # the peers differ
@@ -374,13 +374,13 @@ def test_checkpoint_holds_both_peers_and_resumes(data, fitted, tmp_path):
     np.testing.assert_array_equal(resumed.clean_proba_, fitted.clean_proba_)
 
 
-def test_grid_search_over_tau(data):
+def test_grid_search_over_threshold(data):
     X, y, _, _ = data
     cv = KFold(2, shuffle=True, random_state=0)
-    search = GridSearchCV(AVLPrompter(**dict(TINY, epochs=1), n_networks=1), {"tau": [0.3, 0.7]}, cv=cv)
+    search = GridSearchCV(AVLPrompter(**dict(TINY, epochs=1), n_networks=1), {"threshold": [0.3, 0.7]}, cv=cv)
     search.fit(X, y)
-    assert search.best_params_["tau"] in (0.3, 0.7)
-    assert search.best_estimator_.tau == search.best_params_["tau"]
+    assert search.best_params_["threshold"] in (0.3, 0.7)
+    assert search.best_estimator_.threshold == search.best_params_["threshold"]
     assert search.predict(X).shape == (len(y),)
 
 
@@ -390,16 +390,16 @@ def test_grid_search_over_tau(data):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(n_networks=3), "n_networks must be 1 or 2"),
-        (dict(tau=1.5), "tau must be"),
-        (dict(threshold=-0.1), "threshold must be"),
-        (dict(lambda_u=-1.0), "lambda_u must be"),
-        (dict(encoder_lr=0.0), "encoder_lr must be"),
+        (dict(n_networks=3), "'n_networks' parameter of AVLPrompter must be"),
+        (dict(threshold=1.5), "'threshold' parameter of AVLPrompter must be"),
+        (dict(pseudo_label_threshold=-0.1), "'pseudo_label_threshold' parameter"),
+        (dict(lambda_u=-1.0), "'lambda_u' parameter"),
+        (dict(encoder_lr=0.0), "'encoder_lr' parameter"),
         (dict(warmup_epochs=3), "warmup_epochs"),
-        (dict(prompt_depth=0), "prompt_depth must be a positive int"),
+        (dict(prompt_depth=0), "'prompt_depth' parameter of AVLPrompter must be"),
         (dict(prompt_depth=3), "prompt_depth=3"),  # skclip-tiny has 2 layers per tower
         (dict(n_ctx=5), "n_ctx=5"),  # "a photo of a" has 4 tokens
-        (dict(freeze_image="yes"), "freeze_image must be"),
+        (dict(freeze_image="yes"), "'freeze_image' parameter of AVLPrompter must be"),
         (dict(image_size=64), "fixed input side of 32"),
         (dict(backbone="timm:resnet18"), "needs a CLIP"),
     ],

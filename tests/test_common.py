@@ -49,6 +49,7 @@ from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_mixin_order,
     check_no_attributes_set_in_init,
+    check_param_validation,
     check_parameters_default_constructible,
     check_set_params,
     check_valid_tag_types,
@@ -247,6 +248,7 @@ TABLE_FREE_CHECKS = [
     check_get_params_invariance,
     check_set_params,
     check_do_not_raise_errors_in_init_or_set_params,
+    check_param_validation,
     check_parameters_default_constructible,
 ]
 
@@ -255,6 +257,14 @@ TABLE_FREE_CHECKS = [
 @pytest.mark.parametrize("estimator", TABLE_FREE_ESTIMATORS, ids=_name)
 def test_sklearn_api_checks_without_tables(estimator, check):
     check(_name(estimator), clone(estimator))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_name)
+def test_parameters_are_validated_declaratively_before_X(estimator):
+    """Every constructor parameter has a declared constraint, and ``fit`` rejects a bad
+    value with scikit-learn's message naming the parameter, before it reads X (the
+    check's X is a random table that image-only estimators would reject otherwise)."""
+    check_param_validation(_name(estimator), clone(estimator))
 
 
 # ----------------------------------------------- 3. the detector contract

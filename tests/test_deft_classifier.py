@@ -4,10 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.model_selection import GridSearchCV
 
 from skclip_noise import DeftClassifier, GMMLossDetector, SmallLossDetector
-from skclip_noise.classifiers import optimizer_preset
+from skclip_noise.backbones import load_backbone
+from skclip_noise.backbones.towers import tower_kind_of
+from skclip_noise.training.optim import optimizer_preset
 
 TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None, device="cpu", random_state=0)
 
@@ -64,7 +67,7 @@ def test_validation_data_keeps_the_best_epoch(digits):
     assert clf.score(X[60:90], y[60:90]) == pytest.approx(max(accuracies))
 
 
-@pytest.mark.parametrize("tuning", ["peft", "none"])
+@pytest.mark.parametrize("tuning", ["peft", "frozen"])
 def test_tuning_modes(tuning, digits):
     X, y = digits
     clf = DeftClassifier(_detector(), tuning=tuning, epochs=1, batch_size=16, **TINY).fit(X[:40], y[:40])
@@ -99,14 +102,19 @@ def test_backbone_defaults_to_the_detector_s():
     ],
 )
 def test_optimizer_presets_follow_table_11(spec, preset):
-    assert optimizer_preset(spec) == preset
+    family, _, name = spec.partition(":")
+    if family == "open_clip":
+        kind = tower_kind_of(load_backbone("open_clip:skclip-tiny").model.visual)
+    else:
+        kind = tower_kind_of(torch.nn.Identity(), name)
+    assert optimizer_preset(kind) == preset
 
 
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"tuning": "lora"}, "tuning must be one of"),
-        ({"optimizer": "rmsprop"}, "optimizer must be"),
+        ({"tuning": "lora"}, "'tuning' parameter of DeftClassifier must be a str among"),
+        ({"optimizer": "rmsprop"}, "'optimizer' parameter of DeftClassifier must be"),
         ({"epochs": 0}, "epochs"),
     ],
 )
@@ -135,7 +143,7 @@ def test_passthrough_trains_on_every_sample(small_digits):
     "detector, params, message",
     [
         ("passthrough", {"backbone": None}, "needs a backbone"),
-        ("drop", {}, 'detector must be a detector, None or "passthrough"'),
+        ("drop", {}, "'detector' parameter of DeftClassifier must be"),
     ],
 )
 def test_bad_detector_values(detector, params, message, small_digits):
@@ -150,7 +158,7 @@ def test_grid_search_over_the_dual_prompt_context_length(digits):
 
     X, y = digits
     tiny_cnn = {**TINY, "backbone": "open_clip:skclip-tiny-cnn"}
-    detector = DualPromptDetector(**tiny_cnn, peft="none", epochs=1, batch_size=16, class_names=list(DIGITS_CLASSES))
+    detector = DualPromptDetector(**tiny_cnn, tuning="frozen", epochs=1, batch_size=16, class_names=list(DIGITS_CLASSES))
     search = GridSearchCV(
         DeftClassifier(detector, epochs=1, batch_size=16, **tiny_cnn), {"detector__n_ctx": [2, 4]}, cv=2,
     ).fit(X[:60], y[:60])

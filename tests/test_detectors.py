@@ -135,8 +135,8 @@ def test_small_loss_keeps_the_exact_share_per_class(blobs):
     "make, message",
     [
         (lambda: GMMLossDetector(threshold=1.5, **FAST), "threshold"),
-        (lambda: GMMLossDetector(model="huge", **FAST), "model must be one of"),
-        (lambda: GMMLossDetector(model="full", **FAST), "use model='linear'"),
+        (lambda: GMMLossDetector(tuning="huge", **FAST), "'tuning' parameter of GMMLossDetector must be"),
+        (lambda: GMMLossDetector(tuning="full", **FAST), "use tuning='frozen'"),
         (lambda: GMMLossDetector(average_last=5, **FAST), "average_last"),
         (lambda: GMMLossDetector(cv=100, **FAST), "at least 100 samples"),
         (lambda: SmallLossDetector(forget_rate=1.0, **FAST), "forget_rate"),
@@ -176,12 +176,12 @@ def test_real_digits_features_find_the_injected_noise(real_digit_features):
 
 
 @pytest.mark.parametrize(
-    "backbone, model",
+    "backbone, tuning",
     [("open_clip:skclip-tiny", "peft"), ("open_clip:skclip-tiny-cnn", "peft"), ("open_clip:skclip-tiny", "full"), ("timm:test_efficientnet", "full")],
 )
-def test_image_tower_models_train_on_images(backbone, model, small_digits, rng_guard):
+def test_image_tower_models_train_on_images(backbone, tuning, small_digits, rng_guard):
     X, y = small_digits
-    detector = GMMLossDetector(model=model, backbone=backbone, pretrained=None, epochs=2, batch_size=16, device="cpu", random_state=0)
+    detector = GMMLossDetector(tuning=tuning, backbone=backbone, pretrained=None, epochs=2, batch_size=16, device="cpu", random_state=0)
     detector.fit(X, y)
     assert detector.clean_mask_.shape == (40,)
     assert len(detector.loss_models_) == 1

@@ -14,12 +14,12 @@ NAMES = ["cat", "dog", "car", "tree"]
 TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None, device="cpu", random_state=0)
 
 
-def _model(peft="vpt", backbone="open_clip:skclip-tiny"):
+def _model(image_side="vpt", backbone="open_clip:skclip-tiny"):
     loaded = load_backbone(backbone, None)
-    clip = loaded.trainable_copy() if peft == "bitfit" else loaded.model
+    clip = loaded.trainable_copy() if image_side == "bitfit" else loaded.model
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return _DualPromptModel(clip, NAMES, loaded.tokenizer, n_ctx=4, n_vpt=3, peft=peft)
+        return _DualPromptModel(clip, NAMES, loaded.tokenizer, n_ctx=4, n_vpt=3, image_side=image_side)
 
 
 def _grads(model):
@@ -124,7 +124,9 @@ def test_estimator_contract_and_w_o_adaptation_prediction(fitted):
 def test_pickle_keeps_only_the_prompts(fitted):
     detector, X, y = fitted
     restored = pickle.loads(pickle.dumps(detector))
-    assert set(restored.prompt_state_) == {"text.ctx", "visual.prompts"}
+    trained = {name for name, p in _model().named_parameters() if p.requires_grad}
+    assert trained == {"text.ctx", "visual.prompts"} and trained <= set(restored.prompt_state_)
+    assert not any(".clip." in name for name in restored.prompt_state_)  # no frozen backbone
     np.testing.assert_allclose(restored.clean_proba(X, y), detector.clean_proba_, atol=1e-6)
 
 
@@ -134,8 +136,8 @@ def test_frozen_image_side_accepts_embeddings(digits):
 
     Z = ImageEmbedder("open_clip:skclip-tiny", pretrained=None, device="cpu").fit_transform(X[:40])
     labels = np.array(NAMES)[y[:40] % 4]
-    on_features = DualPromptDetector(**TINY, peft="none", n_ctx=4, epochs=2, batch_size=16).fit(Z, labels)
-    on_images = DualPromptDetector(**TINY, peft="none", n_ctx=4, epochs=2, batch_size=16).fit(X[:40], labels)
+    on_features = DualPromptDetector(**TINY, tuning="frozen", n_ctx=4, epochs=2, batch_size=16).fit(Z, labels)
+    on_images = DualPromptDetector(**TINY, tuning="frozen", n_ctx=4, epochs=2, batch_size=16).fit(X[:40], labels)
     np.testing.assert_allclose(on_features.clean_proba_, on_images.clean_proba_, atol=1e-5)
     with pytest.raises(ValueError, match="precomputed features"):
         DualPromptDetector(**TINY, n_ctx=4, epochs=1).fit(Z, labels)
@@ -145,9 +147,8 @@ def test_frozen_image_side_accepts_embeddings(digits):
     "params, labels, message",
     [
         ({}, "ints", "class names"),
-        ({"peft": "lora"}, "names", "peft must be one of"),
+        ({"tuning": "full"}, "names", "'tuning' parameter of DualPromptDetector must be"),
         ({"warmup_epochs": 5, "epochs": 2}, "names", "warmup_epochs"),
-        ({"backbone": "open_clip:skclip-tiny-cnn"}, "names", "VPT"),
         ({"backbone": "timm:test_vit"}, "names", "CLIP"),
     ],
 )
@@ -163,7 +164,7 @@ def test_frozen_image_side_reloads_without_the_fit_device(digits):
         pytest.skip("needs a machine without CUDA")
     X, y = digits
     labels = np.array(NAMES)[y[:32] % 4]
-    detector = DualPromptDetector(**TINY, peft="none", n_ctx=4, epochs=1, batch_size=16).fit(X[:32], labels)
+    detector = DualPromptDetector(**TINY, tuning="frozen", n_ctx=4, epochs=1, batch_size=16).fit(X[:32], labels)
     detector.device, detector.device_ = "cuda", "cuda"  # as if fitted and pickled on a GPU machine
     restored = pickle.loads(pickle.dumps(detector))
     with pytest.warns(RuntimeWarning, match="using the CPU"):
@@ -174,7 +175,7 @@ def test_frozen_image_side_reloads_without_the_fit_device(digits):
 def test_detects_symmetric_noise_on_real_digits(digits):
     """Quality on real images: 1797 digits, 40 % symmetric noise.
 
-    ``skclip-tiny-cnn`` (random weights; a CNN image side, so ``peft="none"``): its random
+    ``skclip-tiny-cnn`` (random weights; a CNN image side, so ``tuning="frozen"``): its random
     text tower is the limit, so the bar is modest but far from chance. Measured with
     seeds 0-2: clean precision 0.76-0.80 (chance: 0.60, the clean share), noisy recall
     0.71-0.80; with seed 0, 0.799 and 0.804, AUROC 0.674.
@@ -188,7 +189,7 @@ def test_detects_symmetric_noise_on_real_digits(digits):
     y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
     Z = ImageEmbedder("open_clip:skclip-tiny-cnn", None, device="cpu").fit(X).transform(X)
     detector = DualPromptDetector(
-        "open_clip:skclip-tiny-cnn", None, peft="none", n_ctx=4, class_names=list(DIGITS_CLASSES),
+        "open_clip:skclip-tiny-cnn", None, tuning="frozen", n_ctx=4, class_names=list(DIGITS_CLASSES),
         device="cpu", random_state=0,
     ).fit(Z, y_noisy)
     report = detection_report(is_noisy, detector.clean_mask_, output_dict=True)
@@ -197,11 +198,30 @@ def test_detects_symmetric_noise_on_real_digits(digits):
     assert roc_auc_score(is_noisy, 1 - detector.clean_proba_) > 0.62
 
 
-@pytest.mark.parametrize("peft", ["vpt", "none"])
-def test_training_leaves_the_cached_clip_in_eval_mode(peft, small_digits):
+@pytest.mark.parametrize("tuning", ["peft", "frozen"])
+def test_training_leaves_the_cached_clip_in_eval_mode(tuning, small_digits):
     X, y = small_digits
-    backbone = "open_clip:skclip-tiny" if peft == "vpt" else "open_clip:skclip-tiny-cnn"
+    backbone = "open_clip:skclip-tiny" if tuning == "peft" else "open_clip:skclip-tiny-cnn"
     cached = load_backbone(backbone, None, device="cpu").model
-    DualPromptDetector(**{**TINY, "backbone": backbone}, peft=peft, n_ctx=2, n_vpt=2, epochs=1, batch_size=16,
+    DualPromptDetector(**{**TINY, "backbone": backbone}, tuning=tuning, n_ctx=2, n_vpt=2, epochs=1, batch_size=16,
                        class_names=[str(i) for i in range(10)]).fit(X, y)
     assert not any(module.training for module in cached.modules())
+
+
+@pytest.mark.parametrize("backbone, image_side", [("open_clip:skclip-tiny", "vpt"), ("open_clip:skclip-tiny-cnn", "bitfit")])
+def test_peft_is_visual_prompts_on_vit_towers_and_bitfit_on_others(backbone, image_side, small_digits):
+    X, y = small_digits
+    detector = DualPromptDetector(**{**TINY, "backbone": backbone}, n_ctx=2, n_vpt=2, epochs=1, batch_size=16,
+                                  class_names=[str(i) for i in range(10)]).fit(X[:16], y[:16])
+    assert detector.image_side_ == image_side
+
+
+def test_bitfit_keeps_the_batchnorm_statistics_it_trained(small_digits):
+    """BitFit trains a CNN tower in train mode, so its BatchNorm statistics move; the
+    fitted state must carry them, or new-pair scores differ from the fit's own."""
+    X, y = small_digits
+    detector = DualPromptDetector(**{**TINY, "backbone": "open_clip:skclip-tiny-cnn"}, n_ctx=2, epochs=2,
+                                  batch_size=16, class_names=[str(i) for i in range(10)]).fit(X, y)
+    assert any("running_mean" in name for name in detector.prompt_state_)
+    restored = pickle.loads(pickle.dumps(detector))
+    np.testing.assert_allclose(restored.clean_proba(X, y), detector.clean_proba_, atol=1e-5)

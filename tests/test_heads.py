@@ -1,5 +1,7 @@
 """ImageClassifierNet: an image tower copy plus a new linear head."""
 
+import copy
+
 import pytest
 import torch
 
@@ -214,3 +216,29 @@ def test_modified_resnet_tower_projection_only():
         ImageClassifierNet(tower, N_CLASSES, feature="pre_projection", input_size=32)
     with pytest.raises(ValueError, match="open_clip ViT"):
         ImageClassifierNet(tower, N_CLASSES, tuning="vpt", input_size=32)
+
+
+@pytest.mark.parametrize(
+    "spec, expected", [("open_clip:skclip-tiny", "vpt"), ("open_clip:skclip-tiny-cnn", "bitfit"),
+                       ("timm:test_vit", "bitfit"), ("torchvision:mobilenet_v2", "bitfit")]
+)
+def test_peft_method_follows_the_tower_kind(spec, expected):
+    from skclip_noise.backbones.towers import peft_method_for
+
+    assert peft_method_for(load_backbone(spec).tower_kind) == expected
+
+
+@pytest.mark.parametrize("spec", ["open_clip:skclip-tiny", "open_clip:skclip-tiny-cnn", "timm:test_vit"])
+def test_tower_kind_from_backbone_equals_inferred(spec):
+    backbone = load_backbone(spec)
+    net = _net(spec)
+    assert net._kind == backbone.tower_kind
+    torch.manual_seed(0)
+    inferred = ImageClassifierNet(copy.deepcopy(backbone.image_tower), N_CLASSES, input_size=SIZES[spec])
+    assert inferred.feature == net.feature and inferred.feature_dim == net.feature_dim
+    assert torch.equal(inferred.head.weight, net.head.weight)
+
+
+def test_bad_tower_kind():
+    with pytest.raises(ValueError, match="tower_kind"):
+        ImageClassifierNet(torch.nn.Linear(2, 2), N_CLASSES, tower_kind="timm_trunk")

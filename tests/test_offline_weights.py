@@ -164,7 +164,7 @@ def test_list_offline_weights():
 
 
 def test_missing_package_error_has_pip_command(monkeypatch):
-    monkeypatch.setattr(ow, "_package_dir", lambda package: None)
+    monkeypatch.setattr(ow.files, "_package_dir", lambda package: None)
     for source, cmd in PIP.items():
         with pytest.raises(OfflineWeightsUnavailableError) as info:
             offline_weights_path(source)
@@ -176,7 +176,7 @@ def test_missing_package_error_has_pip_command(monkeypatch):
 
 
 def test_missing_file_in_installed_package(monkeypatch, tmp_path):
-    monkeypatch.setattr(ow, "_package_dir", lambda package: tmp_path)
+    monkeypatch.setattr(ow.files, "_package_dir", lambda package: tmp_path)
     with pytest.raises(OfflineWeightsUnavailableError, match="does not exist") as info:
         offline_weights_path("mobilenet_v2")
     assert PIP["mobilenet_v2"] in str(info.value)
@@ -187,7 +187,7 @@ def test_wrong_file_fails_hash_check(monkeypatch, tmp_path):
     fake = tmp_path / meta["relative_path"]
     fake.parent.mkdir(parents=True)
     fake.write_bytes(b"not the weights")
-    monkeypatch.setattr(ow, "_package_dir", lambda package: tmp_path)
+    monkeypatch.setattr(ow.files, "_package_dir", lambda package: tmp_path)
     with pytest.raises(OfflineWeightsIntegrityError, match="sha256"):
         offline_weights_path("mobilenet_v2")
     assert offline_weights_path("mobilenet_v2", verify=False) == fake
@@ -205,7 +205,7 @@ def test_installed_file_hash_verified_and_cached(source, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("hashed twice")
 
-    monkeypatch.setattr(ow, "hashlib", types.SimpleNamespace(sha256=boom))
+    monkeypatch.setattr(ow.files, "hashlib", types.SimpleNamespace(sha256=boom))
     assert offline_weights_path(source) == path
 
 
@@ -216,7 +216,7 @@ def test_tampered_copy_is_rejected(source, monkeypatch, tmp_path):
     copy = tmp_path / meta["relative_path"]
     copy.parent.mkdir(parents=True)
     shutil.copyfile(offline_weights_path(source), copy)
-    monkeypatch.setattr(ow, "_package_dir", lambda package: tmp_path)
+    monkeypatch.setattr(ow.files, "_package_dir", lambda package: tmp_path)
     assert offline_weights_path(source) == copy  # an intact copy passes
 
     data = bytearray(copy.read_bytes())

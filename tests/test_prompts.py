@@ -15,6 +15,7 @@ from skclip_noise.backbones.prompts import (
     apply_bitfit,
     bitfit_parameters,
     freeze_module,
+    require_vit,
     trainable_parameters,
     vit_forward_with_prompts,
 )
@@ -231,9 +232,13 @@ def test_vpt_rejects_non_vit():
     model = make_model("skclip-tiny-cnn")
     with pytest.raises(ValueError, match="ViT image tower") as err:
         VisualPromptEncoder(model, n_vpt=4)
-    assert "bitfit" in str(err.value) and "none" in str(err.value)
+    assert "tuning='peft'" in str(err.value) and "BitFit" in str(err.value)
+    assert "tuning='frozen'" in str(err.value)
     with pytest.raises(ValueError, match="ViT image tower"):
-        CoupledPromptLearner(model, CLASSES, prompt_depth=2)
+        CoupledPromptLearner(model, CLASSES, prompt_depth=2, text_only=False)
+    with pytest.raises(ValueError, match="ViT image tower"):
+        require_vit(model.visual)  # an image tower is accepted as well as the model
+    assert require_vit(make_model("skclip-tiny").visual) is not None
 
 
 def test_bitfit_on_timm_trunk():
@@ -343,3 +348,46 @@ def test_grad_checkpointing_paths_agree(tokenizer):
     # the CLIP weights are held once
     assert sum(k.endswith("visual.conv1.weight") for k in maple.state_dict()) == 1
 
+
+
+# ---------------------------------------------------------------------------
+# MaPLe, text-only mode (non-ViT image towers)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{}, {"force_custom_text": True}])
+def test_text_only_mode_on_cnn_tower(kwargs, tokenizer):
+    model = make_model("skclip-tiny-cnn", **kwargs)
+    torch.manual_seed(0)
+    learner = CoupledPromptLearner(model, CLASSES, n_ctx=2, prompt_depth=2, tokenizer=tokenizer)
+    assert learner.text_only and learner.vision_width is None
+    assert len(learner.couplings) == 0 and learner.vision_prompts() == []
+    assert [tuple(p.shape) for p in learner.deep_text_prompts] == [(2, 64)]
+    own = [n for n, _ in learner.named_parameters() if ".clip." not in f".{n}"]
+    assert own == ["text_encoder.ctx", "deep_text_prompts.0"]
+    x = images(2, 64)
+    torch.testing.assert_close(learner.encode_image(x), model.encode_image(x), atol=0, rtol=0)
+    logits = learner.logits(x)
+    assert logits.shape == (2, len(CLASSES)) and logits.abs().max() <= 100.0 + 1e-4
+    logits.sum().backward()
+    assert learner.deep_text_prompts[0].grad.abs().sum() > 0 and learner.ctx.grad.abs().sum() > 0
+    assert clip_params_without_grad(model)
+    # the deep prompt is bounded by the text tower alone
+    with pytest.raises(ValueError, match="text tower has 2 layers"):
+        CoupledPromptLearner(model, CLASSES, prompt_depth=3, tokenizer=tokenizer)
+
+
+def test_text_only_shallow_equals_encode_text_and_can_be_forced_on_vit(vit_clip, tokenizer):
+    learner = CoupledPromptLearner(vit_clip, CLASSES, prompt_depth=1, tokenizer=tokenizer, text_only=True)
+    assert learner.text_only and len(learner.couplings) == 0
+    ref = vit_clip.encode_text(tokenizer([f"a photo of a {c.replace('_', ' ')}." for c in CLASSES]))
+    torch.testing.assert_close(learner.encode_text(), ref, atol=ATOL, rtol=0)
+    x = images()
+    torch.testing.assert_close(learner.encode_image(x), vit_clip.encode_image(x), atol=0, rtol=0)
+    assert not CoupledPromptLearner(vit_clip, CLASSES, prompt_depth=1, tokenizer=tokenizer).text_only
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"force_custom_text": True}])
+def test_token_embedding_property_is_the_clip_table(kwargs, tokenizer):
+    model = make_model("skclip-tiny-cnn", **kwargs)
+    enc = PromptTextEncoder(model, CLASSES, n_ctx=2, tokenizer=tokenizer)
+    table = model.text.token_embedding if kwargs else model.token_embedding
+    assert enc.token_embedding is table

@@ -20,6 +20,7 @@ from skclip_noise.report import (
     detection_summary_figure,
     label_issues_html,
     plot_clean_proba,
+    plot_noise_transition,
     plot_selection_precision_recall,
     selection_precision_recall_curve,
 )
@@ -55,12 +56,14 @@ def _issues(quality, given, predicted=None, flagged=None, index=None):
 class _FakeDetector:
     """Quacks like a fitted detector."""
 
-    def __init__(self, proba, y, classes, names=None):
+    def __init__(self, proba, y, classes, names=None, noise_transition=None):
         self.clean_proba_ = np.asarray(proba, dtype=float)
         self.clean_mask_ = self.clean_proba_ >= 0.5
         self.classes_ = np.asarray(classes)
         self.class_names_ = list(names) if names is not None else [str(c) for c in classes]
         self.label_issues_ = _issues(self.clean_proba_, y)
+        if noise_transition is not None:
+            self.noise_transition_ = np.asarray(noise_transition, dtype=float)
 
     def fit(self, X, y):  # pragma: no cover - never called
         return self
@@ -218,6 +221,86 @@ def test_detection_summary_figure():
     proba, y, is_noisy = _scores()
     assert len(detection_summary_figure(proba, y, is_noisy).axes) == 2
     assert len(detection_summary_figure(proba, y).axes) == 1
+
+
+# ------------------------------------------------------------ noise transition
+
+_T = np.array([[0.8, 0.15, 0.05], [0.1, 0.9, 0.0], [0.0, 0.3, 0.7]])
+
+
+def _cell_texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_plot_noise_transition_draws_the_matrix_with_its_values():
+    ax = plot_noise_transition(_T, ["cat", "dog", "fox"])
+    np.testing.assert_array_equal(ax.images[0].get_array(), _T)
+    assert ax.images[0].get_clim() == (0.0, 1.0)
+    # row by row: the first row is true class "cat"
+    assert _cell_texts(ax) == [f"{value:.2f}" for value in _T.ravel()]
+    assert _cell_texts(ax)[:3] == ["0.80", "0.15", "0.05"]
+    assert [t.get_position() for t in ax.texts[:2]] == [(0, 0), (1, 0)]  # (column, row)
+    # white numbers on the dark cells, dark ones on the light cells
+    white = [matplotlib.colors.same_color(t.get_color(), "white") for t in ax.texts]
+    assert white == (_T > 0.55).ravel().tolist()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "fox"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "fox"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("given label", "true class")
+    colour_bar = [other for other in ax.figure.axes if other is not ax]
+    assert len(colour_bar) == 1 and "true class" in colour_bar[0].get_ylabel()
+
+
+def test_plot_noise_transition_defaults_and_many_classes():
+    _, ax = plt.subplots()
+    assert plot_noise_transition(_T, ax=ax, title="mine") is ax
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    assert ax.get_title() == "mine"
+    many = np.full((21, 21), 1 / 21)
+    ax = plot_noise_transition(many)
+    assert len(ax.texts) == 0  # too many classes to write the values
+    np.testing.assert_allclose(ax.images[0].get_array(), many)
+    assert len(plot_noise_transition(np.full((20, 20), 0.05)).texts) == 400
+
+
+def test_plot_noise_transition_reads_a_detector():
+    detector = _FakeDetector([0.2, 0.9, 0.4], [0, 1, 2], classes=[0, 1, 2],
+                             names=["zero", "one", "two"], noise_transition=_T)
+    ax = plot_noise_transition(detector)
+    np.testing.assert_array_equal(ax.images[0].get_array(), _T)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["zero", "one", "two"]
+    ax = plot_noise_transition(detector, classes=["a", "b", "c"])  # classes win
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_plot_noise_transition_detector_without_matrix_raises():
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(ValueError, match="has no noise_transition_"):
+        plot_noise_transition(_FakeDetector([0.2, 0.9], [0, 1], classes=[0, 1]))
+    with pytest.raises(NotFittedError):
+        plot_noise_transition(LogisticRegression())
+    detector = _FakeDetector([0.2, 0.9], [0, 1], classes=[0, 1], noise_transition=_T)
+    with pytest.raises(ValueError, match="3 x 3 but there are 2 classes"):
+        plot_noise_transition(detector)
+
+
+@pytest.mark.parametrize(
+    "matrix, classes, message",
+    [
+        (np.ones((2, 3)) / 3, None, r"square .*got shape \(2, 3\)"),
+        (np.ones(3) / 3, None, r"square .*got shape \(3,\)"),
+        (np.zeros((0, 0)), None, "empty"),
+        ([[0.5, 0.5], [np.nan, 1.0]], None, "NaN, e.g. at row 1, column 0"),
+        ([[0.5, 0.5], [np.inf, 0.0]], None, "infinite"),
+        ([[1.2, -0.2], [0.0, 1.0]], None, "negative entries, e.g. -0.2 at row 0, column 1"),
+        ([[3, 1], [0, 4]], None, "above 1"),
+        (_T, ["a", "b"], "3 x 3 but there are 2 classes"),
+    ],
+)
+def test_plot_noise_transition_rejects_bad_matrices(matrix, classes, message):
+    with pytest.raises(ValueError, match=message):
+        plot_noise_transition(matrix, classes)
 
 
 # ---------------------------------------------------------------------- HTML page
@@ -417,3 +500,102 @@ def test_html_renders_in_headless_chromium(digits, tmp_path):
     assert pixels.var() > 0
     # the black digit thumbnails and the light page both show up
     assert (pixels < 30).mean() > 0.01 and (pixels > 230).mean() > 0.3
+
+
+# ------------------------------------------------- HTML: noise and suggestions
+
+
+def _heatmap_cells(page):
+    """(title, background, text) of each cell of the transition table, row by row."""
+    return re.findall(r'<td(?: class="diag")? title="([^"]*)" style="background:([^;]+);[^"]*">'
+                      r"([^<]*)</td>", page)
+
+
+def test_html_shows_the_noise_transition_as_a_heat_map():
+    issues = _issues([0.1, 0.9, 0.3], ["cat", "dog", "fox"])
+    page = label_issues_html(None, issues, noise_transition=_T, classes=["cat", "dog", "<b>"])
+    _assert_self_contained(page)
+    cells = _heatmap_cells(page)
+    assert [text for _, _, text in cells] == [f"{v:.2f}" for v in _T.ravel()]
+    assert cells[1][0] == "true cat, given dog: 0.150"
+    assert cells[7][0] == "true &lt;b&gt;, given dog: 0.300"  # class names are escaped
+    assert page.count('<td class="diag"') == 3
+    assert "<caption>Rows: the true class; columns: the given label;" in page
+    assert re.findall(r'<th scope="col">([^<]*)</th>', page) == ["cat", "dog", "&lt;b&gt;"]
+    # the colour darkens with the value: 0 is the lightest, 1 the darkest
+    darkness = [765 - sum(map(int, re.findall(r"\d+", colour))) for _, colour, _ in cells]
+    by_value = np.argsort(_T.ravel(), kind="stable")
+    assert np.argsort(darkness, kind="stable").tolist() == by_value.tolist()
+    assert cells[5][1] == "rgb(247, 251, 255)"  # 0.0
+    assert page.index('class="transition"') < page.index("<article")
+
+
+def test_html_transition_comes_from_the_detector():
+    detector = _FakeDetector([0.2, 0.9, 0.3], [0, 1, 1], classes=[0, 1, 2],
+                             names=["zero", "one", "two"], noise_transition=_T)
+    page = label_issues_html(None, detector)
+    assert [text for _, _, text in _heatmap_cells(page)] == [f"{v:.2f}" for v in _T.ravel()]
+    assert "true two, given one: 0.300" in page
+    page = label_issues_html(None, _FakeDetector([0.2, 0.9], [0, 1], classes=[0, 1]))
+    assert "<table" not in page  # no estimate, no table
+    page = label_issues_html(None, _issues([0.1, 0.2], [0, 1]), noise_transition=detector)
+    assert "true zero, given one: 0.150" in page
+    assert "<table" not in label_issues_html(None, _issues([0.1, 0.2], [0, 1]))
+
+
+def test_html_transition_without_classes_and_many_classes():
+    page = label_issues_html(None, _issues([0.1], [0]), noise_transition=[[0.6, 0.4], [0.0, 1.0]])
+    assert [title for title, _, _ in _heatmap_cells(page)] == [
+        "true 0, given 0: 0.600", "true 0, given 1: 0.400",
+        "true 1, given 0: 0.000", "true 1, given 1: 1.000",
+    ]
+    page = label_issues_html(None, _issues([0.1], [0]), noise_transition=np.full((21, 21), 1 / 21))
+    cells = _heatmap_cells(page)
+    assert len(cells) == 21 * 21 and all(text == "" for _, _, text in cells)
+
+
+def test_html_rejects_a_bad_transition_matrix():
+    issues = _issues([0.1, 0.2], [0, 1])
+    with pytest.raises(ValueError, match="square"):
+        label_issues_html(None, issues, noise_transition=np.ones((2, 3)) / 3)
+    with pytest.raises(ValueError, match="NaN"):
+        label_issues_html(None, issues, noise_transition=[[np.nan, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="negative"):
+        label_issues_html(None, issues, noise_transition=[[1.5, -0.5], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="3 x 3 but there are 2 classes"):
+        label_issues_html(None, issues, noise_transition=_T, classes=["a", "b"])
+    detector = _FakeDetector([0.2, 0.9], [0, 1], classes=[0, 1], noise_transition=_T)
+    with pytest.raises(ValueError, match="3 x 3 but there are 2 classes"):
+        label_issues_html(None, detector)
+
+
+def _suggestions(page):
+    return re.findall(r'<span class="v suggested" title="[^"]*"><span>([^<]*)</span></span>'
+                      r'(?:<span class="k">Confidence</span><span class="conf">([^<]*)</span>)?',
+                      page)
+
+
+def test_html_shows_the_suggested_label_and_its_confidence():
+    issues = _issues([0.3, 0.1, 0.2], ["a", "b", "c"], predicted=["x", "y", "z"])
+    issues["suggested_label"] = ["p", None, "<q>"]
+    issues["suggested_label_confidence"] = [0.875, np.nan, 0.9996]
+    page = label_issues_html(None, issues)
+    # worst first: rows 1, 2, 0; the suggested label replaces the prediction
+    assert _suggestions(page) == [("&mdash;", "&mdash;"), ("&lt;q&gt;", "100.0%"), ("p", "87.5%")]
+    assert "<span>x</span>" not in page
+    # without the columns the prediction is the suggestion, with no confidence
+    page = label_issues_html(None, _issues([0.3, 0.1], ["a", "b"], predicted=["x", "y"]))
+    assert _suggestions(page) == [("y", ""), ("x", "")]
+    assert "Confidence" not in page
+    # a confidence alone goes with the predicted label
+    issues = _issues([0.1], ["a"], predicted=["x"]).assign(suggested_label_confidence=[0.25])
+    assert _suggestions(label_issues_html(None, issues)) == [("x", "25.0%")]
+
+
+@pytest.mark.parametrize("confidence, message", [([1.5], r"\[0, 1\]"), ([-0.1], r"\[0, 1\]"),
+                                                 (["high"], "numeric")])
+def test_html_rejects_a_bad_confidence(confidence, message):
+    issues = _issues([0.1], ["a"])
+    issues = issues.assign(suggested_label="b", suggested_label_confidence=confidence)
+    with pytest.raises(ValueError, match=message):
+        label_issues_html(None, issues)

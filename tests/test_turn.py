@@ -13,12 +13,9 @@ from sklearn.model_selection import GridSearchCV
 from torch.nn import functional as F
 
 from skclip_noise import ImageEmbedder, TurnClassifier, make_noisy_labels
-from skclip_noise.classifiers.turn import (
-    balanced_clean_sample,
-    clean_posterior,
-    ft_optimizer_preset,
-    gce_loss,
-)
+from skclip_noise.selection import balanced_clean_sample, loss_mixture_clean_proba
+from skclip_noise.training.losses import gce_loss
+from skclip_noise.training.optim import optimizer_preset
 
 TINY = {"backbone": "open_clip:skclip-tiny", "pretrained": None, "device": "cpu", "random_state": 0}
 # A few steps per epoch on tiny data: a larger probe rate than the default so it learns.
@@ -103,23 +100,23 @@ def test_per_class_mixtures_adapt_to_each_class_while_a_global_one_does_not():
                  rng.normal(2.0, 0.1, 40), rng.normal(5.0, 0.2, 10)]
     codes = np.repeat([0, 1], 50)
     truly_clean = np.r_[np.ones(40, bool), np.zeros(10, bool), np.ones(40, bool), np.zeros(10, bool)]
-    per_class = clean_posterior(loss, codes, per_class=True) > 0.5
+    per_class = loss_mixture_clean_proba(loss, codes, per_class=True) > 0.5
     np.testing.assert_array_equal(per_class, truly_clean)
-    global_ = clean_posterior(loss, codes, per_class=False) > 0.5
+    global_ = loss_mixture_clean_proba(loss, codes, per_class=False) > 0.5
     # One mixture for all: the hard class's clean losses (2.0) exceed the easy class's
     # noisy ones (1.0), so the easy class's wrong labels all pass as clean.
     assert global_[40:50].all() and (global_ != truly_clean).sum() >= 10
-    proba = clean_posterior(loss, codes)
+    proba = loss_mixture_clean_proba(loss, codes)
     assert proba.dtype == np.float64 and np.all((proba >= 0) & (proba <= 1))
     # A one-sample or constant group has nothing to separate: posterior 1.
-    np.testing.assert_array_equal(clean_posterior(np.array([0.3, 1.0, 1.0]), np.array([0, 1, 1])), [1, 1, 1])
+    np.testing.assert_array_equal(loss_mixture_clean_proba(np.array([0.3, 1.0, 1.0]), np.array([0, 1, 1]), per_class=True), [1, 1, 1])
 
 
-def test_presets_follow_the_backbone_family():
-    assert ft_optimizer_preset("timm:resnet50.a1_in1k") == ("adamw", 3e-5, 1e-5)
-    assert ft_optimizer_preset("open_clip:ViT-B-16") == ("sgd", 5e-4, 5e-4)
-    assert ft_optimizer_preset("timm:vit_base_patch16_224") == ("sgd", 1e-2, 1e-5)
-    assert ft_optimizer_preset("timm:convnext_tiny") == ("adamw", 1e-4, 1e-4)
+def test_presets_follow_the_tower_kind():
+    assert optimizer_preset("cnn", recipe="turn") == ("adamw", 3e-5, 1e-5)
+    assert optimizer_preset("clip_vit", recipe="turn") == ("sgd", 5e-4, 5e-4)
+    assert optimizer_preset("vit", recipe="turn") == ("sgd", 1e-2, 1e-5)
+    assert optimizer_preset("convnext", recipe="turn") == ("adamw", 1e-4, 1e-4)
 
 
 # ------------------------------------------------------------- the estimator
@@ -256,7 +253,7 @@ def test_string_labels_and_series_keep_their_index(digits):
         ({"backbone": "timm:no_such_model_xyz"}, None, ValueError, "no_such_model_xyz"),
         ({"backbone": "nope:model"}, None, ValueError, "nope"),
         ({"threshold": 1.5}, None, ValueError, "threshold"),
-        ({"q": 0.0}, None, ValueError, "q must"),
+        ({"q": 0.0}, None, ValueError, "'q' parameter of TurnClassifier must be"),
         ({"ft_epochs": -1}, None, ValueError, "ft_epochs"),
         ({"lp_epochs": 0}, None, ValueError, "lp_epochs"),
         ({"lp_optimizer": "adam"}, None, ValueError, "lp_optimizer"),

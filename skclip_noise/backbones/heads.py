@@ -66,11 +66,11 @@ from typing import List, Optional
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from .prompts import apply_bitfit, freeze_module, init_visual_prompts
+from .prompts import apply_bitfit, freeze_module, init_visual_prompts, vit_forward_with_prompts
+from .towers import CLIP_TOWER_KINDS, TOWER_KINDS, tower_kind_of
 
-__all__ = ["ImageClassifierNet", "TUNING_MODES", "FEATURES", "peft_tuning_for"]
+__all__ = ["ImageClassifierNet", "TUNING_MODES", "FEATURES"]
 
 TUNING_MODES = ("full", "linear", "bitfit", "vpt")
 FEATURES = ("pre_projection", "projection")
@@ -80,25 +80,6 @@ _VPT_ALTERNATIVES = (
     "use tuning='full' (fine-tune the whole tower), tuning='bitfit' (train only its "
     "bias terms) or tuning='linear' (frozen tower, train only the head)"
 )
-
-
-def _tower_kind(tower: nn.Module, is_clip: bool) -> str:
-    """``"vit"``, ``"timm_trunk"`` or ``"clip_other"`` for open_clip towers, else ``"plain"``."""
-    from open_clip.modified_resnet import ModifiedResNet
-    from open_clip.timm_model import TimmModel
-    from open_clip.transformer import VisionTransformer
-
-    if isinstance(tower, VisionTransformer):
-        return "vit"
-    if isinstance(tower, TimmModel):
-        return "timm_trunk"
-    return "clip_other" if is_clip or isinstance(tower, ModifiedResNet) else "plain"
-
-
-def peft_tuning_for(tower: nn.Module) -> str:
-    """The parameter-efficient tuning a tower takes: ``"vpt"`` on open_clip ViT towers,
-    ``"bitfit"`` on every other tower."""
-    return "vpt" if _tower_kind(tower, is_clip=False) == "vit" else "bitfit"
 
 
 class ImageClassifierNet(nn.Module):
@@ -131,9 +112,11 @@ class ImageClassifierNet(nn.Module):
         ``torch.no_grad`` (no random numbers drawn; training flags restored):
         first at 32 px, which is cheap and gives the same pooled width, then,
         if the tower rejects that size, at ``input_size``.
-    is_clip : bool or None, default=None
-        Whether ``tower`` is a CLIP image tower; ``None`` infers it from its type
-        (open_clip ``VisionTransformer`` / ``TimmModel`` / ``ModifiedResNet``).
+    tower_kind : str or None, default=None
+        The tower's kind (one of :data:`skclip_noise.backbones.towers.TOWER_KINDS`;
+        ``from_backbone`` passes ``backbone.tower_kind``); ``None`` infers it with
+        :func:`~skclip_noise.backbones.towers.tower_kind_of`. The head treats the
+        three open_clip kinds apart and every other kind alike.
 
     Attributes
     ----------
@@ -190,7 +173,7 @@ class ImageClassifierNet(nn.Module):
         feature: Optional[str] = None,
         n_vpt: int = 20,
         input_size: int = 224,
-        is_clip: Optional[bool] = None,
+        tower_kind: Optional[str] = None,
     ):
         super().__init__()
         if tuning not in TUNING_MODES:
@@ -199,9 +182,11 @@ class ImageClassifierNet(nn.Module):
             raise ValueError(f"feature must be None or one of {FEATURES}; got {feature!r}.")
         if int(n_classes) != n_classes or n_classes < 1:
             raise ValueError(f"n_classes must be a positive integer; got {n_classes!r}.")
-        if is_clip is None:
-            is_clip = _tower_kind(tower, False) != "plain"
-        kind = _tower_kind(tower, bool(is_clip))
+        if tower_kind is None:
+            tower_kind = tower_kind_of(tower)
+        if tower_kind not in TOWER_KINDS:
+            raise ValueError(f"tower_kind must be None or one of {TOWER_KINDS}; got {tower_kind!r}.")
+        kind = tower_kind
         self._kind = kind
         self.tuning = tuning
         self.n_classes = int(n_classes)
@@ -222,7 +207,7 @@ class ImageClassifierNet(nn.Module):
         ref = next(iter(tower.parameters()), None)
         device = ref.device if ref is not None else torch.device("cpu")
         if tuning == "vpt":
-            if kind != "vit":
+            if kind != "clip_vit":
                 raise ValueError(
                     f"tuning='vpt' needs an open_clip ViT image tower, but this tower is "
                     f"{type(tower).__name__}. For such towers {_VPT_ALTERNATIVES}."
@@ -282,23 +267,23 @@ class ImageClassifierNet(nn.Module):
             feature=feature,
             n_vpt=n_vpt,
             input_size=int(backbone.preprocess_config.image_size),
-            is_clip=backbone.is_clip,
+            tower_kind=backbone.tower_kind or None,
         )
 
     @staticmethod
     def _resolve_feature(tower, kind, feature):
-        if kind == "plain":
+        if kind not in CLIP_TOWER_KINDS:
             if feature == "projection":
                 raise ValueError(
                     f"feature='projection' needs a CLIP image tower; {type(tower).__name__} "
                     "has no projection. Use feature=None (its pooled feature)."
                 )
             return "pooled"
-        if kind == "vit":
+        if kind == "clip_vit":
             if feature == "projection" and tower.proj is None:
                 raise ValueError("This ViT tower has no projection (proj is None); use feature='pre_projection'.")
             return feature or "pre_projection"
-        if kind == "timm_trunk":
+        if kind == "clip_timm":
             has_pool = "pool" in dict(tower.head.named_children())
             if has_pool:  # attention pooling: it ends in the projection
                 if feature == "pre_projection":
@@ -319,9 +304,9 @@ class ImageClassifierNet(nn.Module):
         """Tower parameters the chosen feature does not depend on."""
         if self.feature != "pre_projection":
             return []
-        if self._kind == "vit":
+        if self._kind == "clip_vit":
             return [self.tower.proj] if self.tower.proj is not None else []
-        if self._kind == "timm_trunk":
+        if self._kind == "clip_timm":
             unused = list(self.tower.head.parameters())
             if "proj" not in dict(self.tower.head.named_children()) and "mlp" not in dict(
                 self.tower.head.named_children()
@@ -334,7 +319,7 @@ class ImageClassifierNet(nn.Module):
 
     def _measure_feature_dim(self, input_size: int) -> int:
         tower = self.tower
-        if self._kind == "vit":
+        if self._kind == "clip_vit":
             if self.feature == "projection":
                 return int(tower.proj.shape[1])
             if tower.proj is not None:
@@ -342,7 +327,7 @@ class ImageClassifierNet(nn.Module):
         ref = next(iter(tower.parameters()), None)
         dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
         device = ref.device if ref is not None else torch.device("cpu")
-        if self._kind == "vit":
+        if self._kind == "clip_vit":
             input_size = int(tower.image_size[0])
         # Pooled widths do not depend on the input size: try a small image first (cheap),
         # then the tower's own size (fixed-size ViTs, nets that need large inputs).
@@ -378,9 +363,9 @@ class ImageClassifierNet(nn.Module):
 
     def _tower_features(self, images: torch.Tensor) -> torch.Tensor:
         tower, kind = self.tower, self._kind
-        if kind == "vit":
+        if kind == "clip_vit":
             if self.prompts is not None:
-                pooled = _vit_pooled_with_prompts(tower, images, self.prompts)
+                pooled = vit_forward_with_prompts(tower, images, list(self.prompts), project=False)
             else:
                 x = tower._embeds(images)
                 x = tower.transformer(x)
@@ -388,7 +373,7 @@ class ImageClassifierNet(nn.Module):
             if self.feature == "projection":
                 pooled = pooled @ tower.proj
             return pooled
-        if kind == "timm_trunk" and self.feature == "pre_projection":
+        if kind == "clip_timm" and self.feature == "pre_projection":
             trunk = tower.trunk
             return trunk.forward_head(trunk.forward_features(images), pre_logits=True)
         out = tower(images)
@@ -458,30 +443,3 @@ class ImageClassifierNet(nn.Module):
             f"tuning={self.tuning!r}, feature={self.feature!r}, feature_dim={self.feature_dim}, "
             f"n_classes={self.n_classes}" + (f", n_vpt={self.n_vpt}" if self.prompts is not None else "")
         )
-
-
-def _vit_pooled_with_prompts(visual: nn.Module, images: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
-    """Pooled (pre-projection) feature of an open_clip ViT with one prompt set per layer.
-
-    Same layout as :func:`skclip_noise.backbones.prompts.vit_forward_with_prompts`
-    (prompts appended after ``ln_pre``, replaced before every block, stripped before
-    ``visual._pool``), without the final ``@ proj``.
-    """
-    x = visual._embeds(images)
-    B, N = x.shape[0], x.shape[1]
-    transformer = visual.transformer
-    ckpt = getattr(transformer, "grad_checkpointing", False) and not torch.jit.is_scripting()
-    batch_first = getattr(transformer, "batch_first", True)
-    for i, blk in enumerate(transformer.resblocks):
-        p = prompts[i].to(x.dtype).unsqueeze(0).expand(B, -1, -1)
-        x = torch.cat([x[:, :N], p], dim=1)
-        if not batch_first:
-            x = x.transpose(0, 1)
-        if ckpt and x.requires_grad:
-            x = checkpoint(lambda t, b=blk: b(t, attn_mask=None), x, use_reentrant=False)
-        else:
-            x = blk(x, attn_mask=None)
-        if not batch_first:
-            x = x.transpose(0, 1)
-    pooled, _ = visual._pool(x[:, :N])
-    return pooled

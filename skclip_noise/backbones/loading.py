@@ -39,7 +39,7 @@ from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
 from .towers import tower_kind_of
 
-__all__ = ["Backbone", "load_backbone", "clear_backbone_cache", "PRECISIONS"]
+__all__ = ["Backbone", "load_backbone", "clear_backbone_cache", "weights_key", "PRECISIONS"]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _CACHE_SIZE = 4
@@ -193,7 +193,7 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {precision!r}.")
     device = torch.device(device)
-    key = (str(parsed), _weights_key(pretrained), str(device), precision)
+    key = (str(parsed), weights_key(pretrained), str(device), precision)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -214,7 +214,9 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         return backbone
 
 
-def _weights_key(pretrained):
+def weights_key(pretrained):
+    """A hashable key of a ``pretrained`` value: a path with its size and modification
+    time (so a changed file is a different key), else the value itself."""
     if looks_like_path(pretrained):
         path = os.path.abspath(os.fspath(pretrained))
         stat = os.stat(path) if os.path.exists(path) else None

@@ -1,7 +1,8 @@
 """Noise-robust classifiers: train on what a detector keeps."""
 
+from ..base import BaseNoiseRobustClassifier
 from .avl import AVLPrompter
-from .deft import DeftClassifier, optimizer_preset
+from .deft import DeftClassifier
 from .turn import TurnClassifier
 
-__all__ = ["AVLPrompter", "DeftClassifier", "TurnClassifier", "optimizer_preset"]
+__all__ = ["AVLPrompter", "BaseNoiseRobustClassifier", "DeftClassifier", "TurnClassifier"]

@@ -6,7 +6,7 @@ piece can be tested on hand-made tensors:
 - :class:`AVLNetwork`: one peer, a CLIP with coupled deep prompts
   (:class:`~skclip_noise.backbones.prompts.CoupledPromptLearner`) whose encoders
   are fine-tuned, or frozen on request; on a non-ViT image tower, text-side deep
-  prompts only (:class:`TextDeepPromptLearner`);
+  prompts only (the learner's text-only mode);
 - :func:`peer_losses` and :func:`co_divide`: per-sample losses and DivideMix's
   two-component mixture, each peer dividing the training set for the other;
 - :func:`fixmatch_loss`, :func:`uniform_prior_penalty` and :func:`avl_loss`:
@@ -22,87 +22,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..backbones.prompts import CoupledPromptLearner, PromptTextEncoder, _TextTower
+from ..backbones.prompts import CoupledPromptLearner
 from ..data.inputs import ImageDataset
-from ..detectors.gmm_loss import _LossMixture
+from ..selection import LossMixture
 
 __all__ = [
     "AVLNetwork",
-    "TextDeepPromptLearner",
+    "Peers",
     "TwoViewDataset",
     "avl_loss",
     "co_divide",
+    "cycle_loaders",
     "fixmatch_loss",
-    "has_vit_image_tower",
     "peer_losses",
     "uniform_prior_penalty",
 ]
 
 
-def has_vit_image_tower(clip_model: nn.Module) -> bool:
-    """Whether the CLIP's image tower is an open_clip ``VisionTransformer``."""
-    from open_clip.transformer import VisionTransformer
-
-    return isinstance(getattr(clip_model, "visual", None), VisionTransformer)
-
-
 # ---------------------------------------------------------------------------- model
-
-
-class TextDeepPromptLearner(nn.Module):
-    """MaPLe's text side alone, for CLIPs whose image tower is not a ViT.
-
-    The same text context and deep text prompts as :class:`CoupledPromptLearner`
-    (``n_ctx`` tokens of ``ctx_init`` learnable, deep prompts N(0, 0.02) replacing
-    them at layers ``1 .. prompt_depth-1``), but no coupling layers and no vision
-    prompts: a CNN tower has no token sequence to put them in. Images go through
-    ``clip.encode_image`` unchanged. Same interface as ``CoupledPromptLearner``
-    (``clip``, ``ctx``, ``encode_text``, ``encode_image``, ``logits``).
-    """
-
-    def __init__(self, clip_model, class_names, n_ctx=2, prompt_depth=9, ctx_init="a photo of a",
-                 tokenizer=None, logit_scale=100.0, deep_std=0.02):
-        super().__init__()
-        text_layers = _TextTower(clip_model).n_layers
-        if not 1 <= prompt_depth <= text_layers:
-            raise ValueError(
-                f"prompt_depth={prompt_depth} but the text tower has {text_layers} layers; "
-                f"prompt_depth must be between 1 and {text_layers}."
-            )
-        self.text_encoder = PromptTextEncoder(
-            clip_model, class_names, n_ctx=n_ctx, ctx_init=ctx_init, tokenizer=tokenizer, freeze_clip=False
-        )
-        self.prompt_depth = int(prompt_depth)
-        self.n_ctx = self.text_encoder.n_ctx
-        self.text_width = self.text_encoder.text_width
-        self.deep_text_prompts = nn.ParameterList(
-            [nn.Parameter(torch.empty(self.n_ctx, self.text_width).normal_(std=deep_std))
-             for _ in range(self.prompt_depth - 1)]
-        )
-        self.couplings = nn.ModuleList()  # none: nothing to couple to
-        self.register_buffer("fixed_logit_scale", torch.tensor(float(logit_scale)))
-
-    @property
-    def clip(self) -> nn.Module:
-        return self.text_encoder.clip
-
-    @property
-    def ctx(self) -> nn.Parameter:
-        return self.text_encoder.ctx
-
-    def encode_text(self) -> torch.Tensor:
-        return self.text_encoder(deep_prompts=list(self.deep_text_prompts))
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self.clip.encode_image(images)
-
-    def get_logit_scale(self) -> torch.Tensor:
-        return self.fixed_logit_scale
-
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        img = F.normalize(self.encode_image(images), dim=-1)
-        txt = F.normalize(self.encode_text(), dim=-1)
-        return self.get_logit_scale() * img @ txt.t()
 
 
 class AVLNetwork(nn.Module):
@@ -121,6 +58,14 @@ class AVLNetwork(nn.Module):
         Keep that encoder's weights as loaded (the paper's ablations). A frozen
         encoder also stays in eval mode, so no normalisation statistics move.
 
+    Attributes
+    ----------
+    prompts : CoupledPromptLearner
+        Coupled prompts on an open_clip ViT image tower; on any other tower its
+        text-only mode (deep text prompts, images through ``clip.encode_image``).
+    coupled : bool
+        Whether the prompts are coupled (``not prompts.text_only``).
+
     Notes
     -----
     Two CLIP parameters never train: ``logit_scale`` (AVL-Prompter uses a fixed
@@ -132,18 +77,13 @@ class AVLNetwork(nn.Module):
     def __init__(self, clip_model, class_names, tokenizer=None, *, n_ctx=2, prompt_depth=9,
                  ctx_init="a photo of a", freeze_text=False, freeze_image=False):
         super().__init__()
-        self.coupled = has_vit_image_tower(clip_model)
         clip_model.requires_grad_(True)
-        if self.coupled:
-            self.prompts = CoupledPromptLearner(
-                clip_model, class_names, n_ctx=n_ctx, prompt_depth=prompt_depth, ctx_init=ctx_init,
-                tokenizer=tokenizer, logit_scale=100.0, freeze_clip=False,
-            )
-        else:
-            self.prompts = TextDeepPromptLearner(
-                clip_model, class_names, n_ctx=n_ctx, prompt_depth=prompt_depth, ctx_init=ctx_init,
-                tokenizer=tokenizer, logit_scale=100.0,
-            )
+        # coupled prompts on an open_clip ViT tower, text-side deep prompts only on any other
+        self.prompts = CoupledPromptLearner(
+            clip_model, class_names, n_ctx=n_ctx, prompt_depth=prompt_depth, ctx_init=ctx_init,
+            tokenizer=tokenizer, logit_scale=100.0, freeze_clip=False,
+        )
+        self.coupled = not self.prompts.text_only
         self.freeze_text = bool(freeze_text)
         self.freeze_image = bool(freeze_image)
         clip = self.prompts.clip
@@ -151,7 +91,7 @@ class AVLNetwork(nn.Module):
             p = getattr(clip, name, None)
             if isinstance(p, nn.Parameter):
                 p.requires_grad_(False)
-        _TextTower(clip).token_embedding.requires_grad_(False)
+        self.prompts.text_encoder.token_embedding.requires_grad_(False)
         if self.freeze_image:
             clip.visual.requires_grad_(False)
         if self.freeze_text:
@@ -203,6 +143,20 @@ class AVLNetwork(nn.Module):
 # ----------------------------------------------------------------- data
 
 
+class Peers(nn.Module):
+    """The peer networks as one module, so one Trainer and one optimizer drive them."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def __len__(self):
+        return len(self.nets)
+
+    def __getitem__(self, k):
+        return self.nets[k]
+
+
 class TwoViewDataset(ImageDataset):
     """Yields ``(weak view, strong view, index)`` of the same decoded image."""
 
@@ -237,7 +191,7 @@ def co_divide(losses: Sequence[np.ndarray], tau: float, seed: int):
     """DivideMix's co-divide: peer ``k`` gets the division made from its partner's losses.
 
     A two-component Gaussian mixture is fitted to each peer's min-max normalised
-    losses (DivideMix's settings, :class:`~skclip_noise.detectors.gmm_loss._LossMixture`);
+    losses (DivideMix's settings, :class:`~skclip_noise.selection.LossMixture`);
     the clean probability of a sample is the posterior of the low-mean component.
 
     Parameters
@@ -252,7 +206,7 @@ def co_divide(losses: Sequence[np.ndarray], tau: float, seed: int):
 
     Returns
     -------
-    mixtures : list of _LossMixture
+    mixtures : list of LossMixture
         ``mixtures[j]`` fitted on ``losses[j]``.
     divisions : list of (ndarray of float, ndarray of bool)
         ``divisions[k] = (clean_probability, labelled_mask)`` for peer ``k``,
@@ -260,11 +214,11 @@ def co_divide(losses: Sequence[np.ndarray], tau: float, seed: int):
         divided by peer 1 and peer 1 by peer 0; a single peer divides itself.
     """
     n = len(losses)
-    mixtures = [_LossMixture(np.asarray(loss, dtype=np.float64), seed) for loss in losses]
+    mixtures = [LossMixture(loss, seed) for loss in losses]
     divisions = []
     for k in range(n):
         j = partner(k, n)
-        proba = np.clip(mixtures[j].clean_posterior(np.asarray(losses[j], dtype=np.float64)), 0.0, 1.0)
+        proba = mixtures[j].clean_posterior(losses[j])
         divisions.append((proba, proba >= tau))
     return mixtures, divisions
 
@@ -338,3 +292,14 @@ def avl_loss(logits_x: torch.Tensor | None, targets_x: torch.Tensor | None,
     metrics = {"loss_x": loss_x.detach(), "loss_u": loss_u.detach(), "loss_r": loss_r.detach(),
                "mask_rate": mask_rate.detach()}
     return loss, metrics
+
+
+def cycle_loaders(make_iterable):
+    """Endless iteration over fresh iterables (a reshuffled loader each pass)."""
+    while True:
+        empty = True
+        for item in make_iterable():
+            empty = False
+            yield item
+        if empty:
+            return

@@ -8,48 +8,31 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
-from torch import nn
 from torch.nn import functional as F
 
-from .._param_validation import check_positive_ints
+from .._param_validation import (
+    Options,
+    constraints_for,
+    non_negative_real,
+    positive_int,
+    positive_real,
+    unit_interval,
+)
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset, ImageInputMixin
+from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
+from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, strong_transform, weak_transform
-from ..detectors._base import BaseNoiseDetector, Scores
-from ..embedder import fitted_device
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, _trainable_state, evaluate, make_loader
+from ..training.best_epoch import BestEpoch, accuracy
+from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import make_optimizer
 from . import _avl_training as _avl
-from ._avl_training import AVLNetwork, avl_loss, partner
+from ._avl_training import AVLNetwork, Peers, avl_loss, cycle_loaders, partner
 
 __all__ = ["AVLPrompter"]
 
 
-class _Peers(nn.Module):
-    """The peer networks as one module, so one Trainer and one optimizer drive them."""
-
-    def __init__(self, nets):
-        super().__init__()
-        self.nets = nn.ModuleList(nets)
-
-    def __len__(self):
-        return len(self.nets)
-
-    def __getitem__(self, k):
-        return self.nets[k]
-
-
-def _check_float(name, value, low, high, *, low_open=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be a number in {bracket}{low}, {high}]; got {value!r}.")
-
-
-class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
+class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     """AVL-Prompter: a noise-robust CLIP classifier that also flags wrong labels.
 
     Two peer CLIP networks with MaPLe's coupled deep prompts are trained together,
@@ -57,17 +40,17 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     cross-entropy on the whole training set (eval mode, evaluation transform) is fitted
     with a two-component Gaussian mixture; each peer then trains on the division made
     from its *partner's* losses (co-divide): samples whose clean posterior is
-    ``>= tau`` form the labelled set, the rest the unlabelled set. One step's loss is
+    ``>= threshold`` form the labelled set, the rest the unlabelled set. One step's loss is
     ``L = L_x + lambda_u * L_u + lambda_r * L_r``: cross-entropy of the weakly
     augmented labelled images against their labels; FixMatch's cross-entropy of the
     strongly augmented (RandAugment 2/10) unlabelled images against the argmax of
-    their weak view where its confidence is ``>= threshold``; and DivideMix's
+    their weak view where its confidence is ``>= pseudo_label_threshold``; and DivideMix's
     penalty pulling the batch's mean prediction towards the uniform prior.
     Predictions average the peers' softmax outputs.
 
     It is also a detector (the package's detector contract): after ``fit``, a last
     co-divide on the trained peers gives ``clean_proba_`` (the mean over peers of
-    the clean posterior of their division), ``clean_mask_`` (``clean_proba_ >= tau``),
+    the clean posterior of their division), ``clean_mask_`` (``clean_proba_ >= threshold``),
     ``label_issues_``, ``predict_clean`` and ``clean_proba``.
 
     **This is a reconstruction.** The authors published no code; it is rebuilt from
@@ -75,7 +58,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     with Noisy Labels") and its parts: MaPLe's prompts, DivideMix's co-divide and
     penalty, FixMatch's consistency loss. From the paper: ``n_ctx=2``,
     ``prompt_depth=9``, prompts initialised from "a photo of a", logit scale 100,
-    two peers, GMM co-divide at ``tau=0.5`` (0.6 at 90 % noise), weak views for
+    two peers, GMM co-divide at ``threshold=0.5`` (0.6 at 90 % noise), weak views for
     ``L_x``, FixMatch with 0.95, ``lambda_r=1``, SGD lr 0.02, momentum 0.9, weight
     decay 5e-4, batch 64, no warm-up. **Our choices** (the paper does not state
     them, or states them for other losses):
@@ -139,13 +122,14 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     n_networks : {1, 2}, default=2
         Peer networks. With 1 (half the cost) the network divides the data with its
         own losses, which exposes it to confirmation bias (what the peers avoid).
-    tau : float, default=0.5
-        Clean-posterior threshold of the co-divide.
+    threshold : float in [0, 1], default=0.5
+        Clean-posterior threshold of the co-divide (the paper's tau): clean when the
+        posterior is ``>= threshold``.
     lambda_u : float, default=1.0
         Weight of the unlabelled (FixMatch) loss.
     lambda_r : float, default=1.0
         Weight of the uniform-prior penalty.
-    threshold : float, default=0.95
+    pseudo_label_threshold : float in [0, 1], default=0.95
         FixMatch's pseudo-label confidence threshold.
     epochs : int, default=10
     warmup_epochs : int, default=0
@@ -173,6 +157,9 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     checkpoint_path : str, default=None
         Save the training state after every epoch and resume from it.
+
+    ``fit(X, y, validation_data=(X_val, y_val))`` keeps the epoch whose averaged
+    prediction is most accurate on that clean held-out data (``best_epoch_``).
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
@@ -189,6 +176,9 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
         ``warmup``, ``lr``, ``time`` (seconds, co-divide included).
     coupled_ : bool
         Whether vision prompts were used (ViT image tower).
+    best_epoch_ : int
+        The epoch whose peers are kept (1-based): the last, or the best on
+        ``validation_data``.
     peer_states_ : list of dict
         Each peer's trained state (prompts, couplings and the unfrozen encoders, on
         the CPU); rebuilt on the cached backbone to predict.
@@ -205,7 +195,24 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
     ((16, 2), (16,))
     """
 
-    _accepts_features = False
+    _parameter_constraints = {
+        **constraints_for(
+            "backbone", "pretrained", "n_ctx", "threshold", "epochs", "warmup_epochs", "lr", "momentum",
+            "weight_decay", "batch_size", "image_size", "class_names", "num_workers", "device",
+            "mixed_precision", "checkpoint_path", "random_state", "verbose",
+        ),
+        "prompt_depth": [positive_int],
+        "ctx_init": [str, None],
+        "n_networks": [Options(int, {1, 2})],
+        "lambda_u": [non_negative_real],
+        "lambda_r": [non_negative_real],
+        "pseudo_label_threshold": [unit_interval],
+        "encoder_lr": [positive_real],
+        "unlabeled_ratio": [positive_int],
+        "freeze_text": ["boolean"],
+        "freeze_image": ["boolean"],
+    }
+    _needs_class_names = True
 
     def __init__(
         self,
@@ -216,10 +223,10 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
         prompt_depth=9,
         ctx_init="a photo of a",
         n_networks=2,
-        tau=0.5,
+        threshold=0.5,
         lambda_u=1.0,
         lambda_r=1.0,
-        threshold=0.95,
+        pseudo_label_threshold=0.95,
         epochs=10,
         warmup_epochs=0,
         lr=0.02,
@@ -245,10 +252,10 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
         self.prompt_depth = prompt_depth
         self.ctx_init = ctx_init
         self.n_networks = n_networks
-        self.tau = tau
+        self.threshold = threshold
         self.lambda_u = lambda_u
         self.lambda_r = lambda_r
-        self.threshold = threshold
+        self.pseudo_label_threshold = pseudo_label_threshold
         self.epochs = epochs
         self.warmup_epochs = warmup_epochs
         self.lr = lr
@@ -270,25 +277,12 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
 
     # ------------------------------------------------------------------ checks
 
-    def _check_params(self):
-        check_positive_ints(self, "n_ctx", "prompt_depth", "epochs", "batch_size", "unlabeled_ratio")
-        if self.n_networks not in (1, 2) or isinstance(self.n_networks, bool):
-            raise ValueError(f"n_networks must be 1 or 2; got {self.n_networks!r}.")
-        if not isinstance(self.warmup_epochs, (int, np.integer)) or not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"warmup_epochs must be an int in [0, epochs={self.epochs}]; got {self.warmup_epochs!r}.")
-        _check_float("tau", self.tau, 0.0, 1.0)
-        _check_float("threshold", self.threshold, 0.0, 1.0)
-        for name in ("lambda_u", "lambda_r", "momentum", "weight_decay"):
-            _check_float(name, getattr(self, name), 0.0, np.inf)
-        for name in ("lr", "encoder_lr"):
-            _check_float(name, getattr(self, name), 0.0, np.inf, low_open=True)
-        for name in ("freeze_text", "freeze_image"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}.")
-        if self.image_size is not None:
-            check_positive_ints(self, "image_size")
-        if self.ctx_init is not None and not isinstance(self.ctx_init, str):
-            raise ValueError(f"ctx_init must be a string or None; got {self.ctx_init!r}.")
+    def _check_params(self, X_checked, encoding):
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}; "
+                "warm-up epochs are part of the training epochs."
+            )
 
     # ------------------------------------------------------------------- model
 
@@ -316,7 +310,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
                     n_ctx=self.n_ctx, prompt_depth=self.prompt_depth, ctx_init=self.ctx_init,
                     freeze_text=bool(self.freeze_text), freeze_image=bool(self.freeze_image),
                 ))
-        return _Peers(nets).to(device)
+        return Peers(nets).to(device)
 
     def _preprocess_config(self, backbone):
         return backbone.preprocess_config.resized(self.image_size)
@@ -349,9 +343,8 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
 
     # --------------------------------------------------------------------- fit
 
-    def _fit_scores(self, X_checked, codes, encoding):
-        self._check_params()
-        self._require_class_names(encoding)
+    def _fit_model(self, X, y, X_checked, encoding, validation):
+        codes = encoding.codes
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)
@@ -373,7 +366,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
             encoder = net.encoder_parameters()
             if encoder:
                 groups.append({"params": encoder, "lr": self.encoder_lr})
-        optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        optimizer = make_optimizer(groups, ("sgd", self.lr, self.weight_decay), momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         trainer = Trainer(
             peers, optimizer, scheduler=scheduler, device=device, seed=seed,
@@ -403,7 +396,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
                 for u_weak, u_strong, _ in loader(u_data, u_size):
                     yield ("ssl", k, None, None, u_weak, u_strong)
                 return
-            u_iter = _cycle(lambda: loader(u_data, u_size)) if u_data is not None else None
+            u_iter = cycle_loaders(lambda: loader(u_data, u_size)) if u_data is not None else None
             for images, index in loader(ImageDataset(X_checked, weak, indices=lab), self.batch_size):
                 if u_iter is None:
                     yield ("ssl", k, images, index, None, None)
@@ -417,7 +410,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
                 clock["n_labelled"] = [n] * len(peers)
                 return itertools.chain.from_iterable(warm_batches(k) for k in range(len(peers)))
             losses = _avl.peer_losses(self._peer_logits(peers, backbone, X_checked, device), codes)
-            _, divisions = _avl.co_divide(losses, self.tau, gmm_seed)
+            _, divisions = _avl.co_divide(losses, self.threshold, gmm_seed)
             clock["n_labelled"] = [int(mask.sum()) for _, mask in divisions]
             return itertools.chain.from_iterable(
                 ssl_batches(k, divisions[k][1]) for k in range(len(peers))
@@ -438,22 +431,32 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
             logits_uw = logits[n_x:n_x + n_u] if n_u else None
             logits_us = logits[n_x + n_u:] if n_u else None
             return avl_loss(logits_x, labels[index] if n_x else None, logits_uw, logits_us,
-                            lambda_u=self.lambda_u, lambda_r=self.lambda_r, threshold=self.threshold)
+                            lambda_u=self.lambda_u, lambda_r=self.lambda_r,
+                            threshold=self.pseudo_label_threshold)
+
+        best = BestEpoch(last_epoch=self.epochs)
 
         def on_epoch_end(epoch, record):
-            return {"n_labelled": list(clock["n_labelled"]), "warmup": epoch < self.warmup_epochs,
-                    "time": time.perf_counter() - clock["start"]}
+            extra = {"n_labelled": list(clock["n_labelled"]), "warmup": epoch < self.warmup_epochs,
+                     "time": time.perf_counter() - clock["start"]}
+            if validation is not None:
+                X_val, codes_val = validation
+                logits_val = self._peer_logits(peers, backbone, X_val, device)
+                extra["val_accuracy"] = accuracy(torch.as_tensor(self._average_proba(logits_val)), codes_val)
+                best.update(epoch + 1, extra["val_accuracy"], peers)
+            return extra
 
         self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
-        self.peer_states_ = [_cpu_trainable_state(net) for net in peers.nets]
-        self._class_names_fit = list(encoding.class_names)
+        best.restore(peers)
+        self.best_epoch_ = best.epoch
+        self.peer_states_ = [trainable_state_dict(net) for net in peers.nets]
 
         # The last co-divide, on the trained peers: the detector's verdicts.
         logits = self._peer_logits(peers, backbone, X_checked, device)
         losses = _avl.peer_losses(logits, codes)
-        self._mixtures, divisions = _avl.co_divide(losses, self.tau, gmm_seed)
+        self._mixtures, divisions = _avl.co_divide(losses, self.threshold, gmm_seed)
         self.peer_clean_proba_ = np.stack([proba for proba, _ in divisions])
-        return self._scores(logits, losses)
+        self._set_detection(self._scores(logits, losses), codes, X_checked, pandas_index(y, X))
 
     def _scores(self, logits, losses):
         """Detector scores from each peer's logits and losses: the mean over peers of the
@@ -465,7 +468,7 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
             posteriors.append(self._mixtures[j].clean_posterior(losses[j]))
         proba = np.clip(np.mean(posteriors, axis=0), 0.0, 1.0)
         predicted = self._average_proba(logits).argmax(axis=1)
-        return Scores(proba, proba >= self.tau, predicted)
+        return Scores(proba, proba >= self.threshold, predicted)
 
     @staticmethod
     def _average_proba(logits):
@@ -473,62 +476,22 @@ class AVLPrompter(ImageInputMixin, ClassifierMixin, BaseNoiseDetector):
 
     # --------------------------------------------------------------- after fit
 
-    def _restored(self):
+    def _restore_model(self):
         device = fitted_device(self.device_)
         backbone = self._load(device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # fit warned about a non-ViT tower already
-            peers = self._build_peers(backbone, self._class_names_fit, 0, device)
+            peers = self._build_peers(backbone, self.class_names_, 0, device)
         for net, state in zip(peers.nets, self.peer_states_):
-            missing, unexpected = net.load_state_dict(state, strict=False)
-            frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
-            if unexpected or set(missing) - frozen:
-                raise ValueError(
-                    f"The fitted state does not fit the model (missing {sorted(set(missing) - frozen)[:5]}, "
-                    f"unexpected {unexpected[:5]})."
-                )
+            load_trainable_state(net, state)
         return peers, backbone, device
 
     def _score_pairs(self, X_checked, codes):
-        peers, backbone, device = self._restored()
+        peers, backbone, device = self._fitted_model()
         logits = self._peer_logits(peers, backbone, X_checked, device)
         return self._scores(logits, _avl.peer_losses(logits, codes))
 
-    def predict_proba(self, X):
-        """Class probabilities: the mean of the peers' softmax outputs.
-
-        Parameters
-        ----------
-        X : images
-            An array ``(N, H, W[, 3])``, image paths, or a torch Dataset.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in ``classes_`` order.
-        """
-        check_is_fitted(self, "peer_states_")
-        X_checked = self._check_X(X, reset=False)
-        peers, backbone, device = self._restored()
+    def _predict_proba(self, X_checked):
+        """The mean of the peers' softmax outputs."""
+        peers, backbone, device = self._fitted_model()
         return self._average_proba(self._peer_logits(peers, backbone, X_checked, device))
-
-    def predict(self, X):
-        """Predicted classes (argmax of :meth:`predict_proba`)."""
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[proba.argmax(axis=1)]
-
-
-def _cycle(make_iterable):
-    """Endless iteration over fresh iterables (a reshuffled loader each pass)."""
-    while True:
-        empty = True
-        for item in make_iterable():
-            empty = False
-            yield item
-        if empty:
-            return
-
-
-def _cpu_trainable_state(module):
-    """The trained state on the CPU: frozen parameters (the unchanged backbone) left out."""
-    return {k: v.detach().cpu().clone() for k, v in _trainable_state(module).items()}

@@ -6,57 +6,22 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import clone
 from torch.nn import functional as F
 
-from .._param_validation import check_positive_ints
-from ..backbones.heads import ImageClassifierNet, peft_tuning_for
+from .._param_validation import HasMethods, StrOptions, constraints_for, non_negative_real, positive_real
+from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset, ImageInputMixin, check_image_input
-from ..data.labels import LabelEncoding, check_labels
+from ..backbones.towers import peft_method_for
+from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
+from ..data.inputs import ImageDataset
 from ..detectors.dual_prompt import DualPromptDetector
-from ..embedder import fitted_device
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
-from ._validation import check_validation_data
+from ..training.best_epoch import BestEpoch, accuracy
+from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
 
-__all__ = ["DeftClassifier", "optimizer_preset"]
-
-TUNINGS = ("full", "peft", "none")
-
-# The paper's Table 11 (phase-2 optimisers per backbone family); CLIP image towers use
-# the reference code's phase-2 setting.
-_PRESETS = {
-    "clip": ("sgd", 5e-4, 5e-4),
-    "vit": ("sgd", 1e-2, 1e-5),
-    "mae": ("adamw", 1e-4, 1e-3),
-    "convnext": ("adamw", 1e-4, 1e-4),
-    "cnn": ("adamw", 1e-3, 1e-5),  # ResNet-50's setting, for other CNNs too
-}
-
-
-def optimizer_preset(backbone):
-    """``(optimizer, lr, weight_decay)`` for a backbone spec, after DEFT's Table 11.
-
-    Examples
-    --------
-    >>> optimizer_preset("timm:resnet50.a1_in1k")
-    ('adamw', 0.001, 1e-05)
-    >>> optimizer_preset("open_clip:ViT-B-16")
-    ('sgd', 0.0005, 0.0005)
-    """
-    family, _, name = str(backbone).partition(":")
-    name = name.lower()
-    if family.replace("-", "_") == "open_clip":
-        return _PRESETS["clip"]
-    if "mae" in name:
-        return _PRESETS["mae"]
-    if "convnext" in name:
-        return _PRESETS["convnext"]
-    if "vit" in name or "deit" in name:
-        return _PRESETS["vit"]
-    return _PRESETS["cnn"]
+__all__ = ["DeftClassifier"]
 
 
 def _warn_if_classes_lost(classes, codes, clean_mask):
@@ -69,11 +34,11 @@ def _warn_if_classes_lost(classes, codes, clean_mask):
             f"({', '.join(map(str, lost[:10]))}{', ...' if len(lost) > 10 else ''}); the classifier cannot "
             "learn them. Check the detector's clean_proba_ per class, or loosen its threshold.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
-class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
+class DeftClassifier(DetectorMixin, BaseNoiseRobustClassifier):
     """Train an image classifier only on the samples a noisy-label detector keeps.
 
     DEFT's second phase: a detector (by default :class:`DualPromptDetector`, DEFT's
@@ -98,12 +63,14 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         Phase-2 model; None uses the detector's backbone and weights.
     pretrained : str, bool or None, default=None
         Weights of ``backbone`` when it is given (None: random weights).
-    tuning : {"full", "peft", "none"}, default="full"
-        Full fine-tuning; PEFT (VPT on ViT towers, BitFit otherwise: the paper's
-        Table 10); or a linear head on the frozen tower.
+    tuning : {"full", "peft", "frozen"}, default="full"
+        How much of the image tower trains: all of it; parameter-efficiently (VPT
+        on ViT towers, BitFit otherwise: the paper's Table 10); or none (a linear
+        head on the frozen tower).
     epochs : int, default=10
     optimizer : {"sgd", "adamw"}, default=None
-        None picks the backbone family's preset (:func:`optimizer_preset`).
+        None picks the tower kind's preset
+        (:func:`~skclip_noise.training.optim.optimizer_preset`, DEFT's Table 11).
     lr, weight_decay : float, default=None
         None picks the preset's.
     momentum : float, default=0.9
@@ -122,7 +89,11 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
     detector_ : detector or None
         The fitted clone of ``detector`` (None with ``detector="passthrough"``).
     clean_mask_ : ndarray of bool
-        Which training samples the classifier was trained on.
+        Which training samples the classifier was trained on (all of them with
+        ``"passthrough"``).
+    clean_proba_, noise_rate_, label_issues_
+        The detector's verdicts (the detector contract: ``predict_clean``,
+        ``clean_proba`` and ``fit_resample`` work on the classifier too).
     classes_ : ndarray
     history_ : list of dict
         Per epoch: loss, learning rate and, with validation data, ``val_accuracy``.
@@ -141,6 +112,18 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
     >>> clf.fit(X, y).predict(X).shape
     (16,)
     """
+
+    _parameter_constraints = {
+        **constraints_for(
+            "pretrained", "tuning", "epochs", "momentum", "batch_size", "n_vpt", "image_size", "num_workers",
+            "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
+        ),
+        "detector": [HasMethods(["fit", "predict_clean"]), StrOptions({"passthrough"}), None],
+        "backbone": [str, None],
+        "optimizer": [StrOptions({"sgd", "adamw"}), None],
+        "lr": [positive_real, None],
+        "weight_decay": [non_negative_real, None],
+    }
 
     def __init__(
         self,
@@ -183,73 +166,39 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _check_params(self, X_checked, encoding):
+        if self.detector == "passthrough" and self.backbone is None:
+            raise ValueError('detector="passthrough" needs a backbone; pass DeftClassifier(backbone=...).')
+        if self.backbone is None and self.detector is not None and not hasattr(self.detector, "backbone"):
+            raise ValueError(
+                f"{type(self.detector).__name__} names no backbone; pass DeftClassifier(backbone=...)."
+            )
+
     def _phase2_backbone(self, detector):
         if self.backbone is not None:
             return self.backbone, self.pretrained
-        if detector is None:
-            raise ValueError('detector="passthrough" needs a backbone; pass DeftClassifier(backbone=...).')
-        if not hasattr(detector, "backbone"):
-            raise ValueError(
-                f"{type(detector).__name__} names no backbone; pass DeftClassifier(backbone=...)."
-            )
         return detector.backbone, detector.pretrained
 
-    def _detect(self, X, y, n_samples):
-        """The fitted detector (None for "passthrough") and the mask of samples to train on."""
-        if isinstance(self.detector, str):
-            if self.detector != "passthrough":
-                raise ValueError(f'detector must be a detector, None or "passthrough"; got {self.detector!r}.')
-            return None, np.ones(n_samples, dtype=bool)
+    def _detect(self, X, y, codes):
+        """The fitted detector (None for "passthrough") and its scores of the training pairs."""
+        if self.detector == "passthrough":
+            everything = np.ones(len(codes), dtype=bool)
+            return None, Scores(everything.astype(np.float64), everything, codes)
         detector = DualPromptDetector() if self.detector is None else clone(self.detector)
         detector.fit(X, y)
         clean_mask = np.asarray(detector.clean_mask_, dtype=bool)
         if not clean_mask.any():
             raise ValueError("The detector judged every sample noisy; nothing is left to train on.")
-        return detector, clean_mask
-
-    def _check_params(self):
-        if self.tuning not in TUNINGS:
-            raise ValueError(f"tuning must be one of {TUNINGS}; got {self.tuning!r}.")
-        if self.optimizer not in (None, "sgd", "adamw"):
-            raise ValueError(f"optimizer must be None, 'sgd' or 'adamw'; got {self.optimizer!r}.")
-        check_positive_ints(self, "epochs", "batch_size")
+        quality = detector.label_issues_["label_quality"].to_numpy()
+        return detector, Scores(detector.clean_proba_, clean_mask, detector.predicted_, label_quality=quality)
 
     def _net(self, backbone, n_classes):
-        tuning = {"full": "full", "none": "linear"}.get(self.tuning) or peft_tuning_for(backbone.image_tower)
+        tuning = {"full": "full", "frozen": "linear"}.get(self.tuning) or peft_method_for(backbone.tower_kind)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
 
-    def _make_optimizer(self, net, spec):
-        kind, lr, weight_decay = optimizer_preset(spec)
-        kind = self.optimizer or kind
-        lr = self.lr if self.lr is not None else lr
-        weight_decay = self.weight_decay if self.weight_decay is not None else weight_decay
-        params = [p for p in net.parameters() if p.requires_grad]
-        if kind == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=weight_decay)
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-    def fit(self, X, y, validation_data=None):
-        """Detect the noisy labels, then train on the clean samples.
-
-        Parameters
-        ----------
-        X : images
-            An array ``(N, H, W[, 3])``, image paths, or a torch Dataset.
-        y : array-like of shape (n_samples,)
-            The given, possibly wrong, labels.
-        validation_data : tuple (X_val, y_val), default=None
-            Clean held-out data (never the test set) to keep the best epoch.
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        X_checked = check_image_input(X)
-        labels = check_labels(y, X_checked.n_samples)
-        encoding = LabelEncoding(labels)
-        self.detector_, self.clean_mask_ = self._detect(X, y, X_checked.n_samples)
-        self.classes_ = encoding.classes
+    def _fit_model(self, X, y, X_checked, encoding, validation):
+        self.detector_, scores = self._detect(X, y, encoding.codes)
+        self._set_detection(scores, encoding.codes, X_checked, pandas_index(y, X))
         _warn_if_classes_lost(self.classes_, encoding.codes, self.clean_mask_)
         spec, pretrained = self._phase2_backbone(self.detector_)
         device = resolve_device(self.device)
@@ -259,7 +208,10 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = self._net(backbone, len(self.classes_)).to(device)
-        optimizer = self._make_optimizer(net, spec)
+        settings = resolve_optimizer(
+            optimizer_preset(backbone.tower_kind), optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay
+        )
+        optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         trainer = Trainer(
             net, optimizer, scheduler=scheduler, device=device, seed=seed,
@@ -270,8 +222,7 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         train_data = ImageDataset(
             X_checked, backbone.train_transform(self.image_size), indices=np.flatnonzero(self.clean_mask_)
         )
-        validation = check_validation_data(validation_data, encoding)
-        best = {"accuracy": -1.0, "epoch": self.epochs, "state": None}
+        best = BestEpoch(last_epoch=self.epochs)
 
         def batches(epoch):
             return make_loader(train_data, batch_size=self.batch_size, shuffle=True,
@@ -285,43 +236,36 @@ class DeftClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
             if validation is None:
                 return None
             X_val, codes_val = validation
-            accuracy = float((self._logits(net, backbone, X_val, device).argmax(1).numpy() == codes_val).mean())
-            if accuracy > best["accuracy"]:
-                best.update(accuracy=accuracy, epoch=epoch + 1, state=cpu_state_dict(net))
-            return {"val_accuracy": accuracy}
+            score = accuracy(self._logits(net, backbone, X_val, device), codes_val)
+            best.update(epoch + 1, score, net)
+            return {"val_accuracy": score}
 
         self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
-        if best["state"] is not None:
-            net.load_state_dict(best["state"])
-        self.best_epoch_ = best["epoch"]
-        self.net_state_ = cpu_state_dict(net)
+        best.restore(net)
+        self.best_epoch_ = best.epoch
+        self.net_state_ = trainable_state_dict(net)
         self._phase2 = (spec, pretrained)
-        return self
 
     def _logits(self, net, backbone, X_checked, device):
-        loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)), batch_size=self.batch_size,
-                             num_workers=self.num_workers)
+        loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)),
+                             batch_size=self.batch_size, num_workers=self.num_workers)
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
                         mixed_precision=self.mixed_precision)
 
-    def _restored(self):
+    def _restore_model(self):
         device = fitted_device(self.device_)
         backbone = load_backbone(*self._phase2, device=device)
         with torch.random.fork_rng(devices=[]):
             net = self._net(backbone, len(self.classes_))
-        net.load_state_dict(self.net_state_)
+        load_trainable_state(net, self.net_state_)
         return net.to(device), backbone, device
 
-    def predict_proba(self, X):
-        """Class probabilities, columns in ``classes_`` order."""
-        check_is_fitted(self, "net_state_")
-        net, backbone, device = self._restored()
-        logits = self._logits(net, backbone, check_image_input(X), device)
-        return logits.softmax(dim=1).numpy().astype(np.float64)
+    def _predict_proba(self, X_checked):
+        net, backbone, device = self._fitted_model()
+        return self._logits(net, backbone, X_checked, device).softmax(dim=1).numpy()
 
-    def predict(self, X):
-        """Predicted classes."""
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[proba.argmax(axis=1)]
-
-
+    def _score_pairs(self, X_checked, codes):
+        if self.detector_ is None:
+            everything = np.ones(len(codes), dtype=bool)
+            return Scores(everything.astype(np.float64), everything, codes)
+        return self.detector_._score_pairs(X_checked, codes)

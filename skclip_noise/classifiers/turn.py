@@ -10,175 +10,34 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from .._param_validation import check_positive_ints
+from .._param_validation import (
+    Interval,
+    Real,
+    StrOptions,
+    constraints_for,
+    non_negative_int,
+    non_negative_real,
+    positive_int,
+    positive_real,
+)
 from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
-from ..data.inputs import ImageDataset, ImageInputMixin, check_image_input
-from ..data.labels import LabelEncoding, check_labels
+from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
+from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, weak_transform
-from ..detectors.gmm_loss import _LossMixture
-from ..embedder import ImageEmbedder, fitted_device
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
-from ._validation import check_validation_data
-from .deft import optimizer_preset
+from ..selection import balanced_clean_sample, fit_loss_mixtures, loss_mixture_posterior
+from ..training.best_epoch import BestEpoch, accuracy
+from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
+from ..training.losses import gce_loss
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
 
-__all__ = ["TurnClassifier", "balanced_clean_sample", "clean_posterior", "ft_optimizer_preset", "gce_loss"]
+__all__ = ["TurnClassifier"]
 
-_OPTIMIZERS = (None, "sgd", "adamw")
-
-
-def gce_loss(logits, targets, q=0.7, reduction="mean"):
-    """Generalized cross-entropy ``(1 - p_y ** q) / q`` (Zhang & Sabuncu, 2018).
-
-    ``q -> 0`` gives cross-entropy, ``q = 1`` the mean absolute error ``1 - p_y``.
-    Computed from ``log_softmax`` in float32, so it stays finite for any logits.
-
-    Parameters
-    ----------
-    logits : torch.Tensor of shape (B, C)
-    targets : torch.Tensor of shape (B,), long
-    q : float in (0, 1], default=0.7
-    reduction : {"mean", "sum", "none"}, default="mean"
-
-    Examples
-    --------
-    >>> import torch
-    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
-    >>> round(float(gce_loss(logits, torch.tensor([0, 1]), q=1.0, reduction="sum")), 4)
-    0.6192
-    """
-    log_p = F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None].long())[:, 0]
-    loss = -torch.expm1(q * log_p) / q  # 1 - p ** q without cancellation for small q
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
-
-
-def clean_posterior(loss, codes, *, per_class=True, random_state=0):
-    """Posterior of the low-loss component of a two-component GMM on per-sample losses.
-
-    DivideMix's mixture (min-max normalised losses, ``max_iter=10``, ``tol=1e-2``,
-    ``reg_covar=5e-4``; the one :class:`~skclip_noise.GMMLossDetector` fits), one per
-    given class (``per_class=True``, TURN's reading) or one for all samples.
-    A group with a single sample or constant losses gets posterior 1.
-
-    Parameters
-    ----------
-    loss : ndarray of shape (n_samples,)
-    codes : ndarray of shape (n_samples,)
-        Given class codes.
-    per_class : bool, default=True
-    random_state : int, default=0
-        Seeds the mixtures' initialisation.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), float64 in [0, 1]
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> loss = np.r_[np.full(8, 0.1), np.full(4, 3.0)] + np.linspace(0, 0.01, 12)
-    >>> codes = np.zeros(12, int)
-    >>> (clean_posterior(loss, codes) > 0.5).sum()
-    np.int64(8)
-    """
-    loss = np.asarray(loss, dtype=np.float64)
-    codes = np.asarray(codes)
-    if loss.shape != codes.shape or loss.ndim != 1:
-        raise ValueError(f"loss and codes must be 1-D of the same length; got {loss.shape} and {codes.shape}.")
-    seed = int(random_state) % (2**31)
-    proba = np.empty(len(loss))
-    groups = np.unique(codes) if per_class else [None]
-    for group in groups:
-        members = np.ones(len(loss), bool) if group is None else codes == group
-        proba[members] = _LossMixture(loss[members], seed).clean_posterior(loss[members])
-    return np.clip(proba, 0.0, 1.0)
-
-
-def balanced_clean_sample(codes, clean_mask, n_classes, rng, clean_proba=None):
-    """TURN's class-balanced subset: ``n`` clean samples drawn uniformly from each class.
-
-    ``n`` is the smallest clean count over the ``n_classes`` classes; each class's
-    ``n`` samples are drawn uniformly without replacement among its clean samples.
-    When a class has no clean sample (``n`` would be 0 and nothing would train),
-    ``n`` is 1 and such a class contributes its sample of highest ``clean_proba``
-    (its first sample when ``clean_proba`` is None).
-
-    Parameters
-    ----------
-    codes : ndarray of int, shape (n_samples,)
-        Given class codes in ``0..n_classes-1``; every class must have samples.
-    clean_mask : ndarray of bool, shape (n_samples,)
-    n_classes : int
-    rng : numpy.random.Generator
-    clean_proba : ndarray of shape (n_samples,), default=None
-
-    Returns
-    -------
-    indices : ndarray of int64
-        Sorted positions of the selected samples; ``n * n_classes`` of them.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> codes = np.array([0, 0, 0, 1, 1, 1, 1])
-    >>> clean = np.array([True, True, False, True, True, True, False])
-    >>> idx = balanced_clean_sample(codes, clean, 2, np.random.default_rng(0))
-    >>> np.bincount(codes[idx]).tolist()
-    [2, 2]
-    """
-    codes = np.asarray(codes)
-    clean_mask = np.asarray(clean_mask, dtype=bool)
-    members = [np.flatnonzero(codes == c) for c in range(n_classes)]
-    if any(len(m) == 0 for m in members):
-        raise ValueError("Every class needs at least one sample to draw a balanced subset.")
-    clean = [m[clean_mask[m]] for m in members]
-    n = min(len(c) for c in clean)
-    chosen = []
-    if n == 0:
-        for m, c in zip(members, clean):
-            if len(c):
-                chosen.append(rng.choice(c, 1, replace=False))
-            else:
-                best = 0 if clean_proba is None else int(np.argmax(np.asarray(clean_proba)[m]))
-                chosen.append(m[best : best + 1])
-    else:
-        chosen = [rng.choice(c, n, replace=False) for c in clean]
-    return np.sort(np.concatenate(chosen)).astype(np.int64)
-
-
-def ft_optimizer_preset(backbone):
-    """``(optimizer, lr, weight_decay)`` of TURN's fine-tuning phase for a backbone spec.
-
-    DEFT's Table 11 (:func:`~skclip_noise.classifiers.optimizer_preset`), except for
-    the CNN family (ResNet, MobileNet, EfficientNet...), whose AdamW rate 1e-3 is cut
-    to 3e-5: fine-tuning starts from the probe's head, and at 1e-3 the first steps
-    wreck the features the head was fitted to (MobileNetV2 on noisy digits: the loss
-    jumped from 1.8 to 30 in one epoch and accuracy fell to chance; at 3e-5 it fell
-    steadily and accuracy rose above the probe's).
-
-    Examples
-    --------
-    >>> ft_optimizer_preset("torchvision:mobilenet_v2")
-    ('adamw', 3e-05, 1e-05)
-    >>> ft_optimizer_preset("open_clip:ViT-B-16")
-    ('sgd', 0.0005, 0.0005)
-    """
-    kind, lr, weight_decay = optimizer_preset(backbone)
-    if (kind, lr, weight_decay) == optimizer_preset("timm:resnet50"):
-        lr = 3e-5
-    return kind, lr, weight_decay
+_OPTIMIZER = [StrOptions({"sgd", "adamw"})]
 
 
 class _Probe(nn.Module):
@@ -225,7 +84,7 @@ class _FrozenBatchNorm(nn.Module):
         return self.net(images)
 
 
-class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
+class TurnClassifier(DetectorMixin, BaseNoiseRobustClassifier):
     """TURN: linear probing with a robust loss, then full fine-tuning on a clean subset.
 
     TURN (Ahn, Kim, Ko & Yun, "Fine-tuning Pre-trained Models for Robustness under
@@ -273,8 +132,9 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         Phase-1 optimisation of the head on the (standardised) frozen features.
     ft_optimizer : {None, "sgd", "adamw"}, default=None
     ft_lr, ft_weight_decay : float, default=None
-        Phase 2; None picks the backbone family's preset
-        (:func:`ft_optimizer_preset`): SGD lr 5e-4, weight decay 5e-4 for CLIP
+        Phase 2; None picks the tower kind's preset
+        (:func:`~skclip_noise.training.optim.optimizer_preset` with
+        ``recipe="turn"``): SGD lr 5e-4, weight decay 5e-4 for CLIP
         towers; SGD 1e-2 / 1e-5 for ViTs; AdamW 1e-4 / 1e-3 for MAE; AdamW
         1e-4 / 1e-4 for ConvNeXt (DEFT's Table 11); AdamW 3e-5 / 1e-5 for other
         CNNs (DEFT's 1e-3 diverges from a probed head). Only the CNN rate was
@@ -314,6 +174,10 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         Low-loss posteriors of the last selection.
     selection_ : ndarray of int64
         Positions of the samples the last fine-tuning epoch trained on.
+    mixtures_ : dict of :class:`~skclip_noise.selection.LossMixture`
+        The last selection's mixtures, keyed by class code (``None``: one for all).
+    noise_rate_ : float
+        Share of the training pairs judged noisy by the last selection.
     label_issues_ : pandas.DataFrame
         Of the last selection, with cleanlab's columns ``is_label_issue``,
         ``label_quality`` (= ``clean_proba_``), ``given_label``, ``predicted_label``
@@ -348,7 +212,7 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
       of 3e-4, 1e-3, 3e-3 and 1e-2, 3e-4 gave the best probe at high noise (a
       larger rate fits the noise within 20 epochs). On few samples (a few steps per
       epoch) the probe then learns little: raise ``lp_lr`` or ``lp_epochs``.
-    - Phase-2: :func:`ft_optimizer_preset` per family (the TURN paper gives
+    - Phase-2: the ``"turn"`` optimiser preset per tower kind (the TURN paper gives
       none), a cosine schedule over ``ft_epochs``, and the weak training view
       (reflect-padded random crop and horizontal flip); cross-entropy on the
       selected subset. BatchNorm layers keep their pre-trained running statistics
@@ -363,7 +227,11 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
       (the net's eval-mode output on them equals the probe's), which saves one pass
       over the images; later ones run the fine-tuned net over every training image.
     - A class with no clean sample would make ``n = 0``; then ``n = 1`` and that
-      class gives its most-likely-clean sample (see :func:`balanced_clean_sample`).
+      class gives its most-likely-clean sample (see
+      :func:`~skclip_noise.selection.balanced_clean_sample`).
+    - The detector contract (``predict_clean``, ``clean_proba``, ``fit_resample``):
+      the training pairs keep the last selection's verdicts; new pairs are scored
+      by the final model's losses under the last selection's mixtures.
     - The paper's reported accuracy is at the best or last epoch; here the last,
       or the best on ``validation_data`` (never the test set).
 
@@ -381,6 +249,26 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
     >>> [record["phase"] for record in clf.history_]
     ['lp', 'lp', 'ft']
     """
+
+    _parameter_constraints = {
+        **constraints_for(
+            "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers",
+            "device", "mixed_precision", "random_state", "verbose",
+        ),
+        "lp_epochs": [positive_int],
+        "ft_epochs": [non_negative_int],
+        "q": [Interval(Real, 0, 1, closed="right")],
+        "per_class": ["boolean"],
+        "lp_optimizer": _OPTIMIZER,
+        "lp_lr": [positive_real],
+        "lp_weight_decay": [non_negative_real],
+        "lp_batch_size": [positive_int],
+        "ft_optimizer": [*_OPTIMIZER, None],
+        "ft_lr": [positive_real, None],
+        "ft_weight_decay": [non_negative_real, None],
+        "ft_batch_size": [positive_int],
+        "freeze_batchnorm": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -435,49 +323,7 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ checks
-
-    def _check_params(self):
-        check_positive_ints(self, "lp_epochs", "lp_batch_size", "ft_batch_size")
-        if not isinstance(self.ft_epochs, (int, np.integer)) or self.ft_epochs < 0:
-            raise ValueError(f"ft_epochs must be a non-negative int; got {self.ft_epochs!r}.")
-        if not isinstance(self.q, (int, float, np.number)) or not 0.0 < self.q <= 1.0:
-            raise ValueError(f"q must be in (0, 1]; got {self.q!r}.")
-        if not isinstance(self.threshold, (int, float, np.number)) or not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1]; got {self.threshold!r}.")
-        for name in ("per_class", "freeze_batchnorm"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}.")  # noqa: TRY004
-        if self.lp_optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"lp_optimizer must be 'sgd' or 'adamw'; got {self.lp_optimizer!r}.")
-        if self.ft_optimizer not in _OPTIMIZERS:
-            raise ValueError(f"ft_optimizer must be None, 'sgd' or 'adamw'; got {self.ft_optimizer!r}.")
-        for name in ("lp_lr", "lp_weight_decay", "ft_lr", "ft_weight_decay", "momentum"):
-            value = getattr(self, name)
-            if value is None and name.startswith("ft_"):
-                continue
-            if not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < 0 or (
-                name.endswith("_lr") and value == 0
-            ):
-                raise ValueError(f"{name} must be a {'positive' if name.endswith('_lr') else 'non-negative'} "
-                                 f"number; got {value!r}.")
-        if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
-            raise ValueError(f"num_workers must be a non-negative int; got {self.num_workers!r}.")
-
     # ------------------------------------------------------------------ pieces
-
-    def _optimizer(self, params, kind, lr, weight_decay):
-        if kind == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=weight_decay)
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-    def _ft_settings(self):
-        kind, lr, weight_decay = ft_optimizer_preset(self.backbone)
-        return (
-            self.ft_optimizer or kind,
-            lr if self.ft_lr is None else self.ft_lr,
-            weight_decay if self.ft_weight_decay is None else self.ft_weight_decay,
-        )
 
     @staticmethod
     def _net_feature(backbone):
@@ -503,44 +349,21 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
                         mixed_precision=self.mixed_precision)
 
-    def _embedder(self, device):
-        return ImageEmbedder(
-            self.backbone, self.pretrained, normalize=False, image_size=self.image_size,
-            batch_size=self.ft_batch_size, num_workers=self.num_workers, device=str(device),
-            mixed_precision=self.mixed_precision, cache_dir=self.cache_dir, verbose=self.verbose,
-        )
+    def _frozen_features(self, X_checked, device):
+        embedder = super()._embedder(device, normalize=False, batch_size=self.ft_batch_size)
+        return torch.as_tensor(embedder.fit(None).transform(X_checked.data))
 
     # -------------------------------------------------------------------- fit
 
-    def fit(self, X, y, validation_data=None):
-        """Linear probing with GCE, then full fine-tuning on balanced clean subsets.
-
-        Parameters
-        ----------
-        X : images
-            An array ``(N, H, W[, 3])``, image paths, or a torch Dataset.
-        y : array-like of shape (n_samples,)
-            The given, possibly wrong, labels (ints or strings; at least 2 classes).
-        validation_data : tuple (X_val, y_val), default=None
-            Clean held-out data (never the test set) to keep the best epoch.
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        X_checked = check_image_input(X)
-        labels = check_labels(y, X_checked.n_samples)
-        encoding = LabelEncoding(labels)
+    def _fit_model(self, X, y, X_checked, encoding, validation):
         codes = encoding.codes
         n_classes = len(encoding.classes)
-        validation = check_validation_data(validation_data, encoding)
         device = resolve_device(self.device)
         seed = seed_from_random_state(self.random_state)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
 
         # Phase 1: frozen features, computed once, then a linear probe with GCE.
-        features = torch.as_tensor(self._embedder(device).fit(None).transform(X_checked.data))
+        features = self._frozen_features(X_checked, device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = self._net(backbone, n_classes)
@@ -553,21 +376,23 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
         lp_history = self._linear_probe(net, features, targets, device, seed)
 
-        best = {"accuracy": -1.0, "epoch": 0, "state": None}
+        best = BestEpoch(last_epoch=self.ft_epochs)
 
         def validate(epoch):
             X_val, codes_val = validation
-            accuracy = float((self._logits(net, backbone, X_val, device).argmax(1).numpy() == codes_val).mean())
-            if accuracy > best["accuracy"]:
-                best.update(accuracy=accuracy, epoch=epoch, state=cpu_state_dict(net))
-            return accuracy
+            score = accuracy(self._logits(net, backbone, X_val, device), codes_val)
+            best.update(epoch, score, net)
+            return score
 
         if validation is not None:
             lp_history[-1]["val_accuracy"] = validate(0)
 
         # Phase 2: per-epoch GMM selection, balanced clean subset, one epoch of FFT with CE.
-        kind, lr, weight_decay = self._ft_settings()
-        optimizer = self._optimizer([p for p in net.parameters() if p.requires_grad], kind, lr, weight_decay)
+        settings = resolve_optimizer(
+            optimizer_preset(backbone.tower_kind, recipe="turn"),
+            optimizer=self.ft_optimizer, lr=self.ft_lr, weight_decay=self.ft_weight_decay,
+        )
+        optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.ft_epochs, 1))
         trained = _FrozenBatchNorm(net) if self.freeze_batchnorm else net
         trainer = Trainer(trained, optimizer, scheduler=scheduler, device=device, seed=seed + 1,
@@ -582,12 +407,14 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
                     logits = net.head(features.to(device)).float().cpu()
             else:
                 logits = self._logits(net, backbone, X_checked, device)
-            loss = F.cross_entropy(logits, torch.as_tensor(codes), reduction="none").numpy().astype(np.float64)
-            proba = clean_posterior(loss, codes, per_class=bool(self.per_class), random_state=seed + epoch)
+            loss = _pair_losses(logits, codes)
+            mixtures = fit_loss_mixtures(loss, codes, per_class=bool(self.per_class), random_state=seed + epoch)
+            proba = loss_mixture_posterior(mixtures, loss, codes)
             clean = proba > self.threshold
             chosen = balanced_clean_sample(codes, clean, n_classes, trainer.rng, proba)
             selection.update(
-                clean_proba=proba, clean_mask=clean, selected=chosen, predicted=logits.argmax(1).numpy(),
+                mixtures=mixtures,
+                scores=Scores(proba, clean, logits.argmax(1).numpy()),
                 record={
                     "n_clean": int(clean.sum()),
                     "clean_per_class": np.bincount(codes[clean], minlength=n_classes).tolist(),
@@ -617,20 +444,16 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         ft_history = trainer.fit(self.ft_epochs, batches, step, on_epoch_end=on_epoch_end)
         if self.ft_epochs == 0:
             select(0)
-        if best["state"] is not None:
-            net.load_state_dict(best["state"])
-        self.best_epoch_ = best["epoch"] if best["state"] is not None else self.ft_epochs
+        best.restore(net)
+        self.best_epoch_ = best.epoch
 
-        self.classes_ = encoding.classes
         self.device_ = str(device)
         self.history_ = lp_history + [{key: record[key] for key in _ordered(record)} for record in ft_history]
-        self.clean_proba_ = np.asarray(selection["clean_proba"], dtype=np.float64)
-        self.clean_mask_ = np.asarray(selection["clean_mask"], dtype=bool)
-        self.selection_ = selection["selected"]
-        self.label_issues_ = self._label_issues(codes, selection["predicted"], y)
-        self.net_state_ = cpu_state_dict(net)
+        self.mixtures_ = selection["mixtures"]
+        self.selection_ = selection["record"]["selected"]
+        self._set_detection(selection["scores"], codes, X_checked, pandas_index(y, X))
+        self.net_state_ = trainable_state_dict(net)
         self._spec = (self.backbone, self.pretrained, self.image_size)
-        return self
 
     def _linear_probe(self, net, features, targets, device, seed):
         features = features.to(device)
@@ -638,7 +461,9 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         scale = features.std(dim=0).mean().clamp_min(1e-12) if len(features) > 1 else torch.ones((), device=device)
         head = copy.deepcopy(net.head)  # the net's seeded initialisation; no global RNG draw
         probe = _Probe(mean, scale, head)
-        optimizer = self._optimizer(probe.parameters(), self.lp_optimizer, self.lp_lr, self.lp_weight_decay)
+        optimizer = make_optimizer(
+            probe.parameters(), (self.lp_optimizer, self.lp_lr, self.lp_weight_decay), momentum=self.momentum
+        )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.lp_epochs)
         trainer = Trainer(probe, optimizer, scheduler=scheduler, device=device, seed=seed,
                           mixed_precision=self.mixed_precision, verbose=self.verbose,
@@ -652,63 +477,35 @@ class TurnClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
             z, index = batch
             return gce_loss(probe(z), targets[index], q=float(self.q))
 
-        history = trainer.fit(self.lp_epochs, batches, step)
+        with small_model_threads(device):
+            history = trainer.fit(self.lp_epochs, batches, step)
         probe.folded_into(net.head)
         return [{"phase": "lp", **record} for record in history]
 
-    def _label_issues(self, codes, predicted, y):
-        import pandas as pd
+    # ---------------------------------------------------------------- after fit
 
-        frame = pd.DataFrame({
-            "is_label_issue": ~self.clean_mask_,
-            "label_quality": self.clean_proba_,
-            "given_label": self.classes_[codes],
-            "predicted_label": self.classes_[np.asarray(predicted)],
-        })
-        if isinstance(y, (pd.Series, pd.DataFrame)) and len(y.index) == len(frame):
-            frame.index = y.index
-        return frame
-
-    # ---------------------------------------------------------------- predict
-
-    def _restored(self):
+    def _restore_model(self):
         device = fitted_device(self.device_)
         backbone = load_backbone(self._spec[0], self._spec[1], device=device)
         with torch.random.fork_rng(devices=[]):
             net = self._net(backbone, len(self.classes_))
-        net.load_state_dict(self.net_state_)
+        load_trainable_state(net, self.net_state_)
         return net.to(device), backbone, device
 
-    def predict_proba(self, X):
-        """Class probabilities, columns in ``classes_`` order.
+    def _predict_proba(self, X_checked):
+        net, backbone, device = self._fitted_model()
+        return self._logits(net, backbone, X_checked, device).softmax(dim=1).numpy()
 
-        Parameters
-        ----------
-        X : images
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes), float64
-        """
-        check_is_fitted(self, "net_state_")
-        X_checked = check_image_input(X)
-        net, backbone, device = self._restored()
+    def _score_pairs(self, X_checked, codes):
+        net, backbone, device = self._fitted_model()
         logits = self._logits(net, backbone, X_checked, device)
-        return logits.softmax(dim=1).numpy().astype(np.float64)
+        proba = loss_mixture_posterior(self.mixtures_, _pair_losses(logits, codes), codes)
+        return Scores(proba, proba > self.threshold, logits.argmax(1).numpy())
 
-    def predict(self, X):
-        """Predicted classes.
 
-        Parameters
-        ----------
-        X : images
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[proba.argmax(axis=1)]
+def _pair_losses(logits, codes):
+    targets = torch.as_tensor(np.asarray(codes), dtype=torch.long)
+    return F.cross_entropy(logits.float(), targets, reduction="none").numpy().astype(np.float64)
 
 
 _FIRST_KEYS = ("phase", "epoch", "n_steps", "loss", "lr")

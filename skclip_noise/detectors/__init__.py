@@ -1,6 +1,6 @@
 """Noisy-label detectors: judge each (image, given label) pair clean or noisy."""
 
-from ._base import BaseNoiseDetector
+from ..base import BaseNoiseDetector
 from .dual_prompt import DualPromptDetector
 from .gmm_loss import GMMLossDetector
 from .label_match import LabelMatchDetector

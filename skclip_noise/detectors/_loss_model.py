@@ -1,10 +1,10 @@
 """Per-sample losses of a classifier trained on the noisy labels.
 
-The loss-based detectors train one of three models on the given labels and read each
+The loss-based detectors train a classifier on the given labels and read each
 sample's cross-entropy in eval mode with the evaluation transform (DivideMix's
-``eval_train``):
+``eval_train``). ``tuning`` says how much of the image tower trains:
 
-``"linear"``
+``"frozen"``
     a linear probe on frozen features (the backbone's embeddings, computed once and
     cached, or X itself when X is a feature array), inputs centred on the training
     mean and divided by their average spread;
@@ -20,6 +20,7 @@ cross-fitted (K folds: no sample is scored by a model that trained on it).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,29 +29,32 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.nn import functional as F
 
-from .._param_validation import check_positive_ints
-from ..backbones.heads import ImageClassifierNet, peft_tuning_for
+from .._param_validation import Integral, Interval, constraints_for, positive_int, positive_real
+from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
+from ..backbones.towers import peft_method_for
 from ..data.inputs import ImageDataset
-from ..embedder import fitted_device
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, cpu_state_dict, evaluate, make_loader
+from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import loss_model_optimizer, make_optimizer
 
-__all__ = ["LOSS_MODELS", "LOSS_MODEL_PARAMS_DOC", "PairOutputs", "LossModelMixin"]
+__all__ = ["LOSS_MODEL_CONSTRAINTS", "LOSS_MODEL_PARAMS_DOC", "PairOutputs", "LossModelMixin"]
 
-LOSS_MODELS = ("linear", "peft", "full")
-# (optimizer, learning rate) per model when lr=None. The probe's rate was measured on
-# real embeddings (digits, MobileNetV2, 10-60% noise): at 1e-2 it memorises the noise
-# within 10 epochs (noisy-side F1 0.3-0.5), at 3e-4 it does not (0.88-0.92). PEFT uses
-# DEFT's prompt-learning rate, full tuning DEFT phase 2's.
-_DEFAULT_OPTIMIZATION = {"linear": ("adamw", 3e-4), "peft": ("sgd", 0.03), "full": ("sgd", 5e-4)}
+#: ``_parameter_constraints`` of the loss-model parameters.
+LOSS_MODEL_CONSTRAINTS = constraints_for(
+    "tuning", "backbone", "pretrained", "epochs", "weight_decay", "batch_size", "image_size",
+    "num_workers", "device", "mixed_precision", "cache_dir", "random_state", "verbose",
+    lr=[positive_real, None],
+    average_last=[positive_int],
+    cv=[Interval(Integral, 2, None, closed="left"), None],
+)
 
 
 LOSS_MODEL_PARAMS_DOC = """
-    model : {"linear", "peft", "full"}, default="linear"
-        The classifier trained on the given labels whose losses are read: a linear
-        probe on frozen features, parameter-efficient tuning (VPT on ViT towers,
-        BitFit otherwise), or full fine-tuning of the image tower.
+    tuning : {"frozen", "peft", "full"}, default="frozen"
+        How much of the image tower the classifier whose losses are read trains: a
+        linear probe on frozen features, parameter-efficient tuning (VPT on ViT
+        towers, BitFit otherwise) plus a linear head, or full fine-tuning.
     backbone : str, default="open_clip:ViT-B-32"
         Backbone spec (see :func:`skclip_noise.backbones.load_backbone`). Ignored when
         X is a feature array.
@@ -59,7 +63,7 @@ LOSS_MODEL_PARAMS_DOC = """
     epochs : int, default=10
         Training epochs of the loss model.
     lr : float, default=None
-        Learning rate; None picks AdamW 3e-4 (linear), SGD 0.03 (peft) or SGD 5e-4
+        Learning rate; None picks AdamW 3e-4 (frozen), SGD 0.03 (peft) or SGD 5e-4
         (full), with a cosine schedule.
     weight_decay : float, default=5e-4
     batch_size : int, default=64
@@ -77,7 +81,7 @@ LOSS_MODEL_PARAMS_DOC = """
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
-        Embedding cache folder (``model="linear"``).
+        Embedding cache folder (``tuning="frozen"``).
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0"""
 
@@ -104,26 +108,23 @@ class _StandardizedLinear(nn.Module):
 
 class LossModelMixin:
     """Training and scoring of the loss model, for detectors with these parameters:
-    ``model, backbone, pretrained, epochs, lr, weight_decay, batch_size, average_last,
+    ``tuning, backbone, pretrained, epochs, lr, weight_decay, batch_size, average_last,
     cv, image_size, num_workers, device, mixed_precision, cache_dir, random_state,
     verbose``."""
 
-    def _check_loss_model_params(self, X_checked):
-        if self.model not in LOSS_MODELS:
-            raise ValueError(f"model must be one of {LOSS_MODELS}; got {self.model!r}.")
-        if X_checked.kind == "features" and self.model != "linear":
+    def _check_params(self, X_checked, encoding):
+        if X_checked.kind == "features" and self.tuning != "frozen":
             raise ValueError(
-                f"model={self.model!r} fine-tunes an image tower, so X must be images; "
-                "with precomputed features use model='linear'."
+                f"tuning={self.tuning!r} trains the image tower, so X must be images; "
+                "with precomputed features use tuning='frozen'."
             )
-        check_positive_ints(self, "epochs", "batch_size", "average_last")
         if self.average_last > self.epochs:
             raise ValueError(
                 f"average_last={self.average_last} exceeds epochs={self.epochs}; "
                 "losses can only be averaged over epochs that ran."
             )
-        if self.cv is not None and (not isinstance(self.cv, (int, np.integer)) or self.cv < 2):
-            raise ValueError(f"cv must be None or an int >= 2 (number of folds); got {self.cv!r}.")
+        if self.cv is not None:
+            _check_folds(encoding.codes, self.cv)
 
     # ----------------------------------------------------------------- training
 
@@ -132,7 +133,6 @@ class LossModelMixin:
 
         Also stores the fitted model(s) in ``self.loss_models_`` for new pairs.
         """
-        self._check_loss_model_params(X_checked)
         self.device_ = str(resolve_device(self.device))
         seed = self._fit_seed = seed_from_random_state(self.random_state)
         inputs = self._loss_model_inputs(X_checked)
@@ -140,7 +140,6 @@ class LossModelMixin:
         if self.cv is None:
             splits = [(np.arange(n), np.arange(n))]
         else:
-            _check_folds(codes, self.cv)
             splits = list(StratifiedKFold(self.cv, shuffle=True, random_state=seed % (2**31)).split(np.zeros(n), codes))
         loss = np.empty(n)
         proba = np.empty(n)
@@ -155,28 +154,20 @@ class LossModelMixin:
         return PairOutputs(loss, proba, predicted)
 
     def _loss_model_inputs(self, X_checked, device=None):
-        if self.model == "linear":
+        if self.tuning == "frozen":
             return torch.as_tensor(self._features(X_checked, device), dtype=torch.float32)
         return X_checked
 
     def _build_net(self, inputs, n_classes, train_idx, device):
-        if self.model == "linear":
+        if self.tuning == "frozen":
             train = inputs[train_idx]
             # One scale for all dimensions: per-dimension scaling would blow up
             # near-constant dimensions on samples outside the training fold.
             scale = train.std(dim=0).mean().clamp_min(1e-12).expand(train.shape[1]).clone()
             return _StandardizedLinear(train.mean(dim=0), scale, n_classes).to(device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
-        tuning = "full" if self.model == "full" else peft_tuning_for(backbone.image_tower)
+        tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning).to(device)
-
-    def _optimizer(self, net):
-        kind, default_lr = _DEFAULT_OPTIMIZATION[self.model]
-        lr = default_lr if self.lr is None else self.lr
-        params = [p for p in net.parameters() if p.requires_grad]
-        if kind == "adamw":
-            return torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=self.weight_decay)
 
     def _train_one(self, inputs, codes, n_classes, train_idx, score_idx, seed, batch_keep_ratio):
         device = torch.device(self.device_)
@@ -184,7 +175,9 @@ class LossModelMixin:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = self._build_net(inputs, n_classes, train_idx, device)
-        optimizer = self._optimizer(net)
+        optimizer = make_optimizer(
+            net.parameters(), loss_model_optimizer(self.tuning, lr=self.lr, weight_decay=self.weight_decay)
+        )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         trainer = Trainer(
             net, optimizer, scheduler=scheduler, device=device, seed=seed,
@@ -196,7 +189,7 @@ class LossModelMixin:
         def batches(epoch):
             return make_loader(
                 train_data, batch_size=self.batch_size, shuffle=True, generator=trainer.generator,
-                num_workers=self.num_workers if self.model != "linear" else 0,
+                num_workers=self.num_workers if self.tuning != "frozen" else 0,
             )
 
         def step(batch, epoch):
@@ -212,17 +205,18 @@ class LossModelMixin:
             if epoch >= self.epochs - self.average_last:
                 recorded.append(self._pair_outputs(net, inputs, codes, score_idx, device))
 
-        trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
-        return cpu_state_dict(net), _average(recorded)
+        with small_model_threads(device) if self.tuning == "frozen" else contextlib.nullcontext():
+            trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
+        return trainable_state_dict(net), _average(recorded)
 
     def _train_dataset(self, inputs, train_idx):
-        if self.model == "linear":
+        if self.tuning == "frozen":
             return torch.utils.data.TensorDataset(inputs[train_idx], torch.as_tensor(train_idx))
         backbone = load_backbone(self.backbone, self.pretrained, device=self.device_)
         return ImageDataset(inputs, backbone.train_transform(self.image_size), indices=train_idx)
 
     def _eval_batches(self, inputs, indices, device):
-        if self.model == "linear":
+        if self.tuning == "frozen":
             dataset = torch.utils.data.TensorDataset(inputs[indices], torch.as_tensor(indices))
             return make_loader(dataset, batch_size=4096)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
@@ -259,12 +253,12 @@ class LossModelMixin:
     def _restore_net(self, state, inputs, device):
         n_classes = len(self.classes_)
         with torch.random.fork_rng(devices=[]):
-            if self.model == "linear":
+            if self.tuning == "frozen":
                 width = state["mean"].shape[0]
                 net = _StandardizedLinear(torch.zeros(width), torch.ones(width), n_classes)
             else:
                 net = self._build_net(inputs, n_classes, None, torch.device("cpu"))
-        net.load_state_dict(state)
+        load_trainable_state(net, state)
         return net.to(device)
 
 

@@ -5,25 +5,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from .._param_validation import check_positive_ints
+from .._param_validation import StrOptions, constraints_for, non_negative_real
 from ..backbones.loading import load_backbone
-from ..backbones.prompts import (
-    PromptTextEncoder,
-    VisualPromptEncoder,
-    apply_bitfit,
-    require_vit,
-)
+from ..backbones.prompts import PromptTextEncoder, VisualPromptEncoder, apply_bitfit
+from ..backbones.towers import peft_method_for
+from ..base import BaseNoiseDetector, Scores
 from ..data.inputs import ImageDataset
-from ..embedder import fitted_device
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, evaluate, make_loader
-from ._base import BaseNoiseDetector, Scores
+from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import make_optimizer
 
 __all__ = ["DualPromptDetector"]
 
-PEFT_MODES = ("vpt", "bitfit", "none")
 _LOG_CLAMP = 1e-5
 
 
@@ -33,31 +29,32 @@ class _DualPromptModel(nn.Module):
     ``forward(x)`` returns ``(s_pos, s_neg)``: the logit-scaled cosine similarities
     of the image features with the positive and the negative class prompts, the
     negative ones computed on detached image features (DEFT's first stop-gradient).
-    ``x`` is a batch of images, or of precomputed image features with ``peft="none"``.
+    ``x`` is a batch of images, or of precomputed image features when the image side
+    is ``"frozen"``. ``image_side`` is ``"vpt"``, ``"bitfit"`` or ``"frozen"``.
     """
 
-    def __init__(self, clip, class_names, tokenizer, n_ctx, n_vpt, peft):
+    def __init__(self, clip, class_names, tokenizer, n_ctx, n_vpt, image_side):
         super().__init__()
-        self.peft = peft
+        self.image_side = image_side
         self.text = PromptTextEncoder(clip, class_names, n_ctx=n_ctx, n_prompts=2, tokenizer=tokenizer)
-        if peft == "vpt":
+        if image_side == "vpt":
             self.visual = VisualPromptEncoder(clip, n_vpt=n_vpt)
-        elif peft == "bitfit":
+        elif image_side == "bitfit":
             apply_bitfit(clip.visual)
         self.register_buffer("logit_scale", clip.logit_scale.detach().exp().clone())
 
     def train(self, mode=True):
         super().train(mode)
-        if self.peft != "bitfit":
+        if self.image_side != "bitfit":
             # The frozen CLIP is the process cache's shared model: switching it to training
             # mode would change what every other user of the cache computes (BatchNorm).
             self.text.clip.eval()
         return self
 
     def image_features(self, x):
-        if self.peft == "none":
+        if self.image_side == "frozen":
             return x
-        if self.peft == "vpt":
+        if self.image_side == "vpt":
             return self.visual(x)
         return self.text.clip.encode_image(x)
 
@@ -67,9 +64,6 @@ class _DualPromptModel(nn.Module):
         s_pos = self.logit_scale * image @ text[0].T
         s_neg = self.logit_scale * image.detach() @ text[1].T
         return s_pos, s_neg
-
-    def trainable_state(self):
-        return {k: v.detach().cpu().clone() for k, v in self.named_parameters() if v.requires_grad}
 
 
 def clean_probabilities(s_pos, s_neg):
@@ -112,7 +106,7 @@ class DualPromptDetector(BaseNoiseDetector):
     Every class gets a positive prompt and a negative prompt, both made of learnable
     context tokens shared by all classes followed by the class name (CoOp). A sample
     is clean when its image is closer to the positive prompt of its given label than
-    to the negative one: ``p_y = sigmoid(s+_y - s-_y) > 0.5``. The positive prompts
+    to the negative one: ``p_y = sigmoid(s+_y - s-_y) > threshold`` (0.5). The positive prompts
     and the image side's visual prompts (VPT) learn to classify the samples judged
     clean; the negative prompts learn to sit between the images of a class and those
     of other classes (complementary labels). CLIP itself stays frozen. After training
@@ -133,7 +127,7 @@ class DualPromptDetector(BaseNoiseDetector):
     n_ctx : int, default=16
         Context tokens of each prompt (initialised N(0, 0.02)).
     n_vpt : int, default=20
-        Visual prompt tokens per layer (``peft="vpt"``).
+        Visual prompt tokens per layer (``tuning="peft"`` on a ViT tower).
     epochs : int, default=10
     warmup_epochs : int, default=None
         Epochs that train on all samples with the given labels; None means 1, or 5
@@ -148,12 +142,15 @@ class DualPromptDetector(BaseNoiseDetector):
         severe noise).
     real_world : bool, default=False
         Also require ``argmax_c p_c == y`` for a clean verdict, and warm up 5 epochs.
-    peft : {"vpt", "bitfit", "none"}, default="vpt"
-        Image-side tuning. ``"vpt"`` (the reference) needs a ViT image tower;
-        ``"bitfit"`` tunes the image tower's bias terms (for CNN towers); ``"none"``
-        freezes the image side, so image features are computed once (through the
-        ImageEmbedder cache) and only the two contexts train. With ``"none"`` X may
-        also be a 2-D array of image embeddings from the same CLIP.
+    threshold : float in [0, 1], default=0.5
+        Clean when ``p_y`` exceeds it (DEFT: 0.5, i.e. ``s+_y > s-_y``).
+    tuning : {"peft", "frozen"}, default="peft"
+        How much of the image tower trains (CLIP itself stays frozen in DEFT, so
+        ``"full"`` does not apply). ``"peft"``: deep visual prompts (VPT, the
+        reference) on ViT towers, the tower's bias terms (BitFit) on other towers.
+        ``"frozen"``: image features are computed once (through the ImageEmbedder
+        cache) and only the two contexts train; X may then also be a 2-D array of
+        image embeddings from the same CLIP.
     class_names : sequence of str or mapping, default=None
         Needed with integer labels (string labels are their own class names).
     image_size : int, default=None
@@ -163,7 +160,7 @@ class DualPromptDetector(BaseNoiseDetector):
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
-        Embedding cache (``peft="none"``).
+        Embedding cache (``tuning="frozen"``).
     checkpoint_path : str, default=None
         Save the training state after every epoch and resume from it.
     random_state : int, RandomState instance or None, default=None
@@ -191,6 +188,18 @@ class DualPromptDetector(BaseNoiseDetector):
     (8,)
     """
 
+    _parameter_constraints = {
+        **constraints_for(
+            "backbone", "pretrained", "n_ctx", "n_vpt", "epochs", "warmup_epochs", "lr", "momentum",
+            "weight_decay", "batch_size", "threshold", "class_names", "image_size", "num_workers",
+            "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
+        ),
+        "positive_weight": [non_negative_real],
+        "real_world": ["boolean"],
+        "tuning": [StrOptions({"peft", "frozen"})],
+    }
+    _needs_class_names = True
+
     def __init__(
         self,
         backbone="open_clip:ViT-B-16",
@@ -206,7 +215,8 @@ class DualPromptDetector(BaseNoiseDetector):
         batch_size=64,
         positive_weight=1.0,
         real_world=False,
-        peft="vpt",
+        threshold=0.5,
+        tuning="peft",
         class_names=None,
         image_size=None,
         num_workers=0,
@@ -229,7 +239,8 @@ class DualPromptDetector(BaseNoiseDetector):
         self.batch_size = batch_size
         self.positive_weight = positive_weight
         self.real_world = real_world
-        self.peft = peft
+        self.threshold = threshold
+        self.tuning = tuning
         self.class_names = class_names
         self.image_size = image_size
         self.num_workers = num_workers
@@ -242,17 +253,14 @@ class DualPromptDetector(BaseNoiseDetector):
 
     @property
     def _accepts_features(self):
-        return self.peft == "none"
+        return self.tuning == "frozen"
 
-    def _check_params(self, X_checked):
-        if self.peft not in PEFT_MODES:
-            raise ValueError(f"peft must be one of {PEFT_MODES}; got {self.peft!r}.")
-        check_positive_ints(self, "n_ctx", "epochs", "batch_size")
-        if self.peft == "vpt":
-            check_positive_ints(self, "n_vpt", context=" with peft='vpt'")
-        warmup = self._warmup_epochs()
-        if not isinstance(warmup, (int, np.integer)) or not 0 <= warmup <= self.epochs:
-            raise ValueError(f"warmup_epochs must be an int in [0, epochs={self.epochs}]; got {warmup!r}.")
+    def _check_params(self, X_checked, encoding):
+        if self._warmup_epochs() > self.epochs:
+            raise ValueError(
+                f"warmup_epochs={self._warmup_epochs()} exceeds epochs={self.epochs}; "
+                "warm-up epochs are part of the training epochs."
+            )
 
     def _warmup_epochs(self):
         if self.warmup_epochs is not None:
@@ -261,46 +269,52 @@ class DualPromptDetector(BaseNoiseDetector):
 
     # ------------------------------------------------------------------- model
 
+    def _image_side(self, backbone):
+        if self.tuning == "frozen":
+            return "frozen"
+        return peft_method_for(backbone.tower_kind)
+
     def _build_model(self, device, class_names):
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         if not backbone.is_clip:
             raise ValueError(
                 f"DualPromptDetector needs a CLIP (open_clip) backbone; got {self.backbone!r}."
             )
-        clip = backbone.model
-        if self.peft == "vpt":
-            require_vit(clip, "VPT (peft='vpt')")
-        elif self.peft == "bitfit":
-            clip = backbone.trainable_copy()  # biases train: never touch the cached model
-        model = _DualPromptModel(clip, class_names, backbone.tokenizer, self.n_ctx, self.n_vpt, self.peft)
+        image_side = self._image_side(backbone)
+        # BitFit trains the tower's biases: never touch the cached model.
+        clip = backbone.trainable_copy() if image_side == "bitfit" else backbone.model
+        model = _DualPromptModel(clip, class_names, backbone.tokenizer, self.n_ctx, self.n_vpt, image_side)
         return model.to(device), backbone
 
     def _inputs(self, X_checked, device=None):
-        if self.peft == "none":
+        if self.tuning == "frozen":
             features = self._features(X_checked, None if device is None else str(device))
             return torch.as_tensor(features, dtype=torch.float32)
         return X_checked
 
     def _dataset(self, inputs, backbone, train):
-        if self.peft == "none":
+        if self.tuning == "frozen":
             return torch.utils.data.TensorDataset(inputs, torch.arange(len(inputs)))
         transform = backbone.train_transform(self.image_size) if train else backbone.eval_transform(self.image_size)
         return ImageDataset(inputs, transform)
 
+    def _loader(self, data, *, batch_size=None, **kwargs):
+        frozen = self.tuning == "frozen"
+        return make_loader(data, batch_size=batch_size or self.batch_size,
+                           num_workers=0 if frozen else self.num_workers, **kwargs)
+
     # --------------------------------------------------------------------- fit
 
     def _fit_scores(self, X_checked, codes, encoding):
-        self._check_params(X_checked)
-        self._require_class_names(encoding)
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model, backbone = self._build_model(device, encoding.class_names)
+        self.image_side_ = model.image_side
         inputs = self._inputs(X_checked)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD(trainable, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        optimizer = make_optimizer(model.parameters(), ("sgd", self.lr, self.weight_decay), momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         trainer = Trainer(
             model, optimizer, scheduler=scheduler, device=device, seed=seed,
@@ -313,10 +327,7 @@ class DualPromptDetector(BaseNoiseDetector):
         warmup_epochs = self._warmup_epochs()
 
         def batches(epoch):
-            return make_loader(
-                train_data, batch_size=self.batch_size, shuffle=True, generator=trainer.generator,
-                num_workers=0 if self.peft == "none" else self.num_workers,
-            )
+            return self._loader(train_data, shuffle=True, generator=trainer.generator)
 
         def step(batch, epoch):
             x, index = batch
@@ -332,37 +343,37 @@ class DualPromptDetector(BaseNoiseDetector):
             return loss, {"clean_share": clean.float().mean()}
 
         self.history_ = trainer.fit(self.epochs, batches, step)
-        self.prompt_state_ = model.trainable_state()
-        self._class_names_fit = list(encoding.class_names)
+        self.prompt_state_ = trainable_state_dict(model)
         return self._evaluate(model, inputs, backbone, codes, device)
 
-    def _evaluate(self, model, inputs, backbone, codes, device):
+    def _positive_and_negative_logits(self, model, inputs, backbone, device, verbose=0):
         data = self._dataset(inputs, backbone, train=False)
-        loader = make_loader(data, batch_size=max(self.batch_size, 256) if self.peft == "none" else self.batch_size,
-                             num_workers=0 if self.peft == "none" else self.num_workers)
-        s_pos, s_neg = evaluate(model, loader, lambda batch: model(batch[0]), device=device,
-                                mixed_precision=self.mixed_precision, verbose=self.verbose)
+        frozen = self.tuning == "frozen"
+        loader = self._loader(data, batch_size=max(self.batch_size, 256) if frozen else self.batch_size)
+        return evaluate(model, loader, lambda batch: model(batch[0]), device=device,
+                        mixed_precision=self.mixed_precision, verbose=verbose)
+
+    def _evaluate(self, model, inputs, backbone, codes, device):
+        s_pos, s_neg = self._positive_and_negative_logits(model, inputs, backbone, device, self.verbose)
         p = clean_probabilities(s_pos, s_neg)
         codes_t = torch.as_tensor(codes, dtype=torch.long)
         p_given = p.gather(1, codes_t[:, None])[:, 0]
-        clean = p_given > 0.5
+        clean = p_given > self.threshold
         if self.real_world:
             clean &= p.argmax(dim=1) == codes_t
         return Scores(p_given.numpy().astype(np.float64), clean.numpy(), s_pos.argmax(dim=1).numpy())
 
     # ------------------------------------------------------------ after fit
 
-    def _restored_model(self):
+    def _restore_model(self):
         device = fitted_device(self.device_)
         with torch.random.fork_rng(devices=[]):
-            model, backbone = self._build_model(device, self._class_names_fit)
-        missing, unexpected = model.load_state_dict(self.prompt_state_, strict=False)
-        if unexpected:
-            raise ValueError(f"Fitted prompt state does not fit the model: unexpected {unexpected[:5]}.")
+            model, backbone = self._build_model(device, self.class_names_)
+        load_trainable_state(model, self.prompt_state_)
         return model, backbone, device
 
     def _score_pairs(self, X_checked, codes):
-        model, backbone, device = self._restored_model()
+        model, backbone, device = self._fitted_model()
         return self._evaluate(model, self._inputs(X_checked, device), backbone, codes, device)
 
     def predict(self, X):
@@ -370,7 +381,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
         Parameters
         ----------
-        X : images (or image embeddings with ``peft="none"``)
+        X : images (or image embeddings with ``tuning="frozen"``)
 
         Returns
         -------
@@ -381,13 +392,8 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def predict_proba(self, X):
         """Softmax over the positive-prompt logits, columns in ``classes_`` order."""
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "prompt_state_")
         X_checked = self._check_X(X, reset=False)
-        model, backbone, device = self._restored_model()
-        data = self._dataset(self._inputs(X_checked, device), backbone, train=False)
-        loader = make_loader(data, batch_size=self.batch_size, num_workers=0 if self.peft == "none" else self.num_workers)
-        s_pos, _ = evaluate(model, loader, lambda batch: model(batch[0]), device=device,
-                            mixed_precision=self.mixed_precision)
+        model, backbone, device = self._fitted_model()
+        s_pos, _ = self._positive_and_negative_logits(model, self._inputs(X_checked, device), backbone, device)
         return s_pos.softmax(dim=1).numpy().astype(np.float64)

@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
-
-from ._base import BaseNoiseDetector, Scores
-from ._loss_model import LOSS_MODEL_PARAMS_DOC, LossModelMixin
+from .._param_validation import constraints_for
+from ..base import BaseNoiseDetector, Scores
+from ..selection import fit_loss_mixtures, loss_mixture_posterior
+from ._loss_model import LOSS_MODEL_CONSTRAINTS, LOSS_MODEL_PARAMS_DOC, LossModelMixin
 
 __all__ = ["GMMLossDetector"]
-
-
-def _normalise(loss, low, high):
-    return (loss - low) / max(high - low, 1e-12)
-
-
-def _fit_mixture(normalised, seed):
-    """DivideMix's settings: few iterations, loose tolerance, regularised covariance."""
-    gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(normalised[:, None])
-    return gmm
-
-
-class _LossMixture:
-    """A mixture fitted on min-max normalised losses; posterior of the low-loss component."""
-
-    def __init__(self, loss, seed):
-        self.low, self.high = float(loss.min()), float(loss.max())
-        self.degenerate = len(loss) < 2 or self.high - self.low < 1e-12
-        if not self.degenerate:
-            self.gmm = _fit_mixture(_normalise(loss, self.low, self.high), seed)
-            self.clean_component = int(np.argmin(self.gmm.means_[:, 0]))
-
-    def clean_posterior(self, loss):
-        if self.degenerate:  # one sample, or all losses equal: nothing to separate
-            return np.ones(len(loss))
-        posterior = self.gmm.predict_proba(_normalise(loss, self.low, self.high)[:, None])
-        return posterior[:, self.clean_component]
 
 
 class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
@@ -69,7 +35,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         See the detector contract (:class:`~skclip_noise.detectors.BaseNoiseDetector`).
     loss_ : ndarray of shape (n_samples,)
         Per-sample training loss (averaged, cross-fitted as configured).
-    mixtures_ : dict
+    mixtures_ : dict of :class:`~skclip_noise.selection.LossMixture`
         The fitted mixtures, keyed by class code (or ``None`` for the global one).
     loss_models_ : list of dict
         State dicts of the fitted loss model(s).
@@ -87,12 +53,17 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
     True
     """
 
+    _parameter_constraints = {
+        **LOSS_MODEL_CONSTRAINTS,
+        **constraints_for("threshold", per_class=["boolean"]),
+    }
+
     def __init__(
         self,
         *,
         threshold=0.5,
         per_class=False,
-        model="linear",
+        tuning="frozen",
         backbone="open_clip:ViT-B-32",
         pretrained="openai",
         epochs=10,
@@ -111,7 +82,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
     ):
         self.threshold = threshold
         self.per_class = per_class
-        self.model = model
+        self.tuning = tuning
         self.backbone = backbone
         self.pretrained = pretrained
         self.epochs = epochs
@@ -129,29 +100,15 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         self.verbose = verbose
 
     def _fit_scores(self, X_checked, codes, encoding):
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1]; got {self.threshold!r}.")
         outputs = self._training_outputs(X_checked, codes, len(encoding.classes))
         self.loss_ = outputs.loss
-        seed = self._fit_seed % (2**31)
-        groups = np.unique(codes) if self.per_class else [None]
-        self.mixtures_ = {}
-        for group in groups:
-            members = slice(None) if group is None else codes == group
-            self.mixtures_[None if group is None else int(group)] = _LossMixture(outputs.loss[members], seed)
+        self.mixtures_ = fit_loss_mixtures(
+            outputs.loss, codes, per_class=self.per_class, random_state=self._fit_seed
+        )
         return self._decide(outputs, codes)
 
     def _decide(self, outputs, codes):
-        proba = np.empty(len(codes))
-        if self.per_class:
-            for code, mixture in self.mixtures_.items():
-                members = codes == code
-                proba[members] = mixture.clean_posterior(outputs.loss[members])
-            unseen = ~np.isin(codes, list(self.mixtures_))
-            if unseen.any():  # a class absent from the training labels: no mixture to ask
-                proba[unseen] = 0.0
-        else:
-            proba = self.mixtures_[None].clean_posterior(outputs.loss)
+        proba = loss_mixture_posterior(self.mixtures_, outputs.loss, codes)
         return Scores(proba, proba > self.threshold, outputs.predicted)
 
     def _score_pairs(self, X_checked, codes):

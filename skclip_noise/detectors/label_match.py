@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._param_validation import constraints_for
 from ..backbones.loading import load_backbone
-from ..embedder import fitted_device
-from ..training.device import resolve_device
-from ._base import BaseNoiseDetector, Scores
+from ..base import BaseNoiseDetector, Scores
+from ..training.device import fitted_device, resolve_device
 
 __all__ = ["LabelMatchDetector"]
 
@@ -49,6 +49,13 @@ class LabelMatchDetector(BaseNoiseDetector):
     (6,)
     """
 
+    _parameter_constraints = constraints_for(
+        "backbone", "pretrained", "class_names", "image_size", "batch_size", "num_workers", "device",
+        "mixed_precision", "cache_dir", "verbose",
+        templates=[str, list, tuple],
+    )
+    _needs_class_names = True
+
     def __init__(
         self,
         backbone="open_clip:ViT-B-32",
@@ -76,7 +83,10 @@ class LabelMatchDetector(BaseNoiseDetector):
         self.cache_dir = cache_dir
         self.verbose = verbose
 
-    def _check_templates(self):
+    def _check_params(self, X_checked, encoding):
+        self._templates()
+
+    def _templates(self):
         templates = [self.templates] if isinstance(self.templates, str) else list(self.templates)
         if not templates or any("{}" not in t for t in templates):
             raise ValueError(
@@ -86,8 +96,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         return templates
 
     def _fit_scores(self, X_checked, codes, encoding):
-        templates = self._check_templates()
-        self._require_class_names(encoding)
+        templates = self._templates()
         device = resolve_device(self.device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         if not backbone.is_clip:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._param_validation import check_positive_ints
-from ._base import BaseNoiseDetector, Scores
-from ._loss_model import LOSS_MODEL_PARAMS_DOC, LossModelMixin
-from .gmm_loss import _LossMixture
+from .._param_validation import Interval, Real, StrOptions, positive_int
+from ..base import BaseNoiseDetector, Scores
+from ..selection import estimate_forget_rate, small_loss_cutoffs, small_loss_mask
+from ._loss_model import LOSS_MODEL_CONSTRAINTS, LOSS_MODEL_PARAMS_DOC, LossModelMixin
 
 __all__ = ["SmallLossDetector"]
-
-_SCHEDULES = ("none", "coteaching")
 
 
 class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
@@ -67,6 +65,14 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
     0.2
     """
 
+    _parameter_constraints = {
+        **LOSS_MODEL_CONSTRAINTS,
+        "forget_rate": [Interval(Real, 0, 1, closed="left"), None],
+        "per_class": ["boolean"],
+        "schedule": [StrOptions({"none", "coteaching"})],
+        "warmup_epochs": [positive_int],
+    }
+
     def __init__(
         self,
         *,
@@ -74,7 +80,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         per_class=True,
         schedule="none",
         warmup_epochs=5,
-        model="linear",
+        tuning="frozen",
         backbone="open_clip:ViT-B-32",
         pretrained="openai",
         epochs=10,
@@ -95,7 +101,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         self.per_class = per_class
         self.schedule = schedule
         self.warmup_epochs = warmup_epochs
-        self.model = model
+        self.tuning = tuning
         self.backbone = backbone
         self.pretrained = pretrained
         self.epochs = epochs
@@ -112,17 +118,13 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        if self.forget_rate is not None and not 0.0 <= self.forget_rate < 1.0:
-            raise ValueError(f"forget_rate must be None or in [0, 1); got {self.forget_rate!r}.")
-        if self.schedule not in _SCHEDULES:
-            raise ValueError(f"schedule must be one of {_SCHEDULES}; got {self.schedule!r}.")
+    def _check_params(self, X_checked, encoding):
+        super()._check_params(X_checked, encoding)
         if self.schedule == "coteaching" and self.forget_rate is None:
             raise ValueError(
                 "schedule='coteaching' drops a forget_rate share of every batch while "
                 "training, so it needs forget_rate; pass the (expected) noise rate."
             )
-        check_positive_ints(self, "warmup_epochs")
 
     def _batch_keep_ratio(self):
         if self.schedule != "coteaching":
@@ -131,34 +133,17 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         return lambda epoch: 1.0 - rate * min(epoch / ramp, 1.0)
 
     def _fit_scores(self, X_checked, codes, encoding):
-        self._check_params()
         outputs = self._training_outputs(
             X_checked, codes, len(encoding.classes), batch_keep_ratio=self._batch_keep_ratio()
         )
         self.loss_ = outputs.loss
         if self.forget_rate is None:
-            mixture = _LossMixture(outputs.loss, self._fit_seed % (2**31))
-            self.forget_rate_ = float(1.0 - mixture.clean_posterior(outputs.loss).mean())
+            self.forget_rate_ = estimate_forget_rate(outputs.loss, random_state=self._fit_seed)
         else:
             self.forget_rate_ = float(self.forget_rate)
-        groups = np.unique(codes) if self.per_class else [None]
-        self.cutoffs_ = {}
-        for group in groups:
-            losses = outputs.loss if group is None else outputs.loss[codes == group]
-            n_keep = int(round((1.0 - self.forget_rate_) * len(losses)))
-            kept = np.sort(losses)[:n_keep]
-            self.cutoffs_[None if group is None else int(group)] = float(kept[-1]) if n_keep else -np.inf
-        mask = self._ranked_selection(outputs.loss, codes)
+        self.cutoffs_ = small_loss_cutoffs(outputs.loss, self.forget_rate_, codes, per_class=self.per_class)
+        mask = small_loss_mask(outputs.loss, self.forget_rate_, codes, per_class=self.per_class)
         return Scores(outputs.proba_given, mask, outputs.predicted)
-
-    def _ranked_selection(self, loss, codes):
-        """Exactly the lowest-loss share per group (ties broken by sample order)."""
-        mask = np.zeros(len(loss), dtype=bool)
-        for group in self.cutoffs_:
-            members = np.arange(len(loss)) if group is None else np.flatnonzero(codes == group)
-            n_keep = int(round((1.0 - self.forget_rate_) * len(members)))
-            mask[members[np.argsort(loss[members], kind="stable")[:n_keep]]] = True
-        return mask
 
     def _score_pairs(self, X_checked, codes):
         outputs = self._new_pair_outputs(X_checked, codes)

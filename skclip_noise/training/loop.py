@@ -19,7 +19,15 @@ from tqdm.auto import tqdm
 
 from .device import autocast, autocast_dtype, seeded_torch
 
-__all__ = ["Trainer", "cpu_state_dict", "evaluate", "make_loader", "move_to_device"]
+__all__ = [
+    "Trainer",
+    "cpu_state_dict",
+    "evaluate",
+    "load_trainable_state",
+    "make_loader",
+    "move_to_device",
+    "trainable_state_dict",
+]
 
 
 def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_workers=0, pin_memory=False):
@@ -212,7 +220,7 @@ class Trainer:
             "epoch": self.epoch,
             "seed": self.seed,
             "history": self.history,
-            "model": _trainable_state(self.model),
+            "model": trainable_state_dict(self.model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -242,7 +250,10 @@ class Trainer:
                 f"The checkpoint {self.checkpoint_path!r} was written by a fit with another "
                 "random_state; delete it or use the same random_state to resume."
             )
-        _load_trainable_state(self.model, state["model"], self.checkpoint_path)
+        load_trainable_state(
+            self.model, state["model"],
+            mismatch_help=f"the checkpoint {self.checkpoint_path!r} does not match this model; delete it to start afresh",
+        )
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -266,21 +277,48 @@ def _frozen_parameter_names(model):
     return {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
 
 
-def _trainable_state(model):
-    """The state dict without frozen parameters (a prompt learner's checkpoint must not
-    carry the whole frozen backbone); buffers such as BatchNorm statistics are kept."""
-    frozen = _frozen_parameter_names(model)
-    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+def _frozen_buffer_names(model):
+    """Buffers of modules whose parameters are all frozen (a frozen backbone's running
+    statistics and masks: rebuilt with it, never changed by training)."""
+    names = set()
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        parameters = list(module.parameters())
+        if parameters and not any(p.requires_grad for p in parameters):
+            names.update(f"{prefix}.{name}" if prefix else name for name, _ in module.named_buffers())
+    return names
 
 
-def _load_trainable_state(model, state, path):
+def trainable_state_dict(model):
+    """A detached CPU copy of the state dict without frozen parameters.
+
+    A prompt learner's state must not carry the whole frozen backbone, which is
+    rebuilt from the backbone's own weights: its frozen parameters, and the buffers of
+    modules whose parameters are all frozen, are left out. Other buffers (e.g. the
+    BatchNorm statistics of a tower that trains) are kept. Load it back with
+    :func:`load_trainable_state`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    >>> net[0].requires_grad_(False)
+    Linear(in_features=2, out_features=2, bias=True)
+    >>> sorted(trainable_state_dict(net))
+    ['1.bias', '1.weight']
+    """
+    frozen = _frozen_parameter_names(model) | _frozen_buffer_names(model)
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k not in frozen}
+
+
+def load_trainable_state(model, state, *, mismatch_help="the fitted state does not match the model"):
+    """Load a :func:`trainable_state_dict` into ``model``: every entry must fit, and only
+    frozen parameters may be absent; otherwise a ``ValueError`` starting with
+    ``mismatch_help`` and naming the first offending keys."""
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or set(missing) - _frozen_parameter_names(model):
-        raise ValueError(
-            f"The checkpoint {path!r} does not match this model (missing "
-            f"{sorted(set(missing) - _frozen_parameter_names(model))[:5]}, unexpected {unexpected[:5]}); "
-            "delete it to start afresh."
-        )
+    missing = sorted(set(missing) - _frozen_parameter_names(model) - _frozen_buffer_names(model))
+    if unexpected or missing:
+        raise ValueError(f"{mismatch_help[:1].upper()}{mismatch_help[1:]} (missing {missing[:5]}, unexpected {unexpected[:5]}).")
+    return model
 
 
 @torch.inference_mode()

@@ -1,0 +1,102 @@
+"""The base class of the noise-robust classifiers."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..data.inputs import check_image_input
+from ..data.labels import check_labels
+from .estimator import ImageEstimatorMixin
+
+__all__ = ["BaseNoiseRobustClassifier", "check_validation_data"]
+
+
+def check_validation_data(validation_data, encoding):
+    """``(X_val checked, y_val codes)`` for ``fit(..., validation_data=(X_val, y_val))``, or None.
+
+    ``y_val`` is encoded with the training labels' ``encoding``, so a class unseen at fit
+    is an error.
+    """
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (X_val, y_val).")
+    X_val, y_val = validation_data
+    X_val = check_image_input(X_val)
+    return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
+
+
+class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Base class of the classifiers that train despite wrong labels; not for direct use.
+
+    ``fit(X, y, validation_data=None)`` validates the parameters, X, the labels and
+    the validation data, then calls ``_fit_model(X, y, X_checked, encoding,
+    validation)``. ``predict_proba`` asks ``_predict_proba(X_checked)`` (columns in
+    ``classes_`` order), ``predict`` takes its argmax. The trained network is rebuilt
+    from the fitted state once (``_restore_model``), not on every call.
+
+    Examples
+    --------
+    >>> from skclip_noise import TurnClassifier
+    >>> from skclip_noise.classifiers import BaseNoiseRobustClassifier
+    >>> issubclass(TurnClassifier, BaseNoiseRobustClassifier)
+    True
+    """
+
+    def _fit_model(self, X, y, X_checked, encoding, validation):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict_proba(self, X_checked):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, X, y, validation_data=None):
+        """Train on (image, possibly wrong label) pairs.
+
+        Parameters
+        ----------
+        X : images
+            An array ``(N, H, W[, 3])``, image paths, or a torch Dataset.
+        y : array-like of shape (n_samples,)
+            The given, possibly wrong, labels (ints or strings; at least 2 classes).
+        validation_data : tuple (X_val, y_val), default=None
+            Clean held-out data (never the test set) to keep the best epoch.
+
+        Returns
+        -------
+        self
+        """
+        X_checked, encoding = self._check_fit_inputs(X, y)
+        validation = check_validation_data(validation_data, encoding)
+        self._fit_model(X, y, X_checked, encoding, validation)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : images
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Columns in ``classes_`` order.
+        """
+        check_is_fitted(self)
+        return np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64)
+
+    def predict(self, X):
+        """Predicted classes (argmax of :meth:`predict_proba`).
+
+        Parameters
+        ----------
+        X : images
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
+        return self.classes_[proba.argmax(axis=1)]

@@ -1,0 +1,169 @@
+"""What every estimator of the package does the same way before and after training.
+
+:class:`ImageEstimatorMixin` owns the ``fit`` preamble (parameters validated
+declaratively before X is touched, then X, labels and class names checked), the
+input tags, the frozen feature extractor, and the model rebuilt once after ``fit``
+or unpickling (never on every ``predict`` call).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import check_array
+
+from ..data.inputs import check_image_input
+from ..data.labels import LabelEncoding, check_labels
+from ..embedder import ImageEmbedder
+
+__all__ = ["ImageEstimatorMixin", "is_table"]
+
+
+def is_table(X):
+    """Whether X is a 2-D table (array, DataFrame, nested list) rather than images or paths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_table(np.zeros((3, 4))), is_table(np.zeros((3, 8, 8))), is_table(["a.png"])
+    (True, False, False)
+    """
+    if isinstance(X, (torch.utils.data.Dataset, str, os.PathLike)):
+        return False
+    ndim = getattr(X, "ndim", None)
+    if ndim is None and isinstance(X, (list, tuple)) and X and not isinstance(X[0], (str, os.PathLike)):
+        ndim = np.ndim(X[0]) + 1
+    return ndim == 2
+
+
+class ImageEstimatorMixin:
+    """Shared input handling of the torch estimators; put it before ``BaseEstimator``.
+
+    Subclasses set ``_parameter_constraints`` (see
+    :mod:`skclip_noise._param_validation`), may override :meth:`_check_params` for
+    rules across parameters, set ``_accepts_features`` when X may be a 2-D array of
+    embeddings and ``_needs_class_names`` when they build text prompts, and
+    implement ``_restore_model()`` when they predict from a stored state.
+    """
+
+    #: whether X may be a 2-D array of precomputed features
+    _accepts_features = False
+    #: whether the estimator builds text prompts (integer labels then need class_names)
+    _needs_class_names = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.two_d_array = bool(self._accepts_features)
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        return tags
+
+    # ------------------------------------------------------------ checks
+
+    def _check_params(self, X_checked, encoding):
+        """Rules across parameters, and between parameters and the data; single values
+        are checked by ``_parameter_constraints``."""
+
+    def _check_X(self, X, *, reset):
+        if sp.issparse(X) or (self._accepts_features and is_table(X)):
+            # scikit-learn's own errors for sparse, complex and empty tables; object
+            # tables of numbers become numeric (NaN is left to check_image_input).
+            X = check_array(X, accept_sparse=False, dtype="numeric", ensure_all_finite=False)
+        X_checked = check_image_input(X, allow_features=self._accepts_features)
+        if X_checked.kind == "features":
+            n_features = X_checked.data.shape[1]
+            if reset:
+                self.n_features_in_ = n_features
+            elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_features} features, but {type(self).__name__} was fitted with "
+                    f"{self.n_features_in_} features."
+                )
+        elif reset and hasattr(self, "n_features_in_"):
+            del self.n_features_in_
+        return X_checked
+
+    def _check_fit_inputs(self, X, y):
+        """The ``fit`` preamble: parameters, then X, then labels. Returns
+        ``(X_checked, encoding)`` and forgets any previous fit's model."""
+        self._validate_params()
+        self.__dict__.pop("_fitted_model_cache", None)
+        X_checked = self._check_X(X, reset=True)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "it learns from (sample, given label) pairs."
+            )
+        if X_checked.n_samples < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples of 2 classes; got "
+                f"n_samples={X_checked.n_samples}."
+            )
+        labels = check_labels(y, X_checked.n_samples)
+        encoding = LabelEncoding(labels, getattr(self, "class_names", None))
+        if self._needs_class_names and encoding.classes.dtype.kind in "iu" and self.class_names is None:
+            raise ValueError(
+                f"{type(self).__name__} builds text prompts from class names: pass string labels "
+                "or class_names=[...] (one per class, in sorted label order)."
+            )
+        self._check_params(X_checked, encoding)
+        self.classes_ = encoding.classes
+        self.class_names_ = list(encoding.class_names)
+        self._encoding = encoding
+        return X_checked, encoding
+
+    # -------------------------------------------------- frozen features
+
+    def _embedder(self, device=None, **overrides):
+        """The frozen feature extractor named by this estimator's parameters."""
+        settings = dict(
+            image_size=getattr(self, "image_size", None),
+            batch_size=getattr(self, "batch_size", 64),
+            num_workers=self.num_workers,
+            device=self.device if device is None else str(device),
+            mixed_precision=self.mixed_precision,
+            cache_dir=getattr(self, "cache_dir", None),
+            verbose=self.verbose,
+        )
+        settings.update(overrides)
+        return ImageEmbedder(self.backbone, self.pretrained, **settings)
+
+    def _features(self, X_checked, device=None):
+        """Features of X: X itself when it is a feature array, else frozen embeddings.
+
+        ``device`` overrides the ``device`` parameter: a fitted estimator passes the
+        device it runs on (its fit-time one, or the CPU on a machine without it).
+        """
+        if X_checked.kind == "features":
+            return X_checked.data
+        features = self._embedder(device).fit(None).transform(X_checked.data)
+        fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
+        if fitted_width is not None and features.shape[1] != fitted_width:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {fitted_width} features, but {self.backbone} "
+                f"embeds these images into {features.shape[1]}; pass features like those of fit, "
+                "or images when they were embeddings from this backbone."
+            )
+        return features
+
+    # ------------------------------------------------------ fitted model
+
+    def _restore_model(self):  # pragma: no cover - implemented where needed
+        raise NotImplementedError
+
+    def _fitted_model(self):
+        """The trained model, rebuilt from the fitted state once per fit or unpickling."""
+        cache = self.__dict__.get("_fitted_model_cache")
+        if cache is None:
+            cache = self.__dict__["_fitted_model_cache"] = self._restore_model()
+        return cache
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop("_fitted_model_cache", None)  # rebuilt from the fitted state after loading
+        return state

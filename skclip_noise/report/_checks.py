@@ -1,0 +1,133 @@
+"""Input checks shared by the plots and the HTML page of :mod:`skclip_noise.report`.
+
+Every public function of the package takes either arrays or a fitted detector;
+these helpers tell the two apart, read the detector and validate the arrays
+with messages that say what to pass instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "_check_label_issues",
+    "_check_proba",
+    "_check_suggestion_confidence",
+    "_check_threshold",
+    "_check_truth",
+    "_fitted",
+    "_is_detector",
+    "_resolve_labels",
+]
+
+
+def _is_detector(obj):
+    return hasattr(obj, "fit") and not isinstance(obj, (np.ndarray, pd.Series, pd.DataFrame, list, tuple))
+
+
+def _fitted(detector, attribute="clean_proba_"):
+    if not hasattr(detector, attribute):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"This {type(detector).__name__} is not fitted yet: call fit(X, y) before "
+            "reporting on it."
+        )
+    return detector
+
+
+def _check_proba(clean_proba, name="clean_proba"):
+    proba = np.asarray(clean_proba, dtype=np.float64)
+    if proba.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one score per sample); got shape {proba.shape}.")
+    if proba.shape[0] == 0:
+        raise ValueError(f"{name} is empty; need at least one sample.")
+    if not np.all(np.isfinite(proba)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    if proba.min() < 0 or proba.max() > 1:
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; got [{proba.min():.3g}, {proba.max():.3g}]."
+        )
+    return proba
+
+
+def _check_truth(is_noisy, n_samples, name="is_noisy"):
+    from ..metrics import _check_mask
+
+    mask = _check_mask(is_noisy, name)
+    if mask.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {mask.shape[0]} entries but there are {n_samples} scores; pass one "
+            "entry per sample."
+        )
+    return mask
+
+
+def _check_threshold(threshold):
+    if threshold is None:
+        return None
+    threshold = float(threshold)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] or None; got {threshold!r}.")
+    return threshold
+
+
+def _resolve_labels(y, classes, n_samples):
+    """Labels as a 1-D array, the row order (classes) and the row names."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"y has {y.shape[0]} labels but there are {n_samples} scores; pass one label per sample."
+        )
+    if classes is None:
+        classes = np.unique(y)
+    else:
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or classes.shape[0] == 0:
+            raise ValueError("classes must be a non-empty 1-D sequence of labels.")
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(
+                f"y holds labels that are not in classes, e.g. {unknown[:5].tolist()!r}."
+            )
+    return y, classes
+
+
+def _check_label_issues(label_issues, only_issues):
+    if _is_detector(label_issues):
+        label_issues = _fitted(label_issues, "label_issues_").label_issues_
+    if not isinstance(label_issues, pd.DataFrame):
+        raise TypeError(
+            "label_issues must be a pandas DataFrame (a detector's label_issues_) or a fitted "
+            f"detector; got {type(label_issues).__name__}."
+        )
+    required = ["label_quality"] + (["is_label_issue"] if only_issues else [])
+    missing = [c for c in required if c not in label_issues.columns]
+    if missing:
+        raise ValueError(
+            f"label_issues lacks the column(s) {missing}; it needs cleanlab's columns "
+            "is_label_issue, label_quality, given_label and predicted_label."
+        )
+    return label_issues
+
+
+def _check_suggestion_confidence(label_issues):
+    """The ``suggested_label_confidence`` column as floats in [0, 1] (NaN: none), or None."""
+    if "suggested_label_confidence" not in label_issues.columns:
+        return None
+    try:
+        confidence = pd.to_numeric(label_issues["suggested_label_confidence"]).to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError("label_issues['suggested_label_confidence'] must be numeric.") from exc
+    known = confidence[~np.isnan(confidence)]
+    if known.size and (known.min() < 0 or known.max() > 1):
+        raise ValueError(
+            "label_issues['suggested_label_confidence'] must hold probabilities in [0, 1]; got "
+            f"[{known.min():.3g}, {known.max():.3g}]."
+        )
+    return confidence

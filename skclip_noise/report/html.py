@@ -1,0 +1,343 @@
+"""A self-contained HTML page of the suspected label errors, for a person to review.
+
+The page is one file: thumbnails are embedded as base64 PNG data URIs, the CSS
+is inline, and there is no script, font or other external resource.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
+from ._page_style import _CSS
+from ._thumbnails import _thumbnail_data_uri
+from ._transition import (
+    _MAX_ANNOTATED_CLASSES,
+    _cell_colour,
+    _cell_text,
+    _resolve_transition,
+    _text_on_dark,
+)
+
+__all__ = ["label_issues_html"]
+
+
+def _text(value):
+    """Escaped display text of a label or index value."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "&mdash;"
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    return html.escape(str(value), quote=True)
+
+
+def _score_colour(score):
+    """Red (0) through amber to green (1) as an HSL colour."""
+    if not np.isfinite(score):
+        return "hsl(0, 0%, 60%)"
+    return f"hsl({round(120 * min(max(score, 0.0), 1.0))}, 62%, 42%)"
+
+
+def _score_text(score):
+    if not np.isfinite(score):
+        return "n/a"
+    if 0 < score < 0.0005:
+        return "&lt;0.001"
+    return f"{score:.3f}"
+
+
+def _check_sizes(max_items, thumbnail_size):
+    if max_items is not None:
+        if isinstance(max_items, bool) or int(max_items) != max_items or max_items < 0:
+            raise ValueError(f"max_items must be a non-negative int or None; got {max_items!r}.")
+        max_items = int(max_items)
+    if isinstance(thumbnail_size, bool) or int(thumbnail_size) != thumbnail_size or thumbnail_size < 8:
+        raise ValueError(f"thumbnail_size must be an int >= 8; got {thumbnail_size!r}.")
+    return max_items, int(thumbnail_size)
+
+
+def _image_reader(X, n_rows):
+    """A reader of the images of ``X`` and, for image files, their paths."""
+    from ..data.inputs import ImageDataset, check_image_input
+
+    image_input = check_image_input(X, check_paths=False)
+    if image_input.kind == "features":  # pragma: no cover - check_image_input refuses
+        raise ValueError("X must hold images, not features; pass X=None to omit thumbnails.")
+    if image_input.n_samples != n_rows:
+        raise ValueError(
+            f"X has {image_input.n_samples} samples but label_issues has "
+            f"{n_rows} rows; pass the X the detector was fitted on."
+        )
+    return ImageDataset(image_input), image_input.data if image_input.kind == "paths" else None
+
+
+def _transition_html(matrix, names):
+    """The transition matrix as a table whose cell colours make a heat map."""
+    names = [html.escape(name, quote=True) for name in names]
+    annotate = len(names) <= _MAX_ANNOTATED_CLASSES
+    rows = []
+    for row, true_name in enumerate(names):
+        cells = []
+        for column, given_name in enumerate(names):
+            value = float(matrix[row, column])
+            diagonal = ' class="diag"' if row == column else ""
+            text_colour = "#ffffff" if _text_on_dark(value) else "#1f2933"
+            cells.append(
+                f'<td{diagonal} title="true {true_name}, given {given_name}: {value:.3f}" '
+                f'style="background:{_cell_colour(value)};color:{text_colour}">'
+                f'{_cell_text(value) if annotate else ""}</td>'
+            )
+        rows.append(f'<tr><th scope="row">{true_name}</th>{"".join(cells)}</tr>')
+    header = "".join(f'<th scope="col">{name}</th>' for name in names)
+    return (
+        '<section class="transition"><h2>Estimated label noise</h2><table class="heatmap">'
+        "<caption>Rows: the true class; columns: the given label; each cell is the estimated "
+        "share of the row's samples that carry the column's label.</caption>"
+        f'<thead><tr><th class="corner">true \\ given</th>{header}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table></section>'
+    )
+
+
+def label_issues_html(
+    X,
+    label_issues,
+    path=None,
+    *,
+    max_items=200,
+    thumbnail_size=96,
+    title="Suspected label errors",
+    only_issues=True,
+    noise_transition=None,
+    classes=None,
+):
+    """Write a self-contained HTML page of the suspected label errors, worst first.
+
+    Each sample is a card with its thumbnail, the given label (red), the
+    suggested label (green), the label-quality score and the sample's index.
+    Cards are sorted by ``label_quality``, lowest first. A header summarises the
+    number of samples, of flagged samples and the estimated noise rate (the
+    share flagged). With a noise transition matrix, a heat map of it (a table
+    with coloured cells) comes before the cards. The page is one file:
+    thumbnails are embedded as base64 PNG data URIs, the CSS is inline, and
+    there is no script, font or other external resource, so it can be mailed or
+    archived as is. All text is HTML-escaped.
+
+    Only the images shown are read, so the page is cheap for large data sets.
+
+    Parameters
+    ----------
+    X : image array, sequence of image paths, torch Dataset or None
+        The images the detector was fitted on, in the same order (see
+        :func:`skclip_noise.data.inputs.check_image_input`). None leaves the
+        cards without thumbnails (e.g. when the detector was fitted on
+        precomputed features).
+    label_issues : pandas DataFrame or fitted detector
+        A detector's ``label_issues_`` (or the detector itself): one row per
+        sample of ``X``, in the same order, with the columns ``label_quality``
+        and, as needed, ``is_label_issue``, ``given_label`` and
+        ``predicted_label``. Its index is shown as the sample's index. With a
+        ``suggested_label`` column, that label is the suggested one (instead of
+        ``predicted_label``); a ``suggested_label_confidence`` column (in
+        [0, 1], NaN for none) is shown on each card as a percentage.
+    path : str or path-like, default=None
+        Where to write the page (UTF-8). If None the HTML is returned.
+    max_items : int or None, default=200
+        Most cards to show (the lowest-scoring ones); None shows all.
+    thumbnail_size : int, default=96
+        Longest side of a thumbnail in pixels. Smaller images are enlarged by a
+        whole factor with nearest-neighbour sampling, so 8x8 digits stay crisp.
+    title : str, default="Suspected label errors"
+        Page title and heading.
+    only_issues : bool, default=True
+        Show only the samples with ``is_label_issue`` True; if False, show all
+        samples (still worst first), the unflagged ones dimmed.
+    noise_transition : array-like of shape (n_classes, n_classes) or fitted detector, default=None
+        Estimated ``P(given label = j | true class = i)``, rows the true class
+        (see :func:`plot_noise_transition`), shown as a heat map with its
+        values (up to 20 classes). If None and ``label_issues`` is a detector
+        with a ``noise_transition_``, that one is shown.
+    classes : array-like of shape (n_classes,), default=None
+        Names of the rows and columns of ``noise_transition``, in its order.
+        Default: the detector's classes, else ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    str
+        The path written to, if ``path`` is given, else the HTML text.
+
+    Raises
+    ------
+    ValueError
+        If ``noise_transition`` is not a square matrix of probabilities with
+        one row per class, or ``suggested_label_confidence`` is outside [0, 1].
+
+    Warns
+    -----
+    UserWarning
+        When some shown images cannot be read; their cards say so instead.
+
+    See Also
+    --------
+    plot_noise_transition : The same transition matrix as a matplotlib figure.
+    plot_clean_proba : The distribution of ``label_quality`` per class.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skclip_noise.report import label_issues_html
+    >>> X = np.zeros((3, 8, 8), dtype=np.uint8)
+    >>> issues = pd.DataFrame({"is_label_issue": [False, True, True],
+    ...                        "label_quality": [0.9, 0.1, 0.3],
+    ...                        "given_label": ["cat", "dog", "<b>"],
+    ...                        "predicted_label": ["cat", "cat", "cat"]})
+    >>> page = label_issues_html(X, issues)
+    >>> page.count('class="card'), "&lt;b&gt;" in page, "http" in page
+    (2, True, False)
+
+    The estimated noise, as a heat map above the cards:
+
+    >>> page = label_issues_html(X, issues, noise_transition=[[0.9, 0.1], [0.3, 0.7]],
+    ...                          classes=["cat", "dog"])
+    >>> page.count("<td"), 'title="true dog, given cat: 0.300"' in page
+    (4, True)
+    """
+    detector = label_issues if _is_detector(label_issues) else None
+    label_issues = _check_label_issues(label_issues, only_issues)
+    max_items, thumbnail_size = _check_sizes(max_items, thumbnail_size)
+    if noise_transition is None and getattr(detector, "noise_transition_", None) is not None:
+        noise_transition = detector
+    transition = "" if noise_transition is None else _transition_html(
+        *_resolve_transition(noise_transition, classes)
+    )
+    confidence = _check_suggestion_confidence(label_issues)
+    reader, paths = (None, None) if X is None else _image_reader(X, len(label_issues))
+
+    n_samples = len(label_issues)
+    quality = pd.to_numeric(label_issues["label_quality"], errors="coerce").to_numpy(dtype=np.float64)
+    if "is_label_issue" in label_issues.columns:
+        flagged = label_issues["is_label_issue"].fillna(False).to_numpy(dtype=bool)
+    else:
+        flagged = None
+    candidates = np.flatnonzero(flagged) if only_issues else np.arange(n_samples)
+    # stable sort, NaN scores last
+    order = candidates[np.argsort(quality[candidates], kind="mergesort")]
+    n_candidates = order.shape[0]
+    if max_items is not None:
+        order = order[:max_items]
+
+    given = label_issues["given_label"].to_numpy() if "given_label" in label_issues else None
+    suggested_column = next(
+        (c for c in ("suggested_label", "predicted_label") if c in label_issues.columns), None
+    )
+    suggested = label_issues[suggested_column].to_numpy() if suggested_column else None
+    index = label_issues.index
+    default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+    cards = []
+    unreadable = []
+    for rank, position in enumerate(order.tolist(), start=1):
+        index_text = _text(index[position])
+        sample = f"sample {index_text}" if default_index else f"{index_text} (row {position})"
+        given_text = _text(given[position]) if given is not None else "&mdash;"
+        suggested_text = _text(suggested[position]) if suggested is not None else "&mdash;"
+        if reader is None:
+            thumb = '<div class="missing">no image</div>'
+        else:
+            try:
+                uri, (w, h) = _thumbnail_data_uri(reader.load(position), thumbnail_size)
+            except Exception as exc:  # noqa: BLE001 - a broken file must not sink the report
+                unreadable.append(position)
+                thumb = (f'<div class="missing" title="{_text(exc)}">image could not be '
+                         "read</div>")
+            else:
+                thumb = (f'<img src="{uri}" width="{w}" height="{h}" '
+                         f'alt="{sample}, given label {given_text}">')
+        score = quality[position]
+        width = f"{100 * min(max(score, 0.0), 1.0):.1f}%" if np.isfinite(score) else "0%"
+        is_kept = flagged is not None and not flagged[position]
+        file_html = ""
+        tag = '<span class="tag">not flagged</span>' if is_kept else ""
+        if paths is not None:
+            full = os.fspath(paths[position])
+            file_html = (f'<span class="file" title="{_text(full)}">'
+                         f"{_text(os.path.basename(full))}</span>")
+        confidence_html = ""
+        if confidence is not None:
+            value = confidence[position]
+            confidence_html = ('<span class="k">Confidence</span><span class="conf">'
+                               f'{"&mdash;" if np.isnan(value) else f"{value:.1%}"}</span>')
+        cards.append(
+            f'<article class="card{" kept" if is_kept else ""}">'
+            f'<div class="thumb"><span class="rank">{rank}</span>{thumb}{tag}</div>'
+            '<div class="body"><div class="labels">'
+            f'<span class="k">Given</span><span class="v given" title="{given_text}">'
+            f"<span>{given_text}</span></span>"
+            f'<span class="k">Suggested</span><span class="v suggested" '
+            f'title="{suggested_text}"><span>{suggested_text}</span></span>{confidence_html}</div>'
+            f'<div class="score"><span>label quality</span><div class="bar"><span style="width:'
+            f'{width};background:{_score_colour(score)}"></span></div>'
+            f"<b>{_score_text(score)}</b></div>"
+            f'<div class="meta"><span>{sample}</span>{file_html}</div>'
+            "</div></article>"
+        )
+    if unreadable:
+        warnings.warn(
+            f"{len(unreadable)} of the {len(order)} images shown could not be read (e.g. sample "
+            f"at position {unreadable[0]}); their cards say so.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    n_flagged = int(flagged.sum()) if flagged is not None else None
+    stats = [(f"{n_samples:,}", "samples", "")]
+    if n_flagged is not None:
+        stats.append((f"{n_flagged:,}", "flagged", " alert" if n_flagged else ""))
+        stats.append((f"{n_flagged / n_samples:.1%}" if n_samples else "n/a",
+                      "estimated noise rate", ""))
+    stats.append((f"{len(order):,}", "shown", ""))
+    stats_html = "".join(
+        f'<div class="stat{cls}"><b>{value}</b><span>{label}</span></div>'
+        for value, label, cls in stats
+    )
+    what = "flagged samples" if only_issues else "samples"
+    note = ""
+    if len(order) < n_candidates:
+        note = (f'<p class="note">Showing the {len(order):,} lowest-scoring of the '
+                f"{n_candidates:,} {what}.</p>")
+    if cards:
+        body = '<div class="grid">' + "".join(cards) + "</div>"
+    else:
+        body = (f'<div class="empty">No {what} to show'
+                f'{" &mdash; no label was flagged as wrong" if only_issues else ""}.</div>')
+
+    from .. import __version__
+
+    safe_title = html.escape(str(title), quote=True)
+    card_min = max(thumbnail_size + 40, 210)
+    page = (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{safe_title}</title>\n<style>{_CSS}"
+        f":root {{ --thumb: {thumbnail_size}px; --card-min: {card_min}px; }}\n</style>\n"
+        "</head>\n<body>\n"
+        f"<header><h1>{safe_title}</h1>"
+        f'<p class="sub">{what.capitalize()}, sorted by label quality (the chance that the '
+        "given label is right), lowest first. Red: the label in the data; green: the label "
+        "the model suggests.</p>"
+        f'<div class="stats">{stats_html}</div>{note}</header>\n'
+        f"<main>{transition}{body}</main>\n"
+        f"<footer>Made with skclip_noise {html.escape(__version__)}.</footer>\n"
+        "</body>\n</html>\n"
+    )
+    if path is None:
+        return page
+    path = os.fspath(path)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    return path

@@ -1,0 +1,215 @@
+"""Loss-based selection rules: DivideMix's two-component mixture and the small-loss rule.
+
+Plain functions on per-sample losses and given class codes, shared by
+:class:`~skclip_noise.GMMLossDetector`, :class:`~skclip_noise.SmallLossDetector`,
+TURN's per-epoch selection and AVL-Prompter's co-divide.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+__all__ = [
+    "LossMixture",
+    "fit_loss_mixtures",
+    "loss_mixture_posterior",
+    "loss_mixture_clean_proba",
+    "estimate_forget_rate",
+    "small_loss_cutoffs",
+    "small_loss_mask",
+]
+
+
+def _check_loss(loss, codes=None):
+    loss = np.asarray(loss, dtype=np.float64)
+    if loss.ndim != 1:
+        raise ValueError(f"loss must be 1-D; got shape {loss.shape}.")
+    if not np.isfinite(loss).all():
+        raise ValueError("loss contains NaN or infinite values; the model that produced it diverged.")
+    if codes is None:
+        return loss, None
+    codes = np.asarray(codes)
+    if codes.shape != loss.shape:
+        raise ValueError(f"loss and codes must be 1-D of the same length; got {loss.shape} and {codes.shape}.")
+    return loss, codes
+
+
+class LossMixture:
+    """DivideMix's two-component Gaussian mixture on min-max normalised losses.
+
+    The settings are DivideMix's ``eval_train``: ``max_iter=10``, ``tol=1e-2``,
+    ``reg_covar=5e-4``. The clean probability of a loss is the posterior of the
+    component with the lower mean. A group of one sample, or of equal losses, has
+    nothing to separate: its posterior is 1.
+
+    Parameters
+    ----------
+    loss : ndarray of shape (n_samples,)
+        The losses the mixture is fitted on (also fixes the normalisation).
+    random_state : int, default=0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = np.r_[np.full(8, 0.1), np.full(4, 3.0)] + np.linspace(0, 0.01, 12)
+    >>> mixture = LossMixture(loss)
+    >>> int((mixture.clean_posterior(loss) > 0.5).sum())
+    8
+    """
+
+    def __init__(self, loss, random_state=0):
+        loss, _ = _check_loss(loss)
+        self.low, self.high = float(loss.min()), float(loss.max())
+        self.degenerate = len(loss) < 2 or self.high - self.low < 1e-12
+        if not self.degenerate:
+            self.gmm = GaussianMixture(
+                n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=int(random_state) % (2**31)
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.gmm.fit(self._normalise(loss)[:, None])
+            self.clean_component = int(np.argmin(self.gmm.means_[:, 0]))
+
+    def _normalise(self, loss):
+        return (loss - self.low) / max(self.high - self.low, 1e-12)
+
+    def clean_posterior(self, loss):
+        """Posterior of the low-loss component for each loss (normalised like the fit's)."""
+        loss, _ = _check_loss(loss)
+        if self.degenerate:
+            return np.ones(len(loss))
+        posterior = self.gmm.predict_proba(self._normalise(loss)[:, None])[:, self.clean_component]
+        return np.clip(posterior, 0.0, 1.0)
+
+
+def fit_loss_mixtures(loss, codes=None, *, per_class=False, random_state=0):
+    """One :class:`LossMixture` for all samples, or one per given class.
+
+    Returns
+    -------
+    dict
+        ``{None: mixture}``, or ``{class_code: mixture}`` with ``per_class=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = np.array([0.1, 0.2, 3.0, 0.1, 0.3, 2.5])
+    >>> sorted(fit_loss_mixtures(loss, np.array([0, 0, 0, 1, 1, 1]), per_class=True))
+    [0, 1]
+    """
+    loss, codes = _check_loss(loss, codes)
+    if not per_class:
+        return {None: LossMixture(loss, random_state)}
+    if codes is None:
+        raise ValueError("per_class=True needs the given class codes.")
+    return {int(code): LossMixture(loss[codes == code], random_state) for code in np.unique(codes)}
+
+
+def loss_mixture_posterior(mixtures, loss, codes=None):
+    """Clean probability of each loss from mixtures made by :func:`fit_loss_mixtures`.
+
+    A pair whose class has no mixture (a class absent when they were fitted) gets 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = np.r_[np.full(8, 0.1), np.full(4, 3.0)] + np.linspace(0, 0.01, 12)
+    >>> mixtures = fit_loss_mixtures(loss)
+    >>> loss_mixture_posterior(mixtures, np.array([0.1, 3.0])).round(2).tolist()
+    [1.0, 0.0]
+    """
+    loss, codes = _check_loss(loss, codes)
+    if None in mixtures:
+        return mixtures[None].clean_posterior(loss)
+    if codes is None:
+        raise ValueError("per-class mixtures need the given class codes.")
+    proba = np.zeros(len(loss))
+    for code, mixture in mixtures.items():
+        members = codes == code
+        if members.any():
+            proba[members] = mixture.clean_posterior(loss[members])
+    return proba
+
+
+def loss_mixture_clean_proba(loss, codes=None, *, per_class=False, random_state=0):
+    """Fit the mixture(s) on ``loss`` and return each sample's clean probability.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = np.r_[np.full(8, 0.1), np.full(4, 3.0)] + np.linspace(0, 0.01, 12)
+    >>> int((loss_mixture_clean_proba(loss, np.zeros(12, int), per_class=True) > 0.5).sum())
+    8
+    """
+    mixtures = fit_loss_mixtures(loss, codes, per_class=per_class, random_state=random_state)
+    return loss_mixture_posterior(mixtures, loss, codes)
+
+
+def estimate_forget_rate(loss, *, random_state=0):
+    """The expected share of high-loss samples under a global loss mixture.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = np.r_[np.full(8, 0.1), np.full(2, 3.0)] + np.linspace(0, 0.01, 10)
+    >>> round(estimate_forget_rate(loss), 2)
+    0.2
+    """
+    return float(1.0 - LossMixture(loss, random_state).clean_posterior(loss).mean())
+
+
+def _groups(codes, n, per_class):
+    if not per_class:
+        return {None: np.arange(n)}
+    if codes is None:
+        raise ValueError("per_class=True needs the given class codes.")
+    return {int(code): np.flatnonzero(codes == code) for code in np.unique(codes)}
+
+
+def _check_forget_rate(forget_rate):
+    if not 0.0 <= forget_rate < 1.0:
+        raise ValueError(f"forget_rate must be in [0, 1); got {forget_rate!r}.")
+
+
+def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
+    """Largest loss kept by the small-loss rule, per class code (or ``None`` for all).
+
+    A group keeps ``round((1 - forget_rate) * size)`` samples; a group that keeps
+    none has cutoff ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> small_loss_cutoffs(np.array([0.1, 0.5, 0.9, 0.2]), 0.5, np.array([0, 0, 1, 1]))
+    {0: 0.1, 1: 0.2}
+    """
+    loss, codes = _check_loss(loss, codes)
+    _check_forget_rate(forget_rate)
+    cutoffs = {}
+    for group, members in _groups(codes, len(loss), per_class).items():
+        n_keep = int(round((1.0 - forget_rate) * len(members)))
+        cutoffs[group] = float(np.sort(loss[members])[n_keep - 1]) if n_keep else -np.inf
+    return cutoffs
+
+
+def small_loss_mask(loss, forget_rate, codes=None, *, per_class=True):
+    """Co-teaching's rule: keep exactly the ``1 - forget_rate`` lowest-loss share of each
+    class (or of all samples), ties broken by sample order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> small_loss_mask(np.array([0.1, 0.5, 0.9, 0.2]), 0.5, np.array([0, 0, 1, 1])).tolist()
+    [True, False, False, True]
+    """
+    loss, codes = _check_loss(loss, codes)
+    _check_forget_rate(forget_rate)
+    mask = np.zeros(len(loss), dtype=bool)
+    for members in _groups(codes, len(loss), per_class).values():
+        n_keep = int(round((1.0 - forget_rate) * len(members)))
+        mask[members[np.argsort(loss[members], kind="stable")[:n_keep]]] = True
+    return mask

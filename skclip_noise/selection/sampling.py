@@ -1,0 +1,59 @@
+"""Drawing training subsets from clean verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["balanced_clean_sample"]
+
+
+def balanced_clean_sample(codes, clean_mask, n_classes, rng, clean_proba=None):
+    """TURN's class-balanced subset: ``n`` clean samples drawn uniformly from each class.
+
+    ``n`` is the smallest clean count over the ``n_classes`` classes; each class's
+    ``n`` samples are drawn uniformly without replacement among its clean samples.
+    When a class has no clean sample (``n`` would be 0 and nothing would train),
+    ``n`` is 1 and such a class contributes its sample of highest ``clean_proba``
+    (its first sample when ``clean_proba`` is None).
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_samples,)
+        Given class codes in ``0..n_classes-1``; every class must have samples.
+    clean_mask : ndarray of bool, shape (n_samples,)
+    n_classes : int
+    rng : numpy.random.Generator
+    clean_proba : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    indices : ndarray of int64
+        Sorted positions of the selected samples; ``n * n_classes`` of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes = np.array([0, 0, 0, 1, 1, 1, 1])
+    >>> clean = np.array([True, True, False, True, True, True, False])
+    >>> idx = balanced_clean_sample(codes, clean, 2, np.random.default_rng(0))
+    >>> np.bincount(codes[idx]).tolist()
+    [2, 2]
+    """
+    codes = np.asarray(codes)
+    clean_mask = np.asarray(clean_mask, dtype=bool)
+    members = [np.flatnonzero(codes == c) for c in range(n_classes)]
+    if any(len(m) == 0 for m in members):
+        raise ValueError("Every class needs at least one sample to draw a balanced subset.")
+    clean = [m[clean_mask[m]] for m in members]
+    n = min(len(c) for c in clean)
+    chosen = []
+    if n == 0:
+        for m, c in zip(members, clean):
+            if len(c):
+                chosen.append(rng.choice(c, 1, replace=False))
+            else:
+                best = 0 if clean_proba is None else int(np.argmax(np.asarray(clean_proba)[m]))
+                chosen.append(m[best : best + 1])
+    else:
+        chosen = [rng.choice(c, n, replace=False) for c in clean]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
