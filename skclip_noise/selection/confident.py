@@ -1,0 +1,470 @@
+"""Confident learning: find wrong labels from out-of-sample predicted probabilities.
+
+Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in Dataset
+Labels", JAIR 70 (2021). Written from the paper; where a detail differs from
+cleanlab 2.x it is said in the function's notes.
+
+Inputs: ``labels``, integer codes ``0 .. K-1`` of the *given* (possibly wrong)
+labels, shape ``(n_samples,)``; ``pred_probs``, out-of-sample predicted
+probabilities (e.g. cross-validated softmax outputs), shape ``(n_samples, K)``.
+Orientation of the matrices:
+
+- :func:`confident_joint` is the paper's ``C[given, true]``: rows are the given
+  label ``i``, columns the latent true label ``j``.
+- :func:`estimate_joint` and :func:`estimate_noise_transition` follow the
+  library's :func:`skclip_noise.noise.noise_transition_matrix`: rows are the true
+  class, columns the given class, so ``T[i, j] = P(given = j | true = i)``.
+
+:func:`confident_learning_mask` returns a *clean* mask (True = the label is kept).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._common import check_inputs, lowest_per_group
+
+__all__ = [
+    "FILTER_METHODS",
+    "RANK_METHODS",
+    "confident_joint",
+    "confident_learning_mask",
+    "estimate_joint",
+    "estimate_noise_rate",
+    "estimate_noise_transition",
+    "normalized_margin",
+    "per_class_thresholds",
+    "self_confidence",
+]
+
+#: Rules accepted by ``confident_learning_mask(filter_by=...)``.
+FILTER_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+#: Scores accepted by ``confident_learning_mask(rank_by=...)``.
+RANK_METHODS = ("self_confidence", "normalized_margin")
+
+# A probability counts as reaching a class threshold when p >= t - tolerance, so a
+# threshold that is the mean of equal probabilities is reached despite rounding.
+_THRESHOLD_TOLERANCE = 1e-6
+
+
+def _class_counts(codes, n_classes, *, require_all):
+    counts = np.bincount(codes, minlength=n_classes)
+    if require_all and (counts == 0).any():
+        missing = np.flatnonzero(counts == 0).tolist()
+        raise ValueError(
+            f"class {missing[0] if len(missing) == 1 else missing} has no sample with that given "
+            "label; confident learning needs at least one per class to set its threshold. "
+            "Drop that column from pred_probs (and re-encode labels) or add labelled samples."
+        )
+    return counts
+
+
+def _thresholds(codes, probs):
+    counts = _class_counts(codes, probs.shape[1], require_all=True)
+    given_probs = probs[np.arange(codes.shape[0]), codes]
+    return np.bincount(codes, weights=given_probs, minlength=probs.shape[1]) / counts
+
+
+def per_class_thresholds(labels, pred_probs):
+    """Per-class confidence thresholds ``t_j``: the mean of ``p_j`` over samples labelled ``j``.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present) and out-of-sample probabilities.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 1, 1]
+    >>> pred_probs = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8], [0.4, 0.6]])
+    >>> per_class_thresholds(labels, pred_probs)
+    array([0.7, 0.7])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    return _thresholds(codes, probs)
+
+
+def _confident_assignment(codes, probs, thresholds):
+    """Which samples are counted and the true class each is counted under."""
+    reached = probs >= thresholds - _THRESHOLD_TOLERANCE
+    counted = reached.any(axis=1)
+    candidate_probs = np.where(reached, probs, -np.inf)
+    guess = candidate_probs.argmax(axis=1)
+    rows = np.arange(codes.shape[0])
+    # A tie between the given label and another confident class goes to the given label.
+    given_wins = reached[rows, codes] & (probs[rows, codes] >= candidate_probs[rows, guess])
+    guess[given_wins] = codes[given_wins]
+    return counted, guess
+
+
+def _confident_counts(codes, probs):
+    n_classes = probs.shape[1]
+    counted, guess = _confident_assignment(codes, probs, _thresholds(codes, probs))
+    flat = codes[counted] * n_classes + guess[counted]
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _calibrate(joint_counts, counts):
+    # No row is empty: the sample of class i with the highest p_i reaches t_i (a mean).
+    counts_f = joint_counts.astype(np.float64)
+    return counts_f / counts_f.sum(axis=1, keepdims=True) * counts[:, None]
+
+
+def confident_joint(labels, pred_probs, *, calibrate=True):
+    """The confident joint ``C[i, j]``: samples *given* label ``i`` whose *true* label is confidently ``j``.
+
+    Orientation is the paper's: **rows = given label, columns = true label** (the
+    transpose of :func:`estimate_joint`). A sample is counted once, under the class
+    ``j`` of highest probability among the classes whose probability reaches their
+    threshold ``t_j`` (:func:`per_class_thresholds`); a tie between the given label
+    and another class goes to the given label, other ties to the lowest index. A
+    sample reaching no threshold is not counted.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present) and out-of-sample probabilities.
+    calibrate : bool, default=True
+        Rescale each row to the number of samples with that given label (the
+        paper's Eq. 3), so rows sum to the given-label counts and the total is
+        ``n_samples``.
+
+    Returns
+    -------
+    joint : ndarray of shape (K, K)
+        Float counts when calibrated (not rounded, unlike cleanlab), int counts otherwise.
+
+    Notes
+    -----
+    cleanlab 2.x differs in three details: with two or more classes above their
+    thresholds it takes the argmax over *all* classes (the paper: over those
+    classes only), it raises every diagonal count to at least 1, and it rounds
+    the calibrated joint to integers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 0, 1, 1, 1]
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
+    >>> confident_joint(labels, pred_probs, calibrate=False)
+    array([[2, 1],
+           [0, 2]])
+    >>> confident_joint(labels, pred_probs)
+    array([[2., 1.],
+           [0., 3.]])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    joint_counts = _confident_counts(codes, probs)
+    if not calibrate:
+        return joint_counts
+    return _calibrate(joint_counts, np.bincount(codes, minlength=probs.shape[1]))
+
+
+def estimate_joint(labels, pred_probs):
+    """Estimated joint distribution ``Q[i, j] = P(true = i, given = j)``.
+
+    The calibrated :func:`confident_joint` divided by ``n_samples`` and
+    **transposed** to the library's orientation (rows = true class, columns =
+    given class); cleanlab's ``estimate_joint`` is the transpose of this.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present) and out-of-sample probabilities.
+
+    Returns
+    -------
+    joint : ndarray of shape (K, K)
+        Non-negative, sums to 1; column ``j`` sums to the share of samples labelled ``j``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 0, 1, 1, 1]
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
+    >>> estimate_joint(labels, pred_probs).round(3)
+    array([[0.333, 0.   ],
+           [0.167, 0.5  ]])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    calibrated = _calibrate(_confident_counts(codes, probs), np.bincount(codes, minlength=probs.shape[1]))
+    return calibrated.T / codes.shape[0]
+
+
+def estimate_noise_transition(labels, pred_probs):
+    """Estimated noise transition matrix ``T[i, j] = P(given = j | true = i)``.
+
+    Rows of :func:`estimate_joint` normalised to sum to 1, the convention of
+    :func:`skclip_noise.noise.noise_transition_matrix` (``normalize="true"``). A
+    true class with no estimated mass gets an identity row. cleanlab's
+    ``noise_matrix`` (columns indexed by the true label) is the transpose.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present) and out-of-sample probabilities.
+
+    Returns
+    -------
+    transition : ndarray of shape (K, K)
+        Row-stochastic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 0, 1, 1, 1]
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
+    >>> estimate_noise_transition(labels, pred_probs)
+    array([[1.  , 0.  ],
+           [0.25, 0.75]])
+    """
+    joint = estimate_joint(labels, pred_probs)
+    totals = joint.sum(axis=1, keepdims=True)
+    transition = np.divide(joint, totals, out=np.zeros_like(joint), where=totals > 0)
+    empty = totals[:, 0] <= 0
+    transition[empty, empty] = 1.0
+    return transition
+
+
+def estimate_noise_rate(labels, pred_probs, *, per_class=False):
+    """Estimated share of wrong labels: ``1 - trace(joint)``.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present) and out-of-sample probabilities.
+    per_class : bool, default=False
+        Instead return, for each *given* class ``i``, the estimated share of the
+        samples labelled ``i`` whose true class is another, ``P(true != i | given = i)``.
+
+    Returns
+    -------
+    rate : float or ndarray of shape (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 0, 1, 1, 1]
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
+    >>> round(estimate_noise_rate(labels, pred_probs), 4)
+    0.1667
+    >>> estimate_noise_rate(labels, pred_probs, per_class=True).round(4)
+    array([0.3333, 0.    ])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    counts = np.bincount(codes, minlength=probs.shape[1])
+    calibrated = _calibrate(_confident_counts(codes, probs), counts)
+    if per_class:
+        return 1.0 - np.diag(calibrated) / counts
+    return float(1.0 - np.trace(calibrated) / codes.shape[0])
+
+
+def self_confidence(labels, pred_probs):
+    """Probability of the given label, ``p_y``: low values rank first as likely wrong.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` and out-of-sample probabilities (rows sum to 1).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        In ``[0, 1]``; higher = more likely clean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> self_confidence([0, 1], np.array([[0.7, 0.3], [0.6, 0.4]]))
+    array([0.7, 0.4])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    return probs[np.arange(codes.shape[0]), codes].astype(np.float64)
+
+
+def normalized_margin(labels, pred_probs):
+    """Margin of the given label over the best other class, mapped to ``[0, 1]``.
+
+    ``(p_y - max_{k != y} p_k + 1) / 2``: 1 when the given label has all the
+    mass, 0.5 on a tie, 0 when another class has all of it.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` and out-of-sample probabilities (rows sum to 1).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        In ``[0, 1]``; higher = more likely clean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> normalized_margin([0, 1], np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1]]))
+    array([0.75, 0.35])
+    """
+    codes, probs = check_inputs(labels, pred_probs)
+    return _normalized_margin(codes, probs)
+
+
+def _normalized_margin(codes, probs):
+    rows = np.arange(codes.shape[0])
+    others = probs.astype(np.float64, copy=True)
+    given = others[rows, codes].copy()
+    others[rows, codes] = -np.inf
+    return (given - others.max(axis=1) + 1.0) / 2.0
+
+
+def _round_preserving_row_totals(matrix):
+    """Round to ints keeping each row's total: round, then add 1 to the entries rounded down
+    most (ties: later column) or take 1 from those rounded up most (ties: earlier column),
+    cleanlab's rule, so the common equal calibrated counts split the same way."""
+    totals = np.round(matrix.sum(axis=1)).astype(np.int64)
+    rounded = np.round(matrix)
+    residual = np.round(matrix - rounded, 9)  # equal counts tie despite float noise
+    missing = totals - rounded.sum(axis=1).astype(np.int64)
+    columns = np.arange(matrix.shape[1])[None, :].repeat(matrix.shape[0], axis=0)
+    ascending = np.argsort(residual, axis=1, kind="stable")
+    adjust = np.zeros(matrix.shape, dtype=np.int64)
+    for sign, order in ((1, ascending[:, ::-1]), (-1, ascending)):
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, columns, axis=1)
+        adjust += sign * ((sign * missing[:, None] > 0) & (ranks < np.abs(missing)[:, None]))
+    return rounded.astype(np.int64) + adjust
+
+
+def _prune_counts(calibrated, counts, frac_noise):
+    """Integer ``[given, true]`` counts of samples to remove (off-diagonal), rows summing to the class counts."""
+    rounded = _round_preserving_row_totals(calibrated)
+    if frac_noise >= 1.0:
+        return rounded
+    scaled = rounded * float(frac_noise)
+    np.fill_diagonal(scaled, 0.0)
+    np.fill_diagonal(scaled, counts - scaled.sum(axis=1))
+    return _round_preserving_row_totals(scaled)
+
+
+def _check_filter_options(filter_by, rank_by, frac_noise, min_per_class):
+    if filter_by not in FILTER_METHODS:
+        raise ValueError(f"filter_by must be one of {FILTER_METHODS}; got {filter_by!r}.")
+    if rank_by not in RANK_METHODS:
+        raise ValueError(f"rank_by must be one of {RANK_METHODS}; got {rank_by!r}.")
+    if isinstance(frac_noise, bool) or not isinstance(frac_noise, numbers.Real) or not 0.0 < frac_noise <= 1.0:
+        raise ValueError(f"frac_noise must be in (0, 1] (the share of estimated issues to flag); got {frac_noise!r}.")
+    if isinstance(min_per_class, bool) or not isinstance(min_per_class, numbers.Integral) or min_per_class < 0:
+        raise ValueError(f"min_per_class must be a non-negative integer; got {min_per_class!r}.")
+
+
+def confident_learning_mask(
+    labels,
+    pred_probs,
+    *,
+    filter_by="prune_by_noise_rate",
+    rank_by="normalized_margin",
+    frac_noise=1.0,
+    min_per_class=1,
+    keep_predicted=True,
+):
+    """Clean mask from confident learning: True where the given label is kept.
+
+    Parameters
+    ----------
+    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
+        Given labels as codes ``0 .. K-1`` (every class present, except for
+        ``"predicted_neq_given"``) and out-of-sample probabilities.
+    filter_by : {"prune_by_noise_rate", "prune_by_class", "both", \
+"confident_learning", "predicted_neq_given"}, default="prune_by_noise_rate"
+        The paper's rules, with ``C`` the calibrated :func:`confident_joint`
+        rounded to integers that keep each row's total:
+
+        - ``"prune_by_noise_rate"`` (``C_prune_by_noise_rate``): for each
+          off-diagonal cell ``C[i, j]``, flag the ``C[i, j]`` samples labelled ``i``
+          with the largest margin ``p_j - p_i``.
+        - ``"prune_by_class"`` (``C_prune_by_class``): in each class ``i``, flag the
+          ``sum_{j != i} C[i, j]`` samples labelled ``i`` ranked lowest by ``rank_by``.
+        - ``"both"``: flagged by both of the above.
+        - ``"confident_learning"`` (``C_confusion`` off-diagonals): flag the samples
+          counted in an off-diagonal cell of the uncalibrated confident joint.
+        - ``"predicted_neq_given"``: flag samples whose argmax is not the given
+          label (a tie with the given label keeps it).
+    rank_by : {"normalized_margin", "self_confidence"}, default="normalized_margin"
+        Order within a class used by ``"prune_by_class"`` (the paper and cleanlab
+        use ``"self_confidence"`` there), by ``frac_noise`` for the last two rules,
+        and to choose which flags ``min_per_class`` lifts.
+    frac_noise : float in (0, 1], default=1.0
+        Flag only this share of the estimated issues: the off-diagonal counts are
+        multiplied by it and rounded keeping each given class's total (count rules;
+        cleanlab rounds per true class, so small counts can differ), or each class
+        keeps only the lowest-ranked ``round(frac_noise * flagged)`` flags (last two rules).
+    min_per_class : int, default=1
+        Never leave a class with fewer kept samples than this (or than it has):
+        the highest-ranked flags of that class are lifted.
+    keep_predicted : bool, default=True
+        Never flag a sample whose given label is the argmax of its probabilities
+        (ties included), as cleanlab does after every rule. The count rules could
+        otherwise flag such a sample when ``C[i, j]`` exceeds the samples that
+        actually prefer ``j``.
+
+    Returns
+    -------
+    clean : ndarray of bool, shape (n_samples,)
+        True = label kept, False = flagged as a likely label issue.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = [0, 0, 0, 1, 1, 1]
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
+    >>> confident_learning_mask(labels, pred_probs)
+    array([ True,  True, False,  True,  True,  True])
+    >>> confident_learning_mask(labels, pred_probs, filter_by="predicted_neq_given")
+    array([ True,  True, False,  True,  True,  True])
+    """
+    _check_filter_options(filter_by, rank_by, frac_noise, min_per_class)
+    codes, probs = check_inputs(labels, pred_probs)
+    n_samples, n_classes = probs.shape
+    rows = np.arange(n_samples)
+    counts = _class_counts(codes, n_classes, require_all=filter_by != "predicted_neq_given")
+    scores = probs[rows, codes].astype(np.float64) if rank_by == "self_confidence" else _normalized_margin(codes, probs)
+    given_is_predicted = probs[rows, codes] >= probs.max(axis=1)
+
+    if filter_by == "predicted_neq_given":
+        flagged = ~given_is_predicted
+    elif filter_by == "confident_learning":
+        counted, guess = _confident_assignment(codes, probs, _thresholds(codes, probs))
+        flagged = counted & (guess != codes)
+    else:
+        prune = _prune_counts(_calibrate(_confident_counts(codes, probs), counts), counts, float(frac_noise))
+        flagged = np.ones(n_samples, dtype=bool)
+        if filter_by in ("prune_by_class", "both"):
+            flagged &= lowest_per_group(flagged, codes, scores, counts - np.diag(prune))
+        if filter_by in ("prune_by_noise_rate", "both"):
+            by_noise_rate = np.zeros(n_samples, dtype=bool)
+            for true_class in range(n_classes):  # flag the C[i, j] samples of each given i with largest p_j - p_i
+                n_remove = prune[:, true_class].copy()
+                n_remove[true_class] = 0
+                if n_remove.any():
+                    margin = probs[:, true_class] - probs[rows, codes]
+                    by_noise_rate |= lowest_per_group(codes != true_class, codes, -margin, n_remove)
+            flagged &= by_noise_rate
+
+    if filter_by in ("confident_learning", "predicted_neq_given") and frac_noise < 1.0:
+        n_flagged = np.bincount(codes[flagged], minlength=n_classes)
+        flagged = lowest_per_group(flagged, codes, scores, np.round(frac_noise * n_flagged).astype(np.int64))
+    if keep_predicted:
+        flagged &= ~given_is_predicted
+    if min_per_class > 0:
+        n_flagged = np.bincount(codes[flagged], minlength=n_classes)
+        must_keep = np.minimum(min_per_class, counts)
+        n_allowed = np.minimum(n_flagged, counts - must_keep)
+        if (n_allowed < n_flagged).any():
+            flagged = lowest_per_group(flagged, codes, scores, n_allowed)
+    return ~flagged
