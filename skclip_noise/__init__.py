@@ -5,9 +5,16 @@ torchvision) behind a scikit-learn API.
 """
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
-from . import backbones, classifiers, datasets, detectors, metrics, noise, report
+from . import backbones, classifiers, datasets, detectors, metrics, noise, report, selection
 from .classifiers import AVLPrompter, DeftClassifier, TurnClassifier
-from .detectors import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
+from .detectors import (
+    ConsensusDetector,
+    DualPromptDetector,
+    GMMLossDetector,
+    LabelMatchDetector,
+    NeighbourDetector,
+    SmallLossDetector,
+)
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
 from .metrics import detection_report
@@ -22,11 +29,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AVLPrompter",
+    "ConsensusDetector",
     "DeftClassifier",
     "DualPromptDetector",
     "GMMLossDetector",
     "ImageEmbedder",
     "LabelMatchDetector",
+    "NeighbourDetector",
     "SmallLossDetector",
     "TurnClassifier",
     "PretrainedWeightsUnavailableError",
@@ -40,5 +49,6 @@ __all__ = [
     "noise",
     "noise_transition_matrix",
     "report",
+    "selection",
     "__version__",
 ]

@@ -86,13 +86,17 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--detector", choices=sorted(_DETECTORS), default="gmm", help="which detector")
-    parser.add_argument("--threshold", type=float, default=0.5, help="gmm: clean when the clean probability exceeds it")
+    parser.add_argument("--detector", choices=list(_DETECTORS), default="consensus",
+                        help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
+                             "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="consensus/gmm: clean when the clean probability exceeds it")
+    parser.add_argument("--n-neighbors", type=int, default=10, help="consensus/neighbour: neighbours per sample")
     parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen",
                         help="gmm/small-loss: how much of the image tower the loss model trains")
     parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
     parser.add_argument("--forget-rate", type=float, default=None, help="small-loss: share dropped per class (default: estimated)")
-    parser.add_argument("--cv", type=int, default=None, help="gmm/small-loss: cross-fitting folds")
+    parser.add_argument("--cv", type=int, default=None, help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
     parser.add_argument("--epochs", type=int, default=10, help="gmm/small-loss: epochs of the linear probe")
     parser.add_argument("--class-names", default=None, help="label-match: comma-separated names for integer labels")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
@@ -125,7 +129,13 @@ def _stratified_subset(X, y, n, random_state):
     return X[keep], y[keep]
 
 
-_DETECTORS = {"gmm": "GMMLossDetector", "small-loss": "SmallLossDetector", "label-match": "LabelMatchDetector"}
+_DETECTORS = {
+    "consensus": "ConsensusDetector",
+    "neighbour": "NeighbourDetector",
+    "gmm": "GMMLossDetector",
+    "small-loss": "SmallLossDetector",
+    "label-match": "LabelMatchDetector",
+}
 
 
 def make_detector(args, backbone, pretrained, image_size):
@@ -144,6 +154,13 @@ def make_detector(args, backbone, pretrained, image_size):
     if args.detector == "label-match":
         names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
         return detectors.LabelMatchDetector(class_names=names, **common)
+    if args.detector == "neighbour":
+        return detectors.NeighbourDetector(n_neighbors=args.n_neighbors, **common)
+    if args.detector == "consensus":
+        return detectors.ConsensusDetector(
+            n_neighbors=args.n_neighbors, threshold=args.threshold, cv=args.cv or 5,
+            random_state=args.random_state, **common
+        )
     trained = dict(epochs=args.epochs, cv=args.cv, tuning=args.tuning, random_state=args.random_state, **common)
     if args.detector == "small-loss":
         return detectors.SmallLossDetector(forget_rate=args.forget_rate, **trained)
@@ -166,6 +183,7 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
     html_path = label_issues_html(
         X, detector.label_issues_, os.path.join(args.output_dir, "report.html"),
         max_items=args.max_items, title=title,
+        noise_transition=detector.noise_transition_, classes=detector.classes_,
     )
     _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
          f"issues of {len(issues)}) and {html_path}.")

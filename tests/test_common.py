@@ -127,6 +127,9 @@ GENERIC_FAST_PARAMS = {
 FAST_PARAMS = {
     # Text prompts need class names; the checks' labels are ints.
     "LabelMatchDetector": {"class_names": _AnyLabelNames()},
+    # scikit-learn's checks fit on as few as 8 samples; a neighbourhood must be smaller.
+    "NeighbourDetector": {"n_neighbors": 1},
+    "ConsensusDetector": {"n_neighbors": 1, "cv": 2},
     # The default detector (DEFT phase 1 on ViT-B-16 with OpenAI weights) needs a download.
     "DeftClassifier": {
         "detector": GMMLossDetector(**{k: v for k, v in GENERIC_FAST_PARAMS.items() if k != "verbose"}),
@@ -347,7 +350,16 @@ def test_detector_outputs_follow_the_contract(case):
     assert np.all((fitted.clean_proba_ >= 0) & (fitted.clean_proba_ <= 1))
     assert fitted.noise_rate_ == pytest.approx(1 - fitted.clean_mask_.mean())
     issues = fitted.label_issues_
-    assert list(issues.columns) == ["is_label_issue", "label_quality", "given_label", "predicted_label"]
+    assert list(issues.columns)[:4] == ["is_label_issue", "label_quality", "given_label", "predicted_label"]
+    assert set(issues.columns[4:]) <= {"suggested_label", "suggested_label_confidence"}
+    assert np.all((issues["label_quality"] >= 0) & (issues["label_quality"] <= 1))
+    if "suggested_label" in issues:
+        np.testing.assert_array_equal(issues["suggested_label"], issues["predicted_label"])
+        confidence = issues["suggested_label_confidence"]
+        assert np.all((confidence >= 0) & (confidence <= 1))
+    k = len(fitted.classes_)
+    assert fitted.noise_transition_.shape == (k, k) and np.all(fitted.noise_transition_ >= 0)
+    np.testing.assert_allclose(fitted.noise_transition_.sum(axis=1), 1.0)
     np.testing.assert_array_equal(issues["is_label_issue"], ~fitted.clean_mask_)
     np.testing.assert_array_equal(issues["given_label"], y)
     # Without y, the fitted data gives the fitted verdicts.
@@ -484,7 +496,9 @@ def test_image_input_fit_predict_pickle(estimator, digit_images, rng_guard):
     assert joblib.hash(fitted.get_params()) == params_before
     assert not hasattr(fitted, "n_features_in_")  # images have no feature count
     expected = _image_outputs(fitted, X_test, y_test)
-    refitted = clone(estimator).fit(X_test, y_test).fit(X, y)
+    # A first fit on other data (two samples of every class: the neighbour detectors need
+    # more samples in a class than neighbours) must leave no trace.
+    refitted = clone(estimator).fit(X[4:], y[4:]).fit(X, y)
     loaded = pickle.loads(pickle.dumps(fitted))
     for other in (refitted, loaded):
         for a, b in zip(_image_outputs(other, X_test, y_test), expected):

@@ -121,7 +121,6 @@ def test_auto_falls_back_to_sklearn_without_faiss(monkeypatch):
         (np.r_[POINTS[:3], [[np.inf, 0.0]]], 2, {}, "NaN or infinite"),
         (POINTS[:, 0], 1, {}, "must be 2-D"),
         (POINTS[None], 1, {}, "must be 2-D"),
-        (np.r_[POINTS[:3], [[0.0, 0.0]]], 2, {}, "all-zero rows \\[3\\]"),
         (POINTS.astype(str), 2, {}, "numeric"),
         (POINTS, 2, {"backend": "annoy"}, "backend must be one of"),
         (POINTS, 2, {"batch_size": 0}, "batch_size"),
@@ -270,3 +269,11 @@ def test_simifeat_accepts_precomputed_neighbours_and_checks_them():
         simifeat_rank(None, given, neighbours=neighbours, transition_matrix=np.full((4, 4), 0.5))
     with pytest.raises(ValueError, match="clean_prior"):
         simifeat_rank(None, given, neighbours=neighbours, transition_matrix=np.eye(4), clean_prior=[1, 0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_all_zero_row_is_at_similarity_zero_to_every_sample(backend):
+    features = np.r_[POINTS[:3], [[0.0, 0.0]]]
+    indices, similarities = nearest_neighbours(features, 2, backend=backend)
+    np.testing.assert_allclose(similarities[3], 0.0, atol=1e-6)
+    assert 3 not in indices[3]

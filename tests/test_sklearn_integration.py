@@ -26,10 +26,12 @@ from sklearn.utils.validation import check_is_fitted
 
 import skclip_noise
 from skclip_noise import (
+    ConsensusDetector,
     DualPromptDetector,
     GMMLossDetector,
     ImageEmbedder,
     LabelMatchDetector,
+    NeighbourDetector,
     SmallLossDetector,
     make_noisy_labels,
 )
@@ -78,6 +80,8 @@ DETECTOR_KINDS = {
     "small": (lambda: SmallLossDetector(**FAST), "features"),
     "label_match": (lambda: LabelMatchDetector(**TINY_CLIP, device="cpu"), "images"),
     "gmm_on_images": (lambda: GMMLossDetector(**TINY_CLIP, **FAST), "images"),
+    "neighbour": (lambda: NeighbourDetector(n_neighbors=5), "features"),
+    "consensus": (lambda: ConsensusDetector(n_neighbors=5, random_state=0), "features"),
     "dual_prompt": (
         lambda: DualPromptDetector(**TINY_CLIP, n_ctx=4, n_vpt=2, epochs=2, device="cpu", random_state=0),
         "images",
@@ -324,7 +328,7 @@ def test_pickled_detector_predicts_the_same_after_reload(kind, digit_features, d
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a machine without CUDA")
-@pytest.mark.parametrize("kind", list(DETECTOR_KINDS))
+@pytest.mark.parametrize("kind", [kind for kind in DETECTOR_KINDS if kind not in ("neighbour", "consensus")])  # no torch
 def test_detector_fitted_on_a_gpu_reloads_on_a_cpu_machine(kind, digit_features, digit_images):
     X, y, X_new, y_new = _data(kind, digit_features, digit_images)
     fitted = DETECTOR_KINDS[kind][0]().fit(X, y)

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.inputs import input_fingerprint
 from ..data.labels import check_labels
+from ..selection import transition_from_verdicts
 
 __all__ = ["Scores", "DetectorMixin", "subset_samples", "pandas_index"]
 
@@ -30,8 +31,9 @@ class Scores:
     ``clean_proba`` is the probability that the given label is right, ``clean_mask``
     the verdict, ``predicted`` the class codes the model prefers; optionally
     ``label_quality``, a graded score that ranks the pairs (defaults to
-    ``clean_proba``), and ``suggested_proba`` (the model's confidence in
-    ``predicted``).
+    ``clean_proba``), ``suggested_proba`` (the model's confidence in
+    ``predicted``) and ``noise_transition`` (a K x K estimate of
+    ``P(given | true)``; by default estimated from the verdicts).
     """
 
     clean_proba: np.ndarray
@@ -39,6 +41,7 @@ class Scores:
     predicted: np.ndarray
     label_quality: np.ndarray | None = None
     suggested_proba: np.ndarray | None = None
+    noise_transition: np.ndarray | None = None
 
 
 def subset_samples(X, mask):
@@ -88,6 +91,10 @@ class DetectorMixin:
         self.predicted_ = np.asarray(scores.predicted)
         self._training_scores = scores
         self.noise_rate_ = float(1.0 - self.clean_mask_.mean())
+        self.noise_transition_ = (
+            transition_from_verdicts(codes, self.clean_mask_, self.predicted_, len(self.classes_))
+            if scores.noise_transition is None else np.asarray(scores.noise_transition, dtype=np.float64)
+        )
         self.label_issues_ = self._label_issues_frame(scores, codes, index)
 
     def _label_issues_frame(self, scores, codes, index):

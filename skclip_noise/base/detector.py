@@ -20,9 +20,13 @@ class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
     - ``clean_mask_``: bool, one verdict per training pair (True = label kept);
     - ``clean_proba_``: probability, in [0, 1], that each given label is right;
     - ``noise_rate_``: the share of pairs judged noisy;
+    - ``noise_transition_``: a K x K estimate of ``P(given label | true class)``
+      (rows: true class), from the detector's verdicts unless it has a better one;
     - ``label_issues_``: a pandas DataFrame with cleanlab's columns
-      ``is_label_issue``, ``label_quality``, ``given_label`` and
-      ``predicted_label``, indexed like the input.
+      ``is_label_issue``, ``label_quality`` (a graded score that ranks the pairs,
+      lowest first, such as the probability of the given label), ``given_label``
+      and ``predicted_label``, indexed like the input, plus ``suggested_label``
+      and ``suggested_label_confidence`` where the detector has a model.
 
     ``predict_clean(X, y=None)`` and ``clean_proba(X, y=None)`` judge new pairs;
     ``y`` may be omitted only for the data ``fit`` saw (checked by a cheap
@@ -46,8 +50,10 @@ class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
     >>> detector = GMMLossDetector(lr=1e-2, device="cpu", random_state=0).fit(X, y)
     >>> isinstance(detector, BaseNoiseDetector), detector.classes_.tolist()
     (True, ['cat', 'dog'])
-    >>> list(detector.label_issues_.columns)
+    >>> list(detector.label_issues_.columns)[:4]
     ['is_label_issue', 'label_quality', 'given_label', 'predicted_label']
+    >>> detector.noise_transition_.shape
+    (2, 2)
     >>> bool(np.array_equal(detector.predict_clean(X), detector.clean_mask_))
     True
     >>> X_clean, y_clean = detector.fit_resample(X, y)

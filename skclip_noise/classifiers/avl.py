@@ -467,8 +467,10 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
             j = partner(k, n_networks)
             posteriors.append(self._mixtures[j].clean_posterior(losses[j]))
         proba = np.clip(np.mean(posteriors, axis=0), 0.0, 1.0)
-        predicted = self._average_proba(logits).argmax(axis=1)
-        return Scores(proba, proba >= self.threshold, predicted)
+        average = self._average_proba(logits)
+        given = np.mean([np.exp(-loss) for loss in losses], axis=0)  # the peers' mean p(given label)
+        return Scores(proba, proba >= self.threshold, average.argmax(axis=1),
+                      label_quality=given, suggested_proba=average.max(axis=1))
 
     @staticmethod
     def _average_proba(logits):

@@ -17,9 +17,10 @@ from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_inde
 from ..data.inputs import ImageDataset
 from ..detectors.dual_prompt import DualPromptDetector
 from ..training.best_epoch import BestEpoch, accuracy
-from ..training.device import fitted_device, resolve_device, seed_from_random_state
-from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.device import resolve_device, seed_from_random_state
+from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
+from ._fitted_net import FittedNetMixin
 
 __all__ = ["DeftClassifier"]
 
@@ -38,7 +39,7 @@ def _warn_if_classes_lost(classes, codes, clean_mask):
         )
 
 
-class DeftClassifier(DetectorMixin, BaseNoiseRobustClassifier):
+class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     """Train an image classifier only on the samples a noisy-label detector keeps.
 
     DEFT's second phase: a detector (by default :class:`DualPromptDetector`, DEFT's
@@ -244,25 +245,13 @@ class DeftClassifier(DetectorMixin, BaseNoiseRobustClassifier):
         best.restore(net)
         self.best_epoch_ = best.epoch
         self.net_state_ = trainable_state_dict(net)
-        self._phase2 = (spec, pretrained)
+        self._net_backbone = (spec, pretrained)
 
     def _logits(self, net, backbone, X_checked, device):
         loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)),
                              batch_size=self.batch_size, num_workers=self.num_workers)
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
                         mixed_precision=self.mixed_precision)
-
-    def _restore_model(self):
-        device = fitted_device(self.device_)
-        backbone = load_backbone(*self._phase2, device=device)
-        with torch.random.fork_rng(devices=[]):
-            net = self._net(backbone, len(self.classes_))
-        load_trainable_state(net, self.net_state_)
-        return net.to(device), backbone, device
-
-    def _predict_proba(self, X_checked):
-        net, backbone, device = self._fitted_model()
-        return self._logits(net, backbone, X_checked, device).softmax(dim=1).numpy()
 
     def _score_pairs(self, X_checked, codes):
         if self.detector_ is None:

@@ -30,10 +30,11 @@ from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, weak_transform
 from ..selection import balanced_clean_sample, fit_loss_mixtures, loss_mixture_posterior
 from ..training.best_epoch import BestEpoch, accuracy
-from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
+from ..training.device import resolve_device, seed_from_random_state, small_model_threads
 from ..training.losses import gce_loss
-from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
+from ._fitted_net import FittedNetMixin
 
 __all__ = ["TurnClassifier"]
 
@@ -84,7 +85,7 @@ class _FrozenBatchNorm(nn.Module):
         return self.net(images)
 
 
-class TurnClassifier(DetectorMixin, BaseNoiseRobustClassifier):
+class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     """TURN: linear probing with a robust loss, then full fine-tuning on a clean subset.
 
     TURN (Ahn, Kim, Ko & Yun, "Fine-tuning Pre-trained Models for Robustness under
@@ -409,12 +410,12 @@ class TurnClassifier(DetectorMixin, BaseNoiseRobustClassifier):
                 logits = self._logits(net, backbone, X_checked, device)
             loss = _pair_losses(logits, codes)
             mixtures = fit_loss_mixtures(loss, codes, per_class=bool(self.per_class), random_state=seed + epoch)
-            proba = loss_mixture_posterior(mixtures, loss, codes)
-            clean = proba > self.threshold
+            scores = self._scores(mixtures, logits, loss, codes)
+            clean, proba = scores.clean_mask, scores.clean_proba
             chosen = balanced_clean_sample(codes, clean, n_classes, trainer.rng, proba)
             selection.update(
                 mixtures=mixtures,
-                scores=Scores(proba, clean, logits.argmax(1).numpy()),
+                scores=scores,
                 record={
                     "n_clean": int(clean.sum()),
                     "clean_per_class": np.bincount(codes[clean], minlength=n_classes).tolist(),
@@ -453,7 +454,7 @@ class TurnClassifier(DetectorMixin, BaseNoiseRobustClassifier):
         self.selection_ = selection["record"]["selected"]
         self._set_detection(selection["scores"], codes, X_checked, pandas_index(y, X))
         self.net_state_ = trainable_state_dict(net)
-        self._spec = (self.backbone, self.pretrained, self.image_size)
+        self._net_backbone = (self.backbone, self.pretrained)
 
     def _linear_probe(self, net, features, targets, device, seed):
         features = features.to(device)
@@ -484,23 +485,16 @@ class TurnClassifier(DetectorMixin, BaseNoiseRobustClassifier):
 
     # ---------------------------------------------------------------- after fit
 
-    def _restore_model(self):
-        device = fitted_device(self.device_)
-        backbone = load_backbone(self._spec[0], self._spec[1], device=device)
-        with torch.random.fork_rng(devices=[]):
-            net = self._net(backbone, len(self.classes_))
-        load_trainable_state(net, self.net_state_)
-        return net.to(device), backbone, device
-
-    def _predict_proba(self, X_checked):
-        net, backbone, device = self._fitted_model()
-        return self._logits(net, backbone, X_checked, device).softmax(dim=1).numpy()
-
     def _score_pairs(self, X_checked, codes):
         net, backbone, device = self._fitted_model()
         logits = self._logits(net, backbone, X_checked, device)
-        proba = loss_mixture_posterior(self.mixtures_, _pair_losses(logits, codes), codes)
-        return Scores(proba, proba > self.threshold, logits.argmax(1).numpy())
+        return self._scores(self.mixtures_, logits, _pair_losses(logits, codes), codes)
+
+    def _scores(self, mixtures, logits, loss, codes):
+        proba = loss_mixture_posterior(mixtures, loss, codes)
+        suggested_proba, predicted = logits.float().softmax(dim=1).max(dim=1)
+        return Scores(proba, proba > self.threshold, predicted.numpy(), label_quality=np.exp(-loss),
+                      suggested_proba=suggested_proba.numpy().astype(np.float64))
 
 
 def _pair_losses(logits, codes):

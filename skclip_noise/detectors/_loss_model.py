@@ -93,6 +93,7 @@ class PairOutputs:
     loss: np.ndarray
     proba_given: np.ndarray
     predicted: np.ndarray
+    proba_predicted: np.ndarray
 
 
 class _StandardizedLinear(nn.Module):
@@ -144,6 +145,7 @@ class LossModelMixin:
         loss = np.empty(n)
         proba = np.empty(n)
         predicted = np.empty(n, dtype=np.int64)
+        proba_predicted = np.empty(n)
         self.loss_models_ = []
         for fold, (train_idx, score_idx) in enumerate(splits):
             model, out = self._train_one(
@@ -151,7 +153,8 @@ class LossModelMixin:
             )
             self.loss_models_.append(model)
             loss[score_idx], proba[score_idx], predicted[score_idx] = out.loss, out.proba_given, out.predicted
-        return PairOutputs(loss, proba, predicted)
+            proba_predicted[score_idx] = out.proba_predicted
+        return PairOutputs(loss, proba, predicted, proba_predicted)
 
     def _loss_model_inputs(self, X_checked, device=None):
         if self.tuning == "frozen":
@@ -231,41 +234,44 @@ class LossModelMixin:
         targets = torch.as_tensor(codes[indices], dtype=torch.long)
         loss = F.cross_entropy(logits, targets, reduction="none")
         proba = logits.softmax(dim=1)
+        top, predicted = proba.max(dim=1)
         return PairOutputs(
             loss.numpy().astype(np.float64),
             proba.gather(1, targets[:, None])[:, 0].numpy().astype(np.float64),
-            proba.argmax(dim=1).numpy(),
+            predicted.numpy(),
+            top.numpy().astype(np.float64),
         )
 
     # -------------------------------------------------------------- new pairs
 
     def _new_pair_outputs(self, X_checked, codes):
         """Outputs for new pairs, averaged over the fitted model(s)."""
-        device = fitted_device(self.device_)  # the CPU when fitted on a GPU this machine lacks
+        nets, device = self._fitted_model()
         inputs = self._loss_model_inputs(X_checked, str(device))
         everything = np.arange(len(codes))
-        outputs = []
-        for state in self.loss_models_:
-            net = self._restore_net(state, inputs, device)
-            outputs.append(self._pair_outputs(net, inputs, codes, everything, device))
-        return _average(outputs)
+        return _average([self._pair_outputs(net, inputs, codes, everything, device) for net in nets])
 
-    def _restore_net(self, state, inputs, device):
+    def _restore_model(self):
+        """The fitted loss model(s), on the fit-time device (the CPU on a machine without it)."""
+        device = fitted_device(self.device_)
         n_classes = len(self.classes_)
-        with torch.random.fork_rng(devices=[]):
-            if self.tuning == "frozen":
-                width = state["mean"].shape[0]
-                net = _StandardizedLinear(torch.zeros(width), torch.ones(width), n_classes)
-            else:
-                net = self._build_net(inputs, n_classes, None, torch.device("cpu"))
-        load_trainable_state(net, state)
-        return net.to(device)
+        nets = []
+        for state in self.loss_models_:
+            with torch.random.fork_rng(devices=[]):
+                if self.tuning == "frozen":
+                    width = state["mean"].shape[0]
+                    net = _StandardizedLinear(torch.zeros(width), torch.ones(width), n_classes)
+                else:
+                    net = self._build_net(None, n_classes, None, torch.device("cpu"))
+            load_trainable_state(net, state)
+            nets.append(net.to(device))
+        return nets, device
 
 
 def _average(outputs):
     loss = np.mean([o.loss for o in outputs], axis=0)
     proba = np.mean([o.proba_given for o in outputs], axis=0)
-    return PairOutputs(loss, proba, outputs[-1].predicted)
+    return PairOutputs(loss, proba, outputs[-1].predicted, outputs[-1].proba_predicted)
 
 
 def _check_folds(codes, n_folds):

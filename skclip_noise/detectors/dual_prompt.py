@@ -361,7 +361,9 @@ class DualPromptDetector(BaseNoiseDetector):
         clean = p_given > self.threshold
         if self.real_world:
             clean &= p.argmax(dim=1) == codes_t
-        return Scores(p_given.numpy().astype(np.float64), clean.numpy(), s_pos.argmax(dim=1).numpy())
+        suggested_proba, predicted = s_pos.softmax(dim=1).max(dim=1)
+        return Scores(p_given.numpy().astype(np.float64), clean.numpy(), predicted.numpy(),
+                      suggested_proba=suggested_proba.numpy().astype(np.float64))
 
     # ------------------------------------------------------------ after fit
 

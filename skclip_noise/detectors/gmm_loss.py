@@ -109,7 +109,10 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
 
     def _decide(self, outputs, codes):
         proba = loss_mixture_posterior(self.mixtures_, outputs.loss, codes)
-        return Scores(proba, proba > self.threshold, outputs.predicted)
+        return Scores(
+            proba, proba > self.threshold, outputs.predicted,
+            label_quality=outputs.proba_given, suggested_proba=outputs.proba_predicted,
+        )
 
     def _score_pairs(self, X_checked, codes):
         return self._decide(self._new_pair_outputs(X_checked, codes), codes)

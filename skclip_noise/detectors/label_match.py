@@ -10,7 +10,7 @@ from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector, Scores
 from ..training.device import fitted_device, resolve_device
 
-__all__ = ["LabelMatchDetector"]
+__all__ = ["LabelMatchDetector", "class_text_features"]
 
 
 class LabelMatchDetector(BaseNoiseDetector):
@@ -104,7 +104,7 @@ class LabelMatchDetector(BaseNoiseDetector):
                 f"LabelMatchDetector needs a CLIP (open_clip) backbone with a text tower; got {self.backbone!r}."
             )
         self.device_ = str(device)
-        self.text_features_ = _class_text_features(backbone, encoding.class_names, templates)
+        self.text_features_ = class_text_features(backbone, encoding.class_names, templates)
         self.logit_scale_ = float(backbone.model.logit_scale.exp().detach().cpu())
         return self._score_pairs(X_checked, codes)
 
@@ -122,7 +122,8 @@ class LabelMatchDetector(BaseNoiseDetector):
         proba = np.exp(logits)
         proba /= proba.sum(axis=1, keepdims=True)
         predicted = proba.argmax(axis=1)
-        return Scores(proba[np.arange(len(codes)), codes], predicted == codes, predicted)
+        return Scores(proba[np.arange(len(codes)), codes], predicted == codes, predicted,
+                      suggested_proba=proba.max(axis=1))
 
     def _features(self, X_checked, device=None):
         if X_checked.kind != "features":
@@ -132,7 +133,9 @@ class LabelMatchDetector(BaseNoiseDetector):
 
 
 @torch.inference_mode()
-def _class_text_features(backbone, class_names, templates):
+def class_text_features(backbone, class_names, templates):
+    """L2-normalised text embeddings of each class, averaged over the prompt templates
+    (CLIP's zero-shot classifier), as a (n_classes, dim) float array."""
     texts = [t.format(name.replace("_", " ")) for name in class_names for t in templates]
     tokens = backbone.tokenizer(texts).to(backbone.device)
     features = backbone.model.encode_text(tokens).float()

@@ -143,7 +143,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
             self.forget_rate_ = float(self.forget_rate)
         self.cutoffs_ = small_loss_cutoffs(outputs.loss, self.forget_rate_, codes, per_class=self.per_class)
         mask = small_loss_mask(outputs.loss, self.forget_rate_, codes, per_class=self.per_class)
-        return Scores(outputs.proba_given, mask, outputs.predicted)
+        return Scores(outputs.proba_given, mask, outputs.predicted, suggested_proba=outputs.proba_predicted)
 
     def _score_pairs(self, X_checked, codes):
         outputs = self._new_pair_outputs(X_checked, codes)
@@ -153,7 +153,8 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
             cutoff = by_class[codes]
         else:
             cutoff = np.full(len(codes), self.cutoffs_[None])
-        return Scores(outputs.proba_given, outputs.loss <= cutoff, outputs.predicted)
+        return Scores(outputs.proba_given, outputs.loss <= cutoff, outputs.predicted,
+                      suggested_proba=outputs.proba_predicted)
 
 
 SmallLossDetector.__doc__ = SmallLossDetector.__doc__ % {"loss_model_params": LOSS_MODEL_PARAMS_DOC.strip()}

@@ -6,6 +6,7 @@ selection and AVL-Prompter's co-divide share one implementation. Rules return a
 *clean* mask (True = the given label is kept) or a clean probability or score.
 """
 
+from .calibration import TEMPERATURES, fit_temperature, temperature_scale
 from .confident import (
     confident_joint,
     confident_learning_mask,
@@ -29,19 +30,24 @@ from .neighbours import nearest_neighbours
 from .simifeat import (
     neighbour_label_distribution,
     neighbour_transition_matrix,
+    query_label_distribution,
     simifeat_rank,
     simifeat_vote,
 )
 from .sampling import balanced_clean_sample
+from .transition import bayes_clean_posterior, transition_from_verdicts
 
 __all__ = [
+    "TEMPERATURES",
     "LossMixture",
+    "bayes_clean_posterior",
     "balanced_clean_sample",
     "confident_joint",
     "confident_learning_mask",
     "estimate_joint",
     "estimate_noise_rate",
     "estimate_noise_transition",
+    "fit_temperature",
     "estimate_forget_rate",
     "fit_loss_mixtures",
     "loss_mixture_clean_proba",
@@ -52,8 +58,11 @@ __all__ = [
     "normalized_margin",
     "per_class_thresholds",
     "self_confidence",
+    "query_label_distribution",
     "simifeat_rank",
     "simifeat_vote",
     "small_loss_cutoffs",
     "small_loss_mask",
+    "temperature_scale",
+    "transition_from_verdicts",
 ]

@@ -58,11 +58,8 @@ def _normalised_features(features, min_rows=2):
     if not finite.all():
         rows = np.flatnonzero(~finite)[:5].tolist()
         raise ValueError(f"features contains NaN or infinite values (rows {rows}); drop or re-embed them.")
-    norms = np.linalg.norm(X, axis=1)
-    if (norms == 0).any():
-        rows = np.flatnonzero(norms == 0)[:5].tolist()
-        raise ValueError(f"features has all-zero rows {rows}; their cosine similarity is undefined.")
-    X /= norms[:, None]
+    # An all-zero row has no direction: it stays zero, at similarity 0 to every sample.
+    X /= np.maximum(np.linalg.norm(X, axis=1), np.finfo(np.float32).tiny)[:, None]
     return X
 
 
@@ -113,7 +110,7 @@ def nearest_neighbours(
     Parameters
     ----------
     features : array-like of shape (n_samples, n_features)
-        One embedding per sample; finite, no all-zero row.
+        One embedding per sample, finite (an all-zero row is at similarity 0 to all).
     n_neighbors : int
         Neighbours per sample, ``1 <= n_neighbors < n_samples``.
     backend : {"auto", "faiss", "sklearn"}, default="auto"
@@ -203,8 +200,10 @@ def nearest_neighbours(
         model = NearestNeighbors(n_neighbors=n_query, algorithm="brute", metric="euclidean").fit(X)
 
         def search(chunk):
-            distances, ids = model.kneighbors(chunk)
-            return ids.astype(np.int64), (1.0 - 0.5 * distances.astype(np.float32) ** 2)
+            ids = model.kneighbors(chunk, return_distance=False).astype(np.int64)
+            # The inner products themselves (1 - d^2 / 2 holds for unit rows only, not zero rows).
+            sims = np.stack([np.einsum("ij,ij->i", chunk, X[ids[:, c]]) for c in range(ids.shape[1])], axis=1)
+            return ids, sims
 
     for start in range(0, n_rows, batch_size):
         stop = min(start + batch_size, n_rows)

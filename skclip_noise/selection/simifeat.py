@@ -18,21 +18,23 @@ from .neighbours import nearest_neighbours
 
 __all__ = [
     "neighbour_label_distribution",
+    "query_label_distribution",
     "neighbour_transition_matrix",
     "simifeat_rank",
     "simifeat_vote",
 ]
 
 
-def _check_neighbour_indices(neighbour_indices, n_samples=None):
+def _check_neighbour_indices(neighbour_indices, n_samples=None, n_searched=None):
     idx = np.asarray(neighbour_indices)
     if idx.ndim != 2 or idx.shape[1] == 0:
         raise ValueError(f"neighbour_indices must be 2-D (n_samples, n_neighbors); got shape {idx.shape}.")
     if idx.dtype.kind not in "iu":
         raise ValueError(f"neighbour_indices must hold integer sample indices; got dtype {idx.dtype}.")
     n = idx.shape[0] if n_samples is None else n_samples
-    if idx.shape[0] != n:
+    if n_searched is None and idx.shape[0] != n:
         raise ValueError(f"neighbour_indices has {idx.shape[0]} rows but labels has {n}; pass one row per sample.")
+    n = n if n_searched is None else n_searched
     if idx.min() < 0 or idx.max() >= n:
         raise ValueError(f"neighbour_indices must lie in 0..{n - 1}; got values from {idx.min()} to {idx.max()}.")
     return idx.astype(np.int64, copy=False)
@@ -60,6 +62,7 @@ def _neighbour_votes(idx, codes, n_classes, weights, self_weight):
 
 def neighbour_label_distribution(neighbour_indices, labels, n_classes, *, weights=None, self_weight=0.0):
     """Share of each class among the labels of each sample's neighbours.
+
 
     Parameters
     ----------
@@ -96,6 +99,29 @@ def neighbour_label_distribution(neighbour_indices, labels, n_classes, *, weight
     n_classes = check_int(n_classes, "n_classes", 1)
     idx = _check_neighbour_indices(neighbour_indices)
     codes = check_label_codes(labels, n_classes, idx.shape[0])
+    return _label_distribution(idx, codes, n_classes, weights, self_weight)
+
+
+def query_label_distribution(neighbour_indices, labels, n_classes, *, weights=None):
+    """Share of each class among the labels of new samples' neighbours in a labelled set.
+
+    Like :func:`neighbour_label_distribution` for queries whose neighbours were
+    searched among the labelled samples (``nearest_neighbours(..., queries=...)``):
+    ``neighbour_indices`` has one row per query and indexes ``labels``.
+
+    Examples
+    --------
+    >>> query_label_distribution([[0, 1], [2, 2]], [0, 1, 1], 2)
+    array([[0.5, 0.5],
+           [0. , 1. ]])
+    """
+    n_classes = check_int(n_classes, "n_classes", 1)
+    codes = check_label_codes(labels, n_classes)
+    idx = _check_neighbour_indices(neighbour_indices, n_searched=len(codes))
+    return _label_distribution(idx, codes, n_classes, weights, 0.0)
+
+
+def _label_distribution(idx, codes, n_classes, weights, self_weight):
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != idx.shape:

@@ -1,0 +1,94 @@
+"""Noise transition matrices from a detector's verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import check_label_codes
+
+__all__ = ["bayes_clean_posterior", "transition_from_verdicts"]
+
+
+def transition_from_verdicts(labels, clean_mask, predicted, n_classes):
+    """Estimate ``T[true, given] = P(given = j | true = i)`` from clean/noisy verdicts.
+
+    A pair judged clean is taken to be of its given class, a pair judged noisy of the
+    class the detector predicts; ``T`` counts (true, given) pairs and normalises each
+    row. A class no pair is taken to be gets the identity row (no evidence of noise).
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+        Given class codes ``0..n_classes-1``.
+    clean_mask : array-like of bool, shape (n_samples,)
+    predicted : array-like of int, shape (n_samples,)
+        The detector's class for each sample.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_classes)
+        Rows sum to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = transition_from_verdicts([0, 0, 1, 1], [True, False, True, True], [0, 1, 1, 1], 2)
+    >>> T.tolist()
+    [[1.0, 0.0], [0.3333333333333333, 0.6666666666666666]]
+    """
+    codes = check_label_codes(labels, n_classes)
+    predicted = check_label_codes(predicted, n_classes, len(codes), name="predicted")
+    clean_mask = np.asarray(clean_mask, dtype=bool)
+    if clean_mask.shape != codes.shape:
+        raise ValueError(f"clean_mask has shape {clean_mask.shape}; expected {codes.shape}.")
+    true = np.where(clean_mask, codes, predicted)
+    counts = np.zeros((n_classes, n_classes))
+    np.add.at(counts, (true, codes), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    empty = totals[:, 0] == 0
+    counts[empty, :] = np.eye(n_classes)[empty]
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
+
+
+def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
+    """Probability that each given label is right, by Bayes' rule through a transition matrix.
+
+    With ``p(i | x)`` the probability that sample ``x`` is truly of class ``i`` and
+    ``T[i, j] = P(given = j | true = i)``, the given label ``y`` is right with
+    probability ``T[y, y] p(y | x) / sum_i T[i, y] p(i | x)``. Thresholding it at 0.5
+    is the error-minimising decision: no noise rate is needed, and the structure
+    of the noise (which classes are confused with which) enters through ``T``.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+    pred_probs : array-like of shape (n_samples, n_classes)
+        ``p(true class | x)``, e.g. from a model fitted on the samples judged clean.
+    transition : array-like of shape (n_classes, n_classes)
+        ``T[true, given]``; rows are normalised after adding ``smoothing``.
+    smoothing : float, default=1e-6
+        Added to every entry of ``T`` so that no confusion is ruled out entirely.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = np.array([[0.6, 0.4], [0.0, 1.0]])  # 40 % of class 0 is labelled 1
+    >>> bayes_clean_posterior([1, 1], [[0.5, 0.5], [0.2, 0.8]], T, smoothing=0).round(3).tolist()
+    [0.714, 0.909]
+    """
+    probs = np.asarray(pred_probs, dtype=np.float64)
+    codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
+    T = np.asarray(transition, dtype=np.float64)
+    if T.shape != (probs.shape[1],) * 2 or not np.isfinite(T).all() or (T < 0).any():
+        raise ValueError(f"transition must be a finite, non-negative {probs.shape[1]} x {probs.shape[1]} matrix.")
+    T = T + smoothing
+    T /= T.sum(axis=1, keepdims=True)
+    rows = np.arange(len(codes))
+    evidence = probs * T[:, codes].T  # p(i | x) T[i, y] for every class i
+    clean = evidence[rows, codes]
+    return np.clip(clean / np.maximum(evidence.sum(axis=1), 1e-300), 0.0, 1.0)

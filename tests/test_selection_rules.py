@@ -1,0 +1,139 @@
+"""The loss-mixture, small-loss, transition, Bayes and temperature rules of
+skclip_noise.selection, each against a case worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skclip_noise.selection import (
+    LossMixture,
+    balanced_clean_sample,
+    bayes_clean_posterior,
+    estimate_forget_rate,
+    fit_loss_mixtures,
+    fit_temperature,
+    loss_mixture_posterior,
+    small_loss_cutoffs,
+    small_loss_mask,
+    temperature_scale,
+    transition_from_verdicts,
+)
+
+# --------------------------------------------------------------- loss mixtures
+
+
+def test_loss_mixture_separates_two_groups_and_normalises_like_its_fit():
+    loss = np.r_[np.full(6, 0.2), np.full(4, 2.2)] + np.linspace(0, 0.01, 10)
+    mixture = LossMixture(loss, random_state=0)
+    assert (mixture.low, mixture.high) == (pytest.approx(0.2), pytest.approx(2.21))
+    posterior = mixture.clean_posterior(loss)
+    np.testing.assert_array_equal(posterior > 0.5, np.r_[np.ones(6, bool), np.zeros(4, bool)])
+    # New losses are normalised with the fit's minimum and maximum, not their own.
+    assert mixture.clean_posterior(np.array([0.2]))[0] > 0.99
+    assert mixture.clean_posterior(np.array([2.2]))[0] < 0.01
+
+
+def test_a_group_with_nothing_to_separate_is_clean():
+    np.testing.assert_array_equal(LossMixture(np.array([0.7])).clean_posterior(np.array([0.7, 5.0])), [1, 1])
+    np.testing.assert_array_equal(LossMixture(np.full(4, 1.0)).clean_posterior(np.full(4, 1.0)), np.ones(4))
+
+
+def test_per_class_mixtures_and_an_unseen_class():
+    loss = np.array([0.1, 0.1, 0.12, 3.0, 1.0, 1.0, 1.02, 9.0])
+    codes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    mixtures = fit_loss_mixtures(loss, codes, per_class=True)
+    assert sorted(mixtures) == [0, 1]
+    np.testing.assert_array_equal(loss_mixture_posterior(mixtures, loss, codes) > 0.5, [1, 1, 1, 0, 1, 1, 1, 0])
+    # A class no mixture was fitted for has no evidence of being clean.
+    assert loss_mixture_posterior(mixtures, np.array([0.1]), np.array([2]))[0] == 0.0
+
+
+def test_estimated_forget_rate_is_the_expected_high_loss_share():
+    loss = np.r_[np.full(7, 0.1), np.full(3, 4.0)] + np.linspace(0, 0.01, 10)
+    assert estimate_forget_rate(loss) == pytest.approx(0.3, abs=1e-3)
+
+
+def test_small_loss_keeps_exactly_the_lowest_share_per_class():
+    #            class 0: 0.1 0.5 0.3 0.9   class 1: 0.8 0.2
+    loss = np.array([0.1, 0.5, 0.3, 0.9, 0.8, 0.2])
+    codes = np.array([0, 0, 0, 0, 1, 1])
+    # forget 0.5: class 0 keeps round(2.0) = 2 (0.1, 0.3), class 1 keeps 1 (0.2).
+    np.testing.assert_array_equal(small_loss_mask(loss, 0.5, codes), [1, 0, 1, 0, 0, 1])
+    assert small_loss_cutoffs(loss, 0.5, codes) == {0: 0.3, 1: 0.2}
+    # Over all samples: keep round(3.0) = 3 of 6 (0.1, 0.2, 0.3).
+    np.testing.assert_array_equal(small_loss_mask(loss, 0.5, per_class=False), [1, 0, 1, 0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: LossMixture(np.array([0.1, np.nan])), "NaN or infinite"),
+        (lambda: small_loss_mask(np.ones(3), 1.0), "forget_rate"),
+        (lambda: fit_loss_mixtures(np.ones(3), per_class=True), "class codes"),
+        (lambda: small_loss_mask(np.ones(3), 0.2, np.zeros(2)), "same length"),
+    ],
+)
+def test_bad_inputs_name_the_problem(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_balanced_sample_draws_the_smallest_clean_count_from_every_class():
+    codes = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    clean = np.array([1, 1, 1, 1, 0, 1, 1, 0], bool)
+    chosen = balanced_clean_sample(codes, clean, 3, np.random.default_rng(0))
+    assert np.bincount(codes[chosen]).tolist() == [1, 1, 1] and clean[chosen].all()
+
+
+# ----------------------------------------------------------- transitions
+
+
+def test_transition_from_verdicts_by_hand():
+    # Given labels 0 0 0 1 1 1; clean verdicts keep the first two of each class; the
+    # flagged ones are predicted 1 (sample 2) and 0 (samples 5, and 4 is predicted 2).
+    codes = [0, 0, 0, 1, 1, 1]
+    clean = [True, True, False, True, False, False]
+    predicted = [0, 0, 1, 1, 2, 0]
+    # (true, given) pairs: (0,0) (0,0) (1,0) (1,1) (2,1) (0,1)
+    # true 0: given 0 twice, 1 once -> [2/3, 1/3, 0]; true 1: [1/2, 1/2, 0];
+    # true 2: given 1 once -> [0, 1, 0].
+    T = transition_from_verdicts(codes, clean, predicted, 3)
+    np.testing.assert_allclose(T, [[2 / 3, 1 / 3, 0], [0.5, 0.5, 0], [0, 1, 0]])
+
+
+def test_a_class_never_taken_as_true_gets_the_identity_row():
+    T = transition_from_verdicts([0, 0, 1], [True, True, True], [0, 0, 1], 3)
+    np.testing.assert_array_equal(T[2], [0, 0, 1])
+
+
+def test_bayes_posterior_by_hand():
+    # 30 % of class 0 is labelled 1; class 1 is never mislabelled.
+    T = np.array([[0.7, 0.3], [0.0, 1.0]])
+    # Given label 1 with p(true | x) = (0.5, 0.5): 0.5 * 1 / (0.5 * 0.3 + 0.5 * 1) = 10 / 13.
+    # Given label 0 with (0.4, 0.6): 0.4 * 0.7 / (0.4 * 0.7 + 0.6 * 0) = 1.
+    posterior = bayes_clean_posterior([1, 0], [[0.5, 0.5], [0.4, 0.6]], T, smoothing=0)
+    np.testing.assert_allclose(posterior, [10 / 13, 1.0])
+    with pytest.raises(ValueError, match="2 x 2"):
+        bayes_clean_posterior([1], [[0.5, 0.5]], np.eye(3))
+
+
+# ----------------------------------------------------------- temperature
+
+
+def test_temperature_scaling_by_hand():
+    # (0.8, 0.2) at T = 0.5 is proportional to (0.64, 0.04): (16/17, 1/17).
+    np.testing.assert_allclose(temperature_scale([[0.8, 0.2]], 0.5), [[16 / 17, 1 / 17]])
+    np.testing.assert_allclose(temperature_scale([[0.8, 0.2]], 1.0), [[0.8, 0.2]])
+    with pytest.raises(ValueError, match="positive"):
+        temperature_scale([[0.5, 0.5]], 0.0)
+
+
+def test_fitted_temperature_sharpens_right_but_flat_probabilities_and_softens_wrong_confident_ones():
+    labels = np.array([0, 0, 1, 1])
+    flat = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
+    assert fit_temperature(labels, flat) == pytest.approx(0.2)  # the sharpest on the grid
+    overconfident = np.array([[0.99, 0.01], [0.01, 0.99], [0.01, 0.99], [0.99, 0.01]])  # half wrong
+    assert fit_temperature(labels, overconfident) > 1.0
+    # Only the masked rows count.
+    assert fit_temperature(labels, overconfident, mask=[True, False, True, False]) == pytest.approx(0.2)
