@@ -91,7 +91,9 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
                              "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="consensus/gmm: clean when the clean probability exceeds it")
-    parser.add_argument("--n-neighbors", type=int, default=10, help="consensus/neighbour: neighbours per sample")
+    parser.add_argument("--n-neighbors", type=int, default=None,
+                        help="consensus (default: 20, fewer for a smaller class) / neighbour (default 10): "
+                             "neighbours per sample")
     parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen",
                         help="gmm/small-loss: how much of the image tower the loss model trains")
     parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
@@ -155,10 +157,10 @@ def make_detector(args, backbone, pretrained, image_size):
         names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
         return detectors.LabelMatchDetector(class_names=names, **common)
     if args.detector == "neighbour":
-        return detectors.NeighbourDetector(n_neighbors=args.n_neighbors, **common)
+        return detectors.NeighbourDetector(n_neighbors=args.n_neighbors or 10, **common)
     if args.detector == "consensus":
         return detectors.ConsensusDetector(
-            n_neighbors=args.n_neighbors, threshold=args.threshold, cv=args.cv or 5,
+            n_neighbors=args.n_neighbors or "auto", threshold=args.threshold, cv=args.cv or 5,
             random_state=args.random_state, **common
         )
     trained = dict(epochs=args.epochs, cv=args.cv, tuning=args.tuning, random_state=args.random_state, **common)
@@ -189,6 +191,60 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
          f"issues of {len(issues)}) and {html_path}.")
 
 
+def check_output_dir(path, flag="--output-dir"):
+    """Create ``path`` and check that files can be written there, before any work.
+
+    Raises ``ValueError`` (one line) when it is a file, or cannot be created or written.
+    """
+    import tempfile
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} is a file, not a folder; pass a folder (it is created if missing).")
+    try:
+        os.makedirs(path, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=path, prefix=".skclip-noise-write-check-")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"{flag} {path!r}: cannot write there ({reason}); pass a folder you can write to."
+        ) from exc
+
+
+def check_images_readable(paths, *, show=5):
+    """Open every image file once (header and structure, no decoding of the pixels),
+    before any work; one ``ValueError`` naming the files that cannot be read."""
+    from PIL import Image
+
+    missing = [str(path) for path in paths if not os.path.isfile(path)]
+    if missing:
+        more = f" and {len(missing) - show} more" if len(missing) > show else ""
+        raise ValueError(
+            f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
+            "Fix the paths (relative ones are read from the CSV's folder) and run again."
+        )
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+            bad.append(f"{path} ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})")
+    if bad:
+        more = f" and {len(bad) - show} more" if len(bad) > show else ""
+        raise ValueError(
+            f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
+            "Remove or replace them (or drop their rows from the CSV) and run again."
+        )
+
+
+def _check_outputs(args):
+    check_output_dir(args.output_dir)
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+
+
 def run_demo(args):
     import numpy as np
 
@@ -196,6 +252,7 @@ def run_demo(args):
     from .noise import make_noisy_labels
 
     started = time.perf_counter()
+    _check_outputs(args)
     X, y_true, class_names = _load_demo_data(args)
     features = X.reshape(len(X), -1).astype(np.float32) / 255.0 if args.noise == "instance" else None
     y_noisy, is_noisy = make_noisy_labels(
@@ -253,6 +310,8 @@ def read_detect_input(path):
 
 def run_detect(args):
     X, y = read_detect_input(args.input)
+    check_images_readable(X)
+    _check_outputs(args)
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
     detector.fit(X, y)
@@ -276,13 +335,13 @@ def main(argv=None):
     try:
         return args.handler(args)
     except (
-        FileNotFoundError,
-        NotADirectoryError,
+        OSError,  # FileNotFoundError, NotADirectoryError, PermissionError, ...
         ValueError,
         PretrainedWeightsUnavailableError,
         OfflineWeightsUnavailableError,
     ) as exc:
-        print(f"skclip-noise {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line
+        print(f"skclip-noise {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from sklearn.base import (
 from sklearn.utils.validation import check_is_fitted
 
 from ._param_validation import constraints_for
-from .backbones.loading import load_backbone, weights_key
+from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
 from .data.inputs import ImageDataset, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, fitted_device, resolve_device
@@ -137,6 +138,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             self._check_image_size(backbone)
         self.device_ = str(device)
         self.embedding_dim_ = backbone.feature_dim
+        self._weights_key = backbone.weights_key  # checked where the backbone is reloaded
         return self
 
     def _check_image_size(self, backbone):
@@ -159,6 +161,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         return self.embedding_dim_
 
     def _loaded_backbone(self):
+        check_weights_unchanged(self.pretrained, getattr(self, "_weights_key", None), type(self).__name__)
         return load_backbone(self.backbone, self.pretrained, device=fitted_device(self.device_))
 
     def transform(self, X):
@@ -207,8 +210,17 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         return embeddings.numpy()
 
     def _embed_with_cache(self, backbone, dataset):
+        try:
+            store = EmbeddingStore(self.cache_dir, self._cache_key(backbone))
+        except OSError as exc:
+            warnings.warn(
+                f"cache_dir={str(self.cache_dir)!r} cannot be used ({exc}); embedding without "
+                "the cache. Pass a writable folder, or cache_dir=None.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return self._embed(backbone, dataset)
         keys = content_keys(dataset)
-        store = EmbeddingStore(self.cache_dir, self._cache_key(backbone))
         found, cached = store.lookup(keys)
         missing = np.flatnonzero(~found)
         unique_keys, first = np.unique(keys[missing], return_index=True)

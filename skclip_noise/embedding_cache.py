@@ -1,11 +1,16 @@
 """An on-disk store of embeddings keyed by image content and backbone.
 
-Layout: ``<cache_dir>/<backbone key>/<shard>.keys.npy`` and ``<shard>.emb.npy``.
+Layout: ``<cache_dir>/<backbone key>/<shard>.keys.npy``, ``<shard>.emb.npy`` and
+``<shard>.sums.npy`` (one 8-byte BLAKE2b digest per embedding row).
 Every computation that produced new embeddings adds one shard; a shard counts once
 its keys file exists, and files are written under a temporary name then renamed, so
 an interrupted write never corrupts the store and concurrent writers never clash.
 Embeddings are read through memory maps, so looking up a few rows of a large store
-reads only those rows.
+reads only those rows, and only those rows' digests are checked. A shard whose files
+are truncated or whose rows fail their digest (a damaged disk, a file edited or cut
+by hand) is reported in a warning naming the file, removed, and its rows are
+recomputed. A store that cannot be written (read-only ``cache_dir``) warns and keeps
+serving what it holds.
 """
 
 from __future__ import annotations
@@ -13,12 +18,29 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+import warnings
 
 import numpy as np
 
 __all__ = ["EmbeddingStore", "content_keys"]
 
 _KEY_BYTES = 20
+_SUFFIXES = (".keys.npy", ".emb.npy", ".sums.npy")
+
+
+def _row_digests(embeddings):
+    """One 8-byte BLAKE2b digest per row, as uint64."""
+    rows = np.ascontiguousarray(embeddings, dtype=np.float32)
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") for row in rows],
+        dtype=np.uint64,
+    )
+
+
+class _DamagedShard(Exception):
+    def __init__(self, path, reason):
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
 
 
 def content_keys(image_dataset):
@@ -63,32 +85,49 @@ class EmbeddingStore:
     def __init__(self, cache_dir, backbone_key):
         digest = hashlib.sha1(backbone_key.encode()).hexdigest()[:16]
         self.directory = os.path.join(os.fspath(cache_dir), digest)
-        os.makedirs(self.directory, exist_ok=True)
+        self.writable = True
+        os.makedirs(self.directory, exist_ok=True)  # an OSError here: no cache at all
         info = os.path.join(self.directory, "backbone.txt")
         if not os.path.exists(info):
-            with open(info, "w") as handle:
-                handle.write(backbone_key + "\n")
+            try:
+                with open(info, "w") as handle:
+                    handle.write(backbone_key + "\n")
+            except OSError as exc:
+                self._not_writable(exc)
+
+    def _not_writable(self, exc):
+        if self.writable:
+            warnings.warn(
+                f"Embedding cache folder {self.directory!r} is not writable ({exc}); new "
+                "embeddings are not stored and will be computed again next time. Pass a "
+                "writable cache_dir, or cache_dir=None.",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.writable = False
 
     def _shards(self):
         names = sorted(f for f in os.listdir(self.directory) if f.endswith(".keys.npy"))
         return [os.path.join(self.directory, f[: -len(".keys.npy")]) for f in names]
 
     def lookup(self, keys):
-        """Rows found for ``keys``: ``(found mask, embeddings of the found keys)``."""
+        """Rows found for ``keys``: ``(found mask, embeddings of the found keys)``.
+
+        A damaged shard is reported (a warning naming the file), removed, and its
+        keys count as not found, so the caller recomputes them.
+        """
         keys = np.asarray(keys, dtype=f"S{_KEY_BYTES}")
         found = np.zeros(len(keys), dtype=bool)
         parts = []
         for shard in self._shards():
-            shard_keys = np.load(shard + ".keys.npy")
-            order = np.argsort(shard_keys)
-            positions = np.searchsorted(shard_keys, keys, sorter=order)
-            positions = np.clip(positions, 0, len(shard_keys) - 1)
-            hit = (shard_keys[order[positions]] == keys) & ~found
-            if not hit.any():
+            try:
+                part = self._lookup_shard(shard, keys, found)
+            except _DamagedShard as damaged:
+                self._discard(shard, damaged)
                 continue
-            embeddings = np.load(shard + ".emb.npy", mmap_mode="r")
-            parts.append((np.flatnonzero(hit), np.asarray(embeddings[order[positions[hit]]])))
-            found |= hit
+            if part is not None:
+                parts.append(part)
+                found[part[0]] = True
         if not parts:
             return found, None
         width = parts[0][1].shape[1]
@@ -97,15 +136,82 @@ class EmbeddingStore:
             values[where] = emb
         return found, values[found]
 
+    def _lookup_shard(self, shard, keys, found):
+        shard_keys = _load(shard + ".keys.npy")
+        if shard_keys is None:  # removed meanwhile by another process
+            return None
+        if shard_keys.ndim != 1 or shard_keys.dtype != np.dtype(f"S{_KEY_BYTES}"):
+            raise _DamagedShard(shard + ".keys.npy", "unexpected content")
+        if len(shard_keys) == 0:
+            return None
+        order = np.argsort(shard_keys)
+        positions = np.searchsorted(shard_keys, keys, sorter=order)
+        positions = np.clip(positions, 0, len(shard_keys) - 1)
+        hit = (shard_keys[order[positions]] == keys) & ~found
+        if not hit.any():
+            return None
+        rows = order[positions[hit]]
+        embeddings = _load(shard + ".emb.npy", mmap_mode="r")
+        if embeddings is None or embeddings.ndim != 2 or len(embeddings) != len(shard_keys):
+            raise _DamagedShard(shard + ".emb.npy", "missing, or not one row per key")
+        values = np.asarray(embeddings[rows], dtype=np.float32)
+        sums = _load(shard + ".sums.npy", mmap_mode="r")
+        if sums is not None:  # shards written before digests existed have none
+            if len(sums) != len(shard_keys):
+                raise _DamagedShard(shard + ".sums.npy", "not one digest per key")
+            if not np.array_equal(_row_digests(values), np.asarray(sums[rows])):
+                raise _DamagedShard(shard + ".emb.npy", "rows do not match their checksums")
+        return np.flatnonzero(hit), values
+
+    def _discard(self, shard, damaged):
+        warnings.warn(
+            f"Embedding cache file {damaged.path!r} is damaged ({damaged.reason}); its "
+            "embeddings are recomputed and the damaged shard is removed.",
+            UserWarning,
+            stacklevel=4,
+        )
+        for suffix in _SUFFIXES:  # the keys file first: the shard stops counting at once
+            try:
+                os.remove(shard + suffix)
+            except OSError:
+                pass
+
     def add(self, keys, embeddings):
-        """Write a new shard with these rows."""
+        """Write a new shard with these rows (a warning, not an error, when the folder
+        is not writable)."""
         keys = np.asarray(keys, dtype=f"S{_KEY_BYTES}")
         embeddings = np.asarray(embeddings, dtype=np.float32)
-        if len(keys) == 0:
+        if len(keys) == 0 or not self.writable:
             return
         base = os.path.join(self.directory, uuid.uuid4().hex)
-        for suffix, array in ((".emb.npy", embeddings), (".keys.npy", keys)):
-            tmp = f"{base}{suffix}.tmp"
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-            os.replace(tmp, base + suffix)
+        written = []
+        try:
+            # The keys file last: it is what makes the shard count.
+            for suffix, array in (
+                (".emb.npy", embeddings),
+                (".sums.npy", _row_digests(embeddings)),
+                (".keys.npy", keys),
+            ):
+                tmp = f"{base}{suffix}.tmp"
+                written.append(tmp)
+                with open(tmp, "wb") as handle:
+                    np.save(handle, array)
+                os.replace(tmp, base + suffix)
+                written[-1] = base + suffix
+        except OSError as exc:
+            for path in reversed(written):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+            self._not_writable(exc)
+
+
+def _load(path, mmap_mode=None):
+    """``np.load``, None for a missing file, :class:`_DamagedShard` for a broken one."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError, EOFError) as exc:
+        raise _DamagedShard(path, f"unreadable or truncated: {exc}") from exc

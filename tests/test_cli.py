@@ -138,3 +138,78 @@ def test_detect_rejects_bad_csvs(content, message, tmp_path, capsys):
 def test_detect_rejects_a_missing_input(tmp_path, capsys):
     assert cli.main(["detect", str(tmp_path / "nowhere"), *TINY_FLAGS]) == 2
     assert "neither an image folder nor a CSV" in capsys.readouterr().err
+
+
+def _copy_folder(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_detect_names_a_corrupt_image_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    folder = _copy_folder(digits_folder, tmp_path / "images")
+    victim = sorted(folder.rglob("*.png"))[3]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated PNG
+    monkeypatch.setattr(cli, "make_detector", _no_detector)
+    status = cli.main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert victim.name in err and "cannot be read" in err
+
+
+def _no_detector(*args, **kwargs):
+    raise AssertionError("the detector was built before the inputs were checked")
+
+
+def test_detect_refuses_an_output_dir_that_is_a_file_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "report"
+    target.write_text("not a folder")
+    monkeypatch.setattr(cli, "make_detector", _no_detector)
+    status = cli.main(["detect", str(digits_folder), "--output-dir", str(target), *TINY_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "--output-dir" in err and "is a file" in err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root can write anywhere")
+def test_detect_refuses_an_unwritable_output_dir_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    monkeypatch.setattr(cli, "make_detector", _no_detector)
+    try:
+        status = cli.main(["detect", str(digits_folder), "--output-dir", str(locked / "out"), *TINY_FLAGS])
+    finally:
+        locked.chmod(0o700)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and "cannot write" in err
+
+
+def test_unwritable_output_dir_is_checked_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    # Also as root: a write that fails (simulated) is reported in one line, before the detector.
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(cli, "make_detector", _no_detector)
+    status = cli.main(["detect", str(digits_folder), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "cannot write" in err and "--output-dir" in err
+
+
+def test_demo_refuses_an_output_dir_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "report"
+    target.write_text("not a folder")
+    status = cli.main(["demo", "--output-dir", str(target), "--backbone", "open_clip:skclip-tiny",
+                       "--pretrained", "none", "--quiet", "--n-samples", "100"])
+    err = capsys.readouterr().err
+    assert status == 2 and "is a file" in err and "Traceback" not in err

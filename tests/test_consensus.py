@@ -44,9 +44,9 @@ def fitted(digits_pixels):
     return out
 
 
-# Bounds set from measurement (seed 0): symmetric 40 % clean/noisy F1 0.992/0.988,
-# pair-flip 40 % 0.941/0.908; new pairs (the other 597 digits) 0.986/0.978 and
-# 0.961/0.935. Tuned cleanlab on the same pixels: 0.961/0.943 and 0.744/0.642.
+# Bounds set from measurement (seed 0): symmetric 40 % clean/noisy F1 0.990/0.985,
+# pair-flip 40 % 0.958/0.936; new pairs (the other 597 digits) 0.982/0.972 and
+# 0.972/0.953. Tuned cleanlab on all 1,797 pixels: 0.961/0.943 and 0.744/0.642.
 @pytest.mark.parametrize("kind, clean_f1, noisy_f1", [("symmetric", 0.97, 0.96), ("pairflip", 0.92, 0.88)])
 def test_quality_on_real_digits_without_the_noise_rate(fitted, kind, clean_f1, noisy_f1, digits_pixels):
     detector, y_noisy, is_noisy = fitted[kind]
@@ -62,10 +62,10 @@ def test_label_quality_is_a_graded_ranking_and_suggestions_are_mostly_the_true_c
     issues = detector.label_issues_
     quality = issues["label_quality"].to_numpy()
     assert len(np.unique(quality)) > 0.9 * N_FIT  # no saturated posterior: it ranks
-    assert roc_auc_score(is_noisy[:N_FIT], 1 - quality) > 0.95  # measured 0.973
+    assert roc_auc_score(is_noisy[:N_FIT], 1 - quality) > 0.95  # measured 0.982
     _, y = digits_pixels
     caught = ~detector.clean_mask_ & is_noisy[:N_FIT]
-    assert (issues["suggested_label"].to_numpy()[caught] == y[:N_FIT][caught]).mean() > 0.9  # measured 0.98
+    assert (issues["suggested_label"].to_numpy()[caught] == y[:N_FIT][caught]).mean() > 0.9  # measured 0.982
     assert issues["suggested_label_confidence"].between(0, 1).all()
 
 
@@ -81,7 +81,7 @@ def test_transition_estimate_is_close_to_the_truth_under_symmetric_noise(fitted,
 def test_quality_on_real_mobilenet_embeddings_of_digits():
     images, labels = load_digits_images()
     Z = ImageEmbedder("torchvision:mobilenet_v2", "offline", image_size=64, device="cpu").fit_transform(images[:800])
-    for kind, clean_f1, noisy_f1 in [("symmetric", 0.94, 0.92), ("pairflip", 0.88, 0.80)]:  # measured .960/.942, .901/.835
+    for kind, clean_f1, noisy_f1 in [("symmetric", 0.92, 0.89), ("pairflip", 0.92, 0.89)]:  # measured .941/.917, .944/.915
         y_noisy, is_noisy = _noisy(labels[:800], kind)
         report = detection_report(is_noisy, ConsensusDetector(random_state=0).fit(Z, y_noisy).clean_mask_,
                                   output_dict=True)
@@ -173,3 +173,13 @@ def test_in_an_imbalanced_learn_pipeline_under_grid_search(digits_pixels):
     # Trained on what the detector kept, the classifier beats one trained on every noisy label.
     plain = LogisticRegression(C=0.1, max_iter=300).fit(X[:600], y_noisy[:600])
     assert search.score(X[1200:], y[1200:]) > plain.score(X[1200:], y[1200:]) + 0.1
+
+
+def test_auto_neighbourhood_shrinks_to_fit_the_smallest_class():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60, int), np.ones(8, int)]
+    X = np.eye(2)[y] * 4 + rng.normal(size=(68, 2))
+    assert ConsensusDetector(random_state=0).fit(X, y).n_neighbors_ == 7
+    y[:40] = np.repeat([0, 2], 20)
+    assert ConsensusDetector(random_state=0).fit(X, y).n_neighbors_ == 7
+    assert ConsensusDetector(random_state=0).fit(np.r_[X, X], np.r_[y, y]).n_neighbors_ == 15

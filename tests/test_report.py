@@ -445,7 +445,7 @@ def test_html_from_torch_dataset(digits):
     issues = _issues(np.r_[[0.4, 0.1], np.full(8, 0.9)], y[:10])
     page = label_issues_html(dataset, issues)
     assert _shown_samples(page) == [1, 0]
-    assert sorted(dataset.loaded) == [0, 1]
+    assert set(dataset.loaded) == {0, 1}  # only the images shown (the input check also reads the first two)
     assert all(_decode(s).size == (96, 96) for s in _image_sources(page))
 
 

@@ -129,13 +129,31 @@ def test_checkpoint_and_resume_reproduce_an_uninterrupted_run(tmp_path, rng_guar
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_resume_with_another_seed_is_refused(tmp_path):
+def test_a_checkpoint_of_another_seed_is_not_resumed(tmp_path):
+    # A checkpoint binds the run that wrote it: another seed trains afresh (and overwrites it).
     path = tmp_path / "checkpoint.pt"
     model, optimizer, scheduler = _make()
     _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=0, checkpoint_path=path), epochs=1)
     model, optimizer, scheduler = _make()
-    with pytest.raises(ValueError, match="another random_state"):
-        _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=1, checkpoint_path=path))
+    _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=1))
+    expected = _weights(model)
+    model, optimizer, scheduler = _make()
+    with pytest.warns(UserWarning, match=r"checkpoint\.pt.*another random_state.*trains from scratch"):
+        history = _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=1, checkpoint_path=path))
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert torch.equal(_weights(model), expected)
+
+
+def test_a_checkpoint_of_another_fingerprint_is_not_resumed(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    model, optimizer, scheduler = _make()
+    _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=0, checkpoint_path=path,
+                 fingerprint={"data": "a", "parameters": "p"}))
+    model, optimizer, scheduler = _make()
+    with pytest.warns(UserWarning, match="another data"):
+        history = _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=0, checkpoint_path=path,
+                               fingerprint={"data": "b", "parameters": "p"}))
+    assert len(history) == 4 and history[0]["n_steps"] == 6  # trained, not resumed to nothing
 
 
 def test_a_finished_checkpoint_resumes_to_nothing(tmp_path):

@@ -39,7 +39,15 @@ from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
 from .towers import tower_kind_of
 
-__all__ = ["Backbone", "load_backbone", "clear_backbone_cache", "weights_key", "PRECISIONS"]
+__all__ = [
+    "Backbone",
+    "load_backbone",
+    "clear_backbone_cache",
+    "weights_key",
+    "check_weights_unchanged",
+    "WeightsChangedError",
+    "PRECISIONS",
+]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _CACHE_SIZE = 4
@@ -70,6 +78,10 @@ class Backbone:
     tower_kind : str
         The image tower's kind (see :mod:`skclip_noise.backbones.towers`), set once at
         load.
+    weights_key : object
+        :func:`weights_key` of ``pretrained`` when loaded (for a checkpoint path: the
+        path, its size and modification time). An estimator records it at ``fit`` and
+        passes it to :func:`check_weights_unchanged` where it reloads the backbone.
 
     Examples
     --------
@@ -92,6 +104,7 @@ class Backbone:
     precision: str = "fp32"
     tokenizer: object = field(default=None, repr=False)
     tower_kind: str = ""
+    weights_key: object = None
 
     @property
     def is_clip(self):
@@ -208,6 +221,7 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         backbone.model.to(device=device, dtype=PRECISIONS[precision])
         backbone.device, backbone.precision = device, precision
         backbone.tower_kind = tower_kind_of(backbone.image_tower, parsed.name)
+        backbone.weights_key = key[1]
         _cache[key] = backbone
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
@@ -222,6 +236,62 @@ def weights_key(pretrained):
         stat = os.stat(path) if os.path.exists(path) else None
         return (path, stat.st_size, stat.st_mtime_ns) if stat else (path,)
     return pretrained
+
+
+class WeightsChangedError(RuntimeError):
+    """The ``pretrained=`` checkpoint file changed (or vanished) since the estimator was
+    fitted: a restored model would silently combine fitted state with other weights.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_weights_unchanged("/no/such/w.pt", ("/no/such/w.pt", 10, 0), "ImageEmbedder")
+    ... except WeightsChangedError as error:
+    ...     print(str(error)[:75])
+    ImageEmbedder was fitted with pretrained='/no/such/w.pt', but that file has
+    """
+
+
+def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
+    """Refuse to reload a ``pretrained`` file that is not the one ``fit`` used.
+
+    Parameters
+    ----------
+    pretrained : object
+        The ``pretrained`` parameter.
+    fitted_key : object or None
+        :attr:`Backbone.weights_key` recorded at fit; None (an estimator pickled before
+        keys were recorded) checks nothing.
+    owner : str
+        Named in the message.
+
+    Raises
+    ------
+    WeightsChangedError
+        The file's size or modification time differs from fit's, or it is gone.
+
+    Examples
+    --------
+    >>> check_weights_unchanged("openai", "openai")  # tags are not files: nothing to check
+    """
+    if fitted_key is None or not looks_like_path(pretrained):
+        return
+    current = weights_key(pretrained)
+    if current == fitted_key:
+        return
+    path = current[0]
+
+    def describe(key):
+        if not isinstance(key, tuple) or len(key) < 3:
+            return "no file"
+        return f"{key[1]} bytes, modified {key[2] / 1e9:.0f} s after the epoch"
+
+    raise WeightsChangedError(
+        f"{owner} was fitted with pretrained={path!r}, but that file has changed since fit "
+        f"(at fit: {describe(fitted_key)}; now: {describe(current)}). Its fitted state only "
+        "matches the weights it was trained with: restore the original file at that path, "
+        "or refit the estimator with the new one."
+    )
 
 
 def _check_checkpoint_path(path):

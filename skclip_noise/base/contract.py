@@ -117,13 +117,20 @@ class DetectorMixin:
         check_is_fitted(self, "clean_mask_")
         X_checked = self._check_X(X, reset=False)
         if y is None:
-            if (
-                X_checked.n_samples != len(self.clean_mask_)
-                or input_fingerprint(X_checked) != self._fit_fingerprint
-            ):
+            # The fingerprint hashes all of an array or feature table, and every path with
+            # its file's size and modification time (see input_fingerprint).
+            if X_checked.n_samples != len(self.clean_mask_):
                 raise ValueError(
                     "A clean/noisy verdict is about an (image, label) pair: pass y for data "
-                    "other than the data this estimator was fitted on."
+                    f"other than the data this estimator was fitted on (X has "
+                    f"{X_checked.n_samples} samples, fit saw {len(self.clean_mask_)})."
+                )
+            if input_fingerprint(X_checked) != self._fit_fingerprint:
+                raise ValueError(
+                    "A clean/noisy verdict is about an (image, label) pair: pass y for data "
+                    "other than the data this estimator was fitted on. X has as many samples "
+                    "as the training data but its content (or, for paths, a file's size or "
+                    "modification time) changed since fit; pass y, or refit on the new data."
                 )
             return self._training_scores
         codes = self._encoding.encode(check_labels(y, X_checked.n_samples))

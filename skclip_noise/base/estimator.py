@@ -9,17 +9,25 @@ or unpickling (never on every ``predict`` call).
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_array
 
+from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import check_image_input
 from ..data.labels import LabelEncoding, check_labels
 from ..embedder import ImageEmbedder
+from ..training.checkpoint import check_checkpoint_random_state
 
 __all__ = ["ImageEstimatorMixin", "is_table"]
+
+# Trained models rebuilt from each fitted estimator's state, outside the estimators
+# themselves: predicting must not change an estimator's __dict__ (scikit-learn's rule),
+# and pickles must not carry the model. An entry goes with its estimator.
+_FITTED_MODELS = weakref.WeakKeyDictionary()
 
 
 def is_table(X):
@@ -91,7 +99,9 @@ class ImageEstimatorMixin:
         """The ``fit`` preamble: parameters, then X, then labels. Returns
         ``(X_checked, encoding)`` and forgets any previous fit's model."""
         self._validate_params()
-        self.__dict__.pop("_fitted_model_cache", None)
+        check_checkpoint_random_state(self)  # a checkpoint that could never resume: before any work
+        _FITTED_MODELS.pop(self, None)
+        self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)
         if y is None:
             raise ValueError(
@@ -140,6 +150,7 @@ class ImageEstimatorMixin:
         """
         if X_checked.kind == "features":
             return X_checked.data
+        self._check_weights_unchanged()
         features = self._embedder(device).fit(None).transform(X_checked.data)
         fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
         if fitted_width is not None and features.shape[1] != fitted_width:
@@ -155,15 +166,15 @@ class ImageEstimatorMixin:
     def _restore_model(self):  # pragma: no cover - implemented where needed
         raise NotImplementedError
 
+    def _check_weights_unchanged(self):
+        """Refuse to rebuild on a ``pretrained`` file that changed since fit."""
+        check_weights_unchanged(getattr(self, "pretrained", None), self.__dict__.get("_weights_key"),
+                                type(self).__name__)
+
     def _fitted_model(self):
         """The trained model, rebuilt from the fitted state once per fit or unpickling."""
-        cache = self.__dict__.get("_fitted_model_cache")
-        if cache is None:
-            cache = self.__dict__["_fitted_model_cache"] = self._restore_model()
-        return cache
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        state.pop("_fitted_model_cache", None)  # rebuilt from the fitted state after loading
-        return state
+        model = _FITTED_MODELS.get(self)
+        if model is None:
+            self._check_weights_unchanged()
+            model = _FITTED_MODELS[self] = self._restore_model()
+        return model

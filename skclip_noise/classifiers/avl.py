@@ -24,6 +24,7 @@ from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, strong_transform, weak_transform
 from ..training.best_epoch import BestEpoch, accuracy
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer
 from . import _avl_training as _avl
@@ -372,6 +373,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
             peers, optimizer, scheduler=scheduler, device=device, seed=seed,
             mixed_precision=self.mixed_precision, verbose=self.verbose,
             checkpoint_path=self.checkpoint_path, description="AVLPrompter",
+            fingerprint=checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone,
+                                               pretrained=self.pretrained, validation=validation),
         )
         labels = torch.as_tensor(codes, dtype=torch.long, device=device)
         config = self._preprocess_config(backbone)
@@ -379,6 +382,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         n = X_checked.n_samples
         gmm_seed = seed % (2**31)
         clock = {}
+        best = BestEpoch(last_epoch=self.epochs)
 
         def loader(dataset, batch_size):
             return make_loader(dataset, batch_size=batch_size, shuffle=True, generator=trainer.generator,
@@ -434,8 +438,6 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
                             lambda_u=self.lambda_u, lambda_r=self.lambda_r,
                             threshold=self.pseudo_label_threshold)
 
-        best = BestEpoch(last_epoch=self.epochs)
-
         def on_epoch_end(epoch, record):
             extra = {"n_labelled": list(clock["n_labelled"]), "warmup": epoch < self.warmup_epochs,
                      "time": time.perf_counter() - clock["start"]}
@@ -446,7 +448,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
                 best.update(epoch + 1, extra["val_accuracy"], peers)
             return extra
 
-        self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
+        self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end,
+                                    extra_state={"best_epoch": best})
         best.restore(peers)
         self.best_epoch_ = best.epoch
         self.peer_states_ = [trainable_state_dict(net) for net in peers.nets]

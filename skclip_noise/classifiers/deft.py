@@ -9,7 +9,14 @@ import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
-from .._param_validation import HasMethods, StrOptions, constraints_for, non_negative_real, positive_real
+from .._param_validation import (
+    HasMethods,
+    StrOptions,
+    constraints_for,
+    non_negative_real,
+    positive_real,
+)
+from ..backbones import parse_backbone_spec
 from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
 from ..backbones.towers import peft_method_for
@@ -17,9 +24,15 @@ from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_inde
 from ..data.inputs import ImageDataset
 from ..detectors.dual_prompt import DualPromptDetector
 from ..training.best_epoch import BestEpoch, accuracy
+from ..training.checkpoint import (
+    check_checkpoint_random_state,
+    checkpoint_fingerprint,
+    sub_checkpoint_path,
+)
 from ..training.device import resolve_device, seed_from_random_state
 from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
+from ..training.preflight import check_image_size
 from ._fitted_net import FittedNetMixin
 
 __all__ = ["DeftClassifier"]
@@ -56,7 +69,9 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     Parameters
     ----------
     detector : detector, "passthrough" or None, default=None
-        Cloned in ``fit``; None means ``DualPromptDetector()``. ``"passthrough"``
+        Cloned in ``fit``; None means ``DualPromptDetector(random_state=random_state)``.
+        Its parameters (backbone, device, mixed precision, ...) are checked with
+        this classifier's, before anything trains. ``"passthrough"``
         skips detection and trains on every sample: plain fine-tuning with
         cross-entropy on the given labels, the baseline DEFT is measured against
         (``backbone`` is then required).
@@ -82,7 +97,15 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     image_size : int, default=None
         Input side for CNN backbones (None keeps the backbone's own), as in
         :class:`~skclip_noise.ImageEmbedder`.
-    num_workers, device, mixed_precision, checkpoint_path, random_state, verbose
+    checkpoint_path : str, default=None
+        Phase 2's training state is written there after every epoch (with the best
+        validation epoch so far), and a later fit on the same data with the same
+        parameters resumes from it; the detector phase uses
+        ``<stem>.detector<suffix>`` as its ``checkpoint_path`` when it has that
+        parameter and it is None. It needs integer random states. A checkpoint of
+        another fit (other data, parameters or weights) is not resumed: the fit
+        trains from scratch and overwrites it, with a warning.
+    num_workers, device, mixed_precision, random_state, verbose
         As for the other torch estimators.
 
     Attributes
@@ -168,12 +191,52 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.verbose = verbose
 
     def _check_params(self, X_checked, encoding):
+        """Both phases' parameters, before the detector trains."""
         if self.detector == "passthrough" and self.backbone is None:
             raise ValueError('detector="passthrough" needs a backbone; pass DeftClassifier(backbone=...).')
         if self.backbone is None and self.detector is not None and not hasattr(self.detector, "backbone"):
             raise ValueError(
                 f"{type(self.detector).__name__} names no backbone; pass DeftClassifier(backbone=...)."
             )
+        detector = self._make_detector()
+        if detector is not None:
+            name = f"the detector {type(detector).__name__}"
+            if hasattr(detector, "_validate_params"):
+                try:
+                    detector._validate_params()
+                except ValueError as exc:
+                    raise type(exc)(f"DeftClassifier's detector: {exc}") from exc
+            check_checkpoint_random_state(
+                detector, name=f"DeftClassifier's detector {type(detector).__name__}",
+                fix="Pass an integer random_state to the detector (e.g. detector=GMMLossDetector(random_state=0)), "
+                    "or checkpoint_path=None.",
+            )
+            if hasattr(detector, "_check_params"):
+                detector._check_params(X_checked, encoding)
+            if isinstance(getattr(detector, "backbone", None), str):
+                _checked(parse_backbone_spec, detector.backbone, f"{name}'s backbone")
+            if isinstance(getattr(detector, "device", None), str):
+                _checked(resolve_device, detector.device, f"{name}'s device")
+        spec, pretrained = self._phase2_backbone(detector)
+        _checked(parse_backbone_spec, spec, "DeftClassifier's backbone")
+        device = _checked(resolve_device, self.device, "DeftClassifier's device")
+        if self.image_size is not None:
+            check_image_size(load_backbone(spec, pretrained, device=device), self.image_size,
+                             owner="DeftClassifier", spec=spec)
+
+    def _make_detector(self):
+        """The unfitted detector of phase 1 (None for "passthrough"); its checkpoint goes
+        next to this classifier's."""
+        if self.detector == "passthrough":
+            return None
+        if self.detector is None:
+            detector = DualPromptDetector(random_state=self.random_state)
+        else:
+            detector = clone(self.detector)
+        own = detector.get_params(deep=False)
+        if self.checkpoint_path is not None and "checkpoint_path" in own and own["checkpoint_path"] is None:
+            detector.set_params(checkpoint_path=sub_checkpoint_path(self.checkpoint_path, "detector"))
+        return detector
 
     def _phase2_backbone(self, detector):
         if self.backbone is not None:
@@ -185,7 +248,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         if self.detector == "passthrough":
             everything = np.ones(len(codes), dtype=bool)
             return None, Scores(everything.astype(np.float64), everything, codes)
-        detector = DualPromptDetector() if self.detector is None else clone(self.detector)
+        detector = self._make_detector()
         detector.fit(X, y)
         clean_mask = np.asarray(detector.clean_mask_, dtype=bool)
         if not clean_mask.any():
@@ -214,15 +277,16 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         )
         optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        kept = np.flatnonzero(self.clean_mask_)
+        fingerprint = checkpoint_fingerprint(self, X_checked, encoding.codes, indices=kept, backbone=spec,
+                                             pretrained=pretrained, validation=validation)
         trainer = Trainer(
             net, optimizer, scheduler=scheduler, device=device, seed=seed,
             mixed_precision=self.mixed_precision, verbose=self.verbose,
-            checkpoint_path=self.checkpoint_path, description="DeftClassifier",
+            checkpoint_path=self.checkpoint_path, description="DeftClassifier", fingerprint=fingerprint,
         )
         targets = torch.as_tensor(encoding.codes, dtype=torch.long, device=device)
-        train_data = ImageDataset(
-            X_checked, backbone.train_transform(self.image_size), indices=np.flatnonzero(self.clean_mask_)
-        )
+        train_data = ImageDataset(X_checked, backbone.train_transform(self.image_size), indices=kept)
         best = BestEpoch(last_epoch=self.epochs)
 
         def batches(epoch):
@@ -241,11 +305,13 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             best.update(epoch + 1, score, net)
             return {"val_accuracy": score}
 
-        self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
+        self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end,
+                                    extra_state={"best_epoch": best})
         best.restore(net)
         self.best_epoch_ = best.epoch
         self.net_state_ = trainable_state_dict(net)
         self._net_backbone = (spec, pretrained)
+        self._net_weights_key = backbone.weights_key
 
     def _logits(self, net, backbone, X_checked, device):
         loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)),
@@ -258,3 +324,11 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             everything = np.ones(len(codes), dtype=bool)
             return Scores(everything.astype(np.float64), everything, codes)
         return self.detector_._score_pairs(X_checked, codes)
+
+
+def _checked(check, value, what):
+    """``check(value)``, its ValueError prefixed with what was checked."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from exc

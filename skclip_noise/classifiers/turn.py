@@ -30,9 +30,18 @@ from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, weak_transform
 from ..selection import balanced_clean_sample, fit_loss_mixtures, loss_mixture_posterior
 from ..training.best_epoch import BestEpoch, accuracy
-from ..training.device import resolve_device, seed_from_random_state, small_model_threads
-from ..training.losses import gce_loss
+from ..training.checkpoint import (
+    CheckpointedValue,
+    checkpoint_fingerprint,
+    sub_checkpoint_path,
+)
+from ..training.device import (
+    resolve_device,
+    seed_from_random_state,
+    small_model_threads,
+)
 from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
+from ..training.losses import gce_loss
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
 from ._fitted_net import FittedNetMixin
 
@@ -160,6 +169,13 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         cuda, then mps, then cpu.
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
         Autocast on CUDA (bfloat16 where supported), full precision on CPU.
+    checkpoint_path : str, default=None
+        Phase 2's training state (with its last selection and the best validation
+        epoch so far) is written there after every epoch, phase 1's to
+        ``<stem>.lp<suffix>``; a later fit on the same data with the same
+        parameters resumes from them. It needs an integer ``random_state``. A
+        checkpoint of another fit is not resumed: the fit trains from scratch and
+        overwrites it, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds the head, the data order, the augmentations, the mixtures and the
         balanced draws. Global RNGs are never touched.
@@ -254,7 +270,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers",
-            "device", "mixed_precision", "random_state", "verbose",
+            "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
         ),
         "lp_epochs": [positive_int],
         "ft_epochs": [non_negative_int],
@@ -296,6 +312,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         num_workers=0,
         device="auto",
         mixed_precision="auto",
+        checkpoint_path=None,
         random_state=None,
         verbose=0,
     ):
@@ -321,6 +338,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.num_workers = num_workers
         self.device = device
         self.mixed_precision = mixed_precision
+        self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
 
@@ -375,7 +393,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             )
         net = net.to(device)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
-        lp_history = self._linear_probe(net, features, targets, device, seed)
+        fingerprint = checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained)
+        lp_history = self._linear_probe(net, features, targets, device, seed, fingerprint)
 
         best = BestEpoch(last_epoch=self.ft_epochs)
 
@@ -396,11 +415,14 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.ft_epochs, 1))
         trained = _FrozenBatchNorm(net) if self.freeze_batchnorm else net
+        fingerprint = checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained,
+                                             validation=validation)
         trainer = Trainer(trained, optimizer, scheduler=scheduler, device=device, seed=seed + 1,
                           mixed_precision=self.mixed_precision, verbose=self.verbose,
-                          description="TurnClassifier fine-tuning")
+                          description="TurnClassifier fine-tuning",
+                          checkpoint_path=self.checkpoint_path, fingerprint=fingerprint)
         train_transform = weak_transform(self._preprocess_config(backbone))
-        selection = {}
+        selection = CheckpointedValue({})  # the last selection, saved with the checkpoint
 
         def select(epoch):
             if epoch == 0:  # the probe's losses, from the cached features
@@ -413,7 +435,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             scores = self._scores(mixtures, logits, loss, codes)
             clean, proba = scores.clean_mask, scores.clean_proba
             chosen = balanced_clean_sample(codes, clean, n_classes, trainer.rng, proba)
-            selection.update(
+            selection.value = dict(
                 mixtures=mixtures,
                 scores=scores,
                 record={
@@ -437,12 +459,13 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             return F.cross_entropy(net(images).float(), targets[index])
 
         def on_epoch_end(epoch, record):
-            extra = {"phase": "ft", **selection["record"]}
+            extra = {"phase": "ft", **selection.value["record"]}
             if validation is not None:
                 extra["val_accuracy"] = validate(epoch + 1)
             return extra
 
-        ft_history = trainer.fit(self.ft_epochs, batches, step, on_epoch_end=on_epoch_end)
+        ft_history = trainer.fit(self.ft_epochs, batches, step, on_epoch_end=on_epoch_end,
+                                 extra_state={"best_epoch": best, "selection": selection})
         if self.ft_epochs == 0:
             select(0)
         best.restore(net)
@@ -450,13 +473,14 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
         self.device_ = str(device)
         self.history_ = lp_history + [{key: record[key] for key in _ordered(record)} for record in ft_history]
-        self.mixtures_ = selection["mixtures"]
-        self.selection_ = selection["record"]["selected"]
-        self._set_detection(selection["scores"], codes, X_checked, pandas_index(y, X))
+        self.mixtures_ = selection.value["mixtures"]
+        self.selection_ = selection.value["record"]["selected"]
+        self._set_detection(selection.value["scores"], codes, X_checked, pandas_index(y, X))
         self.net_state_ = trainable_state_dict(net)
         self._net_backbone = (self.backbone, self.pretrained)
+        self._net_weights_key = backbone.weights_key
 
-    def _linear_probe(self, net, features, targets, device, seed):
+    def _linear_probe(self, net, features, targets, device, seed, fingerprint=None):
         features = features.to(device)
         mean = features.mean(dim=0)
         scale = features.std(dim=0).mean().clamp_min(1e-12) if len(features) > 1 else torch.ones((), device=device)
@@ -468,7 +492,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.lp_epochs)
         trainer = Trainer(probe, optimizer, scheduler=scheduler, device=device, seed=seed,
                           mixed_precision=self.mixed_precision, verbose=self.verbose,
-                          description="TurnClassifier linear probing")
+                          description="TurnClassifier linear probing",
+                          checkpoint_path=sub_checkpoint_path(self.checkpoint_path, "lp"), fingerprint=fingerprint)
         dataset = torch.utils.data.TensorDataset(features, torch.arange(len(features), device=device))
 
         def batches(epoch):

@@ -10,9 +10,23 @@ Four forms are recognised:
     reads);
 ``"dataset"``
     a :class:`torch.utils.data.Dataset` whose items are an image or a tuple whose first
-    element is the image (PIL image, numpy array or ``(C, H, W)`` tensor);
+    element is the image (PIL image, numpy array ``(H, W[, 1 or 3])`` or ``(C, H, W)``
+    tensor with 1 or 3 channels, uint8 or float in [0, 1]); the first items are checked
+    like arrays when X is checked, and every item when it is read;
 ``"features"``
     a 2-D float array of precomputed embeddings, for estimators that accept them.
+
+Files (and PIL images in a Dataset) of high bit depth (modes ``I;16``, ``I;16B``,
+``I`` and ``F``: 16-bit PNG and TIFF, 32-bit and float TIFF) are read with their full
+range, scaled to 8 bits: 16-bit modes (and ``I`` images whose values fit in 16 bits)
+by ``/ 257``; ``F`` images in [0, 1] by ``* 255``; other ``I``/``F`` images are
+stretched from their own minimum and maximum. Four-channel arrays and tensors
+(RGBA) are refused with advice, never guessed; RGBA PIL images and files lose their
+alpha channel, as PIL's RGB conversion does.
+
+Errors about one image are :class:`ImageReadError` (an ``OSError``) and
+:class:`InvalidImageError` (a ``ValueError``); they name the file or Dataset
+position, and keep their type and message when raised inside DataLoader workers.
 """
 
 from __future__ import annotations
@@ -23,9 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 __all__ = [
+    "ImageReadError",
+    "InvalidImageError",
     "ImageInput",
     "ImageInputMixin",
     "ImageDataset",
@@ -39,6 +55,56 @@ _IMAGE_INPUT_HELP = (
     "Pass images as a numpy array of shape (N, H, W) or (N, H, W, 3) (uint8, or float in "
     "[0, 1]), a list or pandas Series of image file paths, or a torch Dataset."
 )
+
+
+#: How many leading items of a torch Dataset are checked when X is checked.
+_N_CHECKED_ITEMS = 2
+
+
+class _KeepsMessageAcrossWorkers:
+    """A DataLoader worker re-raises ``type(error)(traceback text)``: keep the original
+    message instead, so users read what went wrong, not a worker's traceback."""
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str) and args[0].startswith("Caught "):
+            first_line, _, rest = args[0].partition("\n")
+            marker = f"{type(self).__name__}: "
+            if "worker" in first_line and marker in rest:
+                args = (rest[rest.rfind(marker) + len(marker):].strip(),)
+        super().__init__(*args)
+        self.args = args
+
+
+class ImageReadError(_KeepsMessageAcrossWorkers, OSError):
+    """An image file that cannot be decoded; the message names the file.
+
+    Examples
+    --------
+    >>> dataset = ImageDataset(check_image_input(["gone.png"], check_paths=False))
+    >>> try:
+    ...     dataset.load(0)
+    ... except ImageReadError as error:  # also an OSError
+    ...     print(str(error)[:34])
+    Cannot read image file 'gone.png':
+    """
+
+
+class InvalidImageError(_KeepsMessageAcrossWorkers, ValueError):
+    """An image (Dataset item) of the wrong shape, type or value range.
+
+    Examples
+    --------
+    >>> import torch
+    >>> try:
+    ...     check_image_input(torch.utils.data.TensorDataset(torch.rand(2, 4, 8, 8)))
+    ... except InvalidImageError as error:  # also a ValueError
+    ...     print(str(error)[:46])
+    Dataset item 0 has shape (4, 8, 8): 4 channels
+    """
+
+
+class _ImageTypeError(_KeepsMessageAcrossWorkers, TypeError):
+    """A Dataset item that is not an image at all."""
 
 
 @dataclass(frozen=True)
@@ -103,23 +169,21 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
         except TypeError as exc:
             raise TypeError("A torch Dataset used as X must define __len__.") from exc
         _check_not_empty(n)
+        for index in range(min(n, _N_CHECKED_ITEMS)):
+            _dataset_item_array(X[index], index)
         return ImageInput("dataset", X, n)
     if _is_path_sequence(X):
         paths = np.asarray([os.fspath(p) for p in list(X)], dtype=object)
         _check_not_empty(len(paths))
         if check_paths:
-            missing = [p for p in paths if not os.path.isfile(p)]
-            if missing:
-                raise FileNotFoundError(
-                    f"{len(missing)} of {len(paths)} image paths do not exist, e.g. {missing[:3]}."
-                )
+            _check_paths_exist(paths)
         return ImageInput("paths", paths, len(paths))
     if isinstance(X, (str, os.PathLike)):
         raise TypeError(
             f"X is a single path ({os.fspath(X)!r}); pass a list of image paths, or use "
             "skclip_noise.datasets.load_image_folder for a folder of class subfolders."
         )
-    array = np.asarray(X)
+    array = _as_array(X)
     if array.dtype == object:
         raise TypeError(f"Cannot read X of element type {type(array.flat[0]).__name__}. {_IMAGE_INPUT_HELP}")
     if array.ndim == 2:
@@ -137,8 +201,67 @@ def _is_path_sequence(X):
         return False
     if isinstance(X, (list, tuple)) or hasattr(X, "dtype"):
         values = list(X.tolist() if hasattr(X, "tolist") else X)
-        return len(values) > 0 and all(isinstance(v, (str, os.PathLike)) for v in values)
+        is_path = [isinstance(v, (str, os.PathLike)) for v in values]
+        if values and any(is_path) and not all(is_path):
+            _reject_non_paths(values, is_path)
+        return len(values) > 0 and all(is_path)
     return False
+
+
+def _is_missing(value):
+    if value is None:
+        return True
+    try:
+        return bool(np.ndim(value) == 0 and value != value)  # NaN, pandas NA
+    except (TypeError, ValueError):  # pandas NA refuses bool()
+        return True
+
+
+def _reject_non_paths(values, is_path):
+    positions = [i for i, ok in enumerate(is_path) if not ok]
+    missing = [i for i in positions if _is_missing(values[i])]
+    if missing:
+        raise ValueError(
+            f"X is a list of image paths with missing entries (None/NaN) at position(s) "
+            f"{missing[:10]}{' ...' if len(missing) > 10 else ''}: every sample needs an image "
+            "file. Drop those samples (and their labels) first."
+        )
+    kinds = sorted({type(values[i]).__name__ for i in positions})
+    raise TypeError(
+        f"X mixes image paths with values of type {kinds} at position(s) {positions[:10]}; "
+        f"pass only paths. {_IMAGE_INPUT_HELP}"
+    )
+
+
+def _check_paths_exist(paths):
+    bad = [p for p in paths if not os.path.isfile(p)]
+    if not bad:
+        return
+    directories = [p for p in bad if os.path.isdir(p)]
+    if directories:
+        raise IsADirectoryError(
+            f"{len(directories)} of {len(paths)} image paths "
+            f"{'is a directory' if len(directories) == 1 else 'are directories'}, not image "
+            f"files, e.g. {directories[:3]}. Pass the image files inside (for a folder of class "
+            "subfolders, skclip_noise.datasets.load_image_folder lists them with their labels)."
+        )
+    raise FileNotFoundError(
+        f"{len(bad)} of {len(paths)} image paths do not exist, e.g. {bad[:3]}."
+    )
+
+
+def _as_array(X):
+    try:
+        return np.asarray(X)
+    except ValueError as exc:
+        if not isinstance(X, (list, tuple)):
+            raise
+        shapes = sorted({tuple(np.shape(x)) for x in X}, key=str)
+        raise ValueError(
+            f"X is a list of {len(X)} images of different shapes (e.g. {shapes[:3]}), which "
+            "cannot form one array. Pass image file paths or a torch Dataset instead (each "
+            "image is then resized by the backbone's preprocessing), or resize them to one size."
+        ) from exc
 
 
 def _check_not_empty(n):
@@ -153,26 +276,88 @@ def _check_image_array(array):
             f"X has shape {array.shape}, which looks channels-first; images must be "
             "channels-last (N, H, W, 3). Use np.moveaxis(X, 1, -1)."
         )
+    if array.ndim == 4 and array.shape[-1] == 4:
+        raise ValueError(
+            f"X has shape {array.shape}: 4 channels (RGBA?). Images must have 1 or 3 channels; "
+            "drop the alpha channel with X[..., :3]."
+        )
     if array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[-1] not in (1, 3)):
         raise ValueError(f"X has shape {array.shape}. {_IMAGE_INPUT_HELP}")
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype.kind not in "fiub":
-        raise ValueError(f"Image arrays must be uint8 or float; got dtype {array.dtype}.")
-    if array.dtype.kind in "iub":
-        if array.min() < 0 or array.max() > 255:
-            raise ValueError(
-                "Integer image arrays must hold values in [0, 255]; "
-                f"got [{array.min()}, {array.max()}]."
+    _check_pixel_values(array, "X", ValueError)
+    return array
+
+
+def _check_pixel_values(array, what, error):
+    """Raise ``error`` unless ``array`` is uint8/bool, int in [0, 255] or float in [0, 1]."""
+    if array.dtype == np.uint8 or array.dtype.kind == "b":
+        return
+    if array.dtype.kind not in "fiu":
+        raise error(f"Image arrays must be uint8 or float; {what} has dtype {array.dtype}.")
+    if array.size == 0:
+        return
+    low, high = array.min(), array.max()
+    if array.dtype.kind in "iu":
+        if low < 0 or high > 255:
+            raise error(
+                f"Integer image arrays must hold values in [0, 255]; {what} holds [{low}, {high}]. "
+                "Scale 16-bit images to 8 bits (e.g. // 257), or pass their file paths, which "
+                "are read with their full range."
             )
-        return array
+        return
     if not np.all(np.isfinite(array)):
-        raise ValueError("X contains NaN or infinite pixel values.")
-    if array.min() < 0 or array.max() > 1:
-        raise ValueError(
-            f"Float image arrays must hold values in [0, 1]; got [{array.min():.3g}, "
-            f"{array.max():.3g}]. Divide uint8 images by 255, or pass them as uint8."
+        raise error(f"{what} contains NaN or infinite pixel values.")
+    if low < 0:
+        raise error(
+            f"Float image arrays must hold values in [0, 1]; {what} holds [{low:.3g}, {high:.3g}]: "
+            "negative values look already normalised (mean/std). Pass unnormalised images in "
+            "[0, 1]; the estimator applies the backbone's own normalisation."
         )
+    if high > 1:
+        hint = (
+            "values in [0, 255]: divide by 255, or pass uint8"
+            if high <= 255 else "divide by the maximum value"
+        )
+        raise error(
+            f"Float image arrays must hold values in [0, 1]; {what} holds [{low:.3g}, "
+            f"{high:.3g}], which looks like {hint}."
+        )
+
+
+def _dataset_item_array(item, index):
+    """Check one Dataset item; return its image (a PIL image or an (H, W[, C]) array)."""
+    what = f"Dataset item {index}"
+    if isinstance(item, (tuple, list)):
+        if not item:
+            raise InvalidImageError(f"{what} is an empty {type(item).__name__}; expected an image.")
+        item = item[0]
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, torch.Tensor):
+        tensor = item.detach().cpu()
+        if tensor.dtype in (torch.bfloat16, torch.float16):
+            tensor = tensor.float()
+        if tensor.ndim == 3 and tensor.shape[0] in (1, 3, 4):  # tensors are (C, H, W)
+            tensor = tensor.permute(1, 2, 0)
+        array = tensor.numpy()
+    elif isinstance(item, np.ndarray):
+        array = item
+    else:
+        raise _ImageTypeError(
+            f"{what} is a {type(item).__name__}; items must be a PIL image, a numpy array "
+            "(H, W[, 3]) or a tensor (C, H, W), alone or first in a tuple."
+        )
+    if array.ndim == 3 and array.shape[-1] == 4:
+        raise InvalidImageError(
+            f"{what} has shape {tuple(item.shape)}: 4 channels (RGBA?). Images must have 1 or 3 "
+            "channels; drop the alpha channel (tensor[:3] or array[..., :3]) or return "
+            "image.convert('RGB') from the Dataset."
+        )
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3)):
+        raise InvalidImageError(
+            f"{what} has shape {tuple(item.shape)}; expected one image: (C, H, W) tensor or "
+            "(H, W[, C]) array with C = 1 or 3."
+        )
+    _check_pixel_values(array, what, InvalidImageError)
     return array
 
 
@@ -188,7 +373,7 @@ def image_to_pil(image):
     'RGB'
     """
     if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return _pil_to_rgb(image)
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
         if tensor.ndim == 3 and tensor.shape[0] in (1, 3) and tensor.shape[-1] not in (1, 3):
@@ -202,12 +387,39 @@ def image_to_pil(image):
     return Image.fromarray(array).convert("RGB")
 
 
+def _pil_to_rgb(image):
+    """RGB view of a PIL image; high-bit-depth modes keep their full range (see module)."""
+    if image.mode == "RGB":
+        return image
+    if not (image.mode.startswith("I;16") or image.mode in ("I", "F")):
+        return image.convert("RGB")
+    values = np.asarray(image).astype(np.float64)
+    if values.size and not np.all(np.isfinite(values)):
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = (values.min(), values.max()) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16") or (image.mode == "I" and low >= 0 and high <= 65535):
+        scaled = values / 257.0
+    elif image.mode == "F" and low >= 0 and high <= 1:
+        scaled = values * 255.0
+    else:
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
+
+
 def _open_image(path):
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise OSError(f"Cannot read image file {path!r}: {exc}. Remove or replace it.") from exc
+            image.load()
+            rgb = _pil_to_rgb(image)
+            return rgb.copy() if rgb is image else rgb
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"Image file {path!r} is too large to decode safely ({exc}) If you trust it, raise "
+            "PIL's limit first: PIL.Image.MAX_IMAGE_PIXELS = None (or a larger pixel count)."
+        ) from exc
+    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, struct.error, ...)
+        raise ImageReadError(f"Cannot read image file {path!r}: {exc}. Remove or replace it.") from exc
 
 
 def _integer_array_as_uint8(array):
@@ -243,10 +455,10 @@ class ImageDataset(torch.utils.data.Dataset):
             return _open_image(data[index])
         if kind == "images":
             return image_to_pil(_integer_array_as_uint8(data[index]))
-        item = data[index]
-        if isinstance(item, (tuple, list)):
-            item = item[0]
-        return image_to_pil(item)
+        image = _dataset_item_array(data[index], index)
+        if isinstance(image, np.ndarray):
+            image = _integer_array_as_uint8(image)  # ints in [0, 255] are not [0, 1] floats
+        return image_to_pil(image)
 
     def __getitem__(self, position):
         index = int(position if self.indices is None else self.indices[position])
@@ -257,10 +469,17 @@ class ImageDataset(torch.utils.data.Dataset):
 
 
 def input_fingerprint(image_input):
-    """A cheap fingerprint of X: its form, length and a hash of a few samples.
+    """A fingerprint of X: its form, length and content.
 
     Used to check that the X given to ``predict_clean(X)`` without labels is the
-    data the estimator was fitted on.
+    data the estimator was fitted on. Arrays (images and feature tables) hash every
+    byte, with their dtype and shape (about 0.025 s for 10,000 x 1,280 float32, far
+    less than embedding them); paths hash every path with its file's size and
+    modification time (one ``stat`` per file, as the existence check). A torch
+    Dataset hashes its type, its length and the decoded pixels of up to
+    ``_N_FINGERPRINT_ITEMS`` evenly spaced items: reading all of it would cost as
+    much as embedding it, so edits to other items are not seen; pass ``y`` to be
+    sure.
 
     Examples
     --------
@@ -271,17 +490,30 @@ def input_fingerprint(image_input):
     """
     digest = hashlib.sha1(f"{image_input.kind}:{image_input.n_samples}".encode())
     n = image_input.n_samples
-    probe = np.unique(np.linspace(0, n - 1, num=min(n, 8)).astype(np.int64))
     data = image_input.data
     if image_input.kind in ("images", "features"):
-        digest.update(np.ascontiguousarray(data[probe]).tobytes())
+        array = np.ascontiguousarray(data)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.reshape(-1).view(np.uint8))
     elif image_input.kind == "paths":
-        digest.update("\0".join(data[probe].tolist()).encode())
+        for path in data.tolist():
+            try:
+                stat = os.stat(path)
+                stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+            except OSError:
+                stamp = "missing"
+            digest.update(f"{path}\0{stamp}\0".encode())
     else:
+        digest.update(f"{type(data).__module__}.{type(data).__qualname__}".encode())
+        probe = np.unique(np.linspace(0, n - 1, num=min(n, _N_FINGERPRINT_ITEMS)).astype(np.int64))
         reader = ImageDataset(image_input)
         for index in probe.tolist():
             digest.update(np.asarray(reader.load(index)).tobytes())
     return digest.hexdigest()
+
+
+#: How many items of a torch Dataset :func:`input_fingerprint` decodes.
+_N_FINGERPRINT_ITEMS = 16
 
 
 class ImageInputMixin:

@@ -47,7 +47,7 @@ def check_labels(y, n_samples=None, *, name="y"):
         )
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)):
-            raise ValueError(f"{name} contains NaN or infinite values; every sample needs a label.")
+            raise ValueError(f"{name} contains missing (NaN) or infinite values; every sample needs a label.")
         if not np.all(y == np.round(y)):
             raise ValueError(
                 f"{name} holds non-integer floats; labels must be class ids or names, "
@@ -63,9 +63,24 @@ def check_labels(y, n_samples=None, *, name="y"):
     return y
 
 
+def _is_missing(value):
+    """None, NaN, pandas.NA or NaT (any scalar that is not equal to itself)."""
+    if value is None:
+        return True
+    try:
+        return bool(np.ndim(value) == 0 and value != value)
+    except (TypeError, ValueError):  # pandas.NA refuses bool()
+        return True
+
+
 def _from_object_labels(y, name):
-    if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y):
-        raise ValueError(f"{name} contains missing values (None/NaN); every sample needs a label.")
+    missing = [i for i, v in enumerate(y) if _is_missing(v)]
+    if missing:
+        raise ValueError(
+            f"{name} contains missing values (None/NaN/pandas NA) at position(s) {missing[:10]}"
+            f"{' ...' if len(missing) > 10 else ''}; every sample needs a label. Drop those "
+            "samples (from X too) or fill them in."
+        )
     kinds = {"str" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number)) else type(v).__name__ for v in y}
     if len(kinds) > 1:
         raise ValueError(f"{name} mixes label types {sorted(kinds)}; use all ints or all strings.")

@@ -29,21 +29,44 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.nn import functional as F
 
-from .._param_validation import Integral, Interval, constraints_for, positive_int, positive_real
+from .._param_validation import (
+    Integral,
+    Interval,
+    constraints_for,
+    positive_int,
+    positive_real,
+)
 from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
 from ..backbones.towers import peft_method_for
 from ..data.inputs import ImageDataset
-from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
-from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.checkpoint import (
+    CheckpointedValue,
+    checkpoint_fingerprint,
+    sub_checkpoint_path,
+)
+from ..training.device import (
+    fitted_device,
+    resolve_device,
+    seed_from_random_state,
+    small_model_threads,
+)
+from ..training.loop import (
+    Trainer,
+    evaluate,
+    load_trainable_state,
+    make_loader,
+    trainable_state_dict,
+)
 from ..training.optim import loss_model_optimizer, make_optimizer
+from ..training.preflight import check_image_size
 
-__all__ = ["LOSS_MODEL_CONSTRAINTS", "LOSS_MODEL_PARAMS_DOC", "PairOutputs", "LossModelMixin"]
+__all__ = ["LOSS_MODEL_CONSTRAINTS", "LOSS_MODEL_PARAMS_DOC", "LossModelMixin", "PairOutputs"]
 
 #: ``_parameter_constraints`` of the loss-model parameters.
 LOSS_MODEL_CONSTRAINTS = constraints_for(
     "tuning", "backbone", "pretrained", "epochs", "weight_decay", "batch_size", "image_size",
-    "num_workers", "device", "mixed_precision", "cache_dir", "random_state", "verbose",
+    "num_workers", "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
     lr=[positive_real, None],
     average_last=[positive_int],
     cv=[Interval(Integral, 2, None, closed="left"), None],
@@ -82,6 +105,12 @@ LOSS_MODEL_PARAMS_DOC = """
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
         Embedding cache folder (``tuning="frozen"``).
+    checkpoint_path : str, default=None
+        The loss model's training state is written there after every epoch, and a
+        later fit on the same data with the same parameters resumes from it (it
+        needs an integer ``random_state``; a checkpoint of another fit is not resumed
+        but overwritten, with a warning). With ``cv``, fold ``k`` uses
+        ``<stem>.fold<k><suffix>``.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0"""
 
@@ -111,7 +140,7 @@ class LossModelMixin:
     """Training and scoring of the loss model, for detectors with these parameters:
     ``tuning, backbone, pretrained, epochs, lr, weight_decay, batch_size, average_last,
     cv, image_size, num_workers, device, mixed_precision, cache_dir, random_state,
-    verbose``."""
+    checkpoint_path, verbose``."""
 
     def _check_params(self, X_checked, encoding):
         if X_checked.kind == "features" and self.tuning != "frozen":
@@ -126,6 +155,9 @@ class LossModelMixin:
             )
         if self.cv is not None:
             _check_folds(encoding.codes, self.cv)
+        if self.tuning != "frozen" and self.image_size is not None:  # frozen: the embedder checks it
+            backbone = load_backbone(self.backbone, self.pretrained, device=resolve_device(self.device))
+            check_image_size(backbone, self.image_size, owner=type(self).__name__, spec=self.backbone)
 
     # ----------------------------------------------------------------- training
 
@@ -148,8 +180,9 @@ class LossModelMixin:
         proba_predicted = np.empty(n)
         self.loss_models_ = []
         for fold, (train_idx, score_idx) in enumerate(splits):
+            path = self.checkpoint_path if self.cv is None else sub_checkpoint_path(self.checkpoint_path, f"fold{fold}")
             model, out = self._train_one(
-                inputs, codes, n_classes, train_idx, score_idx, seed + fold, batch_keep_ratio
+                inputs, codes, n_classes, train_idx, score_idx, seed + fold, batch_keep_ratio, path
             )
             self.loss_models_.append(model)
             loss[score_idx], proba[score_idx], predicted[score_idx] = out.loss, out.proba_given, out.predicted
@@ -157,8 +190,24 @@ class LossModelMixin:
         return PairOutputs(loss, proba, predicted, proba_predicted)
 
     def _loss_model_inputs(self, X_checked, device=None):
+        fitted = getattr(self, "loss_models_", None) if device is not None else None
+        if X_checked.kind == "features" and self.tuning != "frozen":
+            raise ValueError(
+                f"{type(self).__name__} was fitted with tuning={self.tuning!r} on images, so it scores "
+                "images, not a feature array; pass the images."
+            )
         if self.tuning == "frozen":
-            return torch.as_tensor(self._features(X_checked, device), dtype=torch.float32)
+            inputs = torch.as_tensor(self._features(X_checked, device), dtype=torch.float32)
+            if fitted:
+                width = fitted[0]["mean"].shape[0]
+                if inputs.shape[1] != width:
+                    source = "features" if X_checked.kind == "features" else f"{self.backbone} embeddings"
+                    raise ValueError(
+                        f"X has {inputs.shape[1]} {source} per sample, but {type(self).__name__}'s loss "
+                        f"model was fitted on {width}-wide inputs (the {self.backbone} embeddings of the "
+                        "images given to fit); pass images, or features of that backbone."
+                    )
+            return inputs
         return X_checked
 
     def _build_net(self, inputs, n_classes, train_idx, device):
@@ -172,7 +221,7 @@ class LossModelMixin:
         tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning).to(device)
 
-    def _train_one(self, inputs, codes, n_classes, train_idx, score_idx, seed, batch_keep_ratio):
+    def _train_one(self, inputs, codes, n_classes, train_idx, score_idx, seed, batch_keep_ratio, checkpoint_path=None):
         device = torch.device(self.device_)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
         with torch.random.fork_rng(devices=[]):
@@ -182,12 +231,17 @@ class LossModelMixin:
             net.parameters(), loss_model_optimizer(self.tuning, lr=self.lr, weight_decay=self.weight_decay)
         )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        fingerprint = checkpoint_fingerprint(
+            self, inputs, codes, indices=train_idx, checkpoint_path=checkpoint_path,
+            backbone=self.backbone if self.tuning != "frozen" else None, pretrained=self.pretrained,
+        )
         trainer = Trainer(
             net, optimizer, scheduler=scheduler, device=device, seed=seed,
             mixed_precision=self.mixed_precision, verbose=self.verbose, description=type(self).__name__,
+            checkpoint_path=checkpoint_path, fingerprint=fingerprint,
         )
         train_data = self._train_dataset(inputs, train_idx)
-        recorded = []
+        recorded = CheckpointedValue([])  # the outputs of the last epochs, saved with the checkpoint
 
         def batches(epoch):
             return make_loader(
@@ -206,11 +260,11 @@ class LossModelMixin:
 
         def on_epoch_end(epoch, record):
             if epoch >= self.epochs - self.average_last:
-                recorded.append(self._pair_outputs(net, inputs, codes, score_idx, device))
+                recorded.value.append(self._pair_outputs(net, inputs, codes, score_idx, device))
 
         with small_model_threads(device) if self.tuning == "frozen" else contextlib.nullcontext():
-            trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end)
-        return trainable_state_dict(net), _average(recorded)
+            trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end, extra_state={"recorded": recorded})
+        return trainable_state_dict(net), _average(recorded.value)
 
     def _train_dataset(self, inputs, train_idx):
         if self.tuning == "frozen":

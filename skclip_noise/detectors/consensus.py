@@ -26,6 +26,9 @@ from .label_match import class_text_features
 
 __all__ = ["ConsensusDetector"]
 
+#: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
+AUTO_NEIGHBOURS = 20
+
 
 def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
     """Label shares among each sample's *kept* neighbours (uniform when none is kept)."""
@@ -73,7 +76,12 @@ class ConsensusDetector(BaseNoiseDetector):
         Backbone spec (see :func:`skclip_noise.backbones.load_backbone`). Ignored when
         X is a feature array (unless ``zero_shot``, which needs its text tower).
     pretrained : str, bool or None, default="openai"
-    n_neighbors : int, default=10
+    n_neighbors : int or "auto", default="auto"
+        Neighbours per sample, below the size of the smallest class. ``"auto"``: 20, or
+        one less than the smallest class when a class is smaller. SimiFeat's 10 was the
+        first choice; 20 smooths the label shares where noise is dense (measured in
+        ``benchmarks/results/detectors_consensus.md``: better in 9 of 10 settings, and
+        the one setting 10 lost to cleanlab).
     cv : int, default=5
         Folds of the cross-fitted probe.
     Cs : sequence of float, default=None
@@ -103,6 +111,8 @@ class ConsensusDetector(BaseNoiseDetector):
         The confident-learning estimate of ``P(given | true)`` that the Bayes rule uses.
     C_ : float
         The probe's regularisation.
+    n_neighbors_ : int
+        The neighbours per sample used.
     temperature_ : float
         The last round's temperature.
 
@@ -124,7 +134,7 @@ class ConsensusDetector(BaseNoiseDetector):
             "backbone", "pretrained", "threshold", "class_names", "image_size", "batch_size", "num_workers",
             "device", "mixed_precision", "cache_dir", "random_state", "verbose",
         ),
-        "n_neighbors": [positive_int],
+        "n_neighbors": [positive_int, StrOptions({"auto"})],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "Cs": ["array-like", None],
         "n_rounds": [positive_int],
@@ -138,7 +148,7 @@ class ConsensusDetector(BaseNoiseDetector):
         backbone="open_clip:ViT-B-32",
         pretrained="openai",
         *,
-        n_neighbors=10,
+        n_neighbors="auto",
         cv=5,
         Cs=None,
         n_rounds=2,
@@ -181,7 +191,9 @@ class ConsensusDetector(BaseNoiseDetector):
         return bool(self.zero_shot)
 
     def _check_params(self, X_checked, encoding):
-        check_neighbourhood(self.n_neighbors, encoding)
+        smallest = int(np.bincount(encoding.codes).min())
+        self.n_neighbors_ = min(AUTO_NEIGHBOURS, smallest - 1) if self.n_neighbors == "auto" else self.n_neighbors
+        check_neighbourhood(max(self.n_neighbors_, 1), encoding)
         counts = np.bincount(encoding.codes)
         if counts.min() < self.cv:
             smallest = encoding.classes[int(np.argmin(counts))]
@@ -232,7 +244,7 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         probe_proba = self._probe.fit(features, codes)
         self.C_ = float(self._probe.C_)
-        indices, _ = nearest_neighbours(features, self.n_neighbors, backend=self.knn_backend)
+        indices, _ = nearest_neighbours(features, self.n_neighbors_, backend=self.knn_backend)
         zero_shot = self._zero_shot_proba(features) if self.zero_shot else None
         consensus = self._signals(probe_proba, neighbour_label_distribution(indices, codes, n_classes), zero_shot)
         self._transition = estimate_noise_transition(codes, consensus)
@@ -261,7 +273,7 @@ class ConsensusDetector(BaseNoiseDetector):
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
         features = self._features_checked(X_checked, device)
         n_classes = len(self.classes_)
-        indices, _ = nearest_neighbours(self.embeddings_, self.n_neighbors, queries=features, backend=self.knn_backend)
+        indices, _ = nearest_neighbours(self.embeddings_, self.n_neighbors_, queries=features, backend=self.knn_backend)
         neighbours = _kept_neighbour_distribution(
             query_label_distribution, indices, self._fit_codes, self._kept, n_classes
         )

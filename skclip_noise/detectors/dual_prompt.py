@@ -15,6 +15,7 @@ from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseDetector, Scores
 from ..data.inputs import ImageDataset
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer
 
@@ -320,6 +321,7 @@ class DualPromptDetector(BaseNoiseDetector):
             model, optimizer, scheduler=scheduler, device=device, seed=seed,
             mixed_precision=self.mixed_precision, verbose=self.verbose,
             checkpoint_path=self.checkpoint_path, description="DualPromptDetector",
+            fingerprint=checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained),
         )
         labels = torch.as_tensor(codes, dtype=torch.long, device=device)
         n_classes = len(encoding.classes)

@@ -77,6 +77,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        checkpoint_path=None,
         random_state=None,
         verbose=0,
     ):
@@ -96,6 +97,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
 

@@ -28,7 +28,7 @@ class NeighbourDetector(BaseNoiseDetector):
     pre-trained backbone (through :class:`~skclip_noise.ImageEmbedder` and its cache),
     or X is given as embeddings; each sample's ``n_neighbors`` nearest neighbours by
     cosine similarity (faiss when installed, else scikit-learn; an HNSW graph from
-    200,000 samples) vote for their given labels, weighted by similarity, the sample
+    50,000 samples) vote for their given labels, weighted by similarity, the sample
     itself with weight 1. No model is trained, so nothing memorises the noise.
 
     - ``rule="vote"``: a label is kept when it wins its neighbourhood's vote.

@@ -28,7 +28,7 @@ __all__ = ["APPROXIMATE_MIN_SAMPLES", "KNN_BACKENDS", "nearest_neighbours"]
 #: Backends accepted by :func:`nearest_neighbours`.
 KNN_BACKENDS = ("auto", "faiss", "sklearn")
 #: From this many samples, ``approximate=None`` switches faiss to an HNSW index.
-APPROXIMATE_MIN_SAMPLES = 200_000
+APPROXIMATE_MIN_SAMPLES = 50_000
 # HNSW graph settings (faiss IndexHNSWFlat): links per node and build-time beam width.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40

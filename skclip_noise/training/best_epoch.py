@@ -53,6 +53,14 @@ class BestEpoch:
         self.accuracy, self.epoch, self.state = float(accuracy), epoch, cpu_state_dict(net)
         return True
 
+    def state_dict(self):
+        """Everything it holds, for a training checkpoint (a resumed fit keeps the best
+        epoch of the epochs before the interruption)."""
+        return {"accuracy": self.accuracy, "epoch": self.epoch, "state": self.state}
+
+    def load_state_dict(self, state):
+        self.accuracy, self.epoch, self.state = float(state["accuracy"]), state["epoch"], state["state"]
+
     def restore(self, net):
         """Load the best weights into ``net`` (nothing when no score was recorded)."""
         if self.state is not None:

@@ -10,7 +10,10 @@ checkpoint after every epoch from which an interrupted fit resumes.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -79,7 +82,15 @@ class Trainer:
         0 silences the progress bars.
     checkpoint_path : str or path-like, default=None
         When given, the full training state is written there after every epoch, and
-        a later :meth:`fit` with the same path resumes after the last saved epoch.
+        a later :meth:`fit` with the same path, seed and ``fingerprint`` resumes after
+        the last saved epoch (a finished checkpoint resumes to no training). A
+        checkpoint written with another seed or fingerprint is never resumed: the fit
+        starts afresh and overwrites it, with a warning naming what differed.
+    fingerprint : dict, default=None
+        What the training is bound to (see
+        :func:`skclip_noise.training.checkpoint.checkpoint_fingerprint`: a content
+        hash of the data, the estimator's parameters, the backbone weights); stored in
+        the checkpoint and compared on resume.
     max_grad_norm : float, default=None
         Clip the gradient norm when given.
     description : str, default="train"
@@ -99,6 +110,7 @@ class Trainer:
         checkpoint_path=None,
         max_grad_norm=None,
         description="train",
+        fingerprint=None,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -113,6 +125,7 @@ class Trainer:
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         self.max_grad_norm = max_grad_norm
         self.description = description
+        self.fingerprint = None if fingerprint is None else dict(fingerprint)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self.history = []
@@ -147,7 +160,11 @@ class Trainer:
             ``on_epoch_end(epoch, record)`` may return a dict merged into the epoch's
             history record.
         extra_state : dict, default=None
-            Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint.
+            Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint:
+            everything besides the model, optimiser, scheduler and random streams that
+            decides the result (e.g. a :class:`~skclip_noise.training.best_epoch.BestEpoch`,
+            outputs recorded at the ends of epochs), so a resumed fit ends bit for bit
+            like an uninterrupted one.
 
         Returns
         -------
@@ -217,8 +234,10 @@ class Trainer:
 
     def _state(self, extra_state):
         return {
+            "format": _CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "seed": self.seed,
+            "fingerprint": self.fingerprint,
             "history": self.history,
             "model": trainable_state_dict(self.model),
             "optimizer": self.optimizer.state_dict(),
@@ -242,30 +261,85 @@ class Trainer:
         os.replace(tmp, self.checkpoint_path)
 
     def _resume(self, extra_state):
-        if self.checkpoint_path is None or not os.path.exists(self.checkpoint_path):
+        path = self.checkpoint_path
+        if path is None or not os.path.exists(path):
             return 0
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-        if state.get("seed") != self.seed:
-            raise ValueError(
-                f"The checkpoint {self.checkpoint_path!r} was written by a fit with another "
-                "random_state; delete it or use the same random_state to resume."
+        state = _read_checkpoint(path)
+        differs = self._differences(state)
+        if differs:
+            warnings.warn(
+                f"The checkpoint {path!r} was written by a fit with another {differs}, so it is not "
+                "resumed: this fit trains from scratch and overwrites it. Pass another "
+                "checkpoint_path to keep it.",
+                UserWarning,
+                stacklevel=3,
             )
-        load_trainable_state(
-            self.model, state["model"],
-            mismatch_help=f"the checkpoint {self.checkpoint_path!r} does not match this model; delete it to start afresh",
-        )
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["numpy_rng"]
-        for name, obj in extra_state.items():
-            obj.load_state_dict(state["extra"][name])
+            return 0
+        fix = f"delete {path!r} (or pass another checkpoint_path) to start afresh"
+        try:
+            load_trainable_state(
+                self.model, state["model"],
+                mismatch_help=(
+                    f"the checkpoint {path!r} does not fit this model (written for another number "
+                    f"of classes, n_ctx, backbone or tuning?); {fix}"
+                ),
+            )
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.generator.set_state(state["generator"])
+            self.rng.bit_generator.state = state["numpy_rng"]
+            for name, obj in extra_state.items():
+                obj.load_state_dict(state["extra"][name])
+        except ValueError as exc:
+            if str(exc).startswith("The checkpoint"):
+                raise
+            detail = " ".join(str(exc).split())[:300]
+            raise ValueError(f"The checkpoint {path!r} does not fit this model ({detail}); {fix}.") from exc
+        except (RuntimeError, KeyError, TypeError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise ValueError(
+                f"The checkpoint {path!r} does not fit this model (written for another number of "
+                f"classes, n_ctx, backbone or tuning?): {type(exc).__name__}: {detail}; {fix}."
+            ) from exc
         self._resumed_torch_state = state["torch_rng"]
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         return self.epoch
+
+    def _differences(self, state):
+        """What the checkpoint ``state`` was written for that this training is not."""
+        if state.get("seed") != self.seed:
+            return f"random_state (its seed {state.get('seed')}, this fit's {self.seed})"
+        if self.fingerprint is None:
+            return ""
+        stored = state.get("fingerprint") or {}
+        parts = [name for name in self.fingerprint if stored.get(name) != self.fingerprint[name]]
+        return ", ".join(parts)
+
+
+_CHECKPOINT_FORMAT = 2
+
+
+def _read_checkpoint(path):
+    """The state dict of a training checkpoint, or an error naming the file and the fix."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(
+            f"Cannot read the training checkpoint {path!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+            "it is truncated or not a checkpoint written by skclip_noise. Delete it (or pass another "
+            "checkpoint_path) to start afresh."
+        ) from exc
+    required = {"epoch", "seed", "model", "optimizer", "generator", "numpy_rng", "torch_rng", "history"}
+    if not isinstance(state, dict) or not required <= set(state):
+        raise ValueError(
+            f"The file {path!r} is not a training checkpoint written by skclip_noise (it lacks "
+            f"{sorted(required - set(state)) if isinstance(state, dict) else 'a state dict'}). Delete it "
+            "(or pass another checkpoint_path) to start afresh."
+        )
+    return state
 
 
 def cpu_state_dict(module):
