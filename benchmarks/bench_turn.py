@@ -95,14 +95,14 @@ def fft_ce(X, y, X_test, args, seed, lr=None, freeze_bn=True, start=None):
         net = ImageClassifierNet.from_backbone(backbone, 10, tuning="full")
     if start is not None:  # a fitted TurnClassifier's net (the probe on the tower)
         net.load_state_dict(start.net_state_)
-    from skclip_noise.classifiers.turn import _FrozenBatchNorm
+    from skclip_noise.classifiers._turn_modules import FrozenBatchNorm
     from skclip_noise.training.optim import optimizer_preset
 
     kind, preset_lr, wd = optimizer_preset(backbone.tower_kind, recipe="turn")
     assert kind == "adamw"
     optimizer = torch.optim.AdamW(net.parameters(), lr=preset_lr if lr is None else lr, weight_decay=wd)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.ft_epochs)
-    trainer = Trainer(_FrozenBatchNorm(net) if freeze_bn else net, optimizer, scheduler=scheduler, device="cpu", seed=seed + 1,
+    trainer = Trainer(FrozenBatchNorm(net) if freeze_bn else net, optimizer, scheduler=scheduler, device="cpu", seed=seed + 1,
                       description="FFT CE")
     data = ImageDataset(check_image_input(X), weak_transform(config))
     targets = torch.as_tensor(y, dtype=torch.long)
@@ -127,7 +127,7 @@ def lp_ce(Z, y, Z_test, args, seed):
     from torch import nn
     from torch.nn import functional as F
 
-    from skclip_noise.classifiers.turn import _Probe
+    from skclip_noise.classifiers._turn_modules import Probe
     from skclip_noise.training.loop import Trainer, make_loader
 
     Z, Z_test = torch.as_tensor(Z), torch.as_tensor(Z_test)
@@ -135,7 +135,7 @@ def lp_ce(Z, y, Z_test, args, seed):
         torch.manual_seed(seed)
         head = nn.Linear(Z.shape[1], 10)
         nn.init.zeros_(head.bias)
-    probe = _Probe(Z.mean(0), Z.std(0).mean(), head)
+    probe = Probe(Z.mean(0), Z.std(0).mean(), head)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=3e-4, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.lp_epochs)
     trainer = Trainer(probe, optimizer, scheduler=scheduler, device="cpu", seed=seed, description="LP CE")

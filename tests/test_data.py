@@ -11,8 +11,8 @@ from skclip_noise.data.inputs import (
     check_features,
     check_image_input,
     image_to_pil,
-    input_fingerprint,
 )
+from skclip_noise.data.fingerprint import input_fingerprint
 from skclip_noise.data.labels import LabelEncoding, check_labels
 from skclip_noise.data.transforms import (
     PreprocessConfig,

@@ -18,8 +18,8 @@ from skclip_noise.data.inputs import (
     ImageDataset,
     check_image_input,
     image_to_pil,
-    input_fingerprint,
 )
+from skclip_noise.data.fingerprint import input_fingerprint
 from skclip_noise.data.labels import check_labels
 from skclip_noise.embedding_cache import EmbeddingStore
 from skclip_noise.training.loop import make_loader

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -38,6 +37,14 @@ from . import offline_weights
 from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
 from .towers import tower_kind_of
+from .weights import (
+    WeightsChangedError,
+    check_checkpoint_path,
+    check_weights_unchanged,
+    load_state_dict_strict,
+    read_state_dict,
+    weights_key,
+)
 
 __all__ = [
     "Backbone",
@@ -228,110 +235,6 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         return backbone
 
 
-def weights_key(pretrained):
-    """A hashable key of a ``pretrained`` value: a path with its size and modification
-    time (so a changed file is a different key), else the value itself."""
-    if looks_like_path(pretrained):
-        path = os.path.abspath(os.fspath(pretrained))
-        stat = os.stat(path) if os.path.exists(path) else None
-        return (path, stat.st_size, stat.st_mtime_ns) if stat else (path,)
-    return pretrained
-
-
-class WeightsChangedError(RuntimeError):
-    """The ``pretrained=`` checkpoint file changed (or vanished) since the estimator was
-    fitted: a restored model would silently combine fitted state with other weights.
-
-    Examples
-    --------
-    >>> try:
-    ...     check_weights_unchanged("/no/such/w.pt", ("/no/such/w.pt", 10, 0), "ImageEmbedder")
-    ... except WeightsChangedError as error:
-    ...     print(str(error)[:75])
-    ImageEmbedder was fitted with pretrained='/no/such/w.pt', but that file has
-    """
-
-
-def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
-    """Refuse to reload a ``pretrained`` file that is not the one ``fit`` used.
-
-    Parameters
-    ----------
-    pretrained : object
-        The ``pretrained`` parameter.
-    fitted_key : object or None
-        :attr:`Backbone.weights_key` recorded at fit; None (an estimator pickled before
-        keys were recorded) checks nothing.
-    owner : str
-        Named in the message.
-
-    Raises
-    ------
-    WeightsChangedError
-        The file's size or modification time differs from fit's, or it is gone.
-
-    Examples
-    --------
-    >>> check_weights_unchanged("openai", "openai")  # tags are not files: nothing to check
-    """
-    if fitted_key is None or not looks_like_path(pretrained):
-        return
-    current = weights_key(pretrained)
-    if current == fitted_key:
-        return
-    path = current[0]
-
-    def describe(key):
-        if not isinstance(key, tuple) or len(key) < 3:
-            return "no file"
-        return f"{key[1]} bytes, modified {key[2] / 1e9:.0f} s after the epoch"
-
-    raise WeightsChangedError(
-        f"{owner} was fitted with pretrained={path!r}, but that file has changed since fit "
-        f"(at fit: {describe(fitted_key)}; now: {describe(current)}). Its fitted state only "
-        "matches the weights it was trained with: restore the original file at that path, "
-        "or refit the estimator with the new one."
-    )
-
-
-def _check_checkpoint_path(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Checkpoint file {path!r} does not exist.")
-    return path
-
-
-def _read_state_dict(path):
-    path = _check_checkpoint_path(path)
-    try:
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"Cannot read checkpoint {path!r}: {exc}") from exc
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"Checkpoint {path!r} does not hold a state dict.")
-    return state
-
-
-def _load_state_dict_strict(module, state, source):
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"Weights in {source!r} do not match the architecture: {str(exc)[:500]}"
-        ) from exc
-
-
-# ----------------------------------------------------------------------------- open_clip
-
-
 def _load_open_clip(spec, pretrained):
     import open_clip
 
@@ -346,7 +249,7 @@ def _load_open_clip(spec, pretrained):
     elif pretrained == "offline":
         model, preprocess = _open_clip_with_offline_trunk(open_clip, name)
     elif looks_like_path(pretrained):
-        path = _check_checkpoint_path(pretrained)
+        path = check_checkpoint_path(pretrained)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=path)
         except Exception as exc:
@@ -443,7 +346,7 @@ def _load_timm(spec, pretrained):
         overrides = offline_weights.offline_preprocessing("timm", arch)
     elif looks_like_path(pretrained):
         model = timm.create_model(arch, pretrained=False)
-        _load_state_dict_strict(model, _read_state_dict(pretrained), pretrained)
+        load_state_dict_strict(model, read_state_dict(pretrained), pretrained)
         model.reset_classifier(0)
         overrides = {}
     elif pretrained in (True, "default", "hub"):
@@ -504,7 +407,7 @@ def _load_torchvision(spec, pretrained):
         config = PreprocessConfig(**offline_weights.offline_preprocessing("torchvision", arch))
     elif looks_like_path(pretrained):
         model = torchvision.models.get_model(arch, weights=None)
-        _load_state_dict_strict(model, _read_state_dict(pretrained), pretrained)
+        load_state_dict_strict(model, read_state_dict(pretrained), pretrained)
     else:
         name = "DEFAULT" if pretrained is True else str(pretrained)
         weights_enum = torchvision.models.get_model_weights(arch)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.inputs import input_fingerprint
+from ..data.fingerprint import input_fingerprint
 from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
 

@@ -10,7 +10,6 @@ import copy
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from .._param_validation import (
@@ -44,54 +43,11 @@ from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.losses import gce_loss
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
 from ._fitted_net import FittedNetMixin
+from ._turn_modules import FrozenBatchNorm, Probe
 
 __all__ = ["TurnClassifier"]
 
 _OPTIMIZER = [StrOptions({"sgd", "adamw"})]
-
-
-class _Probe(nn.Module):
-    """A linear head on standardised features (centred, divided by one global spread)."""
-
-    def __init__(self, mean, scale, head):
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
-        self.linear = head
-
-    def forward(self, features):
-        return self.linear((features - self.mean) / self.scale)
-
-    @torch.no_grad()
-    def folded_into(self, head):
-        """Write ``linear((z - mean) / scale)`` as one ``nn.Linear`` on raw features ``z``."""
-        weight = self.linear.weight / self.scale
-        head.weight.copy_(weight)
-        head.bias.copy_(self.linear.bias - weight @ self.mean)
-
-
-class _FrozenBatchNorm(nn.Module):
-    """Training view of a net whose BatchNorm layers stay in eval mode.
-
-    The :class:`~skclip_noise.training.loop.Trainer` calls ``train()`` on this wrapper
-    at the start of every epoch; BatchNorm layers then normalise with their running
-    statistics (which stop changing) while their affine parameters still train.
-    """
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def train(self, mode=True):
-        super().train(mode)
-        if mode:
-            for module in self.net.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
-    def forward(self, images):
-        return self.net(images)
 
 
 class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
@@ -414,7 +370,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         )
         optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.ft_epochs, 1))
-        trained = _FrozenBatchNorm(net) if self.freeze_batchnorm else net
+        trained = FrozenBatchNorm(net) if self.freeze_batchnorm else net
         fingerprint = checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained,
                                              validation=validation)
         trainer = Trainer(trained, optimizer, scheduler=scheduler, device=device, seed=seed + 1,
@@ -485,7 +441,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         mean = features.mean(dim=0)
         scale = features.std(dim=0).mean().clamp_min(1e-12) if len(features) > 1 else torch.ones((), device=device)
         head = copy.deepcopy(net.head)  # the net's seeded initialisation; no global RNG draw
-        probe = _Probe(mean, scale, head)
+        probe = Probe(mean, scale, head)
         optimizer = make_optimizer(
             probe.parameters(), (self.lp_optimizer, self.lp_lr, self.lp_weight_decay), momentum=self.momentum
         )

@@ -97,7 +97,7 @@ def data_fingerprint(inputs, codes, indices=None):
                 stat = os.stat(path)
                 digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
         else:
-            from ..data.inputs import input_fingerprint
+            from ..data.fingerprint import input_fingerprint
 
             digest.update(f"{type(data).__module__}.{type(data).__qualname__}".encode())
             digest.update(input_fingerprint(inputs).encode())

@@ -1,0 +1,122 @@
+"""Weights files: the key that identifies them, and their checks and reading."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .spec import looks_like_path
+
+__all__ = [
+    "WeightsChangedError",
+    "check_checkpoint_path",
+    "check_weights_unchanged",
+    "load_state_dict_strict",
+    "read_state_dict",
+    "weights_key",
+]
+
+
+def weights_key(pretrained):
+    """A hashable key of a ``pretrained`` value: a path with its size and modification
+    time (so a changed file is a different key), else the value itself."""
+    if looks_like_path(pretrained):
+        path = os.path.abspath(os.fspath(pretrained))
+        stat = os.stat(path) if os.path.exists(path) else None
+        return (path, stat.st_size, stat.st_mtime_ns) if stat else (path,)
+    return pretrained
+
+
+class WeightsChangedError(RuntimeError):
+    """The ``pretrained=`` checkpoint file changed (or vanished) since the estimator was
+    fitted: a restored model would silently combine fitted state with other weights.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_weights_unchanged("/no/such/w.pt", ("/no/such/w.pt", 10, 0), "ImageEmbedder")
+    ... except WeightsChangedError as error:
+    ...     print(str(error)[:75])
+    ImageEmbedder was fitted with pretrained='/no/such/w.pt', but that file has
+    """
+
+
+def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
+    """Refuse to reload a ``pretrained`` file that is not the one ``fit`` used.
+
+    Parameters
+    ----------
+    pretrained : object
+        The ``pretrained`` parameter.
+    fitted_key : object or None
+        :attr:`Backbone.weights_key` recorded at fit; None (an estimator pickled before
+        keys were recorded) checks nothing.
+    owner : str
+        Named in the message.
+
+    Raises
+    ------
+    WeightsChangedError
+        The file's size or modification time differs from fit's, or it is gone.
+
+    Examples
+    --------
+    >>> check_weights_unchanged("openai", "openai")  # tags are not files: nothing to check
+    """
+    if fitted_key is None or not looks_like_path(pretrained):
+        return
+    current = weights_key(pretrained)
+    if current == fitted_key:
+        return
+    path = current[0]
+
+    def describe(key):
+        if not isinstance(key, tuple) or len(key) < 3:
+            return "no file"
+        return f"{key[1]} bytes, modified {key[2] / 1e9:.0f} s after the epoch"
+
+    raise WeightsChangedError(
+        f"{owner} was fitted with pretrained={path!r}, but that file has changed since fit "
+        f"(at fit: {describe(fitted_key)}; now: {describe(current)}). Its fitted state only "
+        "matches the weights it was trained with: restore the original file at that path, "
+        "or refit the estimator with the new one."
+    )
+
+
+def check_checkpoint_path(path):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Checkpoint file {path!r} does not exist.")
+    return path
+
+
+def read_state_dict(path):
+    path = check_checkpoint_path(path)
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"Cannot read checkpoint {path!r}: {exc}") from exc
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"Checkpoint {path!r} does not hold a state dict.")
+    return state
+
+
+def load_state_dict_strict(module, state, source):
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"Weights in {source!r} do not match the architecture: {str(exc)[:500]}"
+        ) from exc
+
+
+# ----------------------------------------------------------------------------- open_clip
