@@ -393,3 +393,20 @@ def test_deft_checkpoint_needs_an_integer_random_state_in_the_detector(small_dig
                                          "Pass an integer random_state to the detector"):
         DeftClassifier(detector, checkpoint_path=str(tmp_path / "deft.pt"), **{**TINY, "epochs": 1}).fit(X, y)
     assert not _Spy.fitted and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("make", [
+    lambda path: __import__("skclip_noise").DualPromptDetector(
+        **TINY, tuning="frozen", n_ctx=2, epochs=2, batch_size=16, checkpoint_path=path),
+    lambda path: __import__("skclip_noise").AVLPrompter(
+        **TINY, prompt_depth=1, epochs=1, batch_size=8, checkpoint_path=path),
+], ids=["DualPromptDetector", "AVLPrompter"])
+def test_prompt_learners_never_resume_another_fits_checkpoint(make, small_digits, tmp_path):
+    X, y = small_digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    path = str(tmp_path / "prompts.pt")
+    make(path).fit(X[:20], names[y[:20]])
+    expected = make(None).fit(X[20:], names[y[20:]])
+    with pytest.warns(UserWarning, match="another data"):
+        second = make(path).fit(X[20:], names[y[20:]])
+    np.testing.assert_array_equal(second.clean_proba_, expected.clean_proba_)
