@@ -152,6 +152,8 @@ class ImageEstimatorMixin:
             return X_checked.data
         self._check_weights_unchanged()
         features = self._embedder(device).fit(None).transform(X_checked.data)
+        if not np.isfinite(features).all():  # feature arrays are checked on input; embeddings here
+            raise ValueError(f"{self.backbone} gave NaN or infinite embeddings; check its weights and precision.")
         fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
         if fitted_width is not None and features.shape[1] != fitted_width:
             raise ValueError(

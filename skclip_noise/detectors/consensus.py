@@ -226,17 +226,11 @@ class ConsensusDetector(BaseNoiseDetector):
         signals = [probe_proba, neighbour_proba] + ([zero_shot_proba] if zero_shot_proba is not None else [])
         return np.mean(signals, axis=0)
 
-    def _features_checked(self, X_checked, device=None):
-        features = np.asarray(self._features(X_checked, device), dtype=np.float64)
-        if not np.isfinite(features).all():
-            raise ValueError("X contains NaN or infinite values; drop those samples or re-embed them.")
-        return features
-
     # ------------------------------------------------------------------ fit
 
     def _fit_scores(self, X_checked, codes, encoding):
         self.device_ = str(resolve_device(self.device))
-        features = self._features_checked(X_checked)
+        features = np.asarray(self._features(X_checked), dtype=np.float64)
         n_classes = len(encoding.classes)
         self._probe = CrossFittedProbe(
             n_classes, n_folds=self.cv, Cs=DEFAULT_CS if self.Cs is None else tuple(self.Cs),
@@ -271,7 +265,7 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
-        features = self._features_checked(X_checked, device)
+        features = np.asarray(self._features(X_checked, device), dtype=np.float64)
         n_classes = len(self.classes_)
         indices, _ = nearest_neighbours(self.embeddings_, self.n_neighbors_, queries=features, backend=self.knn_backend)
         neighbours = _kept_neighbour_distribution(

@@ -64,7 +64,7 @@ class NeighbourDetector(BaseNoiseDetector):
     noise_transition_ : ndarray of shape (n_classes, n_classes)
         ``P(given | true)`` fitted to the consistency of neighbours' labels.
     embeddings_ : ndarray of shape (n_samples, n_features), float32
-        The training embeddings, L2-normalised (new pairs are searched among them).
+        The training embeddings (new pairs are searched among them).
 
     Examples
     --------
@@ -125,11 +125,8 @@ class NeighbourDetector(BaseNoiseDetector):
         check_neighbourhood(self.n_neighbors, encoding)
 
     def _embeddings(self, X_checked, device=None):
-        features = np.asarray(self._features(X_checked, device), dtype=np.float32)
-        if not np.isfinite(features).all():
-            raise ValueError("X contains NaN or infinite values; neighbours need finite embeddings.")
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        return features / np.maximum(norms, 1e-12)
+        # Unnormalised: nearest_neighbours works on unit vectors itself.
+        return np.asarray(self._features(X_checked, device), dtype=np.float32)
 
     def _fit_scores(self, X_checked, codes, encoding):
         self.device_ = str(resolve_device(self.device))
