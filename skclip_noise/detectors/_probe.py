@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import resample
 
 __all__ = ["CrossFittedProbe", "DEFAULT_CS"]
 
@@ -36,17 +37,35 @@ class CrossFittedProbe:
     n_folds : int, default=5
     Cs : sequence of float, default=DEFAULT_CS
     max_iter : int, default=300
+    max_samples : int or None, default=None
+        Training samples per fold model; a larger fold trains on a stratified random
+        subset of this size (every sample still gets out-of-fold probabilities). It
+        bounds the cost of a linear model whose fit stops improving long before a
+        million samples. None: every training sample.
     random_state : int, default=0
-        Seeds the fold split.
+        Seeds the fold split and the subsets.
     """
 
-    def __init__(self, n_classes, *, n_folds=5, Cs=DEFAULT_CS, max_iter=300, tol=1e-4, random_state=0):
+    def __init__(
+        self, n_classes, *, n_folds=5, Cs=DEFAULT_CS, max_iter=300, tol=1e-4, max_samples=None, random_state=0
+    ):
         self.n_classes = n_classes
         self.n_folds = n_folds
         self.Cs = Cs
         self.max_iter = max_iter
         self.tol = tol
+        self.max_samples = max_samples
         self.random_state = random_state
+
+    def _training_rows(self, rows, codes, fold):
+        """``rows``, or a stratified subset of ``max_samples`` of them (the same for every C)."""
+        if self.max_samples is None or len(rows) <= self.max_samples:
+            return rows
+        subset = resample(
+            rows, replace=False, n_samples=self.max_samples, stratify=codes[rows],
+            random_state=(self._seed + fold) % (2**32),
+        )
+        return np.sort(subset)
 
     def _fit_one(self, Z, codes, C, previous=None):
         model = LogisticRegression(C=C, max_iter=self.max_iter, tol=self.tol, warm_start=previous is not None)
@@ -64,16 +83,18 @@ class CrossFittedProbe:
 
     def fit(self, X, codes):
         """Standardise X, choose C and return the out-of-fold probabilities (n, K)."""
+        self._seed = int(self.random_state) % (2**32)
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
-        splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=int(self.random_state) % (2**32))
+        splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=self._seed)
         self.folds_ = list(splitter.split(Z, codes))
+        fitted_rows = [self._training_rows(train, codes, k) for k, (train, _) in enumerate(self.folds_)]
         best = (np.inf, None, None, None)
         models = [None] * self.n_folds
         for C in self.Cs:
             proba = np.zeros((len(codes), self.n_classes))
-            for k, (train, test) in enumerate(self.folds_):
-                models[k] = self._fit_one(Z[train], codes[train], C, models[k])
+            for k, (_, test) in enumerate(self.folds_):
+                models[k] = self._fit_one(Z[fitted_rows[k]], codes[fitted_rows[k]], C, models[k])
                 proba[test] = self._full_proba(models[k], Z[test])
             loss = _log_loss(codes, proba)
             if loss >= best[0]:
@@ -88,7 +109,7 @@ class CrossFittedProbe:
         Z = self.scaler_.transform(X)
         proba = np.zeros((len(codes), self.n_classes))
         for k, (train, test) in enumerate(self.folds_):
-            kept = train[keep[train]]
+            kept = self._training_rows(train[keep[train]], codes, k)
             if len(np.unique(codes[kept])) >= 2:
                 self.models_[k] = self._fit_one(Z[kept], codes[kept], self.C_, self.models_[k])
             proba[test] = self._full_proba(self.models_[k], Z[test])

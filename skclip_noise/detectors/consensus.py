@@ -88,6 +88,10 @@ class ConsensusDetector(BaseNoiseDetector):
         Regularisation path of the probe; None is ``10 ** arange(-4, 2)``.
     n_rounds : int, default=2
         Rounds of refitting on the kept samples.
+    max_samples : int or None, default=100_000
+        Training samples per fold model of the probe: larger folds train on a
+        stratified random subset of this size, so the probe's cost stops growing with N
+        (every sample is still scored out of fold). None: all of them.
     threshold : float in [0, 1], default=0.5
     zero_shot : bool, default=False
         Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
@@ -138,6 +142,7 @@ class ConsensusDetector(BaseNoiseDetector):
         "cv": [Interval(Integral, 2, None, closed="left")],
         "Cs": ["array-like", None],
         "n_rounds": [positive_int],
+        "max_samples": [positive_int, None],
         "zero_shot": ["boolean"],
         "templates": [str, list, tuple],
         "knn_backend": [StrOptions(set(KNN_BACKENDS))],
@@ -152,6 +157,7 @@ class ConsensusDetector(BaseNoiseDetector):
         cv=5,
         Cs=None,
         n_rounds=2,
+        max_samples=100_000,
         threshold=0.5,
         zero_shot=False,
         templates=("a photo of a {}.",),
@@ -172,6 +178,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.cv = cv
         self.Cs = Cs
         self.n_rounds = n_rounds
+        self.max_samples = max_samples
         self.threshold = threshold
         self.zero_shot = zero_shot
         self.templates = templates
@@ -230,11 +237,11 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _fit_scores(self, X_checked, codes, encoding):
         self.device_ = str(resolve_device(self.device))
-        features = np.asarray(self._features(X_checked), dtype=np.float64)
+        features = np.array(self._features(X_checked), dtype=np.float32)  # a copy: kept as embeddings_
         n_classes = len(encoding.classes)
         self._probe = CrossFittedProbe(
             n_classes, n_folds=self.cv, Cs=DEFAULT_CS if self.Cs is None else tuple(self.Cs),
-            random_state=seed_from_random_state(self.random_state), tol=1e-3,
+            max_samples=self.max_samples, random_state=seed_from_random_state(self.random_state), tol=1e-3,
         )
         probe_proba = self._probe.fit(features, codes)
         self.C_ = float(self._probe.C_)
@@ -250,7 +257,7 @@ class ConsensusDetector(BaseNoiseDetector):
             self.temperature_ = fit_temperature(codes, combined, mask=keep)
             scores = self._decide(temperature_scale(combined, self.temperature_), codes)
             keep = scores.clean_mask
-        self.embeddings_ = features.astype(np.float32)
+        self.embeddings_ = features
         self._kept = keep
         return scores
 
@@ -265,7 +272,7 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
-        features = np.asarray(self._features(X_checked, device), dtype=np.float64)
+        features = np.asarray(self._features(X_checked, device), dtype=np.float32)
         n_classes = len(self.classes_)
         indices, _ = nearest_neighbours(self.embeddings_, self.n_neighbors_, queries=features, backend=self.knn_backend)
         neighbours = _kept_neighbour_distribution(
