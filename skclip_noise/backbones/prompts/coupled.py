@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..towers import tower_kind_of
-from .text import PromptTextEncoder, _TextTower
+from .text import PromptTextEncoder
+from .text_towers import text_tower
 from .visual import require_vit, vit_forward_with_prompts
 
 __all__ = ["CoupledPromptLearner"]
@@ -130,7 +131,7 @@ class CoupledPromptLearner(nn.Module):
             text_only = tower_kind_of(clip_model.visual) != "clip_vit"
         self.text_only = bool(text_only)
         visual = None if self.text_only else require_vit(clip_model, "MaPLe")
-        text_layers = _TextTower(clip_model).n_layers
+        text_layers = text_tower(clip_model).n_layers
         if self.text_only:
             if not 1 <= prompt_depth <= text_layers:
                 raise ValueError(

@@ -1,16 +1,15 @@
 """CoOp text prompts on an open_clip text tower (:class:`PromptTextEncoder`).
 
 The encoder re-runs the CLIP's text tower with learnable context tokens in place
-of the token embeddings of a placeholder phrase. The forward path follows the
-installed open_clip 3.x code step by step, so that with the context set to the
-embeddings of real words it reproduces ``encode_text``: token embeddings (context
-positions replaced), ``+ positional_embedding``, the residual blocks called as
-``blk(x, attn_mask=mask)``, ``ln_final``, ``open_clip.transformer.text_global_pool``
-at the EOT position of the tokenised prompt (with the tower's pool type), then
-``text_projection``.
+of the token embeddings of a placeholder phrase. The rest of the tower runs as the
+installed open_clip 3.x runs it (:mod:`~skclip_noise.backbones.prompts.text_towers`),
+so that with the context set to the embeddings of real words it reproduces
+``encode_text`` exactly.
 
-Both open_clip layouts are supported: ``CLIP`` (text tower on the model) and
-``CustomTextCLIP`` (under ``model.text``, open_clip's own ``TextTransformer``).
+Supported towers: open_clip's own ``TextTransformer`` (``CLIP``, or ``CustomTextCLIP``
+under ``model.text``) and its Hugging Face ``HFTextEncoder`` (the context spliced after
+the first special token into the encoder's word embeddings, run as ``inputs_embeds``
+with the prompt's attention mask, then the tower's pooler and projection).
 """
 
 from __future__ import annotations
@@ -20,96 +19,10 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ._blocks import run_block
 from .peft import freeze_module
+from .text_towers import text_tower
 
 __all__ = ["PromptTextEncoder"]
-
-
-# ---------------------------------------------------------------------------
-# text tower access (both open_clip layouts)
-# ---------------------------------------------------------------------------
-class _TextTower:
-    """Uniform view of the text tower of ``CLIP`` (on the model) and
-    ``CustomTextCLIP`` (under ``model.text``). Holds no state of its own."""
-
-    def __init__(self, clip_model: nn.Module):
-        from open_clip.transformer import TextTransformer
-
-        text = getattr(clip_model, "text", None)
-        if text is not None:
-            if not isinstance(text, TextTransformer):
-                raise ValueError(
-                    f"Prompt learning needs open_clip's own TextTransformer text tower; "
-                    f"got {type(text).__name__} (e.g. a Hugging Face text encoder)."
-                )
-            if text.cls_emb is not None:
-                raise ValueError("Prompt learning does not support text towers with a class embedding (CoCa).")
-            self.custom = True
-        else:
-            if not hasattr(clip_model, "token_embedding"):
-                raise ValueError(f"{type(clip_model).__name__} is not an open_clip CLIP model with a text tower.")
-            self.custom = False
-        self.model = clip_model
-
-    @property
-    def src(self):
-        return self.model.text if self.custom else self.model
-
-    @property
-    def token_embedding(self) -> nn.Embedding:
-        return self.src.token_embedding
-
-    @property
-    def positional_embedding(self) -> torch.Tensor:
-        return self.src.positional_embedding
-
-    @property
-    def transformer(self):
-        return self.src.transformer
-
-    @property
-    def ln_final(self):
-        return self.src.ln_final
-
-    @property
-    def text_projection(self):
-        return self.src.text_projection
-
-    @property
-    def pool_type(self) -> str:
-        return self.model.text.pool_type if self.custom else self.model.text_pool_type
-
-    @property
-    def eos_id(self):
-        return getattr(self.model.text, "eos_id", None) if self.custom else getattr(self.model, "text_eos_id", None)
-
-    @property
-    def width(self) -> int:
-        return self.token_embedding.weight.shape[1]
-
-    @property
-    def context_length(self) -> int:
-        return self.model.context_length
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.transformer.resblocks)
-
-    @property
-    def is_causal_eot_pooled(self) -> bool:
-        """Whether only the tokens up to the pooled end-of-text token matter."""
-        causal = self.src.attn_mask is not None and not (self.custom and self.src.use_pad_mask)
-        pooled_at_eot = self.pool_type == "argmax" or (self.pool_type == "eos" and self.eos_id is not None)
-        return causal and pooled_at_eot
-
-    def attn_mask(self, ids: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
-        """Attention mask exactly as the tower's own forward builds it."""
-        mask = self.src.attn_mask
-        if self.custom and self.src.use_pad_mask:
-            add = self.src._build_additive_mask(ids, ids.shape[1], dtype)
-            mask = add if mask is None else mask[: ids.shape[1], : ids.shape[1]].unsqueeze(0) + add
-        return mask
 
 
 # ---------------------------------------------------------------------------
@@ -236,7 +149,7 @@ class PromptTextEncoder(nn.Module):
             raise ValueError("class_names is empty.")
         if n_prompts < 1:
             raise ValueError(f"n_prompts must be >= 1, got {n_prompts}.")
-        tower = _TextTower(clip_model)
+        tower = text_tower(clip_model)
         tokenizer = _resolve_tokenizer(tokenizer, clip_model)
         self.class_names = [str(c).replace("_", " ") for c in class_names]
         self.n_prompts = int(n_prompts)
@@ -266,10 +179,10 @@ class PromptTextEncoder(nn.Module):
         prompts = [f"{prefix_text} {name}." for name in self.class_names]
         ids = _tok(tokenizer, prompts)
         L = ids.shape[1]
-        if L != tower.positional_embedding.shape[0]:
+        if L > tower.n_positions or (tower.needs_full_context and L != tower.n_positions):
             raise ValueError(
                 f"The tokenizer makes sequences of length {L} but the text tower has "
-                f"{tower.positional_embedding.shape[0]} positions; pass the model's tokenizer."
+                f"{tower.n_positions} positions; pass the model's tokenizer."
             )
         if start + self.n_ctx >= L:
             raise ValueError(f"n_ctx={self.n_ctx} does not fit in the context length {L}.")
@@ -282,12 +195,7 @@ class PromptTextEncoder(nn.Module):
         if full:
             raise ValueError(f"The prompt {full[0]!r} fills the whole context length {L} and would be truncated.")
 
-        # With a causal mask and pooling at the end-of-text token, the tokens after the
-        # longest prompt's EOT never reach a pooled feature: dropping them gives the same
-        # features for a fraction of the cost (each step encodes every class prompt).
-        if tower.is_causal_eot_pooled:
-            eot = ids.argmax(dim=1) if tower.pool_type == "argmax" else (ids == tower.eos_id).int().argmax(dim=1)
-            ids = ids[:, : int(eot.max()) + 1]
+        ids = tower.trim(ids)
         with torch.no_grad():
             emb = tower.token_embedding(ids.to(tower.token_embedding.weight.device)).detach().float()
         self.register_buffer("tokenized_prompts", ids, persistent=False)
@@ -305,13 +213,7 @@ class PromptTextEncoder(nn.Module):
         if freeze_clip:
             freeze_module(clip_model)
 
-        proj = tower.text_projection
-        if proj is None:
-            self.embed_dim = self.text_width
-        elif isinstance(proj, nn.Linear):
-            self.embed_dim = proj.out_features
-        else:
-            self.embed_dim = proj.shape[1]
+        self.embed_dim = tower.output_dim
 
     @property
     def token_embedding(self) -> nn.Embedding:
@@ -320,7 +222,7 @@ class PromptTextEncoder(nn.Module):
         The prompts hold fixed copies of its rows, taken at construction, so the
         table gets no gradient through this encoder.
         """
-        return _TextTower(self.clip).token_embedding
+        return text_tower(self.clip).token_embedding
 
     @property
     def n_classes(self) -> int:
@@ -346,51 +248,23 @@ class PromptTextEncoder(nn.Module):
             Unnormalised text features, shape ``(n_classes, embed_dim)`` for a
             single context, ``(P, n_classes, embed_dim)`` for ``P > 1``.
         """
-        tower = _TextTower(self.clip)
+        tower = text_tower(self.clip)
         ctx_arg = ctx
         ctx = self.ctx if ctx is None else ctx
         if ctx.dim() == 2:
             ctx = ctx.unsqueeze(0)
         P, K = ctx.shape[0], self.n_classes
-        cast_dtype = tower.transformer.get_cast_dtype()
+        cast_dtype = tower.cast_dtype
         deep = list(deep_prompts) if deep_prompts is not None else []
         if len(deep) > self.n_layers - 1:
             raise ValueError(f"{len(deep)} deep prompts given but the text tower has {self.n_layers} layers "
                              f"(at most {self.n_layers - 1} deep prompts).")
 
-        s, m = self._start, self.n_ctx
         prefix = self.token_prefix.to(cast_dtype).unsqueeze(0).expand(P, -1, -1, -1)
         suffix = self.token_suffix.to(cast_dtype).unsqueeze(0).expand(P, -1, -1, -1)
         ctx_x = ctx.to(cast_dtype).unsqueeze(1).expand(-1, K, -1, -1)
         x = torch.cat([prefix, ctx_x, suffix], dim=2).reshape(P * K, -1, self.text_width)
-        ids = self.tokenized_prompts.repeat(P, 1)
-
-        n_tokens = ids.shape[1]
-        x = x + tower.positional_embedding[:n_tokens].to(cast_dtype)
-        mask = tower.attn_mask(ids, x.dtype)
-        if mask is not None and mask.shape[-1] != n_tokens:
-            mask = mask[..., :n_tokens, :n_tokens]
-        transformer = tower.transformer
-        ckpt = getattr(transformer, "grad_checkpointing", False) and not torch.jit.is_scripting()
-        batch_first = getattr(transformer, "batch_first", True)
-        for i, blk in enumerate(transformer.resblocks):
-            if 1 <= i <= len(deep):
-                d = deep[i - 1].to(cast_dtype)
-                d = d.unsqueeze(0).expand(x.shape[0], -1, -1) if d.dim() == 2 else d
-                x = torch.cat([x[:, :s], d, x[:, s + m:]], dim=1)
-            if not batch_first:
-                x = x.transpose(0, 1)
-            x = run_block(blk, x, mask, ckpt)
-            if not batch_first:
-                x = x.transpose(0, 1)
-
-        from open_clip.transformer import text_global_pool
-
-        x = tower.ln_final(x)
-        x = text_global_pool(x, ids, tower.pool_type, eos_token_id=tower.eos_id)
-        proj = tower.text_projection
-        if proj is not None:
-            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        x = tower.encode(x, self.tokenized_prompts.repeat(P, 1), deep, self._start, self.n_ctx)
         x = x.reshape(P, K, -1)
         squeeze = (ctx_arg is None and self.n_prompts == 1) or (ctx_arg is not None and ctx_arg.dim() == 2)
         return x[0] if squeeze else x
