@@ -60,37 +60,38 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_detectors import cleanlab_pred_probs, embed, log, write_csv  # noqa: E402
+from _bench_common import cleanlab_pred_probs, embed, log, write_csv  # noqa: E402
 
 SPEC, PRETRAINED = "open_clip:skclip-hybrid-mobilenetv2", "offline"
 SETTINGS = [("symmetric", 0.4), ("symmetric", 0.6), ("pairflip", 0.4), ("instance", 0.4)]
 
 
-def detectors(seed, class_names):
+def detectors(seed, class_names, spec=SPEC):
     from skclip_noise import DualPromptDetector, GMMLossDetector, LabelMatchDetector, SmallLossDetector
 
     common = {"device": "cpu", "random_state": seed}
     probe = {"tuning": "frozen", **common}
     return [
         ("DualPromptDetector (tuning='frozen', reference defaults)", "deft",
-         lambda: DualPromptDetector(SPEC, PRETRAINED, tuning="frozen", class_names=class_names, **common)),
+         lambda: DualPromptDetector(spec, PRETRAINED, tuning="frozen", class_names=class_names, **common)),
         ("GMMLossDetector (default)", "baseline", lambda: GMMLossDetector(**probe)),
         ("GMMLossDetector per_class", "baseline", lambda: GMMLossDetector(per_class=True, **probe)),
         ("SmallLossDetector (rate estimated)", "baseline", lambda: SmallLossDetector(**probe)),
         ("LabelMatchDetector (zero-shot)", "baseline",
-         lambda: LabelMatchDetector(SPEC, PRETRAINED, class_names=class_names, device="cpu")),
+         lambda: LabelMatchDetector(spec, PRETRAINED, class_names=class_names, device="cpu")),
     ]
 
 
 def free_vector_deft(features, y_noisy, n_classes, seed, logit_scale, epochs=10, warmup_epochs=1, lr=0.03,
-                     batch_size=64):
+                     batch_size=64, init=None):
     """Ablation: DEFT's loss, schedule and clean rule with the text tower taken out.
 
     The positive and negative prompts of each class are replaced by free vectors in the
     joint space (init N(0, 0.02)), trained exactly like the contexts (SGD 0.03, momentum
     0.9, wd 5e-4, cosine, batch 64, 1 warm-up epoch, CLIP's logit scale, the library's
     ``dual_prompt_loss``). It separates the method from the random text tower of the
-    offline CLIP. Returns the clean mask and ``p_y``.
+    offline CLIP. ``init`` (n_classes, dim): start both vectors of each class there
+    instead (e.g. the text features of the class prompts). Returns the clean mask and ``p_y``.
     """
     import torch
     from torch.nn import functional as F
@@ -100,7 +101,10 @@ def free_vector_deft(features, y_noisy, n_classes, seed, logit_scale, epochs=10,
     generator = torch.Generator().manual_seed(seed)
     images = F.normalize(torch.as_tensor(features, dtype=torch.float32), dim=-1)
     labels = torch.as_tensor(y_noisy, dtype=torch.long)
-    vectors = torch.nn.Parameter(torch.randn(2, n_classes, images.shape[1], generator=generator) * 0.02)
+    start = torch.randn(2, n_classes, images.shape[1], generator=generator) * 0.02
+    if init is not None:
+        start = torch.as_tensor(init, dtype=torch.float32).unsqueeze(0).repeat(2, 1, 1)
+    vectors = torch.nn.Parameter(start)
     optimizer = torch.optim.SGD([vectors], lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     for epoch in range(epochs):

@@ -27,6 +27,9 @@ DEMO_DEFAULTS = {
     "image_size": 64,
     "output_dir": "skclip-noise-demo",
 }
+#: ``demo --aligned-clip``: the weakly aligned offline CLIP (skclip_noise.backbones.aligned).
+ALIGNED_DEMO_BACKBONE = "open_clip:skclip-aligned-efficientnet-lite0"
+ALIGNED_DEMO_SIZE = 224
 
 
 def build_parser():
@@ -53,6 +56,12 @@ def build_parser():
     demo.add_argument("--noise", choices=["symmetric", "pairflip", "instance"], default=DEMO_DEFAULTS["noise"])
     demo.add_argument("--rate", type=float, default=DEMO_DEFAULTS["rate"], help="share of labels to corrupt")
     demo.add_argument("--output-dir", default=DEMO_DEFAULTS["output_dir"], help="where label_issues.csv, report.html and report.txt go")
+    demo.add_argument(
+        "--aligned-clip", action="store_true",
+        help=f"run on the aligned offline CLIP ({ALIGNED_DEMO_BACKBONE}, {ALIGNED_DEMO_SIZE} px, images shown "
+             "dark-on-light) instead of --backbone; with --detector dual-prompt it runs DEFT's detector end to end. "
+             "A weakly aligned stand-in built from an ImageNet trunk and MiniLM, not a CLIP",
+    )
     _add_detector_arguments(
         demo,
         backbone=DEMO_DEFAULTS["backbone"],
@@ -88,18 +97,20 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--detector", choices=list(_DETECTORS), default="consensus",
                         help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
-                             "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot")
+                             "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot; "
+                             "dual-prompt: DEFT's learned positive/negative prompts (CLIP backbones)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="consensus/gmm: clean when the clean probability exceeds it")
     parser.add_argument("--n-neighbors", type=int, default=None,
                         help="consensus (default: 20, fewer for a smaller class) / neighbour (default 10): "
                              "neighbours per sample")
     parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen",
-                        help="gmm/small-loss: how much of the image tower the loss model trains")
+                        help="gmm/small-loss: how much of the image tower the loss model trains; "
+                             "dual-prompt: frozen or peft")
     parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
     parser.add_argument("--forget-rate", type=float, default=None, help="small-loss: share dropped per class (default: estimated)")
     parser.add_argument("--cv", type=int, default=None, help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
-    parser.add_argument("--epochs", type=int, default=10, help="gmm/small-loss: epochs of the linear probe")
+    parser.add_argument("--epochs", type=int, default=10, help="gmm/small-loss/dual-prompt: training epochs")
     parser.add_argument("--class-names", default=None, help="label-match: comma-separated names for integer labels")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
     parser.add_argument("--max-items", type=int, default=200, help="at most this many cards in report.html")
@@ -137,6 +148,7 @@ _DETECTORS = {
     "gmm": "GMMLossDetector",
     "small-loss": "SmallLossDetector",
     "label-match": "LabelMatchDetector",
+    "dual-prompt": "DualPromptDetector",
 }
 
 
@@ -156,6 +168,11 @@ def make_detector(args, backbone, pretrained, image_size):
     if args.detector == "label-match":
         names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
         return detectors.LabelMatchDetector(class_names=names, **common)
+    if args.detector == "dual-prompt":
+        return detectors.DualPromptDetector(
+            tuning="peft" if args.tuning == "peft" else "frozen", epochs=args.epochs, threshold=args.threshold,
+            random_state=args.random_state, **common,
+        )
     if args.detector == "neighbour":
         return detectors.NeighbourDetector(n_neighbors=args.n_neighbors or 10, **common)
     if args.detector == "consensus":
@@ -261,13 +278,16 @@ def run_demo(args):
     names = np.asarray(class_names)
     _say(args, f"{args.dataset}: {len(y_true)} images, {len(class_names)} classes; "
          f"{args.noise} noise at {args.rate:.0%}: {int(is_noisy.sum())} labels corrupted.")
-    pretrained = _pretrained_flag(args.pretrained)
-    detector = make_detector(args, args.backbone, pretrained, args.image_size or None)
+    backbone, pretrained, image_size = args.backbone, _pretrained_flag(args.pretrained), args.image_size or None
+    if args.aligned_clip:
+        # ImageNet trunks read dark objects on a light ground, as in photos.
+        backbone, pretrained, image_size, X = ALIGNED_DEMO_BACKBONE, "offline", ALIGNED_DEMO_SIZE, 255 - X
+    detector = make_detector(args, backbone, pretrained, image_size)
     detector.fit(X, names[y_noisy])
     report = detection_report(is_noisy, detector.clean_mask_)
     header = (
         f"skclip-noise demo: {args.dataset}, {args.noise} noise {args.rate:.0%}, "
-        f"{type(detector).__name__} on {args.backbone} ({pretrained})\n"
+        f"{type(detector).__name__} on {backbone} ({pretrained})\n"
     )
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "report.txt"), "w") as handle:

@@ -73,6 +73,20 @@ def test_demo_with_real_weights_finds_most_injected_noise(tmp_path, capsys):
     assert precision > 0.75 and recall > 0.7, (precision, recall)
 
 
+def test_demo_runs_deft_on_the_aligned_clip(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from skclip_noise.backbones.offline_weights.files import _candidate_path
+
+    if not all((p := _candidate_path(s)[1]) is not None and p.is_file() for s in ("all_minilm_l6_v2", "efficientnet_lite0")):
+        pytest.skip("the aligned CLIP needs the offline-weights extra")
+    status = cli.main(["demo", "--aligned-clip", "--detector", "dual-prompt", "--n-samples", "60", "--epochs", "1",
+                       "--output-dir", str(tmp_path), "--quiet"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "DualPromptDetector on open_clip:skclip-aligned-efficientnet-lite0" in out
+    assert len(pd.read_csv(tmp_path / "label_issues.csv")) == 60
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

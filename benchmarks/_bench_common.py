@@ -1,0 +1,57 @@
+"""Helpers the image benchmarks share: logging, cached embeddings, tuned cleanlab probabilities, CSV."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+import warnings
+
+import numpy as np
+
+#: The regularisation grid cleanlab's logistic regression is tuned over (as in bench_detectors.py).
+C_GRID = np.logspace(-4, 1, 6)
+
+
+def log(*args):
+    print(f"[{time.strftime('%H:%M:%S')}]", *args, file=sys.stderr, flush=True)
+
+
+def embed(spec, pretrained, image_size, X, cache_dir):
+    """Embeddings of X through the library's ImageEmbedder (cached on disk), and the seconds it took."""
+    from skclip_noise import ImageEmbedder
+
+    embedder = ImageEmbedder(spec, pretrained, image_size=image_size, device="cpu", cache_dir=cache_dir)
+    t0 = time.perf_counter()
+    features = embedder.fit(X).transform(X)
+    return features, time.perf_counter() - t0
+
+
+def cleanlab_pred_probs(features, labels, seed):
+    """Out-of-fold probabilities of a fairly tuned logistic regression, and its C."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.preprocessing import StandardScaler
+
+    # Standardising is label-free, so doing it on all samples leaks nothing.
+    Z = StandardScaler().fit_transform(features)
+    inner = StratifiedKFold(3, shuffle=True, random_state=seed)
+    search = LogisticRegressionCV(Cs=C_GRID, cv=inner, scoring="neg_log_loss", max_iter=500, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(Z, labels)
+    C = float(np.atleast_1d(search.C_)[0])
+    outer = StratifiedKFold(5, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred_probs = cross_val_predict(LogisticRegression(C=C, max_iter=1000), Z, labels, cv=outer,
+                                       method="predict_proba")
+    return pred_probs, C
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
