@@ -66,6 +66,7 @@ SHARED_CONSTRAINTS = {
     "n_vpt": [positive_int],
     "image_size": [positive_int, None],
     "num_workers": [non_negative_int],
+    "n_jobs": [Integral, None],
     "device": [str],
     "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
     "cache_dir": _PATH,

@@ -52,6 +52,15 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     batch_size : int, default=64
     num_workers : int, default=0
         DataLoader worker processes decoding images.
+    n_jobs : int, default=None
+        Shards of the input embedded in parallel through joblib, one per job (None:
+        1, no sharding; -1: all of joblib's workers). The active joblib backend
+        decides where they run: local processes by default, the workers of a Dask
+        cluster under ``joblib.parallel_config(backend="dask")``, of a Ray cluster
+        under ``backend="ray"``. Each worker process loads the backbone once (the
+        process cache), resolves ``device`` itself and, with ``cache_dir`` on a
+        shared file system, writes into the one embedding cache. The rows come back
+        in input order, equal to a single process's.
     device : str, default="auto"
         ``"auto"`` picks cuda, then mps, then cpu, when ``fit`` runs.
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
@@ -79,8 +88,8 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     """
 
     _parameter_constraints = constraints_for(
-        "backbone", "pretrained", "image_size", "batch_size", "num_workers", "device", "mixed_precision",
-        "cache_dir", "verbose",
+        "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device",
+        "mixed_precision", "cache_dir", "verbose",
         normalize=["boolean"],
     )
 
@@ -93,6 +102,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         image_size=None,
         batch_size=64,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -104,6 +114,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.image_size = image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
@@ -179,6 +190,9 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """
         check_is_fitted(self, "embedding_dim_")
         image_input = check_image_input(X)
+        shards = shard_indices(len(image_input), self.n_jobs)
+        if len(shards) > 1:
+            return self._transform_in_shards(image_input, shards)
         backbone = self._loaded_backbone()
         dataset = ImageDataset(image_input, self._transform_for(backbone))
         if self.cache_dir is None:
@@ -189,6 +203,17 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             embeddings = embeddings / np.maximum(norms, 1e-12)
         return embeddings.astype(np.float32, copy=False)
+
+    def _transform_in_shards(self, image_input, shards):
+        """Embed contiguous shards in parallel on the active joblib backend, in input order."""
+        from joblib import Parallel, delayed
+
+        check_weights_unchanged(self.pretrained, getattr(self, "_weights_key", None), type(self).__name__)
+        settings = {**self.get_params(), "n_jobs": None, "verbose": 0}
+        parts = Parallel(n_jobs=self.n_jobs)(
+            delayed(_embed_shard)(settings, _input_subset(image_input, rows)) for rows in shards
+        )
+        return np.concatenate(parts).astype(np.float32, copy=False)
 
     def _embed(self, backbone, dataset):
         loader = make_loader(
@@ -251,3 +276,32 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 repr(self._transform_for(backbone)),
             ]
         )
+
+
+def shard_indices(n_samples, n_jobs):
+    """Contiguous index ranges, one per effective joblib job (a single one for ``n_jobs=None``).
+
+    Examples
+    --------
+    >>> [len(rows) for rows in shard_indices(10, 3)]
+    [4, 3, 3]
+    >>> len(shard_indices(10, None))
+    1
+    """
+    from joblib import effective_n_jobs
+
+    n_shards = 1 if n_jobs is None else max(1, min(effective_n_jobs(n_jobs), n_samples))
+    return np.array_split(np.arange(n_samples), n_shards)
+
+
+def _input_subset(image_input, rows):
+    """The images at the contiguous positions ``rows``, in a form a worker can receive."""
+    start, stop = int(rows[0]), int(rows[-1]) + 1
+    if image_input.kind == "dataset":
+        return torch.utils.data.Subset(image_input.data, range(start, stop))
+    return image_input.data[start:stop]
+
+
+def _embed_shard(settings, X):
+    """One shard's embeddings, in a worker: the backbone loads once per worker process."""
+    return ImageEmbedder(**settings).fit(None).transform(X)

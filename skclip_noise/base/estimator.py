@@ -134,6 +134,7 @@ class ImageEstimatorMixin:
             image_size=getattr(self, "image_size", None),
             batch_size=getattr(self, "batch_size", 64),
             num_workers=self.num_workers,
+            n_jobs=getattr(self, "n_jobs", None),
             device=self.device if device is None else str(device),
             mixed_precision=self.mixed_precision,
             cache_dir=getattr(self, "cache_dir", None),

@@ -121,6 +121,9 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     cache_dir : str or path-like, default=None
         Embedding cache of phase 1 (see :class:`~skclip_noise.ImageEmbedder`).
     num_workers : int, default=0
+    n_jobs : int, default=None
+        Embedding shards run in parallel through joblib (see
+        :class:`~skclip_noise.ImageEmbedder`); None embeds in this process.
     device : str, default="auto"
         cuda, then mps, then cpu.
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
@@ -225,7 +228,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     _parameter_constraints = {
         **constraints_for(
-            "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers",
+            "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers", "n_jobs",
             "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
         ),
         "lp_epochs": [positive_int],
@@ -266,6 +269,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         image_size=None,
         cache_dir=None,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         checkpoint_path=None,
@@ -292,6 +296,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.image_size = image_size
         self.cache_dir = cache_dir
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.checkpoint_path = checkpoint_path

@@ -66,7 +66,7 @@ __all__ = ["LOSS_MODEL_CONSTRAINTS", "LOSS_MODEL_PARAMS_DOC", "LossModelMixin", 
 #: ``_parameter_constraints`` of the loss-model parameters.
 LOSS_MODEL_CONSTRAINTS = constraints_for(
     "tuning", "backbone", "pretrained", "epochs", "weight_decay", "batch_size", "image_size",
-    "num_workers", "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
+    "num_workers", "n_jobs", "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
     lr=[positive_real, None],
     average_last=[positive_int],
     cv=[Interval(Integral, 2, None, closed="left"), None],
@@ -101,6 +101,9 @@ LOSS_MODEL_PARAMS_DOC = """
     image_size : int, default=None
         Input side for CNN backbones (see :class:`~skclip_noise.ImageEmbedder`).
     num_workers : int, default=0
+    n_jobs : int, default=None
+        Embedding shards run in parallel through joblib (see
+        :class:`~skclip_noise.ImageEmbedder`); None embeds in this process.
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
@@ -139,7 +142,7 @@ class _StandardizedLinear(nn.Module):
 class LossModelMixin:
     """Training and scoring of the loss model, for detectors with these parameters:
     ``tuning, backbone, pretrained, epochs, lr, weight_decay, batch_size, average_last,
-    cv, image_size, num_workers, device, mixed_precision, cache_dir, random_state,
+    cv, image_size, num_workers, n_jobs, device, mixed_precision, cache_dir, random_state,
     checkpoint_path, verbose``."""
 
     def _check_params(self, X_checked, encoding):

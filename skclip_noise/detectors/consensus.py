@@ -100,7 +100,7 @@ class ConsensusDetector(BaseNoiseDetector):
         Zero-shot prompts.
     class_names : sequence of str or mapping, default=None
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
-    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
+    image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
     random_state : int, RandomState instance or None, default=None
         Seeds the probe's folds.
@@ -135,7 +135,7 @@ class ConsensusDetector(BaseNoiseDetector):
 
     _parameter_constraints = {
         **constraints_for(
-            "backbone", "pretrained", "threshold", "class_names", "image_size", "batch_size", "num_workers",
+            "backbone", "pretrained", "threshold", "class_names", "image_size", "batch_size", "num_workers", "n_jobs",
             "device", "mixed_precision", "cache_dir", "random_state", "verbose",
         ),
         "n_neighbors": [positive_int, StrOptions({"auto"})],
@@ -166,6 +166,7 @@ class ConsensusDetector(BaseNoiseDetector):
         image_size=None,
         batch_size=64,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -187,6 +188,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.image_size = image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir

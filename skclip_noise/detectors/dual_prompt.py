@@ -158,6 +158,9 @@ class DualPromptDetector(BaseNoiseDetector):
         Input side for CNN image towers (None keeps the backbone's own; ViT towers
         need theirs), as in :class:`~skclip_noise.ImageEmbedder`.
     num_workers : int, default=0
+    n_jobs : int, default=None
+        Embedding shards run in parallel through joblib (see
+        :class:`~skclip_noise.ImageEmbedder`); None embeds in this process.
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
@@ -192,7 +195,7 @@ class DualPromptDetector(BaseNoiseDetector):
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "n_ctx", "n_vpt", "epochs", "warmup_epochs", "lr", "momentum",
-            "weight_decay", "batch_size", "threshold", "class_names", "image_size", "num_workers",
+            "weight_decay", "batch_size", "threshold", "class_names", "image_size", "num_workers", "n_jobs",
             "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
         ),
         "positive_weight": [non_negative_real],
@@ -221,6 +224,7 @@ class DualPromptDetector(BaseNoiseDetector):
         class_names=None,
         image_size=None,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -245,6 +249,7 @@ class DualPromptDetector(BaseNoiseDetector):
         self.class_names = class_names
         self.image_size = image_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir

@@ -34,7 +34,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         Prompt templates; ``{}`` is replaced by the class name.
     class_names : sequence of str or mapping, default=None
         Needed with integer labels (string labels are their own names).
-    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
+    image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         As in :class:`~skclip_noise.ImageEmbedder`. X may also be image embeddings
         from the same CLIP (an ``ImageEmbedder`` output).
 
@@ -50,7 +50,7 @@ class LabelMatchDetector(BaseNoiseDetector):
     """
 
     _parameter_constraints = constraints_for(
-        "backbone", "pretrained", "class_names", "image_size", "batch_size", "num_workers", "device",
+        "backbone", "pretrained", "class_names", "image_size", "batch_size", "num_workers", "n_jobs", "device",
         "mixed_precision", "cache_dir", "verbose",
         templates=[str, list, tuple],
     )
@@ -66,6 +66,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         image_size=None,
         batch_size=64,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -78,6 +79,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         self.image_size = image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir

@@ -54,7 +54,7 @@ class NeighbourDetector(BaseNoiseDetector):
     weighted : bool, default=True
         Weight votes by cosine similarity.
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
-    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
+    image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
 
     Attributes
@@ -81,7 +81,7 @@ class NeighbourDetector(BaseNoiseDetector):
 
     _parameter_constraints = {
         **constraints_for(
-            "backbone", "pretrained", "image_size", "batch_size", "num_workers", "device", "mixed_precision",
+            "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device", "mixed_precision",
             "cache_dir", "verbose",
         ),
         "n_neighbors": [positive_int],
@@ -102,6 +102,7 @@ class NeighbourDetector(BaseNoiseDetector):
         image_size=None,
         batch_size=64,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -116,6 +117,7 @@ class NeighbourDetector(BaseNoiseDetector):
         self.image_size = image_size
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir

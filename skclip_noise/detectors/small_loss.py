@@ -91,6 +91,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         cv=None,
         image_size=None,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
@@ -113,6 +114,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         self.cv = cv
         self.image_size = image_size
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
