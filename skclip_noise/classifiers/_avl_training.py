@@ -156,6 +156,10 @@ class Peers(nn.Module):
     def __getitem__(self, k):
         return self.nets[k]
 
+    def forward(self, k, images):
+        """Peer ``k``'s class logits (one forward per step, through DDP when distributed)."""
+        return self.nets[k](images)
+
 
 class TwoViewDataset(ImageDataset):
     """Yields ``(weak view, strong view, index)`` of the same decoded image."""

@@ -372,7 +372,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         trainer = Trainer(
             peers, optimizer, scheduler=scheduler, device=device, seed=seed,
             mixed_precision=self.mixed_precision, verbose=self.verbose,
-            checkpoint_path=self.checkpoint_path, description="AVLPrompter",
+            checkpoint_path=self.checkpoint_path, description="AVLPrompter", find_unused_parameters=True,
             fingerprint=checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone,
                                                pretrained=self.pretrained, validation=validation),
         )
@@ -422,13 +422,12 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
 
         def step(batch, epoch):
             kind, k = batch[0], batch[1]
-            net = peers[k]
             if kind == "warm":
                 _, _, images, index = batch
-                return F.cross_entropy(net(images).float(), labels[index])
+                return F.cross_entropy(trainer.module(k, images).float(), labels[index])
             _, _, x, index, u_weak, u_strong = batch
             views = [t for t in (x, u_weak, u_strong) if t is not None]
-            logits = net(torch.cat(views)).float()
+            logits = trainer.module(k, torch.cat(views)).float()
             n_x = 0 if x is None else len(x)
             n_u = 0 if u_weak is None else len(u_weak)
             logits_x = logits[:n_x] if n_x else None

@@ -295,7 +295,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
         def step(batch, epoch):
             images, index = batch
-            return F.cross_entropy(net(images).float(), targets[index])
+            return F.cross_entropy(trainer.module(images).float(), targets[index])
 
         def on_epoch_end(epoch, record):
             if validation is None:

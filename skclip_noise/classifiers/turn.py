@@ -417,7 +417,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
         def step(batch, epoch):
             images, index = batch
-            return F.cross_entropy(net(images).float(), targets[index])
+            return F.cross_entropy(trainer.module(images).float(), targets[index])
 
         def on_epoch_end(epoch, record):
             extra = {"phase": "ft", **selection.value["record"]}
@@ -462,7 +462,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
         def step(batch, epoch):
             z, index = batch
-            return gce_loss(probe(z), targets[index], q=float(self.q))
+            return gce_loss(trainer.module(z), targets[index], q=float(self.q))
 
         with small_model_threads(device):
             history = trainer.fit(self.lp_epochs, batches, step)

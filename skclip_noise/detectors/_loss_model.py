@@ -254,7 +254,7 @@ class LossModelMixin:
 
         def step(batch, epoch):
             x, index = batch
-            per_sample = F.cross_entropy(net(x).float(), targets[index], reduction="none")
+            per_sample = F.cross_entropy(trainer.module(x).float(), targets[index], reduction="none")
             ratio = None if batch_keep_ratio is None else batch_keep_ratio(epoch)
             if ratio is not None and ratio < 1.0:
                 n_keep = max(1, int(round(ratio * len(per_sample))))

@@ -341,7 +341,7 @@ class DualPromptDetector(BaseNoiseDetector):
             y = labels[index]
             # A fresh complementary label every time a sample is seen.
             offset = torch.randint(1, n_classes, (len(y),), generator=trainer.generator).to(device)
-            s_pos, s_neg = model(x)
+            s_pos, s_neg = trainer.module(x)
             loss, clean = dual_prompt_loss(
                 s_pos.float(), s_neg.float(), y, (y + offset) % n_classes,
                 warmup=epoch < warmup_epochs, real_world=self.real_world,

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .distributed import distributed_device
+
 __all__ = ["resolve_device", "fitted_device", "small_model_threads", "autocast_dtype", "autocast", "seed_from_random_state", "seeded_torch"]
 
 
@@ -22,7 +24,7 @@ def resolve_device(device="auto"):
     """
     if device is None or device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return distributed_device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -32,6 +34,8 @@ def resolve_device(device="auto"):
         raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'.") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'.")
+    if resolved.type == "cuda":
+        resolved = distributed_device(resolved)  # under torchrun: this rank's GPU
     if resolved.type == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):

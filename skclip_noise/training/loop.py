@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .device import autocast, autocast_dtype, seeded_torch
 
 __all__ = [
@@ -39,7 +40,19 @@ def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_worke
     Iterating a DataLoader draws its workers' base seed from the global RNG unless it
     has a generator of its own; without ``generator`` a fixed-seed one is used, so
     evaluation passes are deterministic and leave the caller's random stream alone.
+    A shuffled (training) loader under ``torchrun`` gives each rank its share of every
+    global batch of ``batch_size`` (:mod:`skclip_noise.training.distributed`).
     """
+    if shuffle and distributed.is_distributed():
+        n_ranks = distributed.world_size()
+        if batch_size < n_ranks:
+            raise ValueError(f"batch_size={batch_size} is the global batch and must be at least the {n_ranks} ranks.")
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))  # the same on every rank
+        sampler = distributed.DistributedSampler(dataset, num_replicas=n_ranks, rank=distributed.rank(),
+                                                 shuffle=True, seed=seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size // n_ranks, sampler=sampler,
+                                           num_workers=num_workers, pin_memory=pin_memory,
+                                           generator=torch.Generator().manual_seed(seed))
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -95,6 +108,16 @@ class Trainer:
         Clip the gradient norm when given.
     description : str, default="train"
         Progress bar label.
+    find_unused_parameters : bool, default=False
+        Under ``torchrun``: DDP's option for models whose steps leave some trainable
+        parameters unused (AVL-Prompter's peers train one at a time).
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        What steps call to run the model: ``model`` itself, or under ``torchrun`` its
+        DistributedDataParallel wrapper (:mod:`skclip_noise.training.distributed`), which
+        averages the gradients over ranks.
     """
 
     def __init__(
@@ -111,7 +134,9 @@ class Trainer:
         max_grad_norm=None,
         description="train",
         fingerprint=None,
+        find_unused_parameters=False,
     ):
+        distributed.init_from_environment(device)
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -130,6 +155,7 @@ class Trainer:
         self.rng = np.random.default_rng(self.seed)
         self.history = []
         self.epoch = 0
+        self.module = distributed.wrap_model(model, self.device, find_unused_parameters=find_unused_parameters)
 
     def autocast(self):
         """The autocast context of this trainer (for forward passes outside ``step``)."""
@@ -193,7 +219,7 @@ class Trainer:
         progress = tqdm(
             batches,
             desc=f"{self.description} {epoch + 1}/{n_epochs}",
-            disable=not self.verbose,
+            disable=not self.verbose or distributed.rank() != 0,
             leave=self.verbose > 1,
         )
         for batch in progress:
@@ -217,7 +243,7 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value
             progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
         record = {"epoch": epoch + 1, "n_steps": n_steps}
-        record.update({k: v / max(n_steps, 1) for k, v in totals.items()})
+        record.update(distributed.all_reduce_mean({k: v / max(n_steps, 1) for k, v in totals.items()}))
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
         return record
 
@@ -252,6 +278,9 @@ class Trainer:
     def _save_checkpoint(self, extra_state):
         if self.checkpoint_path is None:
             return
+        if distributed.rank() != 0:  # rank 0 writes; the others wait until it is on disk
+            distributed.barrier()
+            return
         directory = os.path.dirname(os.path.abspath(self.checkpoint_path))
         os.makedirs(directory, exist_ok=True)
         # Write then rename, so an interruption never leaves a half-written checkpoint.
@@ -259,6 +288,7 @@ class Trainer:
         os.close(handle)
         torch.save(self._state(extra_state), tmp)
         os.replace(tmp, self.checkpoint_path)
+        distributed.barrier()
 
     def _resume(self, extra_state):
         path = self.checkpoint_path

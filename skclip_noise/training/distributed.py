@@ -1,0 +1,109 @@
+"""Data-parallel training under ``torchrun``: PyTorch's process group, DDP and sampler.
+
+Every estimator trains through :class:`~skclip_noise.training.loop.Trainer`. Started by
+``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR``),
+the trainer joins the process group (NCCL on CUDA, gloo on the CPU), wraps the model in
+:class:`torch.nn.parallel.DistributedDataParallel`, and every training loader built by
+:func:`~skclip_noise.training.loop.make_loader` shards its samples with a
+:class:`DistributedSampler` whose permutation is the same on every rank and changes
+each epoch. ``batch_size`` stays the *global* batch: each of ``W`` ranks takes
+``batch_size / W`` samples a step and DDP averages the gradients, so one step sees the
+same samples and the same mean gradient as one process with a batch of ``batch_size``
+drawn in the same order. Rank 0 alone writes checkpoints and shows progress; the epoch
+metrics are averaged over ranks. Scoring passes (selection, validation, the fitted
+outputs) run on every rank over all samples, so each rank ends with the same model.
+
+Without those environment variables nothing here is active and training is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "DistributedSampler",
+    "all_reduce_mean",
+    "barrier",
+    "distributed_device",
+    "init_from_environment",
+    "is_distributed",
+    "rank",
+    "world_size",
+    "wrap_model",
+]
+
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def init_from_environment(device):
+    """Join the process group ``torchrun`` describes, once per process; no-op otherwise.
+
+    Returns
+    -------
+    bool
+        Whether training is distributed.
+    """
+    if dist.is_available() and not dist.is_initialized() and all(v in os.environ for v in _TORCHRUN_VARIABLES):
+        backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return is_distributed()
+
+
+def is_distributed():
+    """Whether this process is one rank of an initialised process group."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank():
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size():
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def distributed_device(device):
+    """Under ``torchrun`` on CUDA, each rank's own GPU (``cuda:LOCAL_RANK``)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
+def wrap_model(model, device, *, find_unused_parameters=False):
+    """``model`` in DistributedDataParallel when distributed (itself otherwise)."""
+    if not is_distributed() or not any(p.requires_grad for p in model.parameters()):
+        return model
+    device = torch.device(device)
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=find_unused_parameters,
+    )
+
+
+def all_reduce_mean(values):
+    """The mean over ranks of a dict of floats (the dict itself when not distributed)."""
+    if not is_distributed() or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return dict(zip(keys, (tensor / world_size()).tolist()))
+
+
+def barrier():
+    if is_distributed():
+        dist.barrier()
+
+
+class DistributedSampler(torch.utils.data.DistributedSampler):
+    """torch's DistributedSampler that moves to the next epoch's permutation each time it
+    is iterated, so a loader reused across epochs reshuffles without ``set_epoch`` calls."""
+
+    def __iter__(self):
+        indices = super().__iter__()
+        self.set_epoch(self.epoch + 1)
+        return indices
