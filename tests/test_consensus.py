@@ -200,3 +200,17 @@ def test_max_samples_bounds_the_probe_folds_and_still_scores_every_sample(digits
     assert report["clean_f1"] > 0.96 and report["noisy_f1"] > 0.94, report
     uncapped, _, _ = fitted["symmetric"]
     assert not np.array_equal(capped.clean_proba_, uncapped.clean_proba_)
+
+
+def test_zero_shot_signal_is_weighted_by_how_well_it_predicts_the_kept_labels():
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), 50)
+    vague = np.full((200, 4), 0.1)
+    vague[np.arange(200), codes] = 0.7  # the probe and neighbours: right but unsure
+    sharp = np.full((200, 4), 0.01)
+    sharp[np.arange(200), codes] = 0.97  # a zero-shot signal that knows the classes
+    noise = rng.dirichlet(np.ones(4), size=200)  # a random text tower's
+    detector = ConsensusDetector(zero_shot=True)
+    assert detector._weigh_zero_shot(codes, vague, sharp) > 0
+    assert detector._weigh_zero_shot(codes, vague, noise) == 0
+    assert detector._weigh_zero_shot(codes, vague, None) == 0

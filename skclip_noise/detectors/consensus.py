@@ -28,6 +28,8 @@ __all__ = ["ConsensusDetector"]
 
 #: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
 AUTO_NEIGHBOURS = 20
+#: Weights the zero-shot signal may get against the probe and neighbours (1/3: all equal).
+ZERO_SHOT_WEIGHTS = (0.0, 0.1, 0.2, 1 / 3, 0.5)
 
 
 def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
@@ -67,8 +69,10 @@ class ConsensusDetector(BaseNoiseDetector):
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     With ``zero_shot=True`` and a CLIP backbone, CLIP's zero-shot class
-    probabilities join ``P`` and ``H`` as a third signal; leave it off when the text
-    tower's zero-shot accuracy is poor (a random text tower would only add noise).
+    probabilities ``Z`` join as a third signal, ``(1 - w) Q + w Z``, with the weight
+    ``w`` (0 to 0.5) under which the mixture best predicts the given labels of the first
+    clean set: a poor zero-shot signal is weighted away (``zero_shot_weight_ = 0``)
+    rather than averaged in. Leave it off with a random text tower.
 
     Parameters
     ----------
@@ -119,6 +123,8 @@ class ConsensusDetector(BaseNoiseDetector):
         The neighbours per sample used.
     temperature_ : float
         The last round's temperature.
+    zero_shot_weight_ : float
+        The zero-shot signal's weight (0 without ``zero_shot``).
 
     Examples
     --------
@@ -232,8 +238,24 @@ class ConsensusDetector(BaseNoiseDetector):
         return torch.as_tensor(logits).softmax(dim=1).numpy().astype(np.float64)
 
     def _signals(self, probe_proba, neighbour_proba, zero_shot_proba):
-        signals = [probe_proba, neighbour_proba] + ([zero_shot_proba] if zero_shot_proba is not None else [])
-        return np.mean(signals, axis=0)
+        combined = (probe_proba + neighbour_proba) / 2
+        if zero_shot_proba is None or self.zero_shot_weight_ == 0:
+            return combined
+        return (1 - self.zero_shot_weight_) * combined + self.zero_shot_weight_ * zero_shot_proba
+
+    def _weigh_zero_shot(self, codes, combined, zero_shot_proba):
+        """The zero-shot signal's weight: the one of ZERO_SHOT_WEIGHTS under which the
+        mixture best predicts the given labels of the first clean set (0 when unused)."""
+        if zero_shot_proba is None:
+            return 0.0
+        kept = confident_learning_mask(codes, combined, filter_by="prune_by_noise_rate")
+        rows, labels = np.flatnonzero(kept), codes[kept]
+
+        def log_loss(weight):
+            mixed = (1 - weight) * combined[rows, labels] + weight * zero_shot_proba[rows, labels]
+            return float(-np.log(np.clip(mixed, 1e-12, None)).mean())
+
+        return float(min(ZERO_SHOT_WEIGHTS, key=log_loss))
 
     # ------------------------------------------------------------------ fit
 
@@ -249,7 +271,9 @@ class ConsensusDetector(BaseNoiseDetector):
         self.C_ = float(self._probe.C_)
         indices, _ = nearest_neighbours(features, self.n_neighbors_, backend=self.knn_backend)
         zero_shot = self._zero_shot_proba(features) if self.zero_shot else None
-        consensus = self._signals(probe_proba, neighbour_label_distribution(indices, codes, n_classes), zero_shot)
+        neighbours = neighbour_label_distribution(indices, codes, n_classes)
+        self.zero_shot_weight_ = self._weigh_zero_shot(codes, (probe_proba + neighbours) / 2, zero_shot)
+        consensus = self._signals(probe_proba, neighbours, zero_shot)
         self._transition = estimate_noise_transition(codes, consensus)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         for _ in range(self.n_rounds):
