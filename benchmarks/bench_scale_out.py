@@ -19,6 +19,9 @@ Protocol
   ``n_jobs=-1`` on the cluster (one shard per worker). Reported: images/s overall and per
   worker, against the single process; the first call on a fresh cluster includes each
   worker loading the model, so a second call is timed as well. Rows are checked equal.
+- Decoding: one core decoding 400 x 300 JPEGs (scikit-learn's sample photos, re-encoded
+  at quality 90) and preparing them at 224 px with the library's evaluation transform:
+  the per-image CPU cost behind ``results/clothing1m_estimate.md``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,28 @@ def grid_search(n_jobs):
                         cv=StratifiedKFold(3, shuffle=True, random_state=0), n_jobs=n_jobs)
 
 
+def decode_cost(n=400):
+    """Seconds per image to decode a 400 x 300 JPEG and prepare it at 224 px, one core."""
+    import io
+
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    from skclip_noise.data.transforms import PreprocessConfig, eval_transform
+
+    blobs = []
+    for image in load_sample_images().images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).resize((400, 300)).save(buffer, format="JPEG", quality=90)
+        blobs.append(buffer.getvalue())
+    transform = eval_transform(PreprocessConfig(image_size=224, mean=(0.5,) * 3, std=(0.5,) * 3,
+                                                interpolation="bicubic"))
+    start = time.perf_counter()
+    for i in range(n):
+        transform(Image.open(io.BytesIO(blobs[i % len(blobs)])).convert("RGB"))
+    return (time.perf_counter() - start) / n
+
+
 def timed(call):
     t0 = time.perf_counter()
     out = call()
@@ -75,7 +100,7 @@ def run(args):
     reference, search_s = timed(lambda: grid_search(1).fit(X, y_noisy))
     ImageEmbedder(**embedder).fit_transform(images[:64])  # load the model before timing
     single, embed_s = timed(lambda: ImageEmbedder(**embedder).fit_transform(images))
-    rows = {"search": [("1 process (n_jobs=1)", 1, search_s, "")],
+    rows = {"decode_s": decode_cost(), "search": [("1 process (n_jobs=1)", 1, search_s, "")],
             "embed": [("1 process", 1, embed_s, len(images) / embed_s, len(images) / embed_s, "")]}
     log(f"single: search {search_s:.1f} s, embedding {len(images) / embed_s:.1f} images/s")
     for workers in args.workers:
@@ -114,6 +139,8 @@ def markdown(rows, args, seconds):
             "|---|---|---|---|---|---|---|"]
     out += [f"| {name} | {w} | {s:.1f} | {rate:.1f} | {per:.1f} | {per / single_rate:.2f} | {note} |"
             for name, w, s, rate, per, note in rows["embed"]]
+    out += ["", f"## Decoding (one core): {rows['decode_s'] * 1000:.2f} ms per 400 x 300 JPEG prepared at 224 px "
+            f"({1 / rows['decode_s']:.0f} images/s)"]
     return "\n".join(out) + "\n"
 
 

@@ -100,21 +100,24 @@ def test_grid_search_on_a_dask_cluster_equals_one_process(digits_search_data, da
     assert distributed.best_params_ == sequential.best_params_
 
 
-def test_grid_search_on_ray_equals_one_process(digits_search_data):
+def test_grid_search_and_embedding_shards_on_ray_equal_one_process(digits_search_data, images):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
     from ray.util.joblib import register_ray
 
     X, y_noisy = digits_search_data
     sequential = _search(n_jobs=1).fit(X, y_noisy)
+    single = ImageEmbedder(**TINY).fit_transform(images)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         register_ray()
         with joblib.parallel_config(backend="ray"):
             distributed = _search(n_jobs=-1).fit(X, y_noisy)
+            sharded = ImageEmbedder(**TINY, n_jobs=2).fit_transform(images)
     finally:
         ray.shutdown()
     np.testing.assert_array_equal(distributed.cv_results_["mean_test_score"],
                                   sequential.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(sharded, single)
 
 
 def _embed_into(cache_dir, images, queue):
