@@ -76,7 +76,10 @@ def head_accuracy(features, labels, keep, test_features, y_test, seed):
     from sklearn.preprocessing import StandardScaler
 
     kept_labels = labels[keep]
-    folds = min(3, int(np.bincount(kept_labels).min()))
+    present, counts = np.unique(kept_labels, return_counts=True)
+    if len(present) < 2:  # a degenerate selection: the head can only predict that class
+        return float(np.mean(y_test == present[0])) if len(present) else float("nan")
+    folds = min(3, int(counts.min()))
     model = make_pipeline(StandardScaler(), LogisticRegressionCV(
         Cs=np.logspace(-4, 1, 6), cv=StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed),
         scoring="neg_log_loss", max_iter=500))
