@@ -15,6 +15,7 @@ from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseDetector, Scores
 from ..data.inputs import ImageDataset
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.distributed import global_masked_mean, is_distributed, rank_share
 from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer
@@ -94,7 +95,10 @@ def dual_prompt_loss(s_pos, s_neg, labels, complementary, *, warmup, real_world,
         l_sim = F.cross_entropy(s_pos, labels)
     else:
         yhat = torch.where(clean, labels, s_pos.detach().argmax(dim=1))
-        l_sim = F.cross_entropy(s_pos[clean], labels[clean]) if clean.any() else s_pos.sum() * 0.0
+        if is_distributed():  # the mean over the clean samples of the global batch
+            l_sim = global_masked_mean(F.cross_entropy(s_pos, labels, reduction="none"), clean)
+        else:
+            l_sim = F.cross_entropy(s_pos[clean], labels[clean]) if clean.any() else s_pos.sum() * 0.0
     negative_term = -torch.log((1.0 - p[rows, complementary]).clamp_min(_LOG_CLAMP)).mean()
     positive_term = -torch.log(p[rows, yhat].clamp_min(_LOG_CLAMP)).mean()
     loss = l_sim + negative_term + positive_weight * positive_term
@@ -340,7 +344,8 @@ class DualPromptDetector(BaseNoiseDetector):
             x, index = batch
             y = labels[index]
             # A fresh complementary label every time a sample is seen.
-            offset = torch.randint(1, n_classes, (len(y),), generator=trainer.generator).to(device)
+            offset = rank_share(lambda n: torch.randint(1, n_classes, (n,), generator=trainer.generator),
+                                len(y)).to(device)
             s_pos, s_neg = trainer.module(x)
             loss, clean = dual_prompt_loss(
                 s_pos.float(), s_neg.float(), y, (y + offset) % n_classes,

@@ -9,7 +9,12 @@ the trainer joins the process group (NCCL on CUDA, gloo on the CPU), wraps the m
 each epoch. ``batch_size`` stays the *global* batch: each of ``W`` ranks takes
 ``batch_size / W`` samples a step and DDP averages the gradients, so one step sees the
 same samples and the same mean gradient as one process with a batch of ``batch_size``
-drawn in the same order. Rank 0 alone writes checkpoints and shows progress; the epoch
+drawn in the same order. Random draws do not depend on the rank either: each sample's
+augmented view comes from its own seed (the run's, the epoch, the sample's index:
+:class:`PerSampleSeeded`), and a step's per-sample draws are made for the whole global
+batch and sliced (:func:`rank_share`), so a run on ``W`` ranks equals a run on one rank
+under ``torchrun`` up to float tolerance (BatchNorm layers, which normalise each rank's
+share of the batch, excepted). Rank 0 alone writes checkpoints and shows progress; the epoch
 metrics are averaged over ranks. Scoring passes (selection, validation, the fitted
 outputs) run on every rank over all samples, so each rank ends with the same model.
 
@@ -25,12 +30,15 @@ import torch.distributed as dist
 
 __all__ = [
     "DistributedSampler",
+    "PerSampleSeeded",
     "all_reduce_mean",
     "barrier",
     "distributed_device",
+    "global_masked_mean",
     "init_from_environment",
     "is_distributed",
     "rank",
+    "rank_share",
     "world_size",
     "wrap_model",
 ]
@@ -107,3 +115,47 @@ class DistributedSampler(torch.utils.data.DistributedSampler):
         indices = super().__iter__()
         self.set_epoch(self.epoch + 1)
         return indices
+
+
+class PerSampleSeeded(torch.utils.data.Dataset):
+    """``dataset`` whose items draw their random transforms from a seed of their own,
+    ``(seed, the sampler's epoch, index)``, so a sample's view is the same whichever rank
+    loads it (torch's RNG is forked around each item: the loader's stream is untouched)."""
+
+    def __init__(self, dataset, seed, sampler):
+        self.dataset, self.seed, self.sampler = dataset, int(seed), sampler
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(hash((self.seed, self.sampler.epoch, int(index))) % (2**63))
+            return self.dataset[index]
+
+
+def rank_share(draw, n_local):
+    """This rank's share of per-sample random draws made for the whole global batch.
+
+    ``draw(n)`` makes ``n`` draws; every rank makes those of the global batch
+    (``n_local * world_size``, the distributed sampler giving every rank as many samples)
+    and keeps the positions of its own samples, ``rank::world_size``. Without
+    ``torchrun``: ``draw(n_local)``.
+    """
+    n_ranks = world_size()
+    if n_ranks == 1:
+        return draw(n_local)
+    return draw(n_local * n_ranks)[rank()::n_ranks]
+
+
+def global_masked_mean(values, mask):
+    """The mean of ``values[mask]`` over the whole global batch, as this rank's term.
+
+    The count of selected samples is summed over ranks; DDP averages the gradients over
+    the ``W`` ranks, so each rank contributes ``W`` times its sum over that count. Zero
+    (still in the graph) when nothing is selected anywhere.
+    """
+    count = mask.sum().to(values.dtype).detach()
+    if is_distributed():
+        dist.all_reduce(count)
+    return values[mask].sum() * world_size() / count.clamp_min(1)

@@ -50,6 +50,7 @@ def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_worke
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))  # the same on every rank
         sampler = distributed.DistributedSampler(dataset, num_replicas=n_ranks, rank=distributed.rank(),
                                                  shuffle=True, seed=seed)
+        dataset = distributed.PerSampleSeeded(dataset, seed, sampler)
         return torch.utils.data.DataLoader(dataset, batch_size=batch_size // n_ranks, sampler=sampler,
                                            num_workers=num_workers, pin_memory=pin_memory,
                                            generator=torch.Generator().manual_seed(seed))
