@@ -16,7 +16,8 @@ Protocol
   folds, 12 fits. Wall time of ``fit``; the scores are checked equal to ``n_jobs=1``.
 - Embedding: ``ImageEmbedder("torchvision:mobilenet_v2", "offline", image_size=96)`` on
   ``--n-images`` Fashion-MNIST images without a cache; single process against
-  ``n_jobs=-1`` on the cluster (one shard per worker). Reported: images/s overall and per
+  ``n_jobs=-1`` on the cluster (one shard per worker), and against ``n_jobs=W`` on
+  joblib's default backend (loky: local worker processes, reused between calls). Reported: images/s overall and per
   worker, against the single process; the first call on a fresh cluster includes each
   worker loading the model, so a second call is timed as well. Rows are checked equal.
 - Decoding: one core decoding 400 x 300 JPEGs (scikit-learn's sample photos, re-encoded
@@ -103,6 +104,13 @@ def run(args):
     rows = {"decode_s": decode_cost(), "search": [("1 process (n_jobs=1)", 1, search_s, "")],
             "embed": [("1 process", 1, embed_s, len(images) / embed_s, len(images) / embed_s, "")]}
     log(f"single: search {search_s:.1f} s, embedding {len(images) / embed_s:.1f} images/s")
+    workers = max(args.workers)
+    for call in ("first call (workers start and load the model)", "second call"):
+        out, seconds = timed(lambda: ImageEmbedder(**embedder, n_jobs=workers).fit_transform(images))
+        rate = len(images) / seconds
+        rows["embed"].append((f"joblib's local processes (loky), {workers} jobs, {call}", workers, seconds, rate,
+                              rate / workers, f"rows equal: {np.array_equal(out, single)}"))
+        log(f"loky {workers} jobs, {call}: {rate:.1f} images/s")
     for workers in args.workers:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster, Client(cluster):
