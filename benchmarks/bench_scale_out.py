@@ -20,6 +20,8 @@ Protocol
   joblib's default backend (loky: local worker processes, reused between calls). Reported: images/s overall and per
   worker, against the single process; the first call on a fresh cluster includes each
   worker loading the model, so a second call is timed as well. Rows are checked equal.
+  Each Dask run twice: with Dask's default worker environment, and without its
+  ``MALLOC_TRIM_THRESHOLD_`` (``TORCH_FRIENDLY_WORKER_ENVIRON``).
 - Decoding: one core decoding 400 x 300 JPEGs (scikit-learn's sample photos, re-encoded
   at quality 90) and preparing them at 224 px with the library's evaluation transform:
   the per-image CPU cost behind ``results/clothing1m_estimate.md``.
@@ -79,6 +81,11 @@ def decode_cost(n=400):
     return (time.perf_counter() - start) / n
 
 
+#: Dask's worker environment without its ``MALLOC_TRIM_THRESHOLD_=65536``, which made
+#: torch run at about half speed in the workers (see results/scale_out.md).
+TORCH_FRIENDLY_WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
 def timed(call):
     t0 = time.perf_counter()
     out = call()
@@ -111,18 +118,23 @@ def run(args):
         rows["embed"].append((f"joblib's local processes (loky), {workers} jobs, {call}", workers, seconds, rate,
                               rate / workers, f"rows equal: {np.array_equal(out, single)}"))
         log(f"loky {workers} jobs, {call}: {rate:.1f} images/s")
-    for workers in args.workers:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=40) as cluster, Client(cluster):
+    import dask
+
+    for workers, environ in [(w, e) for w in args.workers for e in ("default", "without malloc trim")]:
+        config = {} if environ == "default" else {"distributed.nanny.pre-spawn-environ": TORCH_FRIENDLY_WORKER_ENVIRON}
+        with dask.config.set(config), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=None, silence_logs=40) as cluster, Client(cluster):
             with joblib.parallel_config(backend="dask"):
                 search, seconds = timed(lambda: grid_search(-1).fit(X, y_noisy))
                 same = np.array_equal(search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"])
-                rows["search"].append((f"Dask, {workers} worker(s)", workers, seconds, f"scores equal: {same}"))
+                rows["search"].append((f"Dask, {workers} worker(s), {environ} environment", workers, seconds,
+                                       f"scores equal: {same}"))
                 log(f"{workers} workers: search {seconds:.1f} s (equal {same})")
                 for call in ("first call (workers load the model)", "second call"):
                     out, seconds = timed(lambda: ImageEmbedder(**embedder, n_jobs=-1).fit_transform(images))
                     rate = len(images) / seconds
-                    rows["embed"].append((f"Dask, {workers} worker(s), {call}", workers, seconds, rate,
+                    rows["embed"].append((f"Dask, {workers} worker(s), {environ} environment, {call}", workers,
+                                          seconds, rate,
                                           rate / workers, f"rows equal: {np.array_equal(out, single)}"))
                     log(f"{workers} workers, {call}: {rate:.1f} images/s")
     return rows
