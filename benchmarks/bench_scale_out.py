@@ -20,8 +20,9 @@ Protocol
   joblib's default backend (loky: local worker processes, reused between calls). Reported: images/s overall and per
   worker, against the single process; the first call on a fresh cluster includes each
   worker loading the model, so a second call is timed as well. Rows are checked equal.
-  Each Dask run twice: with Dask's default worker environment, and without its
-  ``MALLOC_TRIM_THRESHOLD_`` (``TORCH_FRIENDLY_WORKER_ENVIRON``).
+  ``--without-nanny-environ`` starts the workers without the environment Dask's nanny
+  gives them by default (its ``MALLOC_TRIM_THRESHOLD_=65536`` slows torch down); the
+  workers' ``MALLOC_`` variables are recorded either way.
 - Decoding: one core decoding 400 x 300 JPEGs (scikit-learn's sample photos, re-encoded
   at quality 90) and preparing them at 224 px with the library's evaluation transform:
   the per-image CPU cost behind ``results/clothing1m_estimate.md``.
@@ -81,9 +82,8 @@ def decode_cost(n=400):
     return (time.perf_counter() - start) / n
 
 
-#: Dask's worker environment without its ``MALLOC_TRIM_THRESHOLD_=65536``, which made
-#: torch run at about half speed in the workers (see results/scale_out.md).
-TORCH_FRIENDLY_WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+def _malloc_environ():
+    return {key: value for key, value in os.environ.items() if key.startswith("MALLOC_")}
 
 
 def timed(call):
@@ -118,12 +118,13 @@ def run(args):
         rows["embed"].append((f"joblib's local processes (loky), {workers} jobs, {call}", workers, seconds, rate,
                               rate / workers, f"rows equal: {np.array_equal(out, single)}"))
         log(f"loky {workers} jobs, {call}: {rate:.1f} images/s")
-    import dask
-
-    for workers, environ in [(w, e) for w in args.workers for e in ("default", "without malloc trim")]:
-        config = {} if environ == "default" else {"distributed.nanny.pre-spawn-environ": TORCH_FRIENDLY_WORKER_ENVIRON}
-        with dask.config.set(config), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=None, silence_logs=40) as cluster, Client(cluster):
+    environ = "without the nanny's" if args.without_nanny_environ else "Dask's default"
+    for workers in args.workers:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            malloc = sorted({item for env in client.run(_malloc_environ).values() for item in env.items()})
+            log(f"workers' MALLOC_ variables: {malloc or 'none'}")
+            rows.setdefault("malloc", malloc)
             with joblib.parallel_config(backend="dask"):
                 search, seconds = timed(lambda: grid_search(-1).fit(X, y_noisy))
                 same = np.array_equal(search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"])
@@ -159,6 +160,7 @@ def markdown(rows, args, seconds):
             "|---|---|---|---|---|---|---|"]
     out += [f"| {name} | {w} | {s:.1f} | {rate:.1f} | {per:.1f} | {per / single_rate:.2f} | {note} |"
             for name, w, s, rate, per, note in rows["embed"]]
+    out += ["", f"Dask workers' `MALLOC_` variables: {rows.get('malloc') or 'none'}"]
     out += ["", f"## Decoding (one core): {rows['decode_s'] * 1000:.2f} ms per 400 x 300 JPEG prepared at 224 px "
             f"({1 / rows['decode_s']:.0f} images/s)"]
     return "\n".join(out) + "\n"
@@ -169,7 +171,17 @@ def main(argv=None):
     parser.add_argument("--n-images", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--without-nanny-environ", action="store_true",
+                        help="start Dask workers without the environment Dask's nanny gives them by default "
+                             "(its MALLOC_TRIM_THRESHOLD_ slows torch down); the workers' MALLOC_ variables are "
+                             "recorded")
     args = parser.parse_args(argv)
+    if args.without_nanny_environ:
+        import dask
+        import distributed  # noqa: F401  (importing it loads its defaults into dask.config: first)
+
+        # Before the first cluster; a non-empty dict would be merged into Dask's default.
+        dask.config.set({"distributed.nanny.pre-spawn-environ": {}})
     start = time.perf_counter()
     rows = run(args)
     text = markdown(rows, args, time.perf_counter() - start)
