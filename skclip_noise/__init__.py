@@ -5,7 +5,7 @@ torchvision) behind a scikit-learn API.
 """
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
-from . import backbones, classifiers, datasets, detectors, metrics, noise, report, selection
+from . import backbones, classifiers, datasets, detectors, filter, metrics, noise, report, selection
 from .classifiers import AVLPrompter, DeftClassifier, TurnClassifier
 from .detectors import (
     ConsensusDetector,
@@ -17,6 +17,7 @@ from .detectors import (
 )
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
+from .filter import find_label_issues
 from .metrics import detection_report
 from .noise import make_noisy_labels, noise_transition_matrix
 
@@ -44,6 +45,7 @@ __all__ = [
     "datasets",
     "detection_report",
     "detectors",
+    "find_label_issues",
     "make_noisy_labels",
     "metrics",
     "noise",

@@ -70,6 +70,7 @@ SHARED_CONSTRAINTS = {
     "device": [str],
     "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
     "cache_dir": _PATH,
+    "skip_unreadable": ["boolean"],
     "checkpoint_path": _PATH,
     "random_state": ["random_state"],
     "verbose": ["verbose"],

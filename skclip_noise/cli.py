@@ -2,7 +2,10 @@
 
 ``skclip-noise detect INPUT`` finds suspected label errors in an image folder
 (``root/<class>/<image>``) or a CSV of ``path,label`` rows and writes
-``label_issues.csv`` and a self-contained ``report.html``.
+``label_issues.csv`` and a self-contained ``report.html``. Every image file is
+checked before any work and a file that cannot be read stops the run, naming it;
+with ``--skip-unreadable`` the run goes on without such files and lists them,
+with the reason, in ``unreadable.csv``.
 
 ``skclip-noise demo`` runs the whole journey on local data with real local weights:
 load a real image data set, inject label noise, detect it, print the detection
@@ -15,6 +18,16 @@ import argparse
 import os
 import sys
 import time
+import warnings
+
+from ._cli_options import (
+    RecordGiven,
+    RecordGivenFlag,
+    check_flag_values,
+    class_names_type,
+    number_type,
+    warn_unused_flags,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -52,9 +65,10 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument("--dataset", choices=["digits", "fashion-mnist"], default=DEMO_DEFAULTS["dataset"])
-    demo.add_argument("--n-samples", type=int, default=None, help="stratified subset size (default: digits all 1797, fashion-mnist 2000)")
+    demo.add_argument("--n-samples", type=number_type(int, 1), default=None,
+                      help="stratified subset size (default: digits all 1797, fashion-mnist 2000)")
     demo.add_argument("--noise", choices=["symmetric", "pairflip", "instance"], default=DEMO_DEFAULTS["noise"])
-    demo.add_argument("--rate", type=float, default=DEMO_DEFAULTS["rate"], help="share of labels to corrupt")
+    demo.add_argument("--rate", type=number_type(float, 0, 1), default=DEMO_DEFAULTS["rate"], help="share of labels to corrupt")
     demo.add_argument("--output-dir", default=DEMO_DEFAULTS["output_dir"], help="where label_issues.csv, report.html and report.txt go")
     demo.add_argument(
         "--aligned-clip", action="store_true",
@@ -83,37 +97,50 @@ def build_parser():
     )
     detect.add_argument("input", metavar="INPUT", help="image folder or CSV of path,label")
     detect.add_argument("--output-dir", default="skclip-noise-report", help="where label_issues.csv and report.html go")
+    detect.add_argument(
+        "--skip-unreadable", action="store_true",
+        help="go on without the image files that cannot be read (missing, not images, truncated) and list "
+             "them with the reason in <output-dir>/unreadable.csv; by default every file is checked first "
+             "and one that cannot be read stops the run, naming it",
+    )
     _add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
     detect.set_defaults(handler=run_detect)
     return parser
 
 
 def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
+    parser.set_defaults(given_flags=frozenset())
     parser.add_argument("--backbone", default=backbone, help="backbone spec, e.g. timm:tf_efficientnet_lite0")
     parser.add_argument("--pretrained", default=pretrained, help="'offline', an open_clip tag, a checkpoint path, or 'none'")
-    parser.add_argument("--image-size", type=int, default=image_size, help="input side for CNN backbones; 0 keeps the backbone's own")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=number_type(int, 0), default=image_size,
+                        help="input side for CNN backbones; 0 keeps the backbone's own")
+    parser.add_argument("--batch-size", type=number_type(int, 1), default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--random-state", type=number_type(int, 0), default=0, action=RecordGiven)
     parser.add_argument("--detector", choices=list(_DETECTORS), default="consensus",
                         help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
                              "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot; "
                              "dual-prompt: DEFT's learned positive/negative prompts (CLIP backbones)")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="consensus/gmm: clean when the clean probability exceeds it")
-    parser.add_argument("--n-neighbors", type=int, default=None,
+    parser.add_argument("--threshold", type=number_type(float, 0, 1), default=0.5, action=RecordGiven,
+                        help="consensus/gmm/dual-prompt: clean when the clean probability exceeds it")
+    parser.add_argument("--n-neighbors", type=number_type(int, 1), default=None, action=RecordGiven,
                         help="consensus (default: 20, fewer for a smaller class) / neighbour (default 10): "
                              "neighbours per sample")
-    parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen",
+    parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen", action=RecordGiven,
                         help="gmm/small-loss: how much of the image tower the loss model trains; "
                              "dual-prompt: frozen or peft")
-    parser.add_argument("--per-class", action="store_true", help="gmm: one mixture per class")
-    parser.add_argument("--forget-rate", type=float, default=None, help="small-loss: share dropped per class (default: estimated)")
-    parser.add_argument("--cv", type=int, default=None, help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
-    parser.add_argument("--epochs", type=int, default=10, help="gmm/small-loss/dual-prompt: training epochs")
-    parser.add_argument("--class-names", default=None, help="label-match: comma-separated names for integer labels")
+    parser.add_argument("--per-class", action=RecordGivenFlag, help="gmm: one mixture per class")
+    parser.add_argument("--forget-rate", type=number_type(float, 0, 1, high_open=True), default=None, action=RecordGiven,
+                        help="small-loss: share dropped per class (default: estimated)")
+    parser.add_argument("--cv", type=number_type(int, 2), default=None, action=RecordGiven,
+                        help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
+    parser.add_argument("--epochs", type=number_type(int, 1), default=10, action=RecordGiven,
+                        help="gmm/small-loss/dual-prompt: training epochs")
+    parser.add_argument("--class-names", type=class_names_type, default=None, action=RecordGiven,
+                        help="label-match / dual-prompt: comma-separated names for integer labels, "
+                             "in sorted label order")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
-    parser.add_argument("--max-items", type=int, default=200, help="at most this many cards in report.html")
+    parser.add_argument("--max-items", type=number_type(int, 0), default=200, help="at most this many cards in report.html")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
@@ -163,14 +190,15 @@ def make_detector(args, backbone, pretrained, image_size):
         batch_size=args.batch_size,
         device=args.device,
         cache_dir=args.cache_dir or os.path.join(args.output_dir, "embeddings"),
+        skip_unreadable=getattr(args, "skip_unreadable", False),  # detect's --skip-unreadable
         verbose=0 if args.quiet else 1,
     )
     if args.detector == "label-match":
-        names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
-        return detectors.LabelMatchDetector(class_names=names, **common)
+        return detectors.LabelMatchDetector(class_names=args.class_names, **common)
     if args.detector == "dual-prompt":
+        check_flag_values(args)
         return detectors.DualPromptDetector(
-            tuning="peft" if args.tuning == "peft" else "frozen", epochs=args.epochs, threshold=args.threshold,
+            tuning=args.tuning, epochs=args.epochs, threshold=args.threshold, class_names=args.class_names,
             random_state=args.random_state, **common,
         )
     if args.detector == "neighbour":
@@ -190,22 +218,28 @@ def _pretrained_flag(value):
     return None if str(value).lower() == "none" else value
 
 
-def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors"):
+def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors", keep=None, note=""):
+    """label_issues.csv and report.html; with ``keep`` (positions in the input), only
+    those samples (the readable ones), indexed by their positions."""
     from .report import label_issues_html
 
     os.makedirs(args.output_dir, exist_ok=True)
-    issues = detector.label_issues_.copy()
+    fitted_issues = detector.label_issues_
+    if keep is not None:
+        fitted_issues, X = fitted_issues.iloc[keep], X[keep]
+        extra_columns = {name: values[keep] for name, values in (extra_columns or {}).items()}
+    issues = fitted_issues.copy()
     for name, values in (extra_columns or {}).items():
         issues[name] = values
     issues_path = os.path.join(args.output_dir, "label_issues.csv")
     issues.sort_values("label_quality").to_csv(issues_path, index_label="sample")
     html_path = label_issues_html(
-        X, detector.label_issues_, os.path.join(args.output_dir, "report.html"),
+        X, fitted_issues, os.path.join(args.output_dir, "report.html"),
         max_items=args.max_items, title=title,
         noise_transition=detector.noise_transition_, classes=detector.classes_,
     )
     _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
-         f"issues of {len(issues)}) and {html_path}.")
+         f"issues of {len(issues)}{note}) and {html_path}.")
 
 
 def check_output_dir(path, flag="--output-dir"):
@@ -230,29 +264,34 @@ def check_output_dir(path, flag="--output-dir"):
 
 
 def check_images_readable(paths, *, show=5):
-    """Open every image file once (header and structure, no decoding of the pixels),
-    before any work; one ``ValueError`` naming the files that cannot be read."""
-    from PIL import Image
+    """Check every image file once, before any work; one ``ValueError`` naming the files
+    that cannot be read.
 
+    The check reads each file's header and structure (PIL's ``verify()``) and decodes
+    in full only a JPEG that does not end like a complete one, so a JPEG cut short is
+    named here too (:func:`skclip_noise.data.decoding.quick_check_image_file`).
+    """
+    from .data.decoding import quick_check_image_file, warn_if_truncated_images_accepted
+
+    skip = "or run with --skip-unreadable to go on without them (listed in unreadable.csv)"
     missing = [str(path) for path in paths if not os.path.isfile(path)]
     if missing:
         more = f" and {len(missing) - show} more" if len(missing) > show else ""
         raise ValueError(
             f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
-            "Fix the paths (relative ones are read from the CSV's folder) and run again."
+            f"Fix the paths (relative ones are read from the CSV's folder) and run again, {skip}."
         )
+    warn_if_truncated_images_accepted()
     bad = []
     for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
-            bad.append(f"{path} ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})")
+        reason = quick_check_image_file(path)
+        if reason is not None:
+            bad.append(f"{path} ({reason[:80]})")
     if bad:
         more = f" and {len(bad) - show} more" if len(bad) > show else ""
         raise ValueError(
             f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
-            "Remove or replace them (or drop their rows from the CSV) and run again."
+            f"Remove or replace them (or drop their rows from the CSV) and run again, {skip}."
         )
 
 
@@ -269,7 +308,9 @@ def run_demo(args):
     from .noise import make_noisy_labels
 
     started = time.perf_counter()
+    check_flag_values(args)
     _check_outputs(args)
+    warn_unused_flags(args)
     X, y_true, class_names = _load_demo_data(args)
     features = X.reshape(len(X), -1).astype(np.float32) / 255.0 if args.noise == "instance" else None
     y_noisy, is_noisy = make_noisy_labels(
@@ -329,15 +370,45 @@ def read_detect_input(path):
 
 
 def run_detect(args):
+    check_flag_values(args)
     X, y = read_detect_input(args.input)
-    check_images_readable(X)
+    if not args.skip_unreadable:
+        check_images_readable(X)
     _check_outputs(args)
+    warn_unused_flags(args)
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
-    detector.fit(X, y)
+    unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
+    if os.path.isfile(unreadable_csv):
+        os.remove(unreadable_csv)  # a previous run's list would describe other files
+    try:
+        with warnings.catch_warnings():  # what was skipped is said below, with the CSV
+            warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
+            detector.fit(X, y)
+    finally:
+        skipped = list_unreadable(args, detector, len(X), unreadable_csv)
     _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}.")
-    _write_outputs(args, detector, X, {"path": X})
+    keep, note, title = None, "", "Suspected label errors"
+    if skipped:
+        keep = sorted(set(range(len(X))) - set(detector.unreadable_.index))
+        note = f"; {skipped} unreadable images skipped, listed in {unreadable_csv}"
+        title += f" ({skipped} of {len(X)} images unreadable, skipped)"
+    _write_outputs(args, detector, X, {"path": X}, title=title, keep=keep, note=note)
     return 0
+
+
+def list_unreadable(args, detector, n_images, path):
+    """``--skip-unreadable``: write the files the detector's fit skipped (its ``unreadable_``,
+    judged label issues) to ``path`` (``sample,path,reason``) and say how many; returns
+    that number."""
+    unreadable = getattr(detector, "unreadable_", None) if args.skip_unreadable else None
+    if unreadable is None:
+        return 0
+    unreadable.to_csv(path, index_label="sample")
+    example = f" (e.g. {unreadable['path'].iloc[0]}: {unreadable['reason'].iloc[0]})" if len(unreadable) else ""
+    _say(args, f"Skipped {len(unreadable)} of {n_images} images that cannot be read{example}; {path} lists "
+         "them with the reason.")
+    return len(unreadable)
 
 
 def _say(args, message):
@@ -360,7 +431,7 @@ def main(argv=None):
         PretrainedWeightsUnavailableError,
         OfflineWeightsUnavailableError,
     ) as exc:
-        message = " ".join(str(exc).split())  # one line
+        message = " ".join(str(getattr(exc, "cli_message", None) or exc).split())  # one line
         print(f"skclip-noise {args.command}: error: {message}", file=sys.stderr)
         return 2
 

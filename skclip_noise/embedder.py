@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -15,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._param_validation import constraints_for
 from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
-from .data.inputs import ImageDataset, ImageInputMixin, check_image_input
+from .data.inputs import ImageDataset, ImageInput, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, fitted_device, resolve_device
 from .training.loop import evaluate, make_loader
@@ -67,6 +69,14 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Autocast on CUDA by default; full precision on CPU.
     cache_dir : str or path-like, default=None
         Folder of the on-disk embedding cache; None disables it.
+    skip_unreadable : bool, default=False
+        What to do with an image file that cannot be read (missing, not an image,
+        truncated, too large). False: raise :class:`~skclip_noise.data.inputs.ImageReadError`
+        (an ``OSError``) naming it, when the pass reaches it (a missing file before
+        any work). True: embed the readable images, return a row of NaN for each
+        unreadable file, list them in ``unreadable_`` and warn. Files are decoded
+        completely once, in the embedding pass: a JPEG cut short is caught even
+        where PIL's ``verify()`` passes it.
     verbose : int, default=0
         Progress bar when > 0.
 
@@ -76,6 +86,13 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Width of the embeddings.
     device_ : str
         The device resolved at fit.
+    unreadable_ : pandas.DataFrame
+        Set by ``transform`` (and ``fit_transform``) with ``skip_unreadable=True``:
+        the image files of the last transformed X that could not be read, indexed by
+        their position in X (index name ``"sample"``), with the columns ``path`` and
+        ``reason``; empty when every image was read. Their rows of the output are NaN:
+        drop them with ``X[~np.isnan(embeddings).any(axis=1)]``, or use
+        ``unreadable_.index``.
 
     Examples
     --------
@@ -85,11 +102,29 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     >>> embedder = ImageEmbedder("open_clip:skclip-tiny", pretrained=None, device="cpu")
     >>> embedder.fit_transform(images).shape
     (4, 48)
+
+    Unreadable files skipped instead of raising:
+
+    >>> from PIL import Image
+    >>> Image.fromarray(images[0]).save("good.png")
+    >>> _ = open("bad.png", "w").write("not an image")
+    >>> embedder.set_params(skip_unreadable=True)  # doctest: +ELLIPSIS
+    ImageEmbedder(...)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     embeddings = embedder.transform(["good.png", "bad.png"])
+    >>> print(caught[0].message)
+    1 of 2 image files could not be read and were skipped (NaN rows), ...
+    >>> np.isnan(embeddings).any(axis=1).tolist()
+    [False, True]
+    >>> embedder.unreadable_.to_dict("index")
+    {1: {'path': 'bad.png', 'reason': 'not an image file (PIL cannot identify its format)'}}
     """
 
     _parameter_constraints = constraints_for(
         "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device",
-        "mixed_precision", "cache_dir", "verbose",
+        "mixed_precision", "cache_dir", "skip_unreadable", "verbose",
         normalize=["boolean"],
     )
 
@@ -106,6 +141,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         verbose=0,
     ):
         self.backbone = backbone
@@ -118,6 +154,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -141,7 +178,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """
         self._validate_params()
         if X is not None:
-            check_image_input(X)
+            check_image_input(X, check_paths=not self.skip_unreadable)
         device = resolve_device(self.device)
         autocast_dtype(device, self.mixed_precision)  # validates the value
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
@@ -187,35 +224,87 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         -------
         embeddings : ndarray of shape (n_samples, embedding_dim), float32
             One row per image; ``embedding_dim`` is the fitted ``embedding_dim_``.
+            With ``skip_unreadable=True``, the rows of unreadable files are NaN
+            (listed in ``unreadable_``).
         """
         check_is_fitted(self, "embedding_dim_")
-        image_input = check_image_input(X)
+        if not self.skip_unreadable:
+            return self._transform_checked(check_image_input(X))
+        image_input = check_image_input(X, check_paths=False)  # a missing file is one more unreadable one
+        embeddings, self.unreadable_ = self._transform_skipping(image_input)
+        if len(self.unreadable_):
+            warnings.warn(
+                f"{len(self.unreadable_)} of {len(image_input)} image files could not be read and were "
+                f"skipped (NaN rows), e.g. {self.unreadable_['path'].iloc[0]!r}: "
+                f"{self.unreadable_['reason'].iloc[0]}. They are listed in unreadable_.",
+                UserWarning,
+                stacklevel=3,  # the caller, past scikit-learn's set_output wrapper
+            )
+        return embeddings
+
+    def _transform_checked(self, image_input, failed=None):
+        """Embeddings of every image; with a dict ``failed``, unreadable files are recorded
+        there (position: reason) and their rows are NaN, instead of raising."""
         shards = shard_indices(len(image_input), self.n_jobs)
         if len(shards) > 1:
-            return self._transform_in_shards(image_input, shards)
+            return self._transform_in_shards(image_input, shards, failed)
         backbone = self._loaded_backbone()
-        dataset = ImageDataset(image_input, self._transform_for(backbone))
+        dataset = ImageDataset(image_input, self._transform_for(backbone), skip_unreadable=failed is not None)
         if self.cache_dir is None:
-            embeddings = self._embed(backbone, dataset)
+            embeddings = self._embed(backbone, dataset, **_failed_kwarg(failed))
         else:
-            embeddings = self._embed_with_cache(backbone, dataset)
+            embeddings = self._embed_with_cache(backbone, dataset, **_failed_kwarg(failed))
         if self.normalize:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-            embeddings = embeddings / np.maximum(norms, 1e-12)
+            embeddings = embeddings / np.maximum(norms, 1e-12)  # NaN rows stay NaN
         return embeddings.astype(np.float32, copy=False)
 
-    def _transform_in_shards(self, image_input, shards):
+    def _transform_skipping(self, image_input):
+        """``(embeddings, unreadable)`` with NaN rows for the files that cannot be read."""
+        failed = {}
+        present = np.arange(len(image_input))
+        if image_input.kind == "paths":
+            # Files that cannot even be opened are known from one stat each; the cache's
+            # content keys read every file, so they are kept out of the pass.
+            for row, path in enumerate(image_input.data):
+                if not os.path.isfile(path):
+                    failed[row] = "a directory, not an image file" if os.path.isdir(path) else "no such file"
+            present = np.setdiff1d(present, np.fromiter(failed, dtype=np.int64, count=len(failed)))
+        embeddings = np.full((len(image_input), self.embedding_dim_), np.nan, dtype=np.float32)
+        if len(present):
+            subset = image_input
+            if len(present) < len(image_input):
+                subset = ImageInput("paths", image_input.data[present], len(present))
+            found = {}
+            embeddings[present] = self._transform_checked(subset, found)
+            failed.update({int(present[row]): reason for row, reason in found.items()})
+        rows = np.array(sorted(failed), dtype=np.int64)
+        embeddings[rows] = np.nan
+        paths = image_input.data[rows] if image_input.kind == "paths" else [None] * len(rows)
+        unreadable = pd.DataFrame(
+            {"path": pd.Series(paths, index=rows, dtype=object), "reason": [failed[row] for row in rows]},
+            index=pd.Index(rows, name="sample"),
+        )
+        return embeddings, unreadable
+
+    def _transform_in_shards(self, image_input, shards, failed=None):
         """Embed contiguous shards in parallel on the active joblib backend, in input order."""
         from joblib import Parallel, delayed
 
         check_weights_unchanged(self.pretrained, getattr(self, "_weights_key", None), type(self).__name__)
-        settings = {**self.get_params(), "n_jobs": None, "verbose": 0}
+        settings = {**self.get_params(), "n_jobs": None, "verbose": 0, "skip_unreadable": False}
         parts = Parallel(n_jobs=self.n_jobs)(
-            delayed(_embed_shard)(settings, _input_subset(image_input, rows)) for rows in shards
+            delayed(_embed_shard)(settings, _input_subset(image_input, rows), failed is not None)
+            for rows in shards
         )
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        if failed is not None:
+            for rows, (_, found) in zip(shards, parts):
+                failed.update({int(rows[0]) + row: reason for row, reason in found.items()})
+        return np.concatenate([embeddings for embeddings, _ in parts]).astype(np.float32, copy=False)
 
-    def _embed(self, backbone, dataset):
+    def _embed(self, backbone, dataset, *, failed=None):
+        """Embeddings in dataset order; unreadable files (with ``failed``) get NaN rows and
+        are recorded in ``failed`` under their position in the full input."""
         loader = make_loader(
             dataset,
             batch_size=self.batch_size,
@@ -223,18 +312,32 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             pin_memory=backbone.device.type == "cuda",
         )
         dtype = next(backbone.model.parameters()).dtype
+        bad_rows, rows_seen = [], 0
+
+        def forward(batch):
+            nonlocal rows_seen
+            if len(batch) > 2:  # (images, index, reason): a skipping dataset
+                for offset, (index, reason) in enumerate(zip(batch[1].tolist(), batch[2])):
+                    if reason:
+                        failed[int(index)] = reason
+                        bad_rows.append(rows_seen + offset)
+            rows_seen += len(batch[1])
+            return backbone.encode_images(batch[0].to(dtype))
+
         embeddings = evaluate(
             backbone.model,
             loader,
-            lambda batch: backbone.encode_images(batch[0].to(dtype)),
+            forward,
             device=backbone.device,
             mixed_precision=self.mixed_precision,
             verbose=self.verbose,
             description=f"embed {self.backbone}",
-        )
-        return embeddings.numpy()
+        ).numpy()
+        if bad_rows:
+            embeddings[bad_rows] = np.nan  # the placeholders' embeddings mean nothing
+        return embeddings
 
-    def _embed_with_cache(self, backbone, dataset):
+    def _embed_with_cache(self, backbone, dataset, *, failed=None):
         try:
             store = EmbeddingStore(self.cache_dir, self._cache_key(backbone))
         except OSError as exc:
@@ -244,17 +347,23 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 UserWarning,
                 stacklevel=3,
             )
-            return self._embed(backbone, dataset)
+            return self._embed(backbone, dataset, **_failed_kwarg(failed))
         keys = content_keys(dataset)
         found, cached = store.lookup(keys)
         missing = np.flatnonzero(~found)
         unique_keys, first = np.unique(keys[missing], return_index=True)
         to_compute = missing[first]
         if len(to_compute):
+            found_now = {}
             computed = self._embed(
-                backbone, ImageDataset(dataset.image_input, dataset.transform, indices=to_compute)
+                backbone,
+                ImageDataset(dataset.image_input, dataset.transform, indices=to_compute,
+                             skip_unreadable=dataset.skip_unreadable),
+                **_failed_kwarg(None if failed is None else found_now),
             )
-            store.add(unique_keys, computed)
+            readable = np.isin(to_compute, np.fromiter(found_now, dtype=np.int64, count=len(found_now)),
+                               invert=True)
+            store.add(unique_keys[readable], computed[readable])  # never an unreadable file's NaN
             width = computed.shape[1]
         else:
             width = cached.shape[1]
@@ -262,7 +371,12 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         if cached is not None:
             embeddings[found] = cached
         if len(missing):
-            embeddings[missing] = computed[np.searchsorted(unique_keys, keys[missing])]
+            source = np.searchsorted(unique_keys, keys[missing])
+            embeddings[missing] = computed[source]
+            if found_now:  # files with the same bytes as an unreadable one are unreadable too
+                for row, first_row in zip(missing, to_compute[source]):
+                    if int(first_row) in found_now:
+                        failed[int(row)] = found_now[int(first_row)]
         return embeddings
 
     def _cache_key(self, backbone):
@@ -276,6 +390,11 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 repr(self._transform_for(backbone)),
             ]
         )
+
+
+def _failed_kwarg(failed):
+    """``failed=`` only when unreadable files are skipped (the plain calls keep their signature)."""
+    return {} if failed is None else {"failed": failed}
 
 
 def shard_indices(n_samples, n_jobs):
@@ -302,6 +421,9 @@ def _input_subset(image_input, rows):
     return image_input.data[start:stop]
 
 
-def _embed_shard(settings, X):
-    """One shard's embeddings, in a worker: the backbone loads once per worker process."""
-    return ImageEmbedder(**settings).fit(None).transform(X)
+def _embed_shard(settings, X, skip_unreadable=False):
+    """One shard's embeddings and ``{position in the shard: reason}`` of its unreadable
+    files, in a worker: the backbone loads once per worker process."""
+    embedder = ImageEmbedder(**settings).fit(None)
+    found = {} if skip_unreadable else None
+    return embedder._transform_checked(check_image_input(X, check_paths=not skip_unreadable), found), found or {}

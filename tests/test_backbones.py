@@ -503,6 +503,53 @@ def test_torchvision_weights_fail_fast(monkeypatch, tmp_path):
     assert "pretrained='/path/to/file.pth'" in message
 
 
+@pytest.mark.parametrize(
+    "spec, pretrained, clip",
+    [("open_clip:ViT-B-32", "openai", True),  # the CLI's default backbone
+     ("timm:test_vit.r160_in1k", True, False),
+     ("torchvision:resnet18", "IMAGENET1K_V1", False)],
+)
+def test_failed_download_names_the_offline_weights(spec, pretrained, clip, monkeypatch, tmp_path):
+    # issue 19: offline, the message must say that real weights ship without a download
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(PretrainedWeightsUnavailableError) as info:
+        load_backbone(spec, pretrained)
+    python, cli = str(info.value), info.value.cli_message
+    assert 'backbone="torchvision:mobilenet_v2", pretrained="offline"' in python
+    assert "--backbone torchvision:mobilenet_v2 --pretrained offline" in cli
+    assert "--backbone torchvision" not in python and 'backbone="torchvision' not in cli
+    # the local-checkpoint advice, too, in each one's own words
+    assert "pretrained='/path/to/" in python and "pretrained='/path/to/" not in cli
+    assert "--pretrained /path/to/" in cli
+    assert ('backbone="open_clip:skclip-aligned-mobilenetv2", pretrained="offline"' in python) is clip
+    assert ("--backbone open_clip:skclip-aligned-mobilenetv2 --pretrained offline" in cli) is clip
+
+
+def test_offline_route_names_weights_that_exist_and_how_to_install_them(monkeypatch):
+    # the route named is a real one: a known spec with offline weights
+    assert parse_backbone_spec(hub.OFFLINE_BACKBONE).family == "torchvision"
+    assert ow.offline_source_for("torchvision", parse_backbone_spec(hub.OFFLINE_BACKBONE).name)
+    assert parse_backbone_spec(hub.OFFLINE_CLIP_BACKBONE).family == "open_clip"
+    pip = ow.OFFLINE_SOURCES["mobilenet_v2"]["pip_install"]
+    entries = ow.list_offline_weights()
+    installed = [e._replace(installed=True) for e in entries]
+    missing = [e._replace(installed=False) for e in entries]
+    monkeypatch.setattr(ow, "list_offline_weights", lambda: installed)
+    assert pip not in hub.offline_route("cli")
+    monkeypatch.setattr(ow, "list_offline_weights", lambda: missing)
+    assert hub.offline_route("cli").endswith(f"install those weights first with `{pip}`.")
+    with pytest.raises(ValueError, match="style"):
+        hub.offline_route("bash")
+
+
+def test_weights_error_pickles_with_its_cli_message():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(PretrainedWeightsUnavailableError("py", cli_message="cli")))
+    assert (str(error), error.cli_message) == ("py", "cli")
+    assert PretrainedWeightsUnavailableError("only").cli_message == "only"
+
+
 @pytest.mark.parametrize("weights", ["IMAGENET1K_V3", "imagenet", "default"])
 def test_torchvision_unknown_weight_names(weights):
     with pytest.raises(ValueError, match="torchvision has no weights") as info:

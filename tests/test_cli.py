@@ -1,5 +1,6 @@
 """The skclip-noise command line."""
 
+import os
 import subprocess
 import sys
 
@@ -100,6 +101,19 @@ def test_clear_errors_without_traceback(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert message in err and "Traceback" not in err
+
+
+def test_missing_default_weights_name_the_offline_route_in_flags(digits, tmp_path, capsys):
+    """Offline, the default CLIP's weights cannot be fetched: the message names the local route."""
+    from skclip_noise.datasets import make_image_folder
+
+    X, y = digits
+    folder = make_image_folder(X[:100], y[:100], tmp_path / "images")  # 10 per class: enough folds
+    status = cli.main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "--backbone torchvision:mobilenet_v2 --pretrained offline" in err
+    assert 'pretrained="offline"' not in err  # the Python wording is for the API
 
 
 TINY_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--epochs", "2", "--quiet"]
@@ -227,3 +241,184 @@ def test_demo_refuses_an_output_dir_that_is_a_file(tmp_path, capsys):
                        "--pretrained", "none", "--quiet", "--n-samples", "100"])
     err = capsys.readouterr().err
     assert status == 2 and "is a file" in err and "Traceback" not in err
+
+
+# ------------------------------------------- unreadable files and flags (issue 19)
+
+
+def _folder_with_unreadable_files(digits_folder, tmp_path):
+    """The 30 digits plus a text file named .jpg and a JPEG cut short (verify() passes it)."""
+    from PIL import Image
+
+    folder = _copy_folder(digits_folder, tmp_path / "images")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    text = classes[0] / "zz-notes.jpg"
+    text.write_text("not an image at all")
+    cut = classes[1] / "zz-cut.jpg"
+    noise = __import__("numpy").random.default_rng(0).integers(0, 256, (48, 48, 3), dtype="uint8")
+    Image.fromarray(noise).save(cut, quality=90)
+    cut.write_bytes(cut.read_bytes()[:-400])
+    with Image.open(cut) as image:
+        image.verify()
+    return folder, text, cut
+
+
+CONSENSUS_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--n-neighbors", "2", "--cv", "3"]
+
+
+def test_detect_skip_unreadable_finishes_and_lists_the_files(digits_folder, tmp_path, capsys):
+    folder, text, cut = _folder_with_unreadable_files(digits_folder, tmp_path)
+    out = tmp_path / "out"
+    status = cli.main(["detect", str(folder), "--output-dir", str(out), "--skip-unreadable", *CONSENSUS_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "Skipped 2 of 32 images" in err and "unreadable.csv" in err
+    unreadable = pd.read_csv(out / "unreadable.csv")
+    assert list(unreadable.columns) == ["sample", "path", "reason"]
+    by_name = {os.path.basename(p): r for p, r in zip(unreadable["path"], unreadable["reason"])}
+    assert set(by_name) == {text.name, cut.name}
+    assert "truncated" in by_name[cut.name] and "not an image" in by_name[text.name]
+    issues = pd.read_csv(out / "label_issues.csv")
+    assert len(issues) == 30 and not issues["path"].str.endswith(".jpg").any()
+    assert not set(issues["sample"]) & set(unreadable["sample"])  # positions in the input
+    assert set(issues["sample"]) | set(unreadable["sample"]) == set(range(32))
+    assert "2 of 32 images unreadable" in (out / "report.html").read_text()
+
+
+def test_detect_without_skip_unreadable_names_the_files_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    folder, text, cut = _folder_with_unreadable_files(digits_folder, tmp_path)
+    monkeypatch.setattr(cli, "make_detector", _no_detector)
+    status = cli.main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert text.name in err and cut.name in err and "truncated" in err
+    assert "--skip-unreadable" in err
+    assert not (tmp_path / "out" / "unreadable.csv").exists()
+
+
+def test_detect_skip_unreadable_with_no_readable_image(tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(6):  # enough for the detector's folds and neighbours
+            (tmp_path / "images" / name / f"x{i}.png").write_text("text")
+    out = tmp_path / "out"
+    status = cli.main(["detect", str(tmp_path / "images"), "--output-dir", str(out), "--skip-unreadable", *TINY_FLAGS])
+    err = capsys.readouterr().err
+    assert status == 2 and "None of the 12 images can be read" in err and "Traceback" not in err
+    assert len(pd.read_csv(out / "unreadable.csv")) == 12
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "argument --epochs: must be an integer >= 1; got 0"),
+        (["--epochs", "two"], "argument --epochs: expected an integer >= 1"),
+        (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1"),
+        (["--cv", "1"], "argument --cv: must be an integer >= 2"),
+        (["--n-neighbors", "0"], "argument --n-neighbors: must be"),
+        (["--threshold", "1.5"], "argument --threshold: must be a number in [0, 1]"),
+        (["--threshold", "nan"], "argument --threshold: must be a number in [0, 1]"),
+        (["--forget-rate", "1"], "argument --forget-rate: must be a number in [0, 1)"),
+        (["--image-size", "-1"], "argument --image-size: must be an integer >= 0"),
+        (["--max-items", "-5"], "argument --max-items: must be"),
+        (["--random-state", "-1"], "argument --random-state: must be"),
+        (["--class-names", "a,,b"], "argument --class-names: expected comma-separated, non-empty"),
+    ],
+)
+def test_detect_refuses_invalid_flag_values_before_any_work(argv, message, digits_folder, tmp_path, capsys,
+                                                            monkeypatch):
+    monkeypatch.setattr(cli, "read_detect_input", _no_detector)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["detect", str(digits_folder), "--output-dir", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_demo_refuses_an_invalid_rate(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--rate", "1.5"])
+    assert exit_info.value.code == 2 and "argument --rate: must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_dual_prompt_refuses_full_tuning_before_any_work(digits_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "read_detect_input", _no_detector)
+    status = cli.main(["detect", str(digits_folder), "--output-dir", str(tmp_path), "--detector", "dual-prompt",
+                       "--tuning", "full"])
+    err = capsys.readouterr().err
+    assert status == 2 and "--tuning full does not apply to --detector dual-prompt" in err and "frozen or peft" in err
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(*args, **kwargs):
+    raise _Stop
+
+
+@pytest.mark.parametrize(
+    "detector, argv, warned",
+    [
+        ("consensus", ["--epochs", "10"], ["--epochs"]),  # the default value, but given
+        ("consensus", ["--per-class", "--tuning", "peft"], ["--per-class", "--tuning"]),
+        ("gmm", ["--n-neighbors", "5", "--epochs", "3", "--cv", "3"], ["--n-neighbors"]),
+        ("neighbour", ["--threshold", "0.3", "--random-state", "1", "--n-neighbors", "3"],
+         ["--random-state", "--threshold"]),
+        ("label-match", ["--forget-rate", "0.2", "--class-names", "a,b"], ["--forget-rate"]),
+        ("small-loss", ["--class-names", "a,b", "--tuning", "peft", "--forget-rate", "0.2"], ["--class-names"]),
+        ("dual-prompt", ["--epochs", "3", "--threshold", "0.4", "--class-names", "a,b"], []),
+        ("consensus", [], []),
+    ],
+)
+def test_detect_warns_about_flags_the_detector_does_not_use(detector, argv, warned, digits_folder, tmp_path, capsys,
+                                                            monkeypatch):
+    monkeypatch.setattr(cli, "make_detector", _stop)
+    with pytest.raises(_Stop):
+        cli.main(["detect", str(digits_folder), "--output-dir", str(tmp_path), "--detector", detector, "--quiet",
+                  *argv])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == len(warned), lines
+    for line, flag in zip(lines, warned):
+        assert line.startswith(f"skclip-noise detect: warning: {flag} does not apply to --detector {detector} "
+                               "(only to ")
+        assert line.endswith("it is ignored.")
+    assert all("dual-prompt" in line for line in lines if "--epochs" in line)
+
+
+def test_demo_does_not_warn_about_its_random_state(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_load_demo_data", _stop)
+    with pytest.raises(_Stop):
+        cli.main(["demo", "--detector", "neighbour", "--random-state", "3", "--cv", "3", "--output-dir", str(tmp_path)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--cv does not apply to --detector neighbour" in lines[0]
+
+
+def test_detect_skip_unreadable_with_a_tower_that_trains(digits_folder, tmp_path, capsys):
+    """--tuning peft: the detector finds the unreadable files by decoding each once."""
+    folder, text, cut = _folder_with_unreadable_files(digits_folder, tmp_path)
+    out = tmp_path / "out"
+    status = cli.main(["detect", str(folder), "--output-dir", str(out), "--skip-unreadable", "--detector", "gmm",
+                       "--tuning", "peft", "--batch-size", "16", *TINY_FLAGS[:-1]])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "Skipped 2 of 32 images" in err and "Traceback" not in err and "UserWarning" not in err
+    unreadable = pd.read_csv(out / "unreadable.csv")
+    assert sorted(os.path.basename(p) for p in unreadable["path"]) == sorted([cut.name, text.name])
+    issues = pd.read_csv(out / "label_issues.csv")
+    assert len(issues) == 30 and set(issues["sample"]) | set(unreadable["sample"]) == set(range(32))
+
+
+def test_detect_skip_unreadable_names_a_class_left_without_images(digits_folder, tmp_path, capsys):
+    folder = _copy_folder(digits_folder, tmp_path / "images")
+    ghost = folder / "ghost"
+    ghost.mkdir()
+    for i in range(3):
+        (ghost / f"x{i}.png").write_text("text")
+    out = tmp_path / "out"
+    status = cli.main(["detect", str(folder), "--output-dir", str(out), "--skip-unreadable", "--detector", "neighbour",
+                       "--n-neighbors", "2", *TINY_FLAGS[:4], "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "Every image of class 'ghost' is unreadable" in err
+    assert len(pd.read_csv(out / "unreadable.csv")) == 3  # what to fix, even though the run stopped

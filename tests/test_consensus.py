@@ -18,6 +18,7 @@ from skclip_noise import (
 )
 from skclip_noise.backbones.offline_weights import list_offline_weights
 from skclip_noise.datasets import load_digits_images
+from skclip_noise.detectors.consensus import SIGNAL_WEIGHTS
 
 N_FIT = 1200  # the rest of the 1,797 digits are new pairs
 
@@ -210,7 +211,109 @@ def test_zero_shot_signal_is_weighted_by_how_well_it_predicts_the_kept_labels():
     sharp = np.full((200, 4), 0.01)
     sharp[np.arange(200), codes] = 0.97  # a zero-shot signal that knows the classes
     noise = rng.dirichlet(np.ones(4), size=200)  # a random text tower's
-    detector = ConsensusDetector(zero_shot=True)
-    assert detector._weigh_zero_shot(codes, vague, sharp) > 0
-    assert detector._weigh_zero_shot(codes, vague, noise) == 0
-    assert detector._weigh_zero_shot(codes, vague, None) == 0
+    kept = np.ones(200, dtype=bool)
+    candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
+    assert ConsensusDetector._best_weights(codes, vague, [sharp], kept, candidates)[0] > 0
+    assert ConsensusDetector._best_weights(codes, vague, [noise], kept, candidates) == (0.0,)
+
+
+def test_caller_pred_probs_earn_weight_only_for_what_the_first_probe_lacks():
+    codes = np.repeat(np.arange(4), 50)
+    kept = np.ones(200, dtype=bool)
+    kept[::3] = False  # judged wrong so far
+    vague = np.full((200, 4), 0.1)
+    vague[np.arange(200), codes] = 0.7
+    informed = vague.copy()  # sure where the label is kept, doubtful where it is not
+    informed[kept] = 0.01
+    informed[np.flatnonzero(kept), codes[kept]] = 0.97
+    informed[~kept] = 0.3
+    informed[np.flatnonzero(~kept), codes[~kept]] = 0.1
+    flipped = np.full((200, 4), 0.01)  # learned every given label, the flips included
+    flipped[np.arange(200), codes] = 0.97
+    candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
+    verdict_weights = ConsensusDetector._verdict_weights
+    # The same information as the first probe earns nothing; more, some.
+    assert verdict_weights(codes, vague, [informed], [informed], kept, candidates) == (0.0,)
+    assert verdict_weights(codes, vague, [informed], [vague], kept, candidates)[0] > 0
+    # A model that learned the flips does not beat a first probe that is merely vague.
+    assert verdict_weights(codes, vague, [flipped], [vague], kept, candidates) == (0.0,)
+    # A gain at noise level (a random perturbation of the reference) earns none.
+    rng = np.random.default_rng(0)
+    wobbly = np.clip(vague + rng.normal(scale=0.02, size=vague.shape), 1e-3, None)
+    wobbly /= wobbly.sum(axis=1, keepdims=True)
+    assert verdict_weights(codes, vague, [wobbly], [vague], kept, candidates) == (0.0,)
+
+
+@pytest.fixture(scope="module")
+def digits_pred_probs(digits_pixels):
+    """Out-of-fold probabilities of a caller's own model: a kNN classifier on the pixels."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = digits_pixels
+    y_noisy, is_noisy = _noisy(y, "symmetric")
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    proba = cross_val_predict(KNeighborsClassifier(15), X, y_noisy, cv=folds, method="predict_proba")
+    return X, y_noisy, is_noisy, proba
+
+
+def test_fit_takes_the_callers_pred_probs_as_one_more_signal(digits_pixels, digits_pred_probs):
+    X, y_noisy, is_noisy, proba = digits_pred_probs
+    alone = ConsensusDetector(random_state=0).fit(X, y_noisy)
+    helped = ConsensusDetector(random_state=0).fit(X, y_noisy, pred_probs=proba)
+    assert alone.pred_probs_weight_ == 0.0
+    assert 0 <= helped.pred_probs_weight_ <= 0.5
+    f1 = {name: detection_report(is_noisy, d.clean_mask_, output_dict=True)["clean_f1"]
+          for name, d in (("alone", alone), ("helped", helped))}
+    assert f1["helped"] >= f1["alone"] - 0.005, f1
+    assert helped.class_proba_.shape == (len(X), 10)
+    np.testing.assert_allclose(helped.class_proba_.sum(axis=1), 1, atol=1e-6)
+    # New pairs are judged from the features (the caller's model saw only the training set).
+    assert helped.predict_clean(X[:5], y_noisy[:5]).shape == (5,)
+
+
+@pytest.mark.parametrize(
+    "transform, message",
+    [
+        (lambda p: np.c_[p[:, :8], p[:, 8:].sum(axis=1)], "9 columns but y has 10 classes"),
+        (lambda p: p[:-1], "1796 rows but y has 1797"),
+        (lambda p: p * 2, "probabilities|sum to 1"),
+        (lambda p: np.where(np.arange(10) == 3, np.nan, p), "NaN"),
+    ],
+)
+def test_bad_pred_probs_are_refused_before_any_work(digits_pred_probs, transform, message, monkeypatch):
+    X, y_noisy, _, proba = digits_pred_probs
+    detector = ConsensusDetector(random_state=0)
+    monkeypatch.setattr(detector, "_fit_scores", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(ValueError, match=message):
+        detector.fit(X, y_noisy, pred_probs=transform(proba))
+
+
+def test_pred_probs_are_routed_through_pipeline_and_grid_search(digits_pred_probs):
+    import sklearn
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y_noisy, _, proba = digits_pred_probs
+    X, y_noisy, proba = X[:600], y_noisy[:600], proba[:600]
+    seen = []
+
+    class Recording(ConsensusDetector):
+        def fit(self, X, y, pred_probs=None):
+            seen.append(None if pred_probs is None else pred_probs.shape)
+            return super().fit(X, y, pred_probs=pred_probs)
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        detector = Recording(random_state=0).set_fit_request(pred_probs=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("detector", detector)]).fit(X, y_noisy, pred_probs=proba)
+        assert seen == [(600, 10)]
+        assert pipe[-1].clean_mask_.shape == (600,)
+        seen.clear()
+        search = GridSearchCV(
+            Recording(random_state=0).set_fit_request(pred_probs=True), {"n_neighbors": [5, 10]}, cv=2,
+            scoring=lambda est, X, y: float(est.predict_clean(X, y).mean()),
+        ).fit(X, y_noisy, pred_probs=proba)
+    # Each of the 2 x 2 fold fits got its training rows of pred_probs, and the refit all of them.
+    assert seen == [(300, 10)] * 4 + [(600, 10)]
+    assert search.best_estimator_.clean_mask_.shape == (600,)

@@ -5,35 +5,20 @@ import os
 import struct
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from conftest import FASHION_MNIST_FOLDER, needs_fashion_mnist
 from skclip_noise import datasets
 from skclip_noise.datasets import (
     DIGITS_CLASSES,
     FASHION_MNIST_CLASSES,
-    FASHION_MNIST_DEFAULT_PATH,
     FASHION_MNIST_ENV_VAR,
     load_digits_images,
     load_fashion_mnist,
     load_image_folder,
     make_image_folder,
 )
-
-FASHION_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-HAVE_FASHION = all(
-    os.path.isfile(os.path.join(FASHION_MNIST_DEFAULT_PATH, name)) for name in FASHION_FILES
-)
-needs_fashion = pytest.mark.skipif(
-    not HAVE_FASHION,
-    reason=f"Fashion-MNIST IDX files absent from {FASHION_MNIST_DEFAULT_PATH} "
-    "(sudo apt-get install dataset-fashion-mnist)",
-)
-
 
 @pytest.fixture(autouse=True)
 def _no_env_override(monkeypatch):
@@ -91,12 +76,12 @@ def test_load_digits_images_as_strings():
 # ----------------------------------------------------------------------------- Fashion
 
 
-@needs_fashion
+@needs_fashion_mnist
 @pytest.mark.parametrize(
     "subset, n", [(None, 60000), ("train", 60000), ("test", 10000), ("all", 70000)]
 )
 def test_fashion_mnist_real_files(subset, n):
-    X, y = load_fashion_mnist(subset=subset)
+    X, y = load_fashion_mnist(FASHION_MNIST_FOLDER, subset=subset)
     assert X.shape == (n, 28, 28)
     assert X.dtype == np.uint8
     assert X.flags.writeable
@@ -107,17 +92,17 @@ def test_fashion_mnist_real_files(subset, n):
     np.testing.assert_array_equal(np.bincount(y), np.full(10, n // 10))
 
 
-@needs_fashion
+@needs_fashion_mnist
 def test_fashion_mnist_all_is_train_then_test():
-    X_all, y_all = load_fashion_mnist(subset="all")
-    X_test, y_test = load_fashion_mnist(subset="test")
+    X_all, y_all = load_fashion_mnist(FASHION_MNIST_FOLDER, subset="all")
+    X_test, y_test = load_fashion_mnist(FASHION_MNIST_FOLDER, subset="test")
     np.testing.assert_array_equal(X_all[60000:], X_test)
     np.testing.assert_array_equal(y_all[60000:], y_test)
 
 
-@needs_fashion
+@needs_fashion_mnist
 def test_fashion_mnist_stratified_subset_real():
-    X, y = load_fashion_mnist(subset="test", n_samples=250, random_state=0, as_strings=True)
+    X, y = load_fashion_mnist(FASHION_MNIST_FOLDER, subset="test", n_samples=250, random_state=0, as_strings=True)
     assert X.shape == (250, 28, 28)
     assert y.dtype == object
     names, counts = np.unique(y, return_counts=True)
@@ -402,10 +387,10 @@ def test_image_folder_errors(tmp_path):
 
 def test_make_image_folder_validation(tmp_path):
     X = np.zeros((2, 4, 4), dtype=np.uint8)
-    with pytest.raises(ValueError, match="cannot be a folder name"):
-        make_image_folder(X, ["T-shirt/top", "Bag"], tmp_path / "a")
-    with pytest.raises(ValueError, match="cannot be a folder name"):
-        make_image_folder(X, [".hidden", "Bag"], tmp_path / "b")
+    with pytest.raises(ValueError, match="'a/b' and 'a_b' would share the class folder 'a_b'"):
+        make_image_folder(X, ["a_b", "a/b"], tmp_path / "a")
+    with pytest.raises(ValueError, match="empty label"):
+        make_image_folder(X, ["", "Bag"], tmp_path / "b")
     with pytest.raises(ValueError, match="shape"):
         make_image_folder(np.zeros((2, 4), np.uint8), [0, 1], tmp_path / "c")
     with pytest.raises(ValueError, match="y must have shape"):
@@ -430,3 +415,78 @@ def test_make_image_folder_accepts_int_arrays_and_channel_axis(tmp_path):
 
     with Image.open(paths[1]) as image:
         np.testing.assert_array_equal(np.asarray(image), X[1, ..., 0])
+
+
+def test_make_image_folder_keeps_class_names_that_cannot_be_folders(tmp_path):
+    # issue 19: the project's own Fashion-MNIST names, "T-shirt/top" first
+    from skclip_noise.datasets import FASHION_MNIST_CLASSES
+    from skclip_noise.datasets.image_folder import CLASS_NAMES_FILE
+
+    rng = np.random.default_rng(0)
+    names = list(FASHION_MNIST_CLASSES) + [".hidden", "a\\b", 'x:y*?"<>|', "dot.", 7]
+    y = np.array(names * 2, dtype=object)
+    X = rng.integers(0, 256, size=(len(y), 4, 4), dtype=np.uint8)
+    root = make_image_folder(X, y, tmp_path / "clothes")
+    folders = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e)))
+    assert "T-shirt_top" in folders and "_hidden" in folders and "a_b" in folders
+    assert "x_y______" in folders and "dot_" in folders and "7" in folders
+    assert len(folders) == len(names)
+    assert all(not any(c in f for c in '/\\:*?"<>|') and not f.startswith(".") for f in folders)
+    table = pd.read_csv(os.path.join(root, CLASS_NAMES_FILE), dtype=str, keep_default_na=False)
+    assert table.columns.tolist() == ["folder", "class_name"]
+    assert dict(zip(table["folder"], table["class_name"]))["T-shirt_top"] == "T-shirt/top"
+    assert sorted(table["folder"]) == folders
+
+    paths, labels = load_image_folder(root)
+    assert sorted(set(labels)) == sorted(str(n) for n in names)  # the real names come back
+    from PIL import Image
+
+    for path, label in zip(paths, labels):
+        index = int(os.path.splitext(os.path.basename(path))[0])
+        assert label == str(y[index])
+        with Image.open(path) as image:
+            np.testing.assert_array_equal(np.asarray(image), X[index])
+
+
+def test_make_image_folder_writes_no_mapping_when_names_are_safe(tmp_path):
+    from skclip_noise.datasets.image_folder import CLASS_NAMES_FILE
+
+    root = make_image_folder(np.zeros((2, 4, 4), np.uint8), ["cat", "dog"], tmp_path / "pets")
+    assert sorted(os.listdir(root)) == ["cat", "dog"]
+    assert not os.path.exists(os.path.join(root, CLASS_NAMES_FILE))
+    with pytest.raises(ValueError, match="'class_names.csv' would name a class folder"):
+        make_image_folder(np.zeros((2, 4, 4), np.uint8), ["class_names.csv", "a/b"],
+                          tmp_path / "clash")
+
+
+def test_load_image_folder_reads_the_class_names_file(tmp_path):
+    for folder in ("T-shirt_top", "Bag", "extra"):
+        os.makedirs(tmp_path / folder)
+        (tmp_path / folder / "0.png").write_bytes(b"")
+    # written by hand, with a BOM and a folder that no longer exists; "extra" is not listed
+    (tmp_path / "class_names.csv").write_text(
+        "\ufefffolder,class_name\r\nT-shirt_top,T-shirt/top\r\nBag,Bag\r\ngone,Gone\r\n",
+        encoding="utf-8",
+    )
+    _, labels = load_image_folder(tmp_path)
+    assert labels.tolist() == ["Bag", "T-shirt/top", "extra"]
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("path,label\nBag,Bag\n", "expected header"),
+        ("", "expected header"),
+        ("folder,class_name\nBag\n", "line 2: expected 2 fields, got 1"),
+        ("folder,class_name\nBag,Bag\nBag,Sack\n", "'Bag' is listed twice"),
+        ("folder,class_name\nBag,Shoe\n", "'Bag' and 'Shoe' .* both stand for the class 'Shoe'"),
+    ],
+)
+def test_load_image_folder_refuses_a_bad_class_names_file(tmp_path, content, match):
+    for folder in ("Bag", "Shoe"):
+        os.makedirs(tmp_path / folder)
+        (tmp_path / folder / "0.png").write_bytes(b"")
+    (tmp_path / "class_names.csv").write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=match) as info:
+        load_image_folder(tmp_path)
+    assert "class_names.csv" in str(info.value)

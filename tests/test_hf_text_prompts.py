@@ -14,6 +14,7 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="the Hugging Face text towers need transformers")
 
+from conftest import FASHION_MNIST_FOLDER, needs_fashion_mnist  # noqa: E402
 from skclip_noise.backbones import load_backbone  # noqa: E402
 from skclip_noise.backbones.offline_weights import OfflineWeightsUnavailableError, list_offline_weights  # noqa: E402
 from skclip_noise.backbones.prompts import CoupledPromptLearner, PromptTextEncoder  # noqa: E402
@@ -138,14 +139,11 @@ def test_aligned_clip_is_an_open_clip_model_with_unit_text_and_real_parts():
 
 
 @needs_aligned_parts
+@needs_fashion_mnist
 def test_aligned_clip_zero_shot_on_real_fashion_mnist_is_well_above_chance():
-    datasets = pytest.importorskip("skclip_noise.datasets")
-    from skclip_noise import LabelMatchDetector
+    from skclip_noise import LabelMatchDetector, datasets
 
-    try:
-        X, y = datasets.load_fashion_mnist(subset="test", n_samples=200, random_state=0)
-    except (FileNotFoundError, OSError) as exc:
-        pytest.skip(f"Fashion-MNIST is not installed: {exc}")
+    X, y = datasets.load_fashion_mnist(FASHION_MNIST_FOLDER, subset="test", n_samples=200, random_state=0)
     detector = LabelMatchDetector(ALIGNED, pretrained="offline", class_names=datasets.FASHION_MNIST_CLASSES,
                                   device="cpu", batch_size=100)
     # Dark-on-light, as photos are: measured 0.367 on 300 such images (chance 0.10).

@@ -322,3 +322,317 @@ def test_bad_dataset_item_in_a_worker_keeps_its_type_and_message():
     with pytest.raises(ValueError, match=r"^Float image arrays.*Dataset item 3") as info:
         list(loader)
     assert "Traceback" not in str(info.value)
+
+
+# --------------------------------------------- 7. unreadable files (issue 19)
+
+
+def _jpeg_cut_short(path):
+    """A JPEG cut at two thirds of its bytes: PIL's verify() passes it, decoding fails."""
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path, quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with Image.open(path) as image:
+        image.verify()  # passes: the header and markers are intact
+    return path
+
+
+def _mixed_files(tmp_path):
+    """Readable and unreadable files, and which positions are unreadable."""
+    rng = np.random.default_rng(1)
+    good_png, good_jpg = tmp_path / "good.png", tmp_path / "good.jpg"
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(good_png)
+    Image.fromarray(rng.integers(0, 256, (24, 16, 3), dtype=np.uint8)).save(good_jpg)
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is text, not a JPEG")
+    twin = tmp_path / "notes-copy.jpg"  # the same bytes: the cache must not mix them up
+    twin.write_text("this is text, not a JPEG")
+    cut = _jpeg_cut_short(tmp_path / "cut.jpg")
+    paths = [good_png, text, good_jpg, cut, tmp_path / "gone.png", twin, good_png]
+    return [str(p) for p in paths], {1: "not an image", 3: "truncated", 4: "no such file", 5: "not an image"}
+
+
+def test_truncated_jpeg_passing_verify_is_refused_naming_the_file(tmp_path):
+    from skclip_noise.data.decoding import ImageReadError, quick_check_image_file
+
+    cut = str(_jpeg_cut_short(tmp_path / "cut.jpg"))
+    with pytest.raises(ImageReadError, match=r"cut\.jpg.*truncated.*skip_unreadable=True"):
+        ImageDataset(check_image_input([cut])).load(0)
+    assert "truncated" in quick_check_image_file(cut)  # the CLI's check before any work
+    whole = tmp_path / "whole.jpg"
+    Image.new("RGB", (16, 16)).save(whole)
+    with open(whole, "ab") as handle:
+        handle.write(b"trailing bytes after the end marker")  # complete, though not ending with it
+    assert quick_check_image_file(str(whole)) is None
+
+
+def test_pil_accepting_truncated_files_is_not_silent(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    cut = str(_jpeg_cut_short(tmp_path / "cut.jpg"))
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.warns(UserWarning, match="LOAD_TRUNCATED_IMAGES is True"):
+        ImageDataset(check_image_input([cut]))
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImageDataset(check_image_input([cut]))
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_skipping_dataset_flags_unreadable_files_in_the_workers(tmp_path, num_workers):
+    paths, bad = _mixed_files(tmp_path)
+    paths = [p for i, p in enumerate(paths) if i != 4]  # files only
+    dataset = ImageDataset(check_image_input(paths), lambda im: torch.from_numpy(np.asarray(im.resize((8, 8))).copy()),
+                           skip_unreadable=True)
+    batches = list(make_loader(dataset, batch_size=4, num_workers=num_workers))
+    reasons = [reason for batch in batches for reason in batch[2]]
+    assert [bool(r) for r in reasons] == [False, True, False, True, True, False]
+    assert "truncated" in reasons[3] and "not an image" in reasons[1]
+    assert torch.cat([batch[1] for batch in batches]).tolist() == list(range(6))
+
+
+def _embedder(**params):
+    return ImageEmbedder(**TINY, batch_size=3, **params)
+
+
+@pytest.mark.parametrize("params", [{}, {"num_workers": 1}, {"cache_dir": True}, {"n_jobs": 2}],
+                         ids=["plain", "worker", "cache", "shards"])
+def test_embedder_skip_unreadable_lists_the_files_and_returns_nan_rows(tmp_path, params):
+    from joblib import parallel_config
+
+    paths, bad = _mixed_files(tmp_path)
+    if params.get("cache_dir"):
+        params = {**params, "cache_dir": str(tmp_path / "cache")}
+    readable = [i for i in range(len(paths)) if i not in bad]
+    expected = _embedder().fit_transform([paths[i] for i in readable])
+    for _ in range(2 if "cache_dir" in params else 1):  # the second call reads the cache
+        embedder = _embedder(skip_unreadable=True, **params)
+        with parallel_config(backend="threading"), pytest.warns(UserWarning, match="4 of 7 image files could not"):
+            embeddings = embedder.fit_transform(paths)
+        assert embeddings.shape == (7, embedder.embedding_dim_)
+        assert np.isnan(embeddings).all(axis=1).tolist() == [i in bad for i in range(7)]
+        np.testing.assert_allclose(embeddings[readable], expected, atol=1e-5)
+        table = embedder.unreadable_
+        assert table.index.name == "sample" and table.index.tolist() == sorted(bad)
+        assert table["path"].tolist() == [paths[i] for i in sorted(bad)]
+        for i, word in bad.items():
+            assert word in table.loc[i, "reason"], table.loc[i, "reason"]
+
+
+def test_embedder_skip_unreadable_with_every_file_readable(tmp_path):
+    paths, bad = _mixed_files(tmp_path)
+    good = [p for i, p in enumerate(paths) if i not in bad]
+    embedder = _embedder(skip_unreadable=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        embeddings = embedder.fit_transform(good)
+    assert np.isfinite(embeddings).all() and embedder.unreadable_.empty
+    assert list(embedder.unreadable_.columns) == ["path", "reason"]
+
+
+def test_embedder_default_still_raises_naming_the_file(tmp_path):
+    paths, bad = _mixed_files(tmp_path)
+    embedder = _embedder().fit(None)
+    with pytest.raises(FileNotFoundError, match="gone.png"):  # before any decoding
+        embedder.transform(paths)
+    with pytest.raises(OSError, match=r"notes\.jpg.*skip_unreadable=True"):
+        embedder.transform(paths[:4])
+    with pytest.raises(OSError, match=r"cut\.jpg.*truncated"):
+        embedder.transform([paths[0], paths[3]])
+    assert not hasattr(embedder, "unreadable_")
+    with pytest.raises(ValueError, match="skip_unreadable"):
+        _embedder(skip_unreadable="yes").fit(None)
+
+
+def test_readable_subset_embeds_each_file_once(tmp_path, monkeypatch):
+    from skclip_noise import NeighbourDetector
+    from skclip_noise.base import estimator
+
+    paths, bad = _mixed_files(tmp_path)
+    paths, y = paths * 2, np.array(["a"] * 7 + ["b"] * 7)
+    detector = NeighbourDetector(n_neighbors=2, **TINY)
+    X_readable, kept, unreadable = detector._readable_subset(check_image_input(paths, check_paths=False))
+    assert unreadable.index.tolist() == sorted(bad) + [i + 7 for i in sorted(bad)]
+    assert kept.tolist() == [i for i in range(14) if i % 7 not in bad]
+    assert X_readable.data.tolist() == [paths[i] for i in kept]
+
+    def no_second_pass(self, X):
+        raise AssertionError("the readable images were embedded a second time")
+
+    monkeypatch.setattr(ImageEmbedder, "transform", no_second_pass)
+    detector.fit(X_readable.data, y[kept])
+    assert len(detector.label_issues_) == len(kept)
+    assert detector not in estimator._PREFETCHED  # used once, then dropped
+
+
+# ------------------------------- 8. detectors that skip unreadable files (issue 19)
+
+
+def _labelled_files(tmp_path, digits):
+    """36 real digit PNGs of three classes (three labels flipped), a text file named .jpg,
+    a JPEG cut short and a missing file, each among the labels of a different class."""
+    from skclip_noise import make_noisy_labels
+
+    X, y = digits
+    rows = np.concatenate([np.flatnonzero(y == digit)[:12] for digit in (0, 1, 7)])
+    names = np.array(["zero", "one", "seven"])[np.searchsorted([0, 1, 7], y[rows])]
+    labels, _ = make_noisy_labels(names, "symmetric", 0.1, random_state=0)
+    paths = []
+    for i, row in enumerate(rows):
+        Image.fromarray(X[row]).resize((32, 32)).save(tmp_path / f"{i:02d}.png")
+        paths.append(str(tmp_path / f"{i:02d}.png"))
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is text, not a JPEG")
+    cut = _jpeg_cut_short(tmp_path / "cut.jpg")
+    bad = {5: str(text), 17: str(cut), 30: str(tmp_path / "gone.png")}
+    for position, path in bad.items():
+        paths.insert(position, path)
+        labels = np.insert(labels, position, labels[position])
+    return paths, np.asarray(labels), sorted(bad)
+
+
+def _skipping_detector(name, **params):
+    from skclip_noise import ConsensusDetector, NeighbourDetector
+
+    params = {"n_neighbors": 3, **TINY, **params}
+    if name == "consensus":
+        return ConsensusDetector(cv=3, random_state=0, **params)
+    return NeighbourDetector(**params)
+
+
+def _count_transforms(monkeypatch):
+    calls = []
+    transform = ImageEmbedder.transform
+
+    def counted(self, X):
+        calls.append(len(X))
+        return transform(self, X)
+
+    monkeypatch.setattr(ImageEmbedder, "transform", counted)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["consensus", "neighbour"])
+def test_detector_skip_unreadable_judges_the_files_issues_and_the_rest_as_alone(name, tmp_path, digits,
+                                                                                 monkeypatch):
+    paths, labels, bad = _labelled_files(tmp_path, digits)
+    n_samples = len(paths)
+    kept = np.setdiff1d(np.arange(n_samples), bad)
+    fit_params = {}
+    if name == "consensus":  # per-sample fit signals are cut to the readable rows too
+        fit_params["pred_probs"] = np.random.default_rng(0).dirichlet(np.ones(3), n_samples)
+    reference = _skipping_detector(name).fit(
+        [paths[i] for i in kept], labels[kept], **{k: v[kept] for k, v in fit_params.items()}
+    )
+    calls = _count_transforms(monkeypatch)
+    detector = _skipping_detector(name, skip_unreadable=True)
+    with pytest.warns(UserWarning, match=r"3 of 39 image files could not be read .*notes\.jpg.*unreadable_"):
+        detector.fit(paths, labels, **fit_params)
+    assert calls == [n_samples]  # one embedding pass finds the unreadable files and embeds the rest
+
+    table = detector.unreadable_
+    assert table.index.name == "sample" and table.index.tolist() == bad
+    assert table["path"].tolist() == [paths[i] for i in bad]
+    reasons = dict(zip(table.index, table["reason"]))
+    assert "not an image" in reasons[5] and "truncated" in reasons[17] and reasons[30] == "no such file"
+
+    issues = detector.label_issues_
+    assert len(issues) == n_samples and detector.clean_mask_.shape == (n_samples,)
+    assert issues["is_label_issue"].iloc[bad].all() and not detector.clean_mask_[bad].any()
+    assert (issues["label_quality"].iloc[bad] == 0).all() and (detector.clean_proba_[bad] == 0).all()
+    assert issues["predicted_label"].iloc[bad].isna().all() and issues["suggested_label"].iloc[bad].isna().all()
+    assert issues["given_label"].tolist() == labels.tolist()
+    assert not issues["predicted_label"].iloc[kept].isna().any()
+
+    np.testing.assert_array_equal(detector.clean_mask_[kept], reference.clean_mask_)
+    np.testing.assert_allclose(detector.clean_proba_[kept], reference.clean_proba_, atol=1e-6)
+    np.testing.assert_allclose(issues["label_quality"].iloc[kept], reference.label_issues_["label_quality"],
+                               atol=1e-6)
+    assert issues["predicted_label"].iloc[kept].tolist() == reference.label_issues_["predicted_label"].tolist()
+    assert detector.noise_rate_ == pytest.approx(reference.noise_rate_)  # over the readable pairs
+    np.testing.assert_allclose(detector.noise_transition_, reference.noise_transition_)
+    # predict_clean(X) without y: the fingerprint is the full X's, missing file included
+    np.testing.assert_array_equal(detector.predict_clean(paths), detector.clean_mask_)
+
+    # New pairs: unreadable files are issues, the others judged as by the reference.
+    new = [paths[i] for i in (0, 5, 17, 20, 30, 38)]
+    new_labels = labels[[0, 5, 17, 20, 30, 38]]
+    with pytest.warns(UserWarning, match="3 of 6 image files could not be read"):
+        clean = detector.predict_clean(new, new_labels)
+    expected = reference.predict_clean([new[0], new[3], new[5]], new_labels[[0, 3, 5]])
+    np.testing.assert_array_equal(clean, [expected[0], False, False, expected[1], False, expected[2]])
+    with pytest.warns(UserWarning, match="could not be read"):
+        proba = detector.clean_proba(new, new_labels)
+    assert proba[[1, 2, 4]].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_detector_skip_unreadable_default_raises_naming_the_file(tmp_path, digits):
+    paths, labels, bad = _labelled_files(tmp_path, digits)
+    detector = _skipping_detector("neighbour")
+    with pytest.raises(FileNotFoundError, match="gone.png"):  # before any work
+        detector.fit(paths, labels)
+    present = [i for i in range(len(paths)) if i != 30]
+    with pytest.raises(OSError, match=r"notes\.jpg.*skip_unreadable=True"):
+        detector.fit([paths[i] for i in present], labels[present])
+    readable_or_cut = [i for i in range(len(paths)) if i not in (5, 30)]
+    with pytest.raises(OSError, match=r"cut\.jpg.*truncated"):
+        _skipping_detector("consensus").fit([paths[i] for i in readable_or_cut], labels[readable_or_cut])
+    assert not hasattr(detector, "unreadable_")
+    with pytest.raises(ValueError, match="skip_unreadable"):
+        _skipping_detector("neighbour", skip_unreadable="yes").fit(paths, labels)
+
+
+def test_detector_skip_unreadable_refuses_a_class_without_readable_images(tmp_path, digits):
+    paths, labels, bad = _labelled_files(tmp_path, digits)
+    labels = labels.astype(object)
+    labels[bad] = "ghost"  # its three images are the three unreadable files
+    detector = _skipping_detector("neighbour", n_neighbors=2, skip_unreadable=True)
+    with pytest.raises(ValueError, match=r"Every image of class 'ghost' is unreadable"):
+        detector.fit(paths, labels)
+    assert detector.unreadable_.index.tolist() == bad  # what to fix is known
+    with pytest.raises(ValueError, match=r"None of the 6 images can be read \(e\.g\. '.*notes\.jpg'"):
+        detector.fit([paths[i] for i in bad] * 2, ["a", "b"] * 3)
+
+
+def test_detector_skip_unreadable_rechecks_the_readable_samples(tmp_path, digits):
+    """A class can become too small for the detector once its unreadable files are out."""
+    paths, labels, bad = _labelled_files(tmp_path, digits)
+    labels = labels.astype(object)
+    labels[[5, 17, 0, 1]] = "small"  # two unreadable, two readable samples
+    detector = _skipping_detector("consensus", n_neighbors=1, skip_unreadable=True)
+    with pytest.raises(ValueError, match=r"cv=3 folds need at least 3 samples of every class; class 'small' has 2"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            detector.fit(paths, labels)
+
+
+def test_detector_skip_unreadable_is_a_no_op_without_files(digits):
+    X, y = digits
+    X, y = X[:60].reshape(60, -1).astype(np.float32), y[:60]
+    plain = _skipping_detector("neighbour").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skipping = _skipping_detector("neighbour", skip_unreadable=True).fit(X, y)
+    np.testing.assert_array_equal(skipping.clean_mask_, plain.clean_mask_)
+    assert skipping.unreadable_.empty and list(skipping.unreadable_.columns) == ["path", "reason"]
+    assert not hasattr(skipping.set_params(skip_unreadable=False).fit(X, y), "unreadable_")  # no stale table
+
+
+def test_trained_tower_skips_unreadable_files_without_an_embedding_pass(tmp_path, digits, monkeypatch):
+    """With tuning="peft" the files are found by decoding each once, not by embedding them."""
+    from skclip_noise import GMMLossDetector
+
+    paths, labels, bad = _labelled_files(tmp_path, digits)
+
+    def no_embedding(self, X):
+        raise AssertionError("a tower that trains needs no embedding pass")
+
+    monkeypatch.setattr(ImageEmbedder, "transform", no_embedding)
+    detector = GMMLossDetector(tuning="peft", epochs=1, batch_size=16, random_state=0, skip_unreadable=True, **TINY)
+    with pytest.warns(UserWarning, match="3 of 39 image files could not be read"):
+        detector.fit(paths, labels)
+    assert detector.unreadable_.index.tolist() == bad
+    assert detector.loss_.shape == (len(paths) - len(bad),)
+    assert not detector.clean_mask_[bad].any() and detector.clean_mask_.shape == (len(paths),)

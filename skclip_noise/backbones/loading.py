@@ -273,15 +273,22 @@ def _load_open_clip(spec, pretrained):
         tag_cfg = open_clip.get_pretrained_cfg(name, pretrained)
         if tag_cfg.get("quick_gelu") and not name.endswith("-quickgelu"):
             kwargs["force_quick_gelu"] = True
-        hint = (
+        fetch = (
             "Download the checkpoint where a network is available, e.g. "
             f"`open_clip.create_model('{name}', pretrained='{pretrained}')` and save "
             "`model.state_dict()` with torch.save, or fetch the file from the hub "
             f"({tag_cfg.get('hf_hub') or tag_cfg.get('url') or 'see open_clip.list_pretrained()'}); "
-            "then pass its local path: pretrained='/path/to/checkpoint.safetensors'"
-            + (f" with backbone='open_clip:{name}-quickgelu'." if kwargs else ".")
+            "then pass its local path: "
         )
-        with hub_download_guard(f"open_clip {name!r} weights {pretrained!r}", hint):
+        hint = fetch + "pretrained='/path/to/checkpoint.safetensors'" + (
+            f" with backbone='open_clip:{name}-quickgelu'." if kwargs else "."
+        )
+        cli_hint = fetch + "--pretrained /path/to/checkpoint.safetensors" + (
+            f" --backbone open_clip:{name}-quickgelu." if kwargs else "."
+        )
+        with hub_download_guard(
+            f"open_clip {name!r} weights {pretrained!r}", hint, cli_hint=cli_hint, clip=True
+        ):
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained, **kwargs
             )
@@ -355,12 +362,15 @@ def _load_timm(spec, pretrained):
         model.reset_classifier(0)
         overrides = {}
     elif pretrained in (True, "default", "hub"):
-        hint = (
+        fetch = (
             f"Save the weights where a network is available (timm.create_model('{arch}', "
             "pretrained=True) then torch.save(model.state_dict(), path)) and pass "
-            "pretrained='/path/to/state_dict.pth'."
         )
-        with hub_download_guard(f"timm {arch!r} pretrained weights", hint):
+        with hub_download_guard(
+            f"timm {arch!r} pretrained weights",
+            fetch + "pretrained='/path/to/state_dict.pth'.",
+            cli_hint=fetch + "--pretrained /path/to/state_dict.pth.",
+        ):
             model = timm.create_model(arch, pretrained=True, num_classes=0)
         overrides = {}
     else:
@@ -422,12 +432,12 @@ def _load_torchvision(spec, pretrained):
                 f"{list(weights_enum.__members__)}. Or pass 'offline', None or a local path."
             )
         weights = weights_enum[name]
-        hint = (
-            f"Download {weights.url} where a network is available and pass its local path: "
-            "pretrained='/path/to/file.pth'."
-        )
+        fetch = f"Download {weights.url} where a network is available and pass its local path: "
         with hub_download_guard(
-            f"torchvision {arch!r} weights {name!r}", hint, host="download.pytorch.org"
+            f"torchvision {arch!r} weights {name!r}",
+            fetch + "pretrained='/path/to/file.pth'.",
+            host="download.pytorch.org",
+            cli_hint=fetch + "--pretrained /path/to/file.pth.",
         ):
             model = torchvision.models.get_model(arch, weights=weights)
         preprocess = weights.transforms()

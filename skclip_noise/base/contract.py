@@ -10,6 +10,7 @@ contract's methods, the same way for detectors and classifiers.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..data.fingerprint import input_fingerprint
 from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
+from ..training.device import fitted_device
 
-__all__ = ["Scores", "DetectorMixin", "subset_samples", "pandas_index"]
+__all__ = ["Scores", "DetectorMixin", "subset_samples", "pandas_index", "unreadable_scores"]
 
 
 @dataclass
@@ -33,7 +35,9 @@ class Scores:
     ``label_quality``, a graded score that ranks the pairs (defaults to
     ``clean_proba``), ``suggested_proba`` (the model's confidence in
     ``predicted``) and ``noise_transition`` (a K x K estimate of
-    ``P(given | true)``; by default estimated from the verdicts).
+    ``P(given | true)``; by default estimated from the verdicts). A ``predicted``
+    code of -1 means no prediction: the sample's image file could not be read (see
+    :func:`unreadable_scores`).
     """
 
     clean_proba: np.ndarray
@@ -63,6 +67,42 @@ def subset_samples(X, mask):
     return np.asarray(X)[indices]
 
 
+def unreadable_scores(scores, kept, n_samples):
+    """The :class:`Scores` of ``n_samples`` pairs from those of the pairs at positions
+    ``kept``; the others are pairs whose image file could not be read
+    (``skip_unreadable=True``): label issues (``clean_mask`` False, ``clean_proba``
+    and ``label_quality`` 0) with no prediction (``predicted`` -1,
+    ``suggested_proba`` NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = Scores(np.array([0.9, 0.2]), np.array([True, False]), np.array([1, 0]))
+    >>> full = unreadable_scores(scores, np.array([0, 2]), 3)
+    >>> full.clean_mask.tolist(), full.clean_proba.tolist(), full.predicted.tolist()
+    ([True, False, False], [0.9, 0.0, 0.2], [1, -1, 0])
+    """
+    kept = np.asarray(kept, dtype=np.int64)
+    if len(kept) == n_samples:
+        return scores
+
+    def full(values, fill, dtype):
+        if values is None:
+            return None
+        out = np.full(n_samples, fill, dtype=dtype)
+        out[kept] = np.asarray(values)
+        return out
+
+    return Scores(
+        full(scores.clean_proba, 0.0, np.float64),
+        full(scores.clean_mask, False, bool),
+        full(scores.predicted, -1, np.int64),
+        label_quality=full(scores.label_quality, 0.0, np.float64),
+        suggested_proba=full(scores.suggested_proba, np.nan, np.float64),
+        noise_transition=scores.noise_transition,
+    )
+
+
 def pandas_index(*candidates):
     """The index of the first pandas object among the inputs (``label_issues_`` keeps it)."""
     for candidate in candidates:
@@ -83,16 +123,28 @@ class DetectorMixin:
     (imbalanced-learn's sampler verb).
     """
 
-    def _set_detection(self, scores, codes, X_checked, index):
-        self._fit_codes = codes
+    def _set_detection(self, scores, codes, X_checked, index, *, kept=None):
+        """The contract's fitted state from the :class:`Scores` of the training pairs.
+
+        ``kept``: when the model was fitted on some samples only (the readable image
+        files, ``skip_unreadable=True``), their positions; ``scores`` are theirs and
+        the other samples are judged as unreadable (:func:`unreadable_scores`). The
+        fingerprint is always the full X's, so ``predict_clean(X)`` covers every sample.
+        """
+        codes = np.asarray(codes)
+        self._fit_codes = codes if kept is None else codes[kept]  # the codes the model fitted
+        if kept is not None:
+            scores = unreadable_scores(scores, kept, len(codes))
         self._fit_fingerprint = input_fingerprint(X_checked)
         self.clean_proba_ = np.asarray(scores.clean_proba, dtype=np.float64)
         self.clean_mask_ = np.asarray(scores.clean_mask, dtype=bool)
         self.predicted_ = np.asarray(scores.predicted)
         self._training_scores = scores
-        self.noise_rate_ = float(1.0 - self.clean_mask_.mean())
+        judged = self.predicted_ >= 0  # all but unreadable image files
+        self.noise_rate_ = float(1.0 - self.clean_mask_[judged].mean()) if judged.any() else 1.0
         self.noise_transition_ = (
-            transition_from_verdicts(codes, self.clean_mask_, self.predicted_, len(self.classes_))
+            transition_from_verdicts(codes[judged], self.clean_mask_[judged], self.predicted_[judged],
+                                     len(self.classes_))
             if scores.noise_transition is None else np.asarray(scores.noise_transition, dtype=np.float64)
         )
         self.label_issues_ = self._label_issues_frame(scores, codes, index)
@@ -103,7 +155,7 @@ class DetectorMixin:
             "is_label_issue": ~np.asarray(scores.clean_mask, dtype=bool),
             "label_quality": np.asarray(quality, dtype=np.float64),
             "given_label": self.classes_[codes],
-            "predicted_label": self.classes_[np.asarray(scores.predicted)],
+            "predicted_label": _labels_or_missing(self.classes_, np.asarray(scores.predicted)),
         }
         if scores.suggested_proba is not None:
             columns["suggested_label"] = columns["predicted_label"]
@@ -134,7 +186,33 @@ class DetectorMixin:
                 )
             return self._training_scores
         codes = self._encoding.encode(check_labels(y, X_checked.n_samples))
+        if getattr(self, "skip_unreadable", False) and X_checked.kind == "paths":
+            return self._score_readable_pairs(X_checked, codes)
         return self._score_pairs(X_checked, codes)
+
+    def _score_readable_pairs(self, X_checked, codes):
+        """New pairs with ``skip_unreadable=True``: the pairs whose image file cannot be
+        read are label issues (:func:`unreadable_scores`), with a warning."""
+        device = getattr(self, "device_", None)
+        X_readable, kept, unreadable = self._readable_subset(
+            X_checked, None if device is None else str(fitted_device(device))
+        )
+        try:
+            scores = self._score_pairs(X_readable, codes[kept]) if len(kept) else None
+        finally:
+            self._drop_prefetched()
+        if len(unreadable):
+            warnings.warn(
+                f"{len(unreadable)} of {X_checked.n_samples} image files could not be read (e.g. "
+                f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); their pairs are judged "
+                "label issues (not clean, clean probability 0).",
+                UserWarning,
+                stacklevel=4,  # the caller of predict_clean or clean_proba
+            )
+        if scores is None:
+            n_samples = X_checked.n_samples
+            return Scores(np.zeros(n_samples), np.zeros(n_samples, dtype=bool), np.full(n_samples, -1))
+        return unreadable_scores(scores, kept, X_checked.n_samples)
 
     def predict_clean(self, X, y=None):
         """Whether each given label is judged right.
@@ -171,3 +249,19 @@ class DetectorMixin:
         mask = self.fit(X, y).clean_mask_
         y_clean = y.iloc[np.flatnonzero(mask)] if isinstance(y, pd.Series) else np.asarray(y)[mask]
         return subset_samples(X, mask), y_clean
+
+
+def _labels_or_missing(classes, codes):
+    """``classes[codes]``, missing where ``codes`` is -1 (no prediction): ``pd.NA`` in a
+    nullable integer array for integer classes, else None in an object array."""
+    missing = codes < 0
+    labels = classes[np.where(missing, 0, codes)]
+    if not missing.any():
+        return labels
+    if labels.dtype.kind in "iu":
+        labels = pd.array(labels, dtype="Int64")
+        labels[missing] = pd.NA
+        return labels
+    labels = labels.astype(object)
+    labels[missing] = None
+    return labels

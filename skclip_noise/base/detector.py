@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..data.labels import LabelEncoding
 from .contract import DetectorMixin, pandas_index
 from .estimator import ImageEstimatorMixin
 
@@ -27,6 +31,12 @@ class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
       lowest first, such as the probability of the given label), ``given_label``
       and ``predicted_label``, indexed like the input, plus ``suggested_label``
       and ``suggested_label_confidence`` where the detector has a model.
+
+    With ``skip_unreadable=True`` (a parameter of every detector) and X a list of
+    image files, the files that cannot be read are split off before the model is
+    fitted on the others; they keep their rows, judged label issues (``clean_mask_``
+    False, ``clean_proba_`` 0, no ``predicted_label``), and are listed in
+    ``unreadable_`` (indexed by position in X, with ``path`` and ``reason``).
 
     ``predict_clean(X, y=None)`` and ``clean_proba(X, y=None)`` judge new pairs;
     ``y`` may be omitted only for the data ``fit`` saw (checked by a cheap
@@ -86,7 +96,69 @@ class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, **signals):
+        """``fit`` with a subclass's extra per-sample fit parameters (e.g. ``pred_probs``),
+        checked by ``_check_fit_signals`` before any work and passed to ``_fit_scores``.
+
+        With ``skip_unreadable=True`` and image files, the files that cannot be read
+        are split off first (:meth:`_skip_unreadable`); the model is fitted on the
+        readable ones and :meth:`_set_detection` puts the verdicts back in input order.
+        """
+        self.__dict__.pop("unreadable_", None)  # fit ignores any previous fit
         X_checked, encoding = self._check_fit_inputs(X, y)
-        scores = self._fit_scores(X_checked, encoding.codes, encoding)
-        self._set_detection(scores, encoding.codes, X_checked, pandas_index(y, X))
+        signals = self._check_fit_signals(encoding, **signals)
+        kept = None
+        try:
+            if getattr(self, "skip_unreadable", False):
+                X_fit, encoding_fit, signals, kept = self._skip_unreadable(X_checked, encoding, signals)
+            else:
+                X_fit, encoding_fit = X_checked, encoding
+            scores = self._fit_scores(X_fit, encoding_fit.codes, encoding_fit, **signals)
+        finally:
+            self._drop_prefetched()
+        self._set_detection(scores, encoding.codes, X_checked, pandas_index(y, X), kept=kept)
         return self
+
+    def _check_fit_signals(self, encoding, **signals):
+        return signals
+
+    def _skip_unreadable(self, X_checked, encoding, signals):
+        """The readable part of the training data: ``(X_readable, encoding, signals, kept)``.
+
+        Sets ``unreadable_`` and warns when files were skipped. The per-sample fit
+        signals (arrays of n_samples rows, or None) are cut to the readable rows, and
+        the cross-parameter checks run again on the readable samples (a class may have
+        become too small for ``cv`` or ``n_neighbors``).
+        """
+        X_readable, kept, unreadable = self._readable_subset(X_checked)
+        self.unreadable_ = unreadable
+        n_samples = X_checked.n_samples
+        if len(kept) == n_samples:
+            return X_checked, encoding, signals, kept
+        first = f"e.g. {unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}"
+        if not len(kept):
+            raise ValueError(
+                f"None of the {n_samples} images can be read ({first}); they are listed in unreadable_."
+            )
+        codes = encoding.codes
+        lost = np.setdiff1d(np.arange(len(encoding.classes)), codes[kept])
+        if len(lost):
+            names = ", ".join(repr(str(encoding.classes[code])) for code in lost[:10])
+            raise ValueError(
+                f"Every image of class {names} is unreadable ({first}); a class needs readable images to be "
+                "judged. Fix or replace those files, or drop that class's samples; the unreadable files are "
+                "listed in unreadable_."
+            )
+        warnings.warn(
+            f"{len(unreadable)} of {n_samples} image files could not be read ({first}); {type(self).__name__} "
+            "was fitted on the others and judges these label issues (clean_mask_ False). They are listed in "
+            "unreadable_.",
+            UserWarning,
+            stacklevel=4,  # the caller of fit
+        )
+        encoding_fit = LabelEncoding(encoding.classes[codes[kept]], getattr(self, "class_names", None))
+        self._check_params(X_readable, encoding_fit)
+        signals = {name: None if value is None else np.asarray(value)[kept] for name, value in signals.items()}
+        return X_readable, encoding_fit, signals, kept

@@ -3,24 +3,28 @@
 :class:`ImageEstimatorMixin` owns the ``fit`` preamble (parameters validated
 declaratively before X is touched, then X, labels and class names checked), the
 input tags, the frozen feature extractor, and the model rebuilt once after ``fit``
-or unpickling (never on every ``predict`` call).
+or unpickling (never on every ``predict`` call), and the split of image files
+that cannot be read from those that can (:meth:`ImageEstimatorMixin._readable_subset`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_array
 
 from ..backbones.loading import check_weights_unchanged, weights_key
-from ..data.inputs import check_image_input
+from ..data.inputs import ImageDataset, ImageInput, check_image_input
 from ..data.labels import LabelEncoding, check_labels
 from ..embedder import ImageEmbedder
 from ..training.checkpoint import check_checkpoint_random_state
+from ..training.loop import make_loader
 
 __all__ = ["ImageEstimatorMixin", "is_table"]
 
@@ -28,6 +32,9 @@ __all__ = ["ImageEstimatorMixin", "is_table"]
 # themselves: predicting must not change an estimator's __dict__ (scikit-learn's rule),
 # and pickles must not carry the model. An entry goes with its estimator.
 _FITTED_MODELS = weakref.WeakKeyDictionary()
+# Embeddings of the readable images computed while splitting off unreadable files
+# (_readable_subset), kept for the estimator's next _features call on those images.
+_PREFETCHED = weakref.WeakKeyDictionary()
 
 
 def is_table(X):
@@ -81,7 +88,9 @@ class ImageEstimatorMixin:
             # scikit-learn's own errors for sparse, complex and empty tables; object
             # tables of numbers become numeric (NaN is left to check_image_input).
             X = check_array(X, accept_sparse=False, dtype="numeric", ensure_all_finite=False)
-        X_checked = check_image_input(X, allow_features=self._accepts_features)
+        # With skip_unreadable a missing file is one more unreadable one, not an error here.
+        X_checked = check_image_input(X, allow_features=self._accepts_features,
+                                      check_paths=not getattr(self, "skip_unreadable", False))
         if X_checked.kind == "features":
             n_features = X_checked.data.shape[1]
             if reset:
@@ -143,16 +152,80 @@ class ImageEstimatorMixin:
         settings.update(overrides)
         return ImageEmbedder(self.backbone, self.pretrained, **settings)
 
+    @property
+    def _embeds_frozen(self):
+        """Whether images reach the model as frozen embeddings (:meth:`_features`), not
+        as decoded pixels of a tower that trains (``tuning`` "peft" or "full")."""
+        return getattr(self, "tuning", "frozen") == "frozen"
+
+    def _readable_subset(self, X_checked, device=None):
+        """Split off the image files that cannot be read, decoding each file once.
+
+        Where the estimator embeds images with its frozen backbone, the split is that
+        embedding pass (so a file cut short is caught even where PIL's ``verify()``
+        passes it), and the embeddings of the readable images are kept for this
+        estimator's next :meth:`_features` call on them: fitting on ``X_readable``
+        does not embed them again. Where a tower trains on the pixels (``tuning``
+        "peft" or "full"), every file is decoded once, without a model
+        (``num_workers`` processes), before training reads the readable ones.
+
+        Parameters
+        ----------
+        X_checked : ImageInput
+        device : str, default=None
+            The device of the embedding pass (default: the ``device`` parameter).
+
+        Returns
+        -------
+        X_readable : ImageInput
+            The readable images (``X_checked`` itself when all are, or when X is
+            not a list of files).
+        kept : ndarray of int
+            Their positions in ``X_checked``.
+        unreadable : pandas.DataFrame
+            The others, indexed by position (``"sample"``), with the columns
+            ``path`` and ``reason`` (see ``ImageEmbedder.unreadable_``).
+        """
+        n_samples = X_checked.n_samples
+        if X_checked.kind != "paths":
+            return X_checked, np.arange(n_samples), unreadable_frame([], [], [])
+        features = None
+        if self._embeds_frozen:
+            embedder = self._embedder(device, skip_unreadable=True).fit(None)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
+                features = embedder.transform(X_checked.data)  # the caller reports what was skipped
+            unreadable = embedder.unreadable_
+        else:
+            unreadable = _undecodable_files(X_checked, getattr(self, "num_workers", 0))
+        kept = np.setdiff1d(np.arange(n_samples), unreadable.index.to_numpy())
+        X_readable = X_checked
+        if len(kept) < n_samples:
+            X_readable = ImageInput("paths", X_checked.data[kept], len(kept))
+        if features is not None and len(kept):
+            _PREFETCHED[self] = (X_readable.data, features[kept])
+        return X_readable, kept, unreadable
+
+    def _drop_prefetched(self):
+        """Forget embeddings :meth:`_readable_subset` kept that no ``_features`` call used."""
+        _PREFETCHED.pop(self, None)
+
     def _features(self, X_checked, device=None):
         """Features of X: X itself when it is a feature array, else frozen embeddings.
 
         ``device`` overrides the ``device`` parameter: a fitted estimator passes the
         device it runs on (its fit-time one, or the CPU on a machine without it).
+        Embeddings that :meth:`_readable_subset` computed for these images are used
+        (once) instead of embedding them again.
         """
         if X_checked.kind == "features":
             return X_checked.data
         self._check_weights_unchanged()
-        features = self._embedder(device).fit(None).transform(X_checked.data)
+        prefetched = _PREFETCHED.pop(self, None)
+        if prefetched is not None and _same_paths(prefetched[0], X_checked):
+            features = prefetched[1]
+        else:
+            features = self._embedder(device).fit(None).transform(X_checked.data)
         if not np.isfinite(features).all():  # feature arrays are checked on input; embeddings here
             raise ValueError(f"{self.backbone} gave NaN or infinite embeddings; check its weights and precision.")
         fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
@@ -181,3 +254,40 @@ class ImageEstimatorMixin:
             self._check_weights_unchanged()
             model = _FITTED_MODELS[self] = self._restore_model()
         return model
+
+
+def _same_paths(paths, X_checked):
+    """Whether ``X_checked`` is the list of files ``paths`` (same files, same order)."""
+    if X_checked.kind != "paths":
+        return False
+    return X_checked.data is paths or (len(X_checked.data) == len(paths) and np.array_equal(X_checked.data, paths))
+
+
+def unreadable_frame(rows, paths, reasons):
+    """The table of unreadable files: indexed by position (``"sample"``), with the
+    columns ``path`` and ``reason`` (as ``ImageEmbedder.unreadable_``).
+
+    Examples
+    --------
+    >>> unreadable_frame([3], ["a.png"], ["no such file"]).to_dict("index")
+    {3: {'path': 'a.png', 'reason': 'no such file'}}
+    """
+    return pd.DataFrame(
+        {"path": pd.Series(list(paths), dtype=object), "reason": pd.Series(list(reasons), dtype=object)}
+    ).set_axis(pd.Index(np.asarray(rows, dtype=np.int64), name="sample"))
+
+
+def _no_pixels(image):
+    """The transform of a decoding check: the image was decoded; nothing else is needed."""
+    return torch.empty(0)
+
+
+def _undecodable_files(X_checked, num_workers):
+    """The files of ``X_checked`` (paths) that cannot be decoded, decoding each one
+    completely once (in ``num_workers`` DataLoader workers), as :func:`unreadable_frame`."""
+    dataset = ImageDataset(X_checked, _no_pixels, skip_unreadable=True)
+    failed = {}
+    for _, indices, reasons in make_loader(dataset, batch_size=64, num_workers=num_workers):
+        failed.update({int(index): reason for index, reason in zip(indices.tolist(), reasons) if reason})
+    rows = sorted(failed)
+    return unreadable_frame(rows, X_checked.data[rows].tolist() if rows else [], [failed[row] for row in rows])

@@ -27,6 +27,9 @@ alpha channel, as PIL's RGB conversion does.
 Errors about one image are :class:`ImageReadError` (an ``OSError``) and
 :class:`InvalidImageError` (a ``ValueError``); they name the file or Dataset
 position, and keep their type and message when raised inside DataLoader workers.
+Image files are decoded completely (:mod:`skclip_noise.data.decoding`), so a file
+cut short fails even where PIL's ``verify()`` passes it; an :class:`ImageDataset`
+with ``skip_unreadable=True`` reports such files instead of raising.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+
+from .decoding import (
+    ImageReadError,
+    _KeepsMessageAcrossWorkers,
+    open_image_file,
+    pil_to_rgb,
+    warn_if_truncated_images_accepted,
+)
 
 __all__ = [
     "ImageReadError",
@@ -57,34 +68,6 @@ _IMAGE_INPUT_HELP = (
 
 #: How many leading items of a torch Dataset are checked when X is checked.
 _N_CHECKED_ITEMS = 2
-
-
-class _KeepsMessageAcrossWorkers:
-    """A DataLoader worker re-raises ``type(error)(traceback text)``: keep the original
-    message instead, so users read what went wrong, not a worker's traceback."""
-
-    def __init__(self, *args):
-        if len(args) == 1 and isinstance(args[0], str) and args[0].startswith("Caught "):
-            first_line, _, rest = args[0].partition("\n")
-            marker = f"{type(self).__name__}: "
-            if "worker" in first_line and marker in rest:
-                args = (rest[rest.rfind(marker) + len(marker):].strip(),)
-        super().__init__(*args)
-        self.args = args
-
-
-class ImageReadError(_KeepsMessageAcrossWorkers, OSError):
-    """An image file that cannot be decoded; the message names the file.
-
-    Examples
-    --------
-    >>> dataset = ImageDataset(check_image_input(["gone.png"], check_paths=False))
-    >>> try:
-    ...     dataset.load(0)
-    ... except ImageReadError as error:  # also an OSError
-    ...     print(str(error)[:34])
-    Cannot read image file 'gone.png':
-    """
 
 
 class InvalidImageError(_KeepsMessageAcrossWorkers, ValueError):
@@ -371,7 +354,7 @@ def image_to_pil(image):
     'RGB'
     """
     if isinstance(image, Image.Image):
-        return _pil_to_rgb(image)
+        return pil_to_rgb(image)
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
         if tensor.ndim == 3 and tensor.shape[0] in (1, 3) and tensor.shape[-1] not in (1, 3):
@@ -383,41 +366,6 @@ def image_to_pil(image):
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     return Image.fromarray(array).convert("RGB")
-
-
-def _pil_to_rgb(image):
-    """RGB view of a PIL image; high-bit-depth modes keep their full range (see module)."""
-    if image.mode == "RGB":
-        return image
-    if not (image.mode.startswith("I;16") or image.mode in ("I", "F")):
-        return image.convert("RGB")
-    values = np.asarray(image).astype(np.float64)
-    if values.size and not np.all(np.isfinite(values)):
-        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = (values.min(), values.max()) if values.size else (0.0, 0.0)
-    if image.mode.startswith("I;16") or (image.mode == "I" and low >= 0 and high <= 65535):
-        scaled = values / 257.0
-    elif image.mode == "F" and low >= 0 and high <= 1:
-        scaled = values * 255.0
-    else:
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(grey).convert("RGB")
-
-
-def _open_image(path):
-    try:
-        with Image.open(path) as image:
-            image.load()
-            rgb = _pil_to_rgb(image)
-            return rgb.copy() if rgb is image else rgb
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(
-            f"Image file {path!r} is too large to decode safely ({exc}) If you trust it, raise "
-            "PIL's limit first: PIL.Image.MAX_IMAGE_PIXELS = None (or a larger pixel count)."
-        ) from exc
-    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, struct.error, ...)
-        raise ImageReadError(f"Cannot read image file {path!r}: {exc}. Remove or replace it.") from exc
 
 
 def _integer_array_as_uint8(array):
@@ -434,14 +382,34 @@ class ImageDataset(torch.utils.data.Dataset):
     Images are decoded with PIL inside the DataLoader workers, converted to RGB and
     passed through ``transform``. ``indices`` restricts the view to a subset; the
     returned index is always the position in the full input.
+
+    With ``skip_unreadable=True`` an image file that cannot be decoded does not
+    raise: items are ``(image, index, reason)``, where ``reason`` is ``""`` for a
+    decoded image and, for an unreadable file, a one-line reason (see
+    :func:`~skclip_noise.data.decoding.unreadable_reason`) with a black
+    placeholder image. Each file is decoded once, where it is read anyway.
+
+    Examples
+    --------
+    >>> _ = open("broken.png", "w").write("not an image")
+    >>> dataset = ImageDataset(check_image_input(["broken.png"]), skip_unreadable=True)
+    >>> image, index, reason = dataset[0]
+    >>> image.size, index, reason
+    ((32, 32), 0, 'not an image file (PIL cannot identify its format)')
     """
 
-    def __init__(self, image_input, transform=None, indices=None):
+    #: The side of the black image that stands in for an unreadable file.
+    PLACEHOLDER_SIDE = 32
+
+    def __init__(self, image_input, transform=None, indices=None, *, skip_unreadable=False):
         if image_input.kind == "features":
             raise ValueError("ImageDataset needs images, not precomputed features.")
         self.image_input = image_input
         self.transform = transform
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self.skip_unreadable = skip_unreadable
+        if image_input.kind == "paths":
+            warn_if_truncated_images_accepted()
 
     def __len__(self):
         return len(self.image_input) if self.indices is None else len(self.indices)
@@ -450,7 +418,7 @@ class ImageDataset(torch.utils.data.Dataset):
         """The untransformed RGB PIL image at position ``index`` of the full input."""
         kind, data = self.image_input.kind, self.image_input.data
         if kind == "paths":
-            return _open_image(data[index])
+            return open_image_file(data[index])
         if kind == "images":
             return image_to_pil(_integer_array_as_uint8(data[index]))
         image = _dataset_item_array(data[index], index)
@@ -460,10 +428,17 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, position):
         index = int(position if self.indices is None else self.indices[position])
-        image = self.load(index)
+        reason = ""
+        try:
+            image = self.load(index)
+        except ImageReadError as exc:
+            if not self.skip_unreadable:
+                raise
+            side = self.PLACEHOLDER_SIDE
+            image, reason = Image.new("RGB", (side, side)), exc.reason or str(exc)
         if self.transform is not None:
             image = self.transform(image)
-        return image, index
+        return (image, index, reason) if self.skip_unreadable else (image, index)
 
 
 class ImageInputMixin:

@@ -1,16 +1,21 @@
 """Image folders in the ``root/<class>/<image>`` layout: list them and write them.
 
 :func:`load_image_folder` lists the image paths and class labels of such a folder;
-:func:`make_image_folder` writes an image array into that layout.
+:func:`make_image_folder` writes an image array into that layout. Class names that
+cannot be folder names (``"T-shirt/top"``) are written under a folder-safe name
+(``"T-shirt_top"``), and the real names are kept in a mapping file,
+:data:`CLASS_NAMES_FILE`, in the root, which :func:`load_image_folder` reads back.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 
 import numpy as np
 
 __all__ = [
+    "CLASS_NAMES_FILE",
     "IMAGE_EXTENSIONS",
     "load_image_folder",
     "make_image_folder",
@@ -21,6 +26,18 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
+
+
+#: Name of the file, in the root of an image folder, that maps folder names to the
+#: real class names (a CSV with the header ``folder,class_name``).
+#: :func:`make_image_folder` writes it when some class name is not a safe folder
+#: name; :func:`load_image_folder` reads it back.
+CLASS_NAMES_FILE = "class_names.csv"
+_CLASS_NAMES_HEADER = ["folder", "class_name"]
+
+# Characters that are not allowed (or not safe) in a folder name on Linux, macOS or
+# Windows: path separators, NUL and other control characters, and Windows' <>:"|?*.
+_UNSAFE_CHARACTERS = frozenset('/\\<>:"|?*') | frozenset(chr(code) for code in range(32))
 
 
 def _normalise_extensions(extensions):
@@ -47,7 +64,12 @@ def load_image_folder(root, *, extensions=None):
     """List the images of a ``root/<class>/<image>`` folder with their labels.
 
     Every visible subfolder of ``root`` is a class, named after the folder; the
-    images below it (nested subfolders included) get that label. Images are
+    images below it (nested subfolders included) get that label. When ``root``
+    holds a :data:`CLASS_NAMES_FILE` (``class_names.csv``, as
+    :func:`make_image_folder` writes for class names that cannot be folder
+    names), the labels are the class names it gives for the folders (e.g.
+    ``"T-shirt/top"`` for the folder ``T-shirt_top``); folders it does not list
+    keep their own name. Images are
     recognised by their file extension and are not opened, so loading is fast and
     ``X`` can be passed on to anything that accepts image paths. Hidden files and
     folders (whose name starts with ``"."``) and files directly in ``root`` are
@@ -66,10 +88,11 @@ def load_image_folder(root, *, extensions=None):
     Returns
     -------
     X : ndarray of shape (n_images,), dtype object
-        Absolute image paths (str), sorted by class name, then by path within the
-        class, so the order does not depend on the file system.
+        Absolute image paths (str), sorted by class folder name, then by path
+        within the class, so the order does not depend on the file system.
     y : ndarray of shape (n_images,), dtype object
-        Class (subfolder) name of each image.
+        Class name of each image (str): its subfolder's name, or the name
+        :data:`CLASS_NAMES_FILE` gives for that subfolder.
 
     Raises
     ------
@@ -78,6 +101,9 @@ def load_image_folder(root, *, extensions=None):
         given extensions are found.
     NotADirectoryError
         If ``root`` is not a folder.
+    ValueError
+        If :data:`CLASS_NAMES_FILE` is malformed (its first line must be
+        ``folder,class_name``), or gives two folders the same class name.
 
     Warns
     -----
@@ -99,6 +125,16 @@ def load_image_folder(root, *, extensions=None):
     ...     paths, labels = load_image_folder(root)
     >>> len(paths), labels[:4].tolist()
     (20, ['0', '0', '1', '1'])
+
+    Class names that cannot be folder names come back as they were:
+
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = make_image_folder(np.zeros((2, 8, 8), np.uint8), ["T-shirt/top", "Bag"],
+    ...                              tmp + "/clothes")
+    ...     paths, labels = load_image_folder(root)
+    >>> labels.tolist()
+    ['Bag', 'T-shirt/top']
     """
     exts = _normalise_extensions(extensions)
     root = os.path.abspath(os.fspath(root))
@@ -125,6 +161,7 @@ def load_image_folder(root, *, extensions=None):
             f"root/<class>/<image>.{hint}"
         )
 
+    names = _class_names_of(root, classes)
     paths, labels, empty = [], [], []
     for cls in classes:
         found = []
@@ -140,7 +177,7 @@ def load_image_folder(root, *, extensions=None):
             continue
         found.sort()
         paths.extend(found)
-        labels.extend([cls] * len(found))
+        labels.extend([names[cls]] * len(found))
 
     looked_for = ", ".join(sorted(exts))
     if not paths:
@@ -164,24 +201,115 @@ def load_image_folder(root, *, extensions=None):
     return X, y
 
 
-def _check_class_folder_name(label):
-    name = str(label)
-    if name in ("", ".", "..") or name.startswith(".") or "/" in name or "\\" in name:
+def _safe_folder_name(name):
+    """A folder name for the class ``name``: unsafe characters become ``"_"``.
+
+    Path separators, control characters and Windows' ``<>:"|?*`` become ``"_"``,
+    as do a leading ``"."`` (hidden folders are skipped when reading) and a
+    trailing ``"."`` or space (Windows drops them).
+    """
+    if name == "":
+        raise ValueError("An empty label cannot name a class folder; give every class a name.")
+    chars = ["_" if char in _UNSAFE_CHARACTERS else char for char in name]
+    if chars[0] == ".":
+        chars[0] = "_"
+    if chars[-1] in (".", " "):
+        chars[-1] = "_"
+    return "".join(chars)
+
+
+def _class_folders(names):
+    """``{class name: folder name}`` for the distinct class names; refuses collisions."""
+    folders = {}
+    owner = {}
+    for name in sorted(set(names)):
+        folder = _safe_folder_name(name)
+        if folder in owner:
+            raise ValueError(
+                f"The labels {owner[folder]!r} and {name!r} would share the class folder "
+                f"{folder!r} (characters that cannot be in folder names become '_'); "
+                "rename one of the classes."
+            )
+        owner[folder] = name
+        folders[name] = folder
+    renamed = any(folder != name for name, folder in folders.items())
+    if renamed and CLASS_NAMES_FILE in owner:
         raise ValueError(
-            f"Label {label!r} cannot be a folder name (it is empty, starts with '.', "
-            "or holds a path separator); rename the classes, e.g. replace '/' by '_'."
+            f"The label {owner[CLASS_NAMES_FILE]!r} would name a class folder "
+            f"{CLASS_NAMES_FILE!r}, the file that keeps the real class names; rename the class."
         )
-    if "\x00" in name:
-        raise ValueError(f"Label {label!r} cannot be a folder name (it holds a NUL byte).")
-    return name
+    return folders
+
+
+def _write_class_names(root, folders):
+    path = os.path.join(root, CLASS_NAMES_FILE)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(_CLASS_NAMES_HEADER)
+        for name, folder in sorted(folders.items(), key=lambda item: item[1]):
+            writer.writerow([folder, name])
+
+
+def _read_class_names(root):
+    """``{folder name: class name}`` from the root's mapping file, or None without one."""
+    path = os.path.join(root, CLASS_NAMES_FILE)
+    if not os.path.isfile(path):
+        return None
+    advice = (
+        f"it maps class folders to class names (as make_image_folder writes it), with the "
+        f"header line {','.join(_CLASS_NAMES_HEADER)} and one line folder,class_name per "
+        "class; fix it, or move it out of the folder to use the folder names"
+    )
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"Cannot read {path!r} ({exc}): {advice}.") from exc
+    if not rows or rows[0] != _CLASS_NAMES_HEADER:
+        raise ValueError(f"{path!r} does not start with the expected header: {advice}.")
+    mapping = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2:
+            raise ValueError(f"{path!r}, line {line}: expected 2 fields, got {len(row)}: {advice}.")
+        folder, name = row
+        if folder in mapping:
+            raise ValueError(f"{path!r}, line {line}: the folder {folder!r} is listed twice: {advice}.")
+        mapping[folder] = name
+    return mapping
+
+
+def _class_names_of(root, classes):
+    """The real class name of each class folder: read from the mapping file, if any."""
+    mapping = _read_class_names(root)
+    if mapping is None:
+        return {folder: folder for folder in classes}
+    names = {folder: mapping.get(folder, folder) for folder in classes}
+    seen = {}
+    for folder, name in names.items():
+        if name in seen:
+            raise ValueError(
+                f"The class folders {seen[name]!r} and {folder!r} of {root!r} both stand for "
+                f"the class {name!r} (see {CLASS_NAMES_FILE}); merge the folders or fix the file."
+            )
+        seen[name] = folder
+    return names
 
 
 def make_image_folder(X, y, root, *, format="png"):
     """Write images into a ``root/<class>/<image>`` folder layout.
 
-    Image ``i`` is saved as ``root/<str(y[i])>/<i>.<format>``, with ``i``
+    Image ``i`` is saved as ``root/<folder>/<i>.<format>``, with ``i``
     zero-padded so that :func:`load_image_folder` lists the images of each class
-    in their original order.
+    in their original order. The folder is ``str(y[i])`` made safe for a folder
+    name: path separators (``"/"``, ``"\\"``), control characters, Windows'
+    ``<>:"|?*``, a leading ``"."`` and a trailing ``"."`` or space become
+    ``"_"`` (``"T-shirt/top"`` is written to ``T-shirt_top``). When a folder
+    name differs from its class name, every class's folder and real name are
+    written to :data:`CLASS_NAMES_FILE` (``class_names.csv``, header
+    ``folder,class_name``) in ``root``, which :func:`load_image_folder` reads, so
+    the labels come back unchanged.
 
     Parameters
     ----------
@@ -189,8 +317,9 @@ def make_image_folder(X, y, root, *, format="png"):
         Grey or RGB images with integer values in 0..255 (``uint8``); a trailing
         channel axis of size 1 is treated as grey.
     y : array-like of shape (n_images,)
-        Labels; ``str(label)`` names the class folder, so it must not be empty,
-        start with ``"."`` or contain ``"/"`` or ``"\\"``.
+        Labels; ``str(label)`` is the class name, which must not be empty. Two
+        class names that give the same folder name (``"a/b"`` and ``"a_b"``)
+        are refused.
     root : str or path-like
         Folder to create. It may exist but must then be empty.
     format : str, default="png"
@@ -207,8 +336,8 @@ def make_image_folder(X, y, root, *, format="png"):
     FileExistsError
         If ``root`` exists and is not empty.
     ValueError
-        On bad shapes, values outside 0..255 or labels that cannot be folder
-        names.
+        On bad shapes, values outside 0..255, an empty label, or two labels
+        that would share a folder.
 
     See Also
     --------
@@ -225,6 +354,19 @@ def make_image_folder(X, y, root, *, format="png"):
     ...     root = make_image_folder(X, y, os.path.join(tmp, "pets"))
     ...     print(sorted(os.listdir(root)), sorted(os.listdir(os.path.join(root, "cat"))))
     ['cat', 'dog'] ['0.png', '2.png']
+
+    A class name with a ``"/"`` gets a folder-safe name, and the real one is kept:
+
+    >>> y = np.array(["T-shirt/top", "Bag", "Bag", "T-shirt/top"])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = make_image_folder(X, y, os.path.join(tmp, "clothes"))
+    ...     print(sorted(os.listdir(root)))
+    ...     print(open(os.path.join(root, "class_names.csv")).read())
+    ['Bag', 'T-shirt_top', 'class_names.csv']
+    folder,class_name
+    Bag,Bag
+    T-shirt_top,T-shirt/top
+    <BLANKLINE>
     """
     from PIL import Image
 
@@ -258,7 +400,8 @@ def make_image_folder(X, y, root, *, format="png"):
     if pil_format is None:
         raise ValueError(f"PIL cannot write images with the extension {ext!r}.")
 
-    folders = [_check_class_folder_name(label) for label in y]
+    names = [str(label) for label in y]
+    folder_of = _class_folders(names)
     root_str = os.fspath(root)
     if os.path.exists(root_str):
         if not os.path.isdir(root_str):
@@ -269,10 +412,12 @@ def make_image_folder(X, y, root, *, format="png"):
                 "empty folder only."
             )
     width = len(str(max(len(X) - 1, 0)))
-    for cls in sorted(set(folders)):
-        os.makedirs(os.path.join(root_str, cls), exist_ok=True)
-    for i, (image, cls) in enumerate(zip(X, folders)):
+    for folder in sorted(folder_of.values()):
+        os.makedirs(os.path.join(root_str, folder), exist_ok=True)
+    if any(folder != name for name, folder in folder_of.items()):
+        _write_class_names(root_str, folder_of)
+    for i, (image, name) in enumerate(zip(X, names)):
         Image.fromarray(np.ascontiguousarray(image)).save(
-            os.path.join(root_str, cls, f"{i:0{width}d}{ext}"), format=pil_format
+            os.path.join(root_str, folder_of[name], f"{i:0{width}d}{ext}"), format=pil_format
         )
     return root_str

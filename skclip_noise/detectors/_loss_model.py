@@ -66,7 +66,8 @@ __all__ = ["LOSS_MODEL_CONSTRAINTS", "LOSS_MODEL_PARAMS_DOC", "LossModelMixin", 
 #: ``_parameter_constraints`` of the loss-model parameters.
 LOSS_MODEL_CONSTRAINTS = constraints_for(
     "tuning", "backbone", "pretrained", "epochs", "weight_decay", "batch_size", "image_size",
-    "num_workers", "n_jobs", "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
+    "num_workers", "n_jobs", "device", "mixed_precision", "cache_dir", "skip_unreadable", "checkpoint_path",
+    "random_state", "verbose",
     lr=[positive_real, None],
     average_last=[positive_int],
     cv=[Interval(Integral, 2, None, closed="left"), None],
@@ -108,6 +109,12 @@ LOSS_MODEL_PARAMS_DOC = """
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
         Embedding cache folder (``tuning="frozen"``).
+    skip_unreadable : bool, default=False
+        Image files (X a list of paths) that cannot be read: False raises, naming the
+        file; True fits on the readable images, judges each unreadable one a label
+        issue and lists it in ``unreadable_`` (see
+        :ref:`unreadable-files`); with ``tuning`` other than "frozen" each file is
+        decoded once before training.
     checkpoint_path : str, default=None
         The loss model's training state is written there after every epoch, and a
         later fit on the same data with the same parameters resumes from it (it
@@ -142,8 +149,8 @@ class _StandardizedLinear(nn.Module):
 class LossModelMixin:
     """Training and scoring of the loss model, for detectors with these parameters:
     ``tuning, backbone, pretrained, epochs, lr, weight_decay, batch_size, average_last,
-    cv, image_size, num_workers, n_jobs, device, mixed_precision, cache_dir, random_state,
-    checkpoint_path, verbose``."""
+    cv, image_size, num_workers, n_jobs, device, mixed_precision, cache_dir, skip_unreadable,
+    random_state, checkpoint_path, verbose``."""
 
     def _check_params(self, X_checked, encoding):
         if X_checked.kind == "features" and self.tuning != "frozen":

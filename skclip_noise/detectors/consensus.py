@@ -18,6 +18,7 @@ from ..selection import (
     query_label_distribution,
     temperature_scale,
 )
+from ..selection._common import check_pred_probs
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._neighbourhood import check_neighbourhood
@@ -28,8 +29,14 @@ __all__ = ["ConsensusDetector"]
 
 #: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
 AUTO_NEIGHBOURS = 20
-#: Weights the zero-shot signal may get against the probe and neighbours (1/3: all equal).
-ZERO_SHOT_WEIGHTS = (0.0, 0.1, 0.2, 1 / 3, 0.5)
+#: Weights an extra signal (CLIP's zero-shot probabilities, the caller's ``pred_probs``) may
+#: get against the probe and neighbours (1/3: all equal).
+SIGNAL_WEIGHTS = (0.0, 0.1, 0.2, 1 / 3, 0.5)
+#: The extra signals together weigh at most this much: the features always keep a third.
+MAX_EXTRA_WEIGHT = 2 / 3
+#: The caller's pred_probs earn weight only when their gain over the detector's own first
+#: probe exceeds this many standard errors of the per-sample gains.
+SIGNIFICANCE = 3.0
 
 
 def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
@@ -38,6 +45,22 @@ def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classe
     distribution = distribution_of(indices, codes, n_classes, weights=weights)
     distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
     return distribution
+
+
+def check_caller_pred_probs(pred_probs, codes, classes):
+    """The caller's ``pred_probs`` as float64, checked against the labels before any work."""
+    probs = check_pred_probs(pred_probs)
+    if probs.shape[0] != len(codes):
+        raise ValueError(
+            f"pred_probs has {probs.shape[0]} rows but y has {len(codes)} entries; pass one row per sample."
+        )
+    if probs.shape[1] != len(classes):
+        raise ValueError(
+            f"pred_probs has {probs.shape[1]} columns but y has {len(classes)} classes "
+            f"({', '.join(map(str, classes[:10]))}{', ...' if len(classes) > 10 else ''}); pass one column per "
+            "class, in the order of the sorted labels."
+        )
+    return probs.astype(np.float64)
 
 
 class ConsensusDetector(BaseNoiseDetector):
@@ -68,6 +91,9 @@ class ConsensusDetector(BaseNoiseDetector):
        ``p(true class | x)``, which is what separates structured flips.
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
+    ``fit(X, y, pred_probs=...)`` adds the out-of-sample probabilities of the caller's
+    own model as one more signal (see :meth:`fit`; :func:`skclip_noise.find_label_issues`
+    is cleanlab's function on top of it).
     With ``zero_shot=True`` and a CLIP backbone, CLIP's zero-shot class
     probabilities ``Z`` join as a third signal, ``(1 - w) Q + w Z``, with the weight
     ``w`` (0 to 0.5) under which the mixture best predicts the given labels of the first
@@ -106,6 +132,10 @@ class ConsensusDetector(BaseNoiseDetector):
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
     image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
+    skip_unreadable : bool, default=False
+        Image files (X a list of paths) that cannot be read: False raises, naming the
+        file; True fits on the readable images, judges each unreadable one a label
+        issue and lists it in ``unreadable_`` (see :ref:`unreadable-files`).
     random_state : int, RandomState instance or None, default=None
         Seeds the probe's folds.
 
@@ -125,6 +155,11 @@ class ConsensusDetector(BaseNoiseDetector):
         The last round's temperature.
     zero_shot_weight_ : float
         The zero-shot signal's weight (0 without ``zero_shot``).
+    class_proba_ : ndarray of shape (n_samples, n_classes)
+        The calibrated class probabilities of the training samples (the last round's
+        mixture of signals): the evidence behind ``label_quality`` and the Bayes rule.
+    pred_probs_weight_ : float
+        The weight of the ``pred_probs`` passed to :meth:`fit` (0 without them).
 
     Examples
     --------
@@ -142,7 +177,7 @@ class ConsensusDetector(BaseNoiseDetector):
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "threshold", "class_names", "image_size", "batch_size", "num_workers", "n_jobs",
-            "device", "mixed_precision", "cache_dir", "random_state", "verbose",
+            "device", "mixed_precision", "cache_dir", "skip_unreadable", "random_state", "verbose",
         ),
         "n_neighbors": [positive_int, StrOptions({"auto"})],
         "cv": [Interval(Integral, 2, None, closed="left")],
@@ -176,6 +211,7 @@ class ConsensusDetector(BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         random_state=None,
         verbose=0,
     ):
@@ -198,6 +234,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.random_state = random_state
         self.verbose = verbose
 
@@ -237,29 +274,97 @@ class ConsensusDetector(BaseNoiseDetector):
         logits = float(backbone.model.logit_scale.exp()) * unit @ text.T
         return torch.as_tensor(logits).softmax(dim=1).numpy().astype(np.float64)
 
-    def _signals(self, probe_proba, neighbour_proba, zero_shot_proba):
+    def _signals(self, probe_proba, neighbour_proba, extra=()):
+        """``(1 - sum w) (P + H) / 2 + sum w_s S_s`` over the extra signals ``S_s``."""
         combined = (probe_proba + neighbour_proba) / 2
-        if zero_shot_proba is None or self.zero_shot_weight_ == 0:
+        weighted = [(weight, signal) for weight, signal in zip(self._extra_weights, extra) if weight > 0]
+        if not weighted:
             return combined
-        return (1 - self.zero_shot_weight_) * combined + self.zero_shot_weight_ * zero_shot_proba
+        mixed = (1 - sum(weight for weight, _ in weighted)) * combined
+        for weight, signal in weighted:
+            mixed += weight * signal
+        return mixed
 
-    def _weigh_zero_shot(self, codes, combined, zero_shot_proba):
-        """The zero-shot signal's weight: the one of ZERO_SHOT_WEIGHTS under which the
-        mixture best predicts the given labels of the first clean set (0 when unused)."""
-        if zero_shot_proba is None:
-            return 0.0
-        kept = confident_learning_mask(codes, combined, filter_by="prune_by_noise_rate")
+    @staticmethod
+    def _best_weights(codes, combined, signals, kept, candidates):
+        """The candidate weights of ``signals`` under which the mixture with ``combined``
+        best predicts (log-loss) the given labels of the ``kept`` samples."""
         rows, labels = np.flatnonzero(kept), codes[kept]
+        base = combined[rows, labels]
+        given = [signal[rows, labels] for signal in signals]
 
-        def log_loss(weight):
-            mixed = (1 - weight) * combined[rows, labels] + weight * zero_shot_proba[rows, labels]
+        def log_loss(weights):
+            mixed = (1 - sum(weights)) * base + sum(w * g for w, g in zip(weights, given))
             return float(-np.log(np.clip(mixed, 1e-12, None)).mean())
 
-        return float(min(ZERO_SHOT_WEIGHTS, key=log_loss))
+        return tuple(float(w) for w in min(candidates, key=log_loss))
+
+    @staticmethod
+    def _verdict_weights(codes, combined, signals, reference, kept, candidates):
+        """The candidate weights under which the mixture best agrees with the verdicts so
+        far (the given label is right for the ``kept`` samples, wrong for the others),
+        scored against mixing in the ``reference`` arrays at the same weights.
+
+        Per sample the loss is ``-log m(y | x)`` if kept, else ``-log(1 - m(y | x))``; a
+        candidate counts only when its mean gain over the reference exceeds
+        SIGNIFICANCE standard errors. A model that learned the given labels' flips gives
+        the flagged samples their given label, and what it shares with the reference
+        earns nothing, so such a model keeps weight 0.
+        """
+        rows = np.arange(len(codes))
+
+        def sample_losses(weights, arrays):
+            mixed = (1 - sum(weights)) * combined[rows, codes] + sum(w * a[rows, codes] for w, a in zip(weights, arrays))
+            mixed = np.clip(mixed, 1e-12, 1 - 1e-12)
+            return -np.where(kept, np.log(mixed), np.log1p(-mixed))
+
+        best, best_gain = tuple(0.0 for _ in signals), 0.0
+        for weights in candidates:
+            gains = sample_losses(weights, reference) - sample_losses(weights, signals)
+            gain, error = float(gains.mean()), float(gains.std() / np.sqrt(len(gains)))
+            if gain > SIGNIFICANCE * error and gain > best_gain:
+                best, best_gain = tuple(float(w) for w in weights), gain
+        return best
 
     # ------------------------------------------------------------------ fit
 
-    def _fit_scores(self, X_checked, codes, encoding):
+    def fit(self, X, y, pred_probs=None):
+        """Judge every (sample, given label) pair of a training set.
+
+        Parameters
+        ----------
+        X : images or features
+            An image array ``(N, H, W[, 3])``, image paths, a torch Dataset, or a 2-D
+            array of precomputed embeddings.
+        y : array-like of shape (n_samples,)
+            The given, possibly wrong, labels (ints or strings).
+        pred_probs : array-like of shape (n_samples, n_classes), default=None
+            Out-of-sample class probabilities from the caller's own model (cleanlab's
+            ``pred_probs``: columns in the order of the sorted labels, ``classes_``),
+            e.g. from ``cross_val_predict(..., method="predict_proba")``. They join the
+            probe and the neighbours as one more signal after the first refit, with the
+            weight (``pred_probs_weight_``, 0 to 0.5) under which the mixture agrees best
+            with the verdicts so far, beyond what mixing in the detector's own first
+            probe would give: what the caller's model shares with that probe (such as
+            flips learned from the given labels) earns nothing. In-sample
+            probabilities (a model scored on its own training labels) have memorised
+            the flips: do not pass them. A fit parameter, so it is routed through
+            ``Pipeline`` and ``GridSearchCV`` with scikit-learn's metadata routing
+            (``set_fit_request(pred_probs=True)``). New pairs
+            (``predict_clean(X_new, y_new)``) are judged without it.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, pred_probs=pred_probs)
+
+    def _check_fit_signals(self, encoding, pred_probs=None):
+        if pred_probs is not None:
+            pred_probs = check_caller_pred_probs(pred_probs, encoding.codes, encoding.classes)
+        return {"pred_probs": pred_probs}
+
+    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None):
         self.device_ = str(resolve_device(self.device))
         features = np.array(self._features(X_checked), dtype=np.float32)  # a copy: kept as embeddings_
         n_classes = len(encoding.classes)
@@ -267,25 +372,52 @@ class ConsensusDetector(BaseNoiseDetector):
             n_classes, n_folds=self.cv, Cs=DEFAULT_CS if self.Cs is None else tuple(self.Cs),
             max_samples=self.max_samples, random_state=seed_from_random_state(self.random_state), tol=1e-3,
         )
-        probe_proba = self._probe.fit(features, codes)
+        probe_proba = first_probe = self._probe.fit(features, codes)
         self.C_ = float(self._probe.C_)
         indices, _ = nearest_neighbours(features, self.n_neighbors_, backend=self.knn_backend)
-        zero_shot = self._zero_shot_proba(features) if self.zero_shot else None
         neighbours = neighbour_label_distribution(indices, codes, n_classes)
-        self.zero_shot_weight_ = self._weigh_zero_shot(codes, (probe_proba + neighbours) / 2, zero_shot)
-        consensus = self._signals(probe_proba, neighbours, zero_shot)
+        # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
+        extra = [self._zero_shot_proba(features)] if self.zero_shot else []
+        self._extra_weights = ()
+        if extra:
+            unweighted = (probe_proba + neighbours) / 2
+            first_clean = confident_learning_mask(codes, unweighted, filter_by="prune_by_noise_rate")
+            candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
+            self._extra_weights = self._best_weights(codes, unweighted, extra, first_clean, candidates)
+        self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
+        self.pred_probs_weight_ = 0.0
+        consensus = self._signals(probe_proba, neighbours, extra)
         self._transition = estimate_noise_transition(codes, consensus)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
-        for _ in range(self.n_rounds):
+        for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(features, codes, keep)
             neighbours = _kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
-            combined = self._signals(probe_proba, neighbours, zero_shot)
+            if round_ == 0 and pred_probs is not None:
+                self._weigh_pred_probs(codes, (probe_proba + neighbours) / 2, extra, pred_probs, first_probe, keep)
+            combined = self._signals(probe_proba, neighbours, extra)
             self.temperature_ = fit_temperature(codes, combined, mask=keep)
-            scores = self._decide(temperature_scale(combined, self.temperature_), codes)
+            self.class_proba_ = temperature_scale(combined, self.temperature_)
+            scores = self._decide(self.class_proba_, codes)
             keep = scores.clean_mask
         self.embeddings_ = features
         self._kept = keep
         return scores
+
+    def _weigh_pred_probs(self, codes, refitted, extra, pred_probs, first_probe, kept):
+        """Append the caller's ``pred_probs`` to ``extra`` with its weight, chosen by
+        :meth:`_verdict_weights` against the *refitted* mixture and with the detector's
+        own first probe as the reference: a model trained on the given labels has
+        learned their structured flips, as that first probe has, and weighed by how well
+        it predicts the kept labels it looked better than it is (measured on digits:
+        weight 0.5 and -0.016 to -0.07 clean F1 under pair-flip and class-confusable
+        noise)."""
+        fixed = self._extra_weights
+        candidates = [fixed + (weight,) for weight in SIGNAL_WEIGHTS if sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9]
+        self._extra_weights = self._verdict_weights(
+            codes, refitted, extra + [pred_probs], extra + [first_probe], kept, candidates
+        )
+        self.pred_probs_weight_ = self._extra_weights[-1]
+        extra.append(pred_probs)
 
     def _decide(self, proba, codes):
         clean = bayes_clean_posterior(codes, proba, self._transition)
@@ -304,6 +436,6 @@ class ConsensusDetector(BaseNoiseDetector):
         neighbours = _kept_neighbour_distribution(
             query_label_distribution, indices, self._fit_codes, self._kept, n_classes
         )
-        zero_shot = self._zero_shot_proba(features) if self.zero_shot else None
-        combined = self._signals(self._probe.predict_proba(features), neighbours, zero_shot)
+        extra = [self._zero_shot_proba(features)] if self.zero_shot else []
+        combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
         return self._decide(temperature_scale(combined, self.temperature_), codes)

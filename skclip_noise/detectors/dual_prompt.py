@@ -19,6 +19,7 @@ from ..training.distributed import global_masked_mean, is_distributed, rank_shar
 from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer
+from ..training.preflight import check_feature_width, check_image_size
 
 __all__ = ["DualPromptDetector"]
 
@@ -169,6 +170,12 @@ class DualPromptDetector(BaseNoiseDetector):
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     cache_dir : str, default=None
         Embedding cache (``tuning="frozen"``).
+    skip_unreadable : bool, default=False
+        Image files (X a list of paths) that cannot be read: False raises, naming the
+        file; True fits on the readable images, judges each unreadable one a label
+        issue and lists it in ``unreadable_`` (see
+        :ref:`unreadable-files`); with ``tuning`` other than "frozen" each file is
+        decoded once before training.
     checkpoint_path : str, default=None
         Save the training state after every epoch and resume from it.
     random_state : int, RandomState instance or None, default=None
@@ -183,6 +190,10 @@ class DualPromptDetector(BaseNoiseDetector):
         judged clean.
     prompt_state_ : dict of tensors
         The learned prompts (CPU), enough to rebuild the model on the cached CLIP.
+    unreadable_ : pandas.DataFrame
+        With ``skip_unreadable=True``: the image files of X that could not be read,
+        indexed by their position in X (``"sample"``), with the columns ``path`` and
+        ``reason``; empty when every file was read (or X is not a list of files).
 
     Examples
     --------
@@ -200,7 +211,8 @@ class DualPromptDetector(BaseNoiseDetector):
         **constraints_for(
             "backbone", "pretrained", "n_ctx", "n_vpt", "epochs", "warmup_epochs", "lr", "momentum",
             "weight_decay", "batch_size", "threshold", "class_names", "image_size", "num_workers", "n_jobs",
-            "device", "mixed_precision", "cache_dir", "checkpoint_path", "random_state", "verbose",
+            "device", "mixed_precision", "cache_dir", "skip_unreadable", "checkpoint_path", "random_state",
+            "verbose",
         ),
         "positive_weight": [non_negative_real],
         "real_world": ["boolean"],
@@ -232,6 +244,7 @@ class DualPromptDetector(BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         checkpoint_path=None,
         random_state=None,
         verbose=0,
@@ -257,6 +270,7 @@ class DualPromptDetector(BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
@@ -296,6 +310,14 @@ class DualPromptDetector(BaseNoiseDetector):
         model = _DualPromptModel(clip, class_names, backbone.tokenizer, self.n_ctx, self.n_vpt, image_side)
         return model.to(device), backbone
 
+    def _preflight(self, X_checked, backbone):
+        """Refuse, before any work, features of another width and an image size the
+        tower cannot take."""
+        if X_checked.kind == "features":
+            check_feature_width(X_checked.data.shape[1], backbone, owner="DualPromptDetector", spec=self.backbone)
+        else:
+            check_image_size(backbone, self.image_size, owner="DualPromptDetector", spec=self.backbone)
+
     def _inputs(self, X_checked, device=None):
         if self.tuning == "frozen":
             features = self._features(X_checked, None if device is None else str(device))
@@ -322,6 +344,7 @@ class DualPromptDetector(BaseNoiseDetector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model, backbone = self._build_model(device, encoding.class_names)
+        self._preflight(X_checked, backbone)
         self.image_side_ = model.image_side
         inputs = self._inputs(X_checked)
         optimizer = make_optimizer(model.parameters(), ("sgd", self.lr, self.weight_decay), momentum=self.momentum)

@@ -39,6 +39,10 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         The fitted mixtures, keyed by class code (or ``None`` for the global one).
     loss_models_ : list of dict
         State dicts of the fitted loss model(s).
+    unreadable_ : pandas.DataFrame
+        With ``skip_unreadable=True``: the image files of X that could not be read,
+        indexed by their position in X (``"sample"``), with the columns ``path`` and
+        ``reason``; empty when every file was read (or X is not a list of files).
 
     Examples
     --------
@@ -78,6 +82,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         checkpoint_path=None,
         random_state=None,
         verbose=0,
@@ -99,6 +104,7 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose

@@ -37,6 +37,10 @@ class LabelMatchDetector(BaseNoiseDetector):
     image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         As in :class:`~skclip_noise.ImageEmbedder`. X may also be image embeddings
         from the same CLIP (an ``ImageEmbedder`` output).
+    skip_unreadable : bool, default=False
+        Image files (X a list of paths) that cannot be read: False raises, naming the
+        file; True fits on the readable images, judges each unreadable one a label
+        issue and lists it in ``unreadable_`` (see :ref:`unreadable-files`).
 
     Examples
     --------
@@ -51,7 +55,7 @@ class LabelMatchDetector(BaseNoiseDetector):
 
     _parameter_constraints = constraints_for(
         "backbone", "pretrained", "class_names", "image_size", "batch_size", "num_workers", "n_jobs", "device",
-        "mixed_precision", "cache_dir", "verbose",
+        "mixed_precision", "cache_dir", "skip_unreadable", "verbose",
         templates=[str, list, tuple],
     )
     _needs_class_names = True
@@ -70,6 +74,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         verbose=0,
     ):
         self.backbone = backbone
@@ -83,6 +88,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.verbose = verbose
 
     def _check_params(self, X_checked, encoding):

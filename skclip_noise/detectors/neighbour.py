@@ -56,6 +56,10 @@ class NeighbourDetector(BaseNoiseDetector):
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
     image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
+    skip_unreadable : bool, default=False
+        Image files (X a list of paths) that cannot be read: False raises, naming the
+        file; True fits on the readable images, judges each unreadable one a label
+        issue and lists it in ``unreadable_`` (see :ref:`unreadable-files`).
 
     Attributes
     ----------
@@ -65,6 +69,10 @@ class NeighbourDetector(BaseNoiseDetector):
         ``P(given | true)`` fitted to the consistency of neighbours' labels.
     embeddings_ : ndarray of shape (n_samples, n_features), float32
         The training embeddings (new pairs are searched among them).
+    unreadable_ : pandas.DataFrame
+        With ``skip_unreadable=True``: the image files of X that could not be read,
+        indexed by their position in X (``"sample"``), with the columns ``path`` and
+        ``reason``; empty when every file was read (or X is not a list of files).
 
     Examples
     --------
@@ -82,7 +90,7 @@ class NeighbourDetector(BaseNoiseDetector):
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device", "mixed_precision",
-            "cache_dir", "verbose",
+            "cache_dir", "skip_unreadable", "verbose",
         ),
         "n_neighbors": [positive_int],
         "rule": [StrOptions({"vote", "rank"})],
@@ -106,6 +114,7 @@ class NeighbourDetector(BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         verbose=0,
     ):
         self.backbone = backbone
@@ -121,6 +130,7 @@ class NeighbourDetector(BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.verbose = verbose
 
     def _check_params(self, X_checked, encoding):

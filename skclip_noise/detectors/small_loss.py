@@ -51,6 +51,10 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
     clean_proba_ : ndarray
         The model's softmax probability of the given label (a ranking does not
         define a posterior); ``clean_mask_`` comes from the ranking, not from it.
+    unreadable_ : pandas.DataFrame
+        With ``skip_unreadable=True``: the image files of X that could not be read,
+        indexed by their position in X (``"sample"``), with the columns ``path`` and
+        ``reason``; empty when every file was read (or X is not a list of files).
 
     Examples
     --------
@@ -95,6 +99,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         device="auto",
         mixed_precision="auto",
         cache_dir=None,
+        skip_unreadable=False,
         checkpoint_path=None,
         random_state=None,
         verbose=0,
@@ -118,6 +123,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         self.device = device
         self.mixed_precision = mixed_precision
         self.cache_dir = cache_dir
+        self.skip_unreadable = skip_unreadable
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose

@@ -15,6 +15,13 @@ import pandas as pd
 
 from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
 from ._page_style import _CSS
+from ._quality import (
+    _QUALITY_LEGEND,
+    _quality_colour,
+    _quality_text,
+    _quality_title,
+    _quality_width,
+)
 from ._thumbnails import _thumbnail_data_uri
 from ._transition import (
     _MAX_ANNOTATED_CLASSES,
@@ -34,21 +41,6 @@ def _text(value):
     if isinstance(value, (np.generic,)):
         value = value.item()
     return html.escape(str(value), quote=True)
-
-
-def _score_colour(score):
-    """Red (0) through amber to green (1) as an HSL colour."""
-    if not np.isfinite(score):
-        return "hsl(0, 0%, 60%)"
-    return f"hsl({round(120 * min(max(score, 0.0), 1.0))}, 62%, 42%)"
-
-
-def _score_text(score):
-    if not np.isfinite(score):
-        return "n/a"
-    if 0 < score < 0.0005:
-        return "&lt;0.001"
-    return f"{score:.3f}"
 
 
 def _check_sizes(max_items, thumbnail_size):
@@ -119,7 +111,11 @@ def label_issues_html(
 
     Each sample is a card with its thumbnail, the given label (red), the
     suggested label (green), the label-quality score and the sample's index.
-    Cards are sorted by ``label_quality``, lowest first. A header summarises the
+    Cards are sorted by ``label_quality``, lowest first. The score is shown as a
+    figure (three decimals, or scientific notation below 0.01, e.g. ``3.2e-05``,
+    so that tiny scores stay distinct) and as a bar on a log scale (empty at
+    ``1e-12``, half at ``1e-6``, full at 1), so the worse of two flagged cards
+    has the smaller figure and the shorter bar. A header summarises the
     number of samples, of flagged samples and the estimated noise rate (the
     share flagged). With a noise transition matrix, a heat map of it (a table
     with coloured cells) comes before the cards. The page is one file:
@@ -205,6 +201,14 @@ def label_issues_html(
     ...                          classes=["cat", "dog"])
     >>> page.count("<td"), 'title="true dog, given cat: 0.300"' in page
     (4, True)
+
+    Tiny scores stay apart, in figures and in bar lengths:
+
+    >>> import re
+    >>> issues["label_quality"] = [0.9, 3.2e-05, 4.1e-09]
+    >>> page = label_issues_html(None, issues)
+    >>> re.findall(r"width:([0-9.]+%)[^>]*></span></div><b>([^<]+)</b>", page)
+    [('30.1%', '4.1e-09'), ('62.5%', '3.2e-05')]
     """
     detector = label_issues if _is_detector(label_issues) else None
     label_issues = _check_label_issues(label_issues, only_issues)
@@ -257,8 +261,7 @@ def label_issues_html(
             else:
                 thumb = (f'<img src="{uri}" width="{w}" height="{h}" '
                          f'alt="{sample}, given label {given_text}">')
-        score = quality[position]
-        width = f"{100 * min(max(score, 0.0), 1.0):.1f}%" if np.isfinite(score) else "0%"
+        score = float(quality[position])
         is_kept = flagged is not None and not flagged[position]
         file_html = ""
         tag = '<span class="tag">not flagged</span>' if is_kept else ""
@@ -279,9 +282,10 @@ def label_issues_html(
             f"<span>{given_text}</span></span>"
             f'<span class="k">Suggested</span><span class="v suggested" '
             f'title="{suggested_text}"><span>{suggested_text}</span></span>{confidence_html}</div>'
-            f'<div class="score"><span>label quality</span><div class="bar"><span style="width:'
-            f'{width};background:{_score_colour(score)}"></span></div>'
-            f"<b>{_score_text(score)}</b></div>"
+            f'<div class="score" title="{_quality_title(score)}"><span>label quality</span>'
+            f'<div class="bar"><span style="width:{_quality_width(score)};'
+            f'background:{_quality_colour(score)}"></span></div>'
+            f"<b>{_quality_text(score)}</b></div>"
             f'<div class="meta"><span>{sample}</span>{file_html}</div>'
             "</div></article>"
         )
@@ -329,7 +333,7 @@ def label_issues_html(
         f"<header><h1>{safe_title}</h1>"
         f'<p class="sub">{what.capitalize()}, sorted by label quality (the chance that the '
         "given label is right), lowest first. Red: the label in the data; green: the label "
-        "the model suggests.</p>"
+        f"the model suggests. {_QUALITY_LEGEND}</p>"
         f'<div class="stats">{stats_html}</div>{note}</header>\n'
         f"<main>{transition}{body}</main>\n"
         f"<footer>Made with skclip_noise {html.escape(__version__)}.</footer>\n"

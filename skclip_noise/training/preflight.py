@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_image_size"]
+__all__ = ["check_feature_width", "check_image_size"]
 
 
 def check_image_size(backbone, image_size, *, owner, spec):
@@ -27,3 +27,17 @@ def check_image_size(backbone, image_size, *, owner, spec):
             f"{owner}: {spec} does not accept image_size={image_size}; its native side is {native}. "
             "Use image_size=None (ViT towers need their native side) or a CNN backbone."
         ) from exc
+
+
+def check_feature_width(width, backbone, *, owner, spec, use="embeddings from the same CLIP"):
+    """Refuse precomputed features whose width is not the backbone's embedding width.
+
+    Called before any training or scoring, so that a feature array from another model
+    fails with both widths named instead of a matrix-shape error from inside torch.
+    """
+    expected = int(backbone.feature_dim)
+    if int(width) != expected:
+        raise ValueError(
+            f"{owner}: X has {width} features but {spec}'s image embeddings have {expected}. "
+            f"Pass images, or {use} (e.g. ImageEmbedder({spec!r}, ...).fit_transform(images))."
+        )

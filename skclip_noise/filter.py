@@ -1,0 +1,230 @@
+"""cleanlab's ``find_label_issues``, backed by :class:`~skclip_noise.ConsensusDetector`.
+
+Users of ``cleanlab.filter.find_label_issues(labels, pred_probs)`` switch with one import::
+
+    from skclip_noise.filter import find_label_issues   # was: from cleanlab.filter import ...
+
+The arguments keep cleanlab's names where their meaning is the same; ``features`` adds the
+embeddings the detector's probe and neighbours work on. See the "Coming from cleanlab"
+page of the user guide for what maps to what and where the results differ.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+
+from .detectors import ConsensusDetector
+from .selection import confident_learning_mask, normalized_margin, self_confidence
+from .selection._common import check_inputs, check_label_codes, lowest_per_group
+
+__all__ = ["find_label_issues"]
+
+RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+#: Probabilities are floored here before a logarithm (as cleanlab clips them).
+PROBA_FLOOR = 1e-6
+
+
+def log_proba_features(pred_probs):
+    """The features of the ``pred_probs``-only route: log-probabilities, in which the probe
+    and the neighbours compare samples by the shape of their predicted distribution
+    (measured better than the probabilities themselves or centred log-ratios)."""
+    return np.log(np.clip(pred_probs, PROBA_FLOOR, None)).astype(np.float32)
+
+
+def _confidence_weighted_entropy(codes, proba):
+    """cleanlab's ``confidence_weighted_entropy`` score: lower is more likely an issue."""
+    n_classes = proba.shape[1]
+    clipped = np.clip(proba, PROBA_FLOOR, None)
+    entropy = -(clipped * np.log(clipped)).sum(axis=1) / np.log(n_classes)
+    confidence = np.clip(proba[np.arange(len(codes)), codes], PROBA_FLOOR, None)
+    ratio = entropy / confidence
+    return np.log(ratio + 1) / np.clip(ratio, PROBA_FLOOR, None)
+
+
+def _lifted_for_min_per_class(codes, issues, clean_proba, min_per_class):
+    """The flags to lift so that every class keeps ``min(min_per_class, its size)`` samples:
+    in each class short of it, its most probably clean flagged samples."""
+    counts = np.bincount(codes)
+    kept = np.bincount(codes[~issues], minlength=counts.size)
+    shortfall = np.clip(np.minimum(min_per_class, counts) - kept, 0, None)
+    return lowest_per_group(issues, codes, -clean_proba, shortfall)
+
+
+def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label):
+    if multi_label:
+        raise ValueError(
+            "multi_label=True is not supported: skclip_noise judges one label per image. "
+            "Use cleanlab.filter.find_label_issues for multi-label data."
+        )
+    if return_indices_ranked_by is not None and return_indices_ranked_by not in RANKINGS:
+        raise ValueError(f"return_indices_ranked_by must be None or one of {RANKINGS}; got {return_indices_ranked_by!r}.")
+    if filter_by is not None and filter_by not in FILTERS:
+        raise ValueError(f"filter_by must be None (the detector's Bayes rule) or one of {FILTERS}; got {filter_by!r}.")
+    if not isinstance(frac_noise, numbers.Real) or not 0 < frac_noise <= 1:
+        raise ValueError(f"frac_noise must be a number in (0, 1]; got {frac_noise!r}.")
+    if filter_by is None and frac_noise != 1:
+        raise ValueError(
+            "frac_noise scales confident learning's counts: pass filter_by too (e.g. "
+            "filter_by='prune_by_noise_rate'), or leave frac_noise=1 with the default Bayes rule."
+        )
+    if isinstance(min_examples_per_class, bool) or not isinstance(min_examples_per_class, numbers.Integral) \
+            or min_examples_per_class < 0:
+        raise ValueError(f"min_examples_per_class must be an integer >= 0; got {min_examples_per_class!r}.")
+
+
+def _check_evidence(labels, pred_probs, features):
+    """Labels as codes and the evidence, checked against each other before any work."""
+    if pred_probs is None and features is None:
+        raise ValueError(
+            "find_label_issues needs evidence: pred_probs (out-of-sample class probabilities "
+            "of your model), features (an (n_samples, n_features) embedding array), or both."
+        )
+    if pred_probs is not None:
+        codes, pred_probs = check_inputs(labels, pred_probs)
+        pred_probs = pred_probs.astype(np.float64)
+    else:
+        codes = check_label_codes(labels)
+    if features is not None:
+        features = np.asarray(features)
+        if features.ndim != 2 or features.dtype.kind not in "iuf":
+            raise ValueError(
+                f"features must be a 2-D numeric array (n_samples, n_features); got shape {features.shape} "
+                f"and dtype {features.dtype}. Embed images first, e.g. with skclip_noise.ImageEmbedder."
+            )
+        if features.shape[0] != codes.shape[0]:
+            raise ValueError(
+                f"features has {features.shape[0]} rows but labels has {codes.shape[0]} entries; "
+                "pass one row per sample."
+            )
+    n_classes = pred_probs.shape[1] if pred_probs is not None else int(codes.max()) + 1
+    missing = np.setdiff1d(np.arange(n_classes), codes)
+    if missing.size:
+        raise ValueError(
+            f"labels has no sample of class(es) {missing[:10].tolist()}; every class 0..{n_classes - 1} "
+            "needs at least one labelled sample (drop the empty classes' columns of pred_probs)."
+        )
+    return codes, pred_probs, features
+
+
+def find_label_issues(
+    labels,
+    pred_probs=None,
+    features=None,
+    *,
+    return_indices_ranked_by=None,
+    filter_by=None,
+    frac_noise=1.0,
+    min_examples_per_class=1,
+    n_jobs=None,
+    verbose=False,
+    multi_label=False,
+    detector=None,
+):
+    """Find label issues from your model's ``pred_probs``, from embeddings, or both.
+
+    A drop-in for ``cleanlab.filter.find_label_issues`` backed by
+    :class:`~skclip_noise.ConsensusDetector`. With ``pred_probs`` alone, the detector
+    works on their log-probabilities: its probe relearns the classes from your
+    model's output on the samples it keeps, and the neighbours compare samples by the
+    shape of their predicted distribution. With ``features`` too, it works on the
+    features and your ``pred_probs`` join as one more signal, weighted by how well they
+    predict the labels it trusts (weight 0 when they do not help). Measured in
+    ``benchmarks/results/find_label_issues.md``.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Given labels as integer codes ``0 .. K-1`` (cleanlab's format); every class
+        must occur.
+    pred_probs : array-like of shape (n_samples, K), default=None
+        Out-of-sample predicted probabilities (e.g. from ``cross_val_predict(...,
+        method="predict_proba")``); column ``k`` is class ``k``.
+    features : array-like of shape (n_samples, n_features), default=None
+        Embeddings of the samples (e.g. from :class:`~skclip_noise.ImageEmbedder`).
+    return_indices_ranked_by : {None, "self_confidence", "normalized_margin", \
+"confidence_weighted_entropy"}, default=None
+        None returns the boolean mask; otherwise the indices of the issues, most
+        likely issue first, ranked by cleanlab's score of that name computed on the
+        detector's calibrated class probabilities (``class_proba_``).
+    filter_by : {None, "prune_by_noise_rate", "prune_by_class", "both", \
+"confident_learning", "predicted_neq_given"}, default=None
+        None: the detector's own decision (Bayes' rule with the estimated noise
+        transition, no noise rate needed). A cleanlab filter name applies that
+        confident-learning rule to the detector's calibrated probabilities instead.
+    frac_noise : float in (0, 1], default=1.0
+        As in cleanlab; only with a ``filter_by``.
+    min_examples_per_class : int, default=1
+        Never leave a class with fewer unflagged samples than this (or than it has).
+    n_jobs : int, default=None
+        Threads of the neighbour search and the embedding, as in the detector.
+    verbose : bool, default=False
+    multi_label : bool, default=False
+        Not supported (one label per image); True raises a ValueError.
+    detector : ConsensusDetector, default=None
+        A configured, unfitted detector to use (cloned); None is
+        ``ConsensusDetector(random_state=0)``, deterministic like cleanlab's call.
+
+    Returns
+    -------
+    label_issues : ndarray
+        A boolean mask, True for a likely label issue, or (with
+        ``return_indices_ranked_by``) the issues' indices, most likely first.
+
+    See Also
+    --------
+    skclip_noise.ConsensusDetector : the estimator behind it, for Pipelines and
+        grid searches (``fit(X, y, pred_probs=...)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise import make_noisy_labels
+    >>> from skclip_noise.filter import find_label_issues
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1, 2], 100)
+    >>> features = np.eye(3)[labels] * 3 + rng.normal(size=(300, 3))
+    >>> noisy, is_noisy = make_noisy_labels(labels, "symmetric", 0.2, random_state=0)
+    >>> issues = find_label_issues(noisy, features=features)
+    >>> bool((issues == is_noisy).mean() > 0.9)
+    True
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_val_predict
+    >>> pred_probs = cross_val_predict(LogisticRegression(), features, noisy, method="predict_proba")
+    >>> ranked = find_label_issues(noisy, pred_probs, return_indices_ranked_by="self_confidence")
+    >>> bool(np.isin(ranked, np.flatnonzero(is_noisy)).mean() > 0.8)
+    True
+    """
+    _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label)
+    codes, pred_probs, features = _check_evidence(labels, pred_probs, features)
+    if detector is None:
+        detector = ConsensusDetector(random_state=0)
+    elif not isinstance(detector, ConsensusDetector):
+        raise TypeError(f"detector must be a ConsensusDetector; got {type(detector).__name__}.")
+    detector = clone(detector)
+    if n_jobs is not None:
+        detector.set_params(n_jobs=n_jobs)
+    if verbose:
+        detector.set_params(verbose=1)
+    X = log_proba_features(pred_probs) if features is None else features
+    detector.fit(X, codes, pred_probs=pred_probs)
+    proba = detector.class_proba_
+    if filter_by is None:
+        issues = ~detector.clean_mask_
+        issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
+    else:
+        issues = ~confident_learning_mask(
+            codes, proba, filter_by=filter_by, frac_noise=frac_noise, min_per_class=min_examples_per_class,
+        )
+    if return_indices_ranked_by is None:
+        return issues
+    score = {
+        "self_confidence": self_confidence,
+        "normalized_margin": normalized_margin,
+        "confidence_weighted_entropy": _confidence_weighted_entropy,
+    }[return_indices_ranked_by](codes, proba)
+    flagged = np.flatnonzero(issues)
+    return flagged[np.argsort(score[flagged], kind="stable")]
