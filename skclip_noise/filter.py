@@ -18,7 +18,7 @@ from sklearn.base import clone
 
 from .detectors import ConsensusDetector
 from .selection import confident_learning_mask, normalized_margin, self_confidence
-from .selection._common import check_inputs, check_label_codes, lowest_per_group
+from .data.labels import check_label_codes, check_pred_probs
 
 __all__ = ["find_label_issues"]
 
@@ -51,7 +51,11 @@ def _lifted_for_min_per_class(codes, issues, clean_proba, min_per_class):
     counts = np.bincount(codes)
     kept = np.bincount(codes[~issues], minlength=counts.size)
     shortfall = np.clip(np.minimum(min_per_class, counts) - kept, 0, None)
-    return lowest_per_group(issues, codes, -clean_proba, shortfall)
+    lifted = np.zeros_like(issues)
+    for code in np.flatnonzero(shortfall):  # one pass per short class, not per sample
+        flagged = np.flatnonzero(issues & (codes == code))
+        lifted[flagged[np.argsort(-clean_proba[flagged], kind="stable")[: shortfall[code]]]] = True
+    return lifted
 
 
 def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label):
@@ -84,8 +88,8 @@ def _check_evidence(labels, pred_probs, features):
             "of your model), features (an (n_samples, n_features) embedding array), or both."
         )
     if pred_probs is not None:
-        codes, pred_probs = check_inputs(labels, pred_probs)
-        pred_probs = pred_probs.astype(np.float64)
+        pred_probs = check_pred_probs(pred_probs).astype(np.float64)
+        codes = check_label_codes(labels, pred_probs.shape[1], pred_probs.shape[0])
     else:
         codes = check_label_codes(labels)
     if features is not None:

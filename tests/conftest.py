@@ -35,7 +35,7 @@ FASHION_MNIST_MISSING = (
 
 #: Debian's Chromium: ``SKCLIP_NOISE_CHROMIUM`` names another binary, or hides it when empty.
 CHROMIUM = os.environ.get("SKCLIP_NOISE_CHROMIUM", shutil.which("chromium") or "") or None
-CHROMIUM_MISSING = "Debian's chromium is not installed (apt-get install chromium)"
+CHROMIUM_MISSING = "Debian's chromium is not available (apt-get install chromium; SKCLIP_NOISE_CHROMIUM names another binary)"
 
 
 def fashion_mnist_marks():

@@ -275,8 +275,8 @@ def test_fit_takes_the_callers_pred_probs_as_one_more_signal(digits_pixels, digi
 @pytest.mark.parametrize(
     "transform, message",
     [
-        (lambda p: np.c_[p[:, :8], p[:, 8:].sum(axis=1)], "9 columns but y has 10 classes"),
-        (lambda p: p[:-1], "1796 rows but y has 1797"),
+        (lambda p: np.c_[p[:, :8], p[:, 8:].sum(axis=1)], "9 columns but there are 10 classes"),
+        (lambda p: p[:-1], "1796 rows but there are 1797 labels"),
         (lambda p: p * 2, "probabilities|sum to 1"),
         (lambda p: np.where(np.arange(10) == 3, np.nan, p), "NaN"),
     ],

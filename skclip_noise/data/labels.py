@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["LabelEncoding", "check_labels"]
+__all__ = ["LabelEncoding", "check_label_codes", "check_labels", "check_pred_probs"]
+
+#: How far a row of probabilities may sum from 1 (float32 softmax outputs).
+ROW_SUM_TOLERANCE = 1e-3
 
 
 def check_labels(y, n_samples=None, *, name="y"):
@@ -177,3 +180,105 @@ def _resolve_class_names(classes, class_names):
             "or a mapping from label to name."
         )
     return names
+
+
+def check_label_codes(labels, n_classes=None, n_samples=None, name="labels"):
+    """``labels`` as a 1-D int64 array of codes in ``[0, n_classes)``.
+
+    Examples
+    --------
+    >>> from skclip_noise.data.labels import check_label_codes
+    >>> check_label_codes([0, 2, 1], n_classes=3).tolist()
+    [0, 2, 1]
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of integer class codes; got shape {arr.shape}.")
+    integral = arr.dtype.kind in "iu" or (
+        arr.dtype.kind == "f" and np.isfinite(arr).all() and np.array_equal(arr, np.round(arr))
+    )
+    if not integral:
+        raise ValueError(
+            f"{name} must hold integer class codes 0..K-1; got {arr.dtype} values. "
+            "Encode class names first, e.g. codes = np.unique(y, return_inverse=True)[1]."
+        )
+    codes = arr.astype(np.int64)
+    if n_samples is not None and codes.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {codes.shape[0]} entries but there are {n_samples} samples "
+            "(rows of pred_probs or features); pass one label per sample."
+        )
+    upper = np.inf if n_classes is None else n_classes
+    bad = (codes < 0) | (codes >= upper)
+    if bad.any():
+        top = "K-1" if n_classes is None else n_classes - 1
+        raise ValueError(f"{name} contains codes {np.unique(codes[bad])[:5].tolist()} outside the range 0..{top}.")
+    return codes
+
+
+def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
+    """Return out-of-sample class probabilities as a float array after checking them.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, n_classes)
+        One row of class probabilities per sample (a ``predict_proba`` output).
+    n_samples : int, default=None
+        When given, the number of rows it must have.
+    classes : array-like, default=None
+        When given, the classes its columns stand for, in order: one column each.
+
+    Returns
+    -------
+    pred_probs : ndarray of shape (n_samples, n_classes)
+
+    Examples
+    --------
+    >>> from skclip_noise.data.labels import check_pred_probs
+    >>> check_pred_probs([[0.9, 0.1], [0.2, 0.8]], n_samples=2, classes=["cat", "dog"]).shape
+    (2, 2)
+    """
+    probs = np.asarray(pred_probs)
+    if probs.dtype.kind not in "iuf":
+        raise ValueError(f"pred_probs must be a numeric array; got dtype {probs.dtype}.")
+    if probs.dtype.kind != "f":
+        probs = probs.astype(np.float64)
+    if probs.ndim != 2:
+        raise ValueError(
+            f"pred_probs must be 2-D (n_samples, n_classes); got shape {probs.shape}. Pass the output "
+            "of predict_proba, e.g. cross_val_predict(clf, X, y, method='predict_proba')."
+        )
+    if probs.shape[1] < 2:
+        raise ValueError(f"pred_probs needs at least 2 class columns; got shape {probs.shape}.")
+    if n_samples is not None and probs.shape[0] != n_samples:
+        raise ValueError(
+            f"pred_probs has {probs.shape[0]} rows but there are {n_samples} labels; pass one row of "
+            "class probabilities per sample."
+        )
+    if classes is not None and probs.shape[1] != len(classes):
+        shown = ", ".join(map(str, list(classes)[:10])) + (", ..." if len(classes) > 10 else "")
+        raise ValueError(
+            f"pred_probs has {probs.shape[1]} columns but there are {len(classes)} classes ({shown}); "
+            "pass one column per class, in the sorted order of the classes (a classifier's classes_; "
+            "where a function takes classes=, list there the classes that never occur in the labels)."
+        )
+    finite = np.isfinite(probs).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)[:5].tolist()
+        raise ValueError(
+            f"pred_probs contains NaN or infinity (rows {rows}); the model diverged. Pass finite probabilities."
+        )
+    if probs.min() < -ROW_SUM_TOLERANCE or probs.max() > 1 + ROW_SUM_TOLERANCE:
+        raise ValueError(
+            f"pred_probs must hold probabilities in [0, 1]; it holds [{probs.min():.3g}, {probs.max():.3g}], "
+            "which look like scores or logits: apply a softmax first, e.g. scipy.special.softmax(scores, axis=1)."
+        )
+    sums = probs.sum(axis=1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"pred_probs rows must sum to 1; {int(off.sum())} rows do not (row {row} sums to "
+            f"{sums[row]:.4g}). Apply a softmax or divide each row by its sum."
+        )
+    return probs

@@ -8,6 +8,7 @@ import torch
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
 from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector, Scores
+from ..data.labels import check_pred_probs
 from ..selection import (
     bayes_clean_posterior,
     confident_learning_mask,
@@ -18,7 +19,6 @@ from ..selection import (
     query_label_distribution,
     temperature_scale,
 )
-from ..selection._common import check_pred_probs
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._neighbourhood import check_neighbourhood
@@ -45,22 +45,6 @@ def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classe
     distribution = distribution_of(indices, codes, n_classes, weights=weights)
     distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
     return distribution
-
-
-def check_caller_pred_probs(pred_probs, codes, classes):
-    """The caller's ``pred_probs`` as float64, checked against the labels before any work."""
-    probs = check_pred_probs(pred_probs)
-    if probs.shape[0] != len(codes):
-        raise ValueError(
-            f"pred_probs has {probs.shape[0]} rows but y has {len(codes)} entries; pass one row per sample."
-        )
-    if probs.shape[1] != len(classes):
-        raise ValueError(
-            f"pred_probs has {probs.shape[1]} columns but y has {len(classes)} classes "
-            f"({', '.join(map(str, classes[:10]))}{', ...' if len(classes) > 10 else ''}); pass one column per "
-            "class, in the order of the sorted labels."
-        )
-    return probs.astype(np.float64)
 
 
 class ConsensusDetector(BaseNoiseDetector):
@@ -361,7 +345,8 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _check_fit_signals(self, encoding, pred_probs=None):
         if pred_probs is not None:
-            pred_probs = check_caller_pred_probs(pred_probs, encoding.codes, encoding.classes)
+            pred_probs = check_pred_probs(pred_probs, n_samples=len(encoding.codes), classes=encoding.classes)
+            pred_probs = pred_probs.astype(np.float64)
         return {"pred_probs": pred_probs}
 
     def _fit_scores(self, X_checked, codes, encoding, pred_probs=None):

@@ -4,7 +4,10 @@
 used in the learning-with-noisy-labels literature (symmetric, asymmetric,
 pair-flip and instance-dependent) and reports which labels it changed.
 :func:`noise_transition_matrix` measures the realised noise as a row-stochastic
-transition matrix.
+transition matrix. Three generators simulate what real data sets do:
+:func:`make_model_noise` gives hard images a classifier's plausible wrong label,
+:func:`make_open_set` replaces images by images of no class that keep a label, and
+:func:`make_long_tail` subsamples the classes to exponentially decaying sizes.
 
 All functions accept integer or string labels (anything :func:`numpy.unique`
 can sort), work on integer codes internally, and return labels of the input's
@@ -19,6 +22,8 @@ Modules
     :data:`CIFAR100_COARSE_LABELS` and the ``"cifar10"`` / ``"cifar100"`` presets.
 :mod:`~skclip_noise.noise.transition`
     :func:`noise_transition_matrix`.
+:mod:`~skclip_noise.noise.realistic`
+    :func:`make_model_noise`, :func:`make_open_set` and :func:`make_long_tail`.
 
 Examples
 --------
@@ -33,12 +38,16 @@ array([[0.8, 0.2],
 
 from .generate import NOISE_KINDS, make_noisy_labels
 from .mappings import CIFAR10_CLASSES, CIFAR100_COARSE_LABELS
+from .realistic import make_long_tail, make_model_noise, make_open_set
 from .transition import noise_transition_matrix
 
 __all__ = [
     "CIFAR10_CLASSES",
     "CIFAR100_COARSE_LABELS",
     "NOISE_KINDS",
+    "make_long_tail",
+    "make_model_noise",
     "make_noisy_labels",
+    "make_open_set",
     "noise_transition_matrix",
 ]

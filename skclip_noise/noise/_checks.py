@@ -1,21 +1,31 @@
 """Input checks of :mod:`skclip_noise.noise`: labels, classes, rate and features.
 
 The label helpers also encode labels as integer codes in the sorted classes, with
-errors that name the unknown labels.
+errors that name the unknown labels. The checks of the realistic generators
+(:mod:`~skclip_noise.noise.realistic`) cover class probabilities, the imbalance, the
+temperature and the sample containers (image arrays or path lists) of the open set.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
+
+from ..data.labels import check_pred_probs
 
 __all__ = [
     "_check_classes",
     "_check_features",
+    "_check_imbalance",
     "_check_kind_specific_args",
     "_check_label_vector",
+    "_check_outside_like_X",
+    "_check_pred_probs",
     "_check_rate",
+    "_check_samples",
+    "_check_temperature",
     "_encode",
     "_unique_labels",
 ]
@@ -136,3 +146,120 @@ def _check_kind_specific_args(kind, include_true_class, mapping, superclasses, f
                 f"{arg} is only used with kind={owner!r}, not kind={kind!r}; "
                 f"remove it or set kind={owner!r}."
             )
+
+
+def _check_temperature(temperature):
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}.")
+    temperature = float(temperature)
+    if not (np.isfinite(temperature) and temperature >= 0.0):
+        raise ValueError(
+            f"temperature must be a finite number >= 0 (0 picks the most ambiguous samples "
+            f"deterministically); got {temperature}."
+        )
+    return temperature
+
+
+def _check_imbalance(imbalance):
+    if isinstance(imbalance, bool) or not isinstance(imbalance, numbers.Real):
+        raise ValueError(f"imbalance must be a number >= 1; got {imbalance!r}.")
+    imbalance = float(imbalance)
+    if not (np.isfinite(imbalance) and imbalance >= 1.0):
+        raise ValueError(
+            "imbalance must be a finite number >= 1 (the size of the largest class divided "
+            f"by the size of the smallest, e.g. 10; 1 keeps the classes balanced); got {imbalance}."
+        )
+    return imbalance
+
+
+# Rows of pred_probs may miss 1 by float32 rounding; a larger gap means scores or logits.
+
+
+def _check_pred_probs(pred_probs, n_samples, classes):
+    """Return ``pred_probs`` as a float64 (n_samples, n_classes) array of probability rows."""
+    return check_pred_probs(pred_probs, n_samples=n_samples, classes=classes).astype(np.float64)
+
+
+#: What the open-set generator takes as samples, said after each refusal.
+_SAMPLES_HELP = (
+    "Pass an image array (N, H, W) or (N, H, W, C), a 2-D feature array (N, D), or image "
+    "paths (a list, tuple, 1-D object array or pandas Series)."
+)
+
+
+def _check_samples(X, name):
+    """Say whether ``X`` is ``"paths"`` or an ``"array"``; return it as a (view of an) ndarray.
+
+    Paths come back as a 1-D object array of the original entries (str or PathLike).
+    """
+    if isinstance(X, (str, os.PathLike)):
+        raise ValueError(f"{name} is a single path ({os.fspath(X)!r}). {_SAMPLES_HELP}")
+    is_sequence = isinstance(X, (list, tuple)) or (
+        hasattr(X, "dtype") and getattr(X.dtype, "kind", "") in "OUS" and np.ndim(X) == 1
+    )
+    if is_sequence:
+        values = list(X.tolist() if hasattr(X, "tolist") else X)
+        is_path = [isinstance(v, (str, os.PathLike)) for v in values]
+        if values and all(is_path):
+            paths = np.empty(len(values), dtype=object)
+            paths[:] = values
+            return "paths", paths
+        if any(is_path):
+            position = is_path.index(False)
+            raise ValueError(
+                f"{name} mixes image paths with other values (e.g. "
+                f"{type(values[position]).__name__} at position {position}); pass only paths."
+            )
+    try:
+        array = np.asarray(X)
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} cannot form one array (images of different shapes?) ({exc}). "
+            "Resize the images to one shape, or pass their file paths."
+        ) from exc
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be numeric images or features, or image paths; got "
+            f"{type(X).__name__} of dtype {array.dtype}. {_SAMPLES_HELP}"
+        )
+    if array.ndim < 2:
+        raise ValueError(f"{name} has shape {array.shape}, not one row per sample. {_SAMPLES_HELP}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has no samples. {_SAMPLES_HELP}")
+    return "array", array
+
+
+def _check_outside_like_X(form, X, form_out, X_outside):
+    """Refuse outside samples that could not stand in for samples of ``X``."""
+    if form != form_out:
+        raise ValueError(
+            f"X holds {'image paths' if form == 'paths' else 'an array'} but X_outside holds "
+            f"{'image paths' if form_out == 'paths' else 'an array'}; pass both as arrays of "
+            "the same image shape, or both as lists of image paths."
+        )
+    if form == "paths":
+        return X_outside
+    if X_outside.shape[1:] != X.shape[1:]:
+        raise ValueError(
+            f"X_outside has samples of shape {X_outside.shape[1:]} but X has {X.shape[1:]}; "
+            "every outside image must have X's shape (and channels). Resize them first, e.g. "
+            "np.stack([np.asarray(PIL.Image.fromarray(img).resize((W, H))) for img in X_outside]), "
+            "or pass both as lists of file paths."
+        )
+    x_float, out_float = X.dtype.kind == "f", X_outside.dtype.kind == "f"
+    if x_float != out_float:
+        raise ValueError(
+            f"X has dtype {X.dtype} but X_outside has dtype {X_outside.dtype}: integer and "
+            "float images are on different scales (0..255 against 0..1). Convert X_outside to "
+            "X's scale and dtype first, e.g. (X_outside * 255).round().astype(np.uint8) or "
+            "X_outside / 255."
+        )
+    if not x_float and X.dtype != X_outside.dtype and X_outside.size:
+        info = np.iinfo(X.dtype) if X.dtype.kind != "b" else None
+        low, high = X_outside.min(), X_outside.max()
+        if info is None or low < info.min or high > info.max:
+            raise ValueError(
+                f"X_outside holds values in [{low}, {high}], which do not fit X's dtype "
+                f"{X.dtype}; convert X_outside to X's scale and dtype first."
+            )
+    return X_outside.astype(X.dtype, copy=False)

@@ -173,7 +173,7 @@ def make_noisy_labels(
     n_classes = target_classes.shape[0]
     if n_classes < 2:
         raise ValueError(
-            f"y has a single class ({target_classes[0]!r}); label noise needs at least "
+            f"y has a single class ({target_classes[:1].tolist()[0]!r}); label noise needs at least "
             "two classes. Pass classes=[...] to list the classes that do not occur in y."
         )
     codes = _encode(y, target_classes, "y")
