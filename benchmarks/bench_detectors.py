@@ -61,6 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import write_markdown_and_csv  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
@@ -145,49 +146,55 @@ def ours(X, y_noisy, seed):
     return {name: timed(lambda d=detector: d.fit(X, y_noisy)) for name, detector in detectors.items()}
 
 
-def evaluate(name, seed, with_datalab):
+def compare_methods(X, y_noisy, is_noisy, seed, with_datalab, row):
+    """Every method on one noise draw: adds clean/noisy F1, AUROC, estimated rate and fit
+    time of each to ``row`` (ours, cleanlab at its best filter per metric, Datalab)."""
     from cleanlab.rank import get_label_quality_scores
     from sklearn.metrics import roc_auc_score
 
     from skclip_noise import detection_report
 
+    for method, (detector, seconds) in ours(X, y_noisy, seed).items():
+        report = detection_report(is_noisy, detector.clean_mask_, output_dict=True)
+        row.update({
+            f"{method}_clean_f1": report["clean_f1"], f"{method}_noisy_f1": report["noisy_f1"],
+            f"{method}_auroc": roc_auc_score(is_noisy, 1 - detector.clean_proba_),
+            f"{method}_rate": detector.noise_rate_, f"{method}_s": seconds,
+        })
+        if method == "consensus":
+            quality = detector.label_issues_["label_quality"].to_numpy()
+            row["consensus_quality_auroc"] = roc_auc_score(is_noisy, 1 - quality)
+    proba, kept = cleanlab_best(X, y_noisy, seed)
+    reports = {f: detection_report(is_noisy, mask, output_dict=True) for f, (mask, _) in kept.items()}
+    best_clean = max(FILTERS, key=lambda f: reports[f]["clean_f1"])
+    best_noisy = max(FILTERS, key=lambda f: reports[f]["noisy_f1"])
+    row.update({
+        "cleanlab_clean_f1": reports[best_clean]["clean_f1"], "cleanlab_clean_filter": best_clean,
+        "cleanlab_noisy_f1": reports[best_noisy]["noisy_f1"], "cleanlab_noisy_filter": best_noisy,
+        "cleanlab_auroc": roc_auc_score(is_noisy, 1 - get_label_quality_scores(y_noisy, proba)),
+        "cleanlab_rate": reports[best_clean]["estimated_noise_rate"], "cleanlab_s": kept[best_clean][1],
+    })
+    if with_datalab:
+        mask, score, seconds = datalab(X, y_noisy)
+        report = detection_report(is_noisy, mask, output_dict=True)
+        row.update({"datalab_clean_f1": report["clean_f1"], "datalab_noisy_f1": report["noisy_f1"],
+                    "datalab_auroc": roc_auc_score(is_noisy, score), "datalab_rate": report["estimated_noise_rate"],
+                    "datalab_s": seconds})
+    row["wins"] = (row["consensus_clean_f1"] > row["cleanlab_clean_f1"],
+                   row["consensus_noisy_f1"] > row["cleanlab_noisy_f1"])
+    log(f"{row['features']} seed {seed} {row['noise']}: consensus {row['consensus_clean_f1']:.4f}/"
+        f"{row['consensus_noisy_f1']:.4f} in {row['consensus_s']:.1f} s; cleanlab {row['cleanlab_clean_f1']:.4f}/"
+        f"{row['cleanlab_noisy_f1']:.4f} in {row['cleanlab_s']:.1f} s")
+    return row
+
+
+def evaluate(name, seed, with_datalab):
     X, y, pixels = get_features(name)
     rows = []
     for kind, rate in SETTINGS:
         y_noisy, is_noisy = noisy_labels(name, y, pixels, kind, rate, seed)
         row = {"features": name, "seed": seed, "noise": f"{kind} {rate:.0%}", "true_rate": float(is_noisy.mean())}
-        for method, (detector, seconds) in ours(X, y_noisy, seed).items():
-            report = detection_report(is_noisy, detector.clean_mask_, output_dict=True)
-            row.update({
-                f"{method}_clean_f1": report["clean_f1"], f"{method}_noisy_f1": report["noisy_f1"],
-                f"{method}_auroc": roc_auc_score(is_noisy, 1 - detector.clean_proba_),
-                f"{method}_rate": detector.noise_rate_, f"{method}_s": seconds,
-            })
-            if method == "consensus":
-                quality = detector.label_issues_["label_quality"].to_numpy()
-                row["consensus_quality_auroc"] = roc_auc_score(is_noisy, 1 - quality)
-        proba, kept = cleanlab_best(X, y_noisy, seed)
-        reports = {f: detection_report(is_noisy, mask, output_dict=True) for f, (mask, _) in kept.items()}
-        best_clean = max(FILTERS, key=lambda f: reports[f]["clean_f1"])
-        best_noisy = max(FILTERS, key=lambda f: reports[f]["noisy_f1"])
-        row.update({
-            "cleanlab_clean_f1": reports[best_clean]["clean_f1"], "cleanlab_clean_filter": best_clean,
-            "cleanlab_noisy_f1": reports[best_noisy]["noisy_f1"], "cleanlab_noisy_filter": best_noisy,
-            "cleanlab_auroc": roc_auc_score(is_noisy, 1 - get_label_quality_scores(y_noisy, proba)),
-            "cleanlab_rate": reports[best_clean]["estimated_noise_rate"], "cleanlab_s": kept[best_clean][1],
-        })
-        if with_datalab:
-            mask, score, seconds = datalab(X, y_noisy)
-            report = detection_report(is_noisy, mask, output_dict=True)
-            row.update({"datalab_clean_f1": report["clean_f1"], "datalab_noisy_f1": report["noisy_f1"],
-                        "datalab_auroc": roc_auc_score(is_noisy, score), "datalab_rate": report["estimated_noise_rate"],
-                        "datalab_s": seconds})
-        row["wins"] = (row["consensus_clean_f1"] > row["cleanlab_clean_f1"],
-                       row["consensus_noisy_f1"] > row["cleanlab_noisy_f1"])
-        log(f"{name} seed {seed} {row['noise']}: consensus {row['consensus_clean_f1']:.4f}/"
-            f"{row['consensus_noisy_f1']:.4f} in {row['consensus_s']:.1f} s; cleanlab {row['cleanlab_clean_f1']:.4f}/"
-            f"{row['cleanlab_noisy_f1']:.4f} in {row['cleanlab_s']:.1f} s")
-        rows.append(row)
+        rows.append(compare_methods(X, y_noisy, is_noisy, seed, with_datalab, row))
     return rows
 
 
@@ -387,13 +394,7 @@ def main(argv=None):
         rows = [row for seed in seeds for name in names for row in evaluate(name, seed, not args.no_datalab)]
         render = markdown
     text = render(rows, sys.argv[1:] if argv is None else list(argv), time.perf_counter() - start)
-    print(text)
-    if args.out:
-        import pandas as pd
-
-        with open(args.out, "w") as handle:
-            handle.write(text)
-        pd.DataFrame(rows).to_csv(os.path.splitext(args.out)[0] + ".csv", index=False)
+    write_markdown_and_csv(text, rows, args.out)
 
 
 if __name__ == "__main__":
