@@ -68,3 +68,17 @@ def write_markdown_and_csv(text, rows, out):
         with open(out, "w") as handle:
             handle.write(text)
         pd.DataFrame(rows).to_csv(os.path.splitext(out)[0] + ".csv", index=False)
+
+
+def add_feature_set_arguments(parser, feature_sets):
+    """The options that choose what a detector benchmark runs on: --quick, --features, --seeds."""
+    parser.add_argument("--quick", action="store_true", help="the digits feature sets, seed 0")
+    parser.add_argument("--features", default=",".join(feature_sets), help="comma-separated feature sets")
+    parser.add_argument("--seeds", default="0,1")
+
+
+def chosen_feature_sets(args):
+    """(feature set names, seeds) those options choose."""
+    if args.quick:
+        return ["digits_raw", "digits_mobilenetv2"], [0]
+    return args.features.split(","), [int(s) for s in args.seeds.split(",")]

@@ -61,7 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import write_markdown_and_csv  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, write_markdown_and_csv  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
@@ -376,16 +376,13 @@ def markdown(rows, args, seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the digits feature sets, seed 0")
-    parser.add_argument("--features", default=",".join(FEATURE_SETS), help="comma-separated feature sets")
-    parser.add_argument("--seeds", default="0,1")
+    add_feature_set_arguments(parser, FEATURE_SETS)
     parser.add_argument("--no-datalab", action="store_true")
     parser.add_argument("--pred-probs", action="store_true",
                         help="compare find_label_issues / fit(pred_probs=...) instead (see the docstring)")
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
-    names = ["digits_raw", "digits_mobilenetv2"] if args.quick else args.features.split(",")
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    names, seeds = chosen_feature_sets(args)
     start = time.perf_counter()
     if args.pred_probs:
         rows = [row for seed in seeds for name in names for row in evaluate_pred_probs(name, seed)]

@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import write_markdown_and_csv  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, write_markdown_and_csv  # noqa: E402
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
@@ -148,16 +148,13 @@ def markdown(rows, args, seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the digits feature sets, seed 0")
-    parser.add_argument("--features", default=",".join(FEATURE_SETS), help="comma-separated feature sets")
-    parser.add_argument("--seeds", default="0,1")
+    add_feature_set_arguments(parser, FEATURE_SETS)
     parser.add_argument("--rates-model", default="0.2,0.3")
     parser.add_argument("--rates-open-set", default="0.1,0.2")
     parser.add_argument("--rates-long-tail", default="0.2,0.3")
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
-    names = ["digits_raw", "digits_mobilenetv2"] if args.quick else args.features.split(",")
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    names, seeds = chosen_feature_sets(args)
     rates = {key: [float(r) for r in getattr(args, f"rates_{key}").split(",")]
              for key in ("model", "open_set", "long_tail")}
     start = time.perf_counter()

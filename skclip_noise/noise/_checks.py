@@ -148,31 +148,28 @@ def _check_kind_specific_args(kind, include_true_class, mapping, superclasses, f
             )
 
 
+def _check_number_at_least(value, name, low, meaning):
+    """``value`` as a float: a finite real number >= ``low`` (``meaning`` explains it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number >= {low:g}; got {value!r}.")
+    value = float(value)
+    if not (np.isfinite(value) and value >= low):
+        raise ValueError(f"{name} must be a finite number >= {low:g} ({meaning}); got {value}.")
+    return value
+
+
 def _check_temperature(temperature):
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}.")
-    temperature = float(temperature)
-    if not (np.isfinite(temperature) and temperature >= 0.0):
-        raise ValueError(
-            f"temperature must be a finite number >= 0 (0 picks the most ambiguous samples "
-            f"deterministically); got {temperature}."
-        )
-    return temperature
+    return _check_number_at_least(
+        temperature, "temperature", 0.0, "0 picks the most ambiguous samples deterministically"
+    )
 
 
 def _check_imbalance(imbalance):
-    if isinstance(imbalance, bool) or not isinstance(imbalance, numbers.Real):
-        raise ValueError(f"imbalance must be a number >= 1; got {imbalance!r}.")
-    imbalance = float(imbalance)
-    if not (np.isfinite(imbalance) and imbalance >= 1.0):
-        raise ValueError(
-            "imbalance must be a finite number >= 1 (the size of the largest class divided "
-            f"by the size of the smallest, e.g. 10; 1 keeps the classes balanced); got {imbalance}."
-        )
-    return imbalance
-
-
-# Rows of pred_probs may miss 1 by float32 rounding; a larger gap means scores or logits.
+    return _check_number_at_least(
+        imbalance, "imbalance", 1.0,
+        "the size of the largest class divided by the size of the smallest, e.g. 10; 1 keeps the classes "
+        "balanced",
+    )
 
 
 def _check_pred_probs(pred_probs, n_samples, classes):
