@@ -164,6 +164,9 @@ def compare_methods(X, y_noisy, is_noisy, seed, with_datalab, row):
         if method == "consensus":
             quality = detector.label_issues_["label_quality"].to_numpy()
             row["consensus_quality_auroc"] = roc_auc_score(is_noisy, 1 - quality)
+            outlier = (detector.label_issues_["issue_type"] == "outlier").to_numpy()
+            row["consensus_outlier_noisy"] = float(outlier[is_noisy].mean()) if is_noisy.any() else 0.0
+            row["consensus_outlier_clean"] = float(outlier[~is_noisy].mean())
     proba, kept = cleanlab_best(X, y_noisy, seed)
     reports = {f: detection_report(is_noisy, mask, output_dict=True) for f, (mask, _) in kept.items()}
     best_clean = max(FILTERS, key=lambda f: reports[f]["clean_f1"])

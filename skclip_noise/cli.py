@@ -238,8 +238,10 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
         max_items=args.max_items, title=title,
         noise_transition=detector.noise_transition_, classes=detector.classes_,
     )
+    kinds = issues["issue_type"].astype(str).value_counts()
+    split = f": {kinds.get('label', 0)} wrong labels, {kinds['outlier']} images of no class" if "outlier" in kinds else ""
     _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
-         f"issues of {len(issues)}{note}) and {html_path}.")
+         f"issues of {len(issues)}{split}{note}) and {html_path}.")
 
 
 def check_output_dir(path, flag="--output-dir"):

@@ -53,7 +53,9 @@ def test_demo_runs_end_to_end_on_random_weights(tmp_path, capsys):
     assert "precision" in out and "noisy" in out
     issues = pd.read_csv(tmp_path / "label_issues.csv")
     assert len(issues) == 200
-    assert set(issues.columns) >= {"is_label_issue", "label_quality", "given_label", "predicted_label"}
+    assert set(issues.columns) >= {"is_label_issue", "label_quality", "given_label", "predicted_label", "issue_type"}
+    assert set(issues["issue_type"]) <= {"ok", "label", "outlier"}
+    assert ((issues["issue_type"] == "ok") == ~issues["is_label_issue"]).all()
     assert issues["label_quality"].is_monotonic_increasing
     assert (tmp_path / "report.txt").read_text().count("precision") == 1
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()

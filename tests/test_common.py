@@ -350,12 +350,25 @@ def test_detector_outputs_follow_the_contract(case):
     assert np.all((fitted.clean_proba_ >= 0) & (fitted.clean_proba_ <= 1))
     assert fitted.noise_rate_ == pytest.approx(1 - fitted.clean_mask_.mean())
     issues = fitted.label_issues_
-    assert list(issues.columns)[:4] == ["is_label_issue", "label_quality", "given_label", "predicted_label"]
-    assert set(issues.columns[4:]) <= {"suggested_label", "suggested_label_confidence"}
+    assert list(issues.columns)[:5] == [
+        "is_label_issue", "label_quality", "given_label", "predicted_label", "issue_type"
+    ]
+    assert set(issues.columns[5:]) <= {"outlier_score", "suggested_label", "suggested_label_confidence"}
     assert np.all((issues["label_quality"] >= 0) & (issues["label_quality"] <= 1))
+    types = issues["issue_type"].astype(str).to_numpy()
+    assert set(types) <= {"ok", "label", "outlier"}
+    np.testing.assert_array_equal(types == "ok", fitted.clean_mask_)
+    outlier = types == "outlier"
+    if "outlier_score" in issues:
+        assert np.all((issues["outlier_score"] >= 0) & (issues["outlier_score"] <= 1))
+        assert np.all(issues["outlier_score"][outlier] > 0.5)
+    else:
+        assert not outlier.any()
     if "suggested_label" in issues:
-        np.testing.assert_array_equal(issues["suggested_label"], issues["predicted_label"])
-        confidence = issues["suggested_label_confidence"]
+        # An image of no class has no suggested label; every other pair has the predicted one.
+        assert issues["suggested_label"][outlier].isna().all()
+        np.testing.assert_array_equal(issues["suggested_label"][~outlier], issues["predicted_label"][~outlier])
+        confidence = issues["suggested_label_confidence"][~outlier]
         assert np.all((confidence >= 0) & (confidence <= 1))
     k = len(fitted.classes_)
     assert fitted.noise_transition_.shape == (k, k) and np.all(fitted.noise_transition_ >= 0)

@@ -648,3 +648,18 @@ def test_html_missing_quality_shows_na_with_an_empty_bar():
     page = label_issues_html(None, issues)
     assert "<b>n/a</b>" in page and 'title="label quality not available"' in page
     assert page.count('style="width:0.0%;background:hsl(0, 0%, 60%)"') == 1
+
+
+def test_html_groups_wrong_labels_and_images_of_no_class():
+    issues = _issues([0.2, 0.05, 0.3, 0.9, 0.01], ["a", "b", "c", "d", "e"], predicted=["x", "y", "z", "d", "w"])
+    issues["issue_type"] = pd.Categorical(["label", "outlier", "label", "ok", "outlier"])
+    page = label_issues_html(None, issues)
+    headings = re.findall(r'<section class="group"><h2>([^<]+) <span class="count">(\d+)</span>', page)
+    assert headings == [("Wrong labels", "2"), ("Images of no class", "2")]
+    # Worst first inside each group; an image of no class gets no suggested label.
+    assert [s for s, _ in _suggestions(page)] == ["x", "z", "none of these classes", "none of these classes"]
+    assert "<b>2</b><span>of no class</span>" in page
+    page = label_issues_html(None, issues, only_issues=False)
+    assert re.findall(r"<h2>([^<]+) <span", page) == ["Wrong labels", "Images of no class", "Not flagged"]
+    # Without the column: one grid, as before.
+    assert '<section class="group">' not in label_issues_html(None, issues.drop(columns="issue_type"))

@@ -23,7 +23,8 @@ from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
 from ..training.device import fitted_device
 
-__all__ = ["Scores", "DetectorMixin", "subset_samples", "pandas_index", "unreadable_scores"]
+__all__ = ["ISSUE_TYPES", "Scores", "DetectorMixin", "issue_types", "subset_samples", "pandas_index",
+           "unreadable_scores"]
 
 
 @dataclass
@@ -35,8 +36,10 @@ class Scores:
     ``label_quality``, a graded score that ranks the pairs (defaults to
     ``clean_proba``), ``suggested_proba`` (the model's confidence in
     ``predicted``) and ``noise_transition`` (a K x K estimate of
-    ``P(given | true)``; by default estimated from the verdicts). A ``predicted``
-    code of -1 means no prediction: the sample's image file could not be read (see
+    ``P(given | true)``; by default estimated from the verdicts) and
+    ``outlier_proba`` (the probability that the image belongs to none of the
+    classes, from a detector with an outlier outcome). A ``predicted`` code of -1
+    means no prediction: the sample's image file could not be read (see
     :func:`unreadable_scores`).
     """
 
@@ -46,6 +49,33 @@ class Scores:
     label_quality: np.ndarray | None = None
     suggested_proba: np.ndarray | None = None
     noise_transition: np.ndarray | None = None
+    outlier_proba: np.ndarray | None = None
+
+
+#: ``label_issues_["issue_type"]``: the label is kept; a wrong label; an image of none of
+#: the classes; an image file that could not be read.
+ISSUE_TYPES = ("ok", "label", "outlier", "unreadable")
+
+
+def issue_types(clean_mask, predicted, outlier_proba=None):
+    """``label_issues_["issue_type"]`` of each pair: ``"ok"`` (kept), ``"outlier"``
+    (flagged, and more likely than not an image of none of the classes),
+    ``"unreadable"`` (no prediction: the image file could not be read) or ``"label"``
+    (any other flagged pair: a wrong label).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> issue_types(np.array([True, False, False, False]), np.array([0, 1, 1, -1]),
+    ...             np.array([0.0, 0.1, 0.9, 0.0])).tolist()
+    ['ok', 'label', 'outlier', 'unreadable']
+    """
+    clean_mask = np.asarray(clean_mask, dtype=bool)
+    types = np.where(clean_mask, "ok", "label").astype(object)
+    if outlier_proba is not None:
+        types[~clean_mask & (np.asarray(outlier_proba) > 0.5)] = "outlier"
+    types[~clean_mask & (np.asarray(predicted) < 0)] = "unreadable"
+    return types
 
 
 def subset_samples(X, mask):
@@ -100,6 +130,7 @@ def unreadable_scores(scores, kept, n_samples):
         label_quality=full(scores.label_quality, 0.0, np.float64),
         suggested_proba=full(scores.suggested_proba, np.nan, np.float64),
         noise_transition=scores.noise_transition,
+        outlier_proba=full(scores.outlier_proba, np.nan, np.float64),
     )
 
 
@@ -151,15 +182,23 @@ class DetectorMixin:
 
     def _label_issues_frame(self, scores, codes, index):
         quality = scores.clean_proba if scores.label_quality is None else scores.label_quality
+        predicted = np.asarray(scores.predicted)
+        types = issue_types(scores.clean_mask, predicted, scores.outlier_proba)
         columns = {
             "is_label_issue": ~np.asarray(scores.clean_mask, dtype=bool),
             "label_quality": np.asarray(quality, dtype=np.float64),
             "given_label": self.classes_[codes],
-            "predicted_label": _labels_or_missing(self.classes_, np.asarray(scores.predicted)),
+            "predicted_label": _labels_or_missing(self.classes_, predicted),
+            "issue_type": pd.Categorical(types, categories=ISSUE_TYPES),
         }
+        if scores.outlier_proba is not None:
+            columns["outlier_score"] = np.asarray(scores.outlier_proba, dtype=np.float64)
         if scores.suggested_proba is not None:
-            columns["suggested_label"] = columns["predicted_label"]
-            columns["suggested_label_confidence"] = np.asarray(scores.suggested_proba, dtype=np.float64)
+            # An image of no class has no right label to suggest.
+            suggested = np.where(types == "outlier", -1, predicted)
+            confidence = np.where(types == "outlier", np.nan, np.asarray(scores.suggested_proba, dtype=np.float64))
+            columns["suggested_label"] = _labels_or_missing(self.classes_, suggested)
+            columns["suggested_label_confidence"] = confidence
         frame = pd.DataFrame(columns)
         if index is not None and len(index) == len(frame):
             frame.index = index

@@ -31,6 +31,9 @@ main { padding: 24px 32px 40px; }
   overflow: hidden; display: flex; flex-direction: column;
   box-shadow: 0 1px 2px rgba(16, 24, 40, 0.06); }
 .card.kept { opacity: 0.72; }
+.group h2 { margin: 20px 0 2px; font-size: 17px; font-weight: 650; }
+.group .count { color: #6b7280; font-weight: 500; }
+.group .advice { margin: 0 0 10px; color: #4b5563; font-size: 13px; }
 .thumb { display: flex; align-items: center; justify-content: center;
   height: calc(var(--thumb) + 24px); background: #e9ecf0;
   border-bottom: 1px solid #e3e6ea; position: relative; }

@@ -95,6 +95,36 @@ def _transition_html(matrix, names):
     )
 
 
+#: The sections of a page whose issues have an ``issue_type``: (type, heading, what to do).
+_SECTIONS = (
+    ("label", "Wrong labels", "The label in the data is wrong; the suggested label is the likely right one."),
+    ("outlier", "Images of no class",
+     "These images fit none of the classes: remove them (or add their class) rather than relabel them."),
+    ("unreadable", "Unreadable files", "These image files could not be read."),
+    ("ok", "Not flagged", "Kept as labelled."),
+)
+
+
+def _issue_types(label_issues):
+    """The ``issue_type`` column as strings, or None when there is none."""
+    if "issue_type" not in label_issues.columns:
+        return None
+    return label_issues["issue_type"].astype(str).to_numpy()
+
+
+def _grouped_cards(cards, types):
+    """The cards (worst first) in one section per issue type, in the order of _SECTIONS."""
+    sections = []
+    for issue_type, heading, advice in _SECTIONS:
+        chosen = [card for card, kind in zip(cards, types) if kind == issue_type]
+        if chosen:
+            sections.append(
+                f'<section class="group"><h2>{heading} <span class="count">{len(chosen):,}</span></h2>'
+                f'<p class="advice">{advice}</p><div class="grid">{"".join(chosen)}</div></section>'
+            )
+    return "".join(sections)
+
+
 def label_issues_html(
     X,
     label_issues,
@@ -139,7 +169,10 @@ def label_issues_html(
         ``predicted_label``. Its index is shown as the sample's index. With a
         ``suggested_label`` column, that label is the suggested one (instead of
         ``predicted_label``); a ``suggested_label_confidence`` column (in
-        [0, 1], NaN for none) is shown on each card as a percentage.
+        [0, 1], NaN for none) is shown on each card as a percentage. With an
+        ``issue_type`` column (``"label"``, ``"outlier"``, ``"unreadable"``,
+        ``"ok"``), the cards are grouped by it: wrong labels, then images of no
+        class (shown without a suggested label), then unreadable files.
     path : str or path-like, default=None
         Where to write the page (UTF-8). If None the HTML is returned.
     max_items : int or None, default=200
@@ -242,6 +275,7 @@ def label_issues_html(
     index = label_issues.index
     default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
+    types = _issue_types(label_issues)
     cards = []
     unreadable = []
     for rank, position in enumerate(order.tolist(), start=1):
@@ -249,6 +283,8 @@ def label_issues_html(
         sample = f"sample {index_text}" if default_index else f"{index_text} (row {position})"
         given_text = _text(given[position]) if given is not None else "&mdash;"
         suggested_text = _text(suggested[position]) if suggested is not None else "&mdash;"
+        if types is not None and types[position] == "outlier":
+            suggested_text = "none of these classes"
         if reader is None:
             thumb = '<div class="missing">no image</div>'
         else:
@@ -301,6 +337,8 @@ def label_issues_html(
     stats = [(f"{n_samples:,}", "samples", "")]
     if n_flagged is not None:
         stats.append((f"{n_flagged:,}", "flagged", " alert" if n_flagged else ""))
+        if types is not None and (types == "outlier").any():
+            stats.append((f"{int((types == 'outlier').sum()):,}", "of no class", ""))
         stats.append((f"{n_flagged / n_samples:.1%}" if n_samples else "n/a",
                       "estimated noise rate", ""))
     stats.append((f"{len(order):,}", "shown", ""))
@@ -313,7 +351,9 @@ def label_issues_html(
     if len(order) < n_candidates:
         note = (f'<p class="note">Showing the {len(order):,} lowest-scoring of the '
                 f"{n_candidates:,} {what}.</p>")
-    if cards:
+    if cards and types is not None:
+        body = _grouped_cards(cards, types[order])
+    elif cards:
         body = '<div class="grid">' + "".join(cards) + "</div>"
     else:
         body = (f'<div class="empty">No {what} to show'

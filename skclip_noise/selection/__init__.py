@@ -27,6 +27,7 @@ from .mixture import (
     small_loss_mask,
 )
 from .neighbours import nearest_neighbours
+from .outliers import NeighbourOutlierModel, fit_neighbour_outlier_model
 from .simifeat import (
     neighbour_label_distribution,
     neighbour_transition_matrix,
@@ -40,6 +41,7 @@ from .transition import bayes_clean_posterior, transition_from_verdicts
 __all__ = [
     "TEMPERATURES",
     "LossMixture",
+    "NeighbourOutlierModel",
     "bayes_clean_posterior",
     "balanced_clean_sample",
     "confident_joint",
@@ -50,6 +52,7 @@ __all__ = [
     "fit_temperature",
     "estimate_forget_rate",
     "fit_loss_mixtures",
+    "fit_neighbour_outlier_model",
     "loss_mixture_clean_proba",
     "loss_mixture_posterior",
     "nearest_neighbours",

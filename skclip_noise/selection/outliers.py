@@ -1,0 +1,163 @@
+"""Images of no class: an outlier outcome from the labels of a sample's neighbours.
+
+A sample of some class has neighbours that carry that class's labels (with its
+noise), or, on the border of two classes, a blend of two classes' labels. An image
+that belongs to none of the classes (a photo scraped into the wrong data set, a
+blank frame) sits among other such images whose labels are arbitrary: its
+neighbours' labels look like the labels of the whole data set. The two hypotheses
+are compared by the likelihood of the neighbours' label counts:
+
+- **outlier**: each neighbour's label is drawn from the label marginal ``pi``;
+- **a class**: the labels are drawn from the neighbour-label profile ``G[c]`` of one
+  class ``c`` (the label shares around the samples that are labelled ``c`` and judged
+  clean, Laplace-smoothed), with prior ``pi[c]``; or from a blend ``w G[c] + (1 - w)
+  G[d]`` of two of the sample's most frequent neighbour labels, averaged over ``w``
+  (the border of two classes). Both halves weigh one half.
+
+The class hypothesis is a marginal likelihood (a sum over classes, pairs and blend
+weights, each with its prior), not a best fit, so its extra freedom is paid for
+and it does not explain away a neighbourhood of arbitrary labels. The share of
+outliers is fitted by EM on the per-sample likelihood ratios, capped at one half:
+outliers are, by definition, the minority. Nothing is tuned and no rate is given.
+
+Measured in ``benchmarks/results/detectors_realistic_digits.md`` (images of another data
+set that keep a label of this one): most of them are found, and in the class-conditional
+settings of ``detectors_consensus.md`` almost no sample is called an outlier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["NeighbourOutlierModel", "fit_neighbour_outlier_model"]
+
+#: Neighbour labels that may share a border with the sample's class (pairs among them).
+N_BORDER_CLASSES = 4
+#: Blend weights averaged over on a border (midpoints of equal bins of [0, 1]).
+N_BLEND_WEIGHTS = 4
+#: The outlier share is fitted in [MIN_OUTLIER_SHARE, MAX_OUTLIER_SHARE].
+MIN_OUTLIER_SHARE, MAX_OUTLIER_SHARE = 1e-6, 0.5
+#: Rows per block: bounds the temporary (block, n_classes) arrays of the border terms.
+BLOCK_ROWS = 65_536
+
+
+@dataclass
+class NeighbourOutlierModel:
+    """A fitted outlier model (see :func:`fit_neighbour_outlier_model`).
+
+    Attributes
+    ----------
+    profiles : ndarray of shape (n_classes, n_classes)
+        ``G[c, j]``: the share of label ``j`` among the neighbours of a sample of class ``c``.
+    label_marginal : ndarray of shape (n_classes,)
+        The share of each label in the data (the outlier hypothesis's label distribution).
+    outlier_share : float
+        The fitted prior share of outliers.
+    """
+
+    profiles: np.ndarray
+    label_marginal: np.ndarray
+    outlier_share: float
+
+    def log_odds(self, counts):
+        """Log-likelihood ratio, outlier against a class, of each row of neighbour label counts."""
+        counts = np.asarray(counts, dtype=np.float64)
+        log_profiles = np.log(self.profiles)
+        log_marginal = np.log(self.label_marginal)
+        out = np.empty(len(counts))
+        for start in range(0, len(counts), BLOCK_ROWS):
+            block = counts[start:start + BLOCK_ROWS]
+            out[start:start + BLOCK_ROWS] = block @ log_marginal - self._class_log_likelihood(block, log_profiles)
+        return out
+
+    def _class_log_likelihood(self, counts, log_profiles):
+        log_marginal = np.log(self.label_marginal)
+        single = logsumexp(counts @ log_profiles.T + log_marginal, axis=1)
+        n_border = min(N_BORDER_CLASSES, len(self.label_marginal))
+        if n_border < 2:
+            return single
+        frequent = np.argsort(-counts, axis=1, kind="stable")[:, :n_border]
+        weights = (np.arange(N_BLEND_WEIGHTS) + 0.5) / N_BLEND_WEIGHTS
+        border = []
+        for a in range(n_border):
+            for b in range(a + 1, n_border):
+                first, second = self.profiles[frequent[:, a]], self.profiles[frequent[:, b]]
+                blends = np.stack(
+                    [(counts * np.log(w * first + (1 - w) * second)).sum(axis=1) for w in weights], axis=1
+                )
+                prior = np.log(2.0) + log_marginal[frequent[:, a]] + log_marginal[frequent[:, b]]
+                border.append(logsumexp(blends, axis=1) - np.log(len(weights)) + prior)
+        border = logsumexp(np.stack(border, axis=1), axis=1)
+        return np.logaddexp(single, border) + np.log(0.5)
+
+    def proba(self, counts):
+        """Posterior probability that each sample (row of neighbour label counts) is an outlier."""
+        return _posterior(self.log_odds(counts), self.outlier_share)
+
+
+def _posterior(log_odds, share):
+    logit = np.clip(log_odds + np.log(share) - np.log1p(-share), -700, 700)
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, max_iter=100, tol=1e-6):
+    """Fit the outlier model to the neighbour label counts of a training set.
+
+    Parameters
+    ----------
+    counts : array-like of shape (n_samples, n_classes)
+        How many of each sample's neighbours carry each label (the sample itself not
+        counted), e.g. ``k * neighbour_label_distribution(indices, labels, n_classes)``.
+    labels : array-like of shape (n_samples,)
+        The given labels as codes ``0 .. n_classes - 1``.
+    n_classes : int
+    reference : array-like of bool, shape (n_samples,), default=None
+        The samples whose labels are trusted (e.g. a first clean set): the class
+        profiles are the label shares around them. None: every sample.
+    max_iter, tol
+        Of the EM fit of the outlier share.
+
+    Returns
+    -------
+    model : NeighbourOutlierModel
+    proba : ndarray of shape (n_samples,)
+        The posterior probability that each training sample is an outlier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise.selection import fit_neighbour_outlier_model
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat(np.arange(5), 40)
+    >>> counts = np.zeros((200, 5))
+    >>> counts[np.arange(200), labels] = 20                       # neighbourhoods of one class ...
+    >>> counts[:8] = rng.multinomial(20, [0.2] * 5, size=8)      # ... and eight of arbitrary labels
+    >>> model, proba = fit_neighbour_outlier_model(counts, labels, 5)
+    >>> np.flatnonzero(proba > 0.5).tolist(), round(model.outlier_share, 2)
+    ([0, 1, 2, 3, 4, 5, 6, 7], 0.04)
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    labels = np.asarray(labels)
+    if counts.ndim != 2 or counts.shape != (len(labels), n_classes):
+        raise ValueError(
+            f"counts must have shape (n_samples, n_classes) = ({len(labels)}, {n_classes}); got {counts.shape}."
+        )
+    reference = np.ones(len(labels), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
+    profiles = np.zeros((n_classes, n_classes))
+    np.add.at(profiles, labels[reference], counts[reference])
+    profiles = (profiles + 1.0) / (profiles.sum(axis=1, keepdims=True) + n_classes)
+    label_marginal = np.bincount(labels, minlength=n_classes) / len(labels)
+    label_marginal = np.clip(label_marginal, 1e-12, None)
+    model = NeighbourOutlierModel(profiles, label_marginal / label_marginal.sum(), 0.1)
+    log_odds = model.log_odds(counts)
+    for _ in range(max_iter):
+        proba = _posterior(log_odds, model.outlier_share)
+        share = float(np.clip(proba.mean(), MIN_OUTLIER_SHARE, MAX_OUTLIER_SHARE))
+        converged = abs(share - model.outlier_share) < tol
+        model.outlier_share = share
+        if converged:
+            break
+    return model, _posterior(log_odds, model.outlier_share)

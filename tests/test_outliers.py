@@ -1,0 +1,119 @@
+"""Images of no class: the neighbour-label outlier model and ConsensusDetector's
+``issue_type``, on synthetic counts and on real digits with real photo patches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits, load_sample_images
+
+from skclip_noise import ConsensusDetector, make_noisy_labels
+from skclip_noise.base import ISSUE_TYPES, issue_types
+from skclip_noise.noise import make_open_set
+from skclip_noise.selection import fit_neighbour_outlier_model
+
+
+def _class_counts(labels, k, rng, purity=0.9):
+    """Neighbour label counts of samples inside their class: ``purity`` of them share its label."""
+    n_classes = labels.max() + 1
+    shares = np.full((len(labels), n_classes), (1 - purity) / (n_classes - 1))
+    shares[np.arange(len(labels)), labels] = purity
+    return np.stack([rng.multinomial(k, row) for row in shares]).astype(float)
+
+
+def test_arbitrary_neighbourhoods_are_outliers_and_class_neighbourhoods_are_not():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 60)
+    counts = _class_counts(labels, 20, rng)
+    outliers = rng.choice(len(labels), 30, replace=False)
+    counts[outliers] = rng.multinomial(20, np.full(6, 1 / 6), size=30)
+    model, proba = fit_neighbour_outlier_model(counts, labels, 6)
+    found = np.flatnonzero(proba > 0.5)
+    assert len(np.intersect1d(found, outliers)) >= 27
+    assert len(np.setdiff1d(found, outliers)) <= 2
+    assert model.outlier_share == pytest.approx(30 / 360, abs=0.03)
+    np.testing.assert_allclose(model.proba(counts), proba)  # new rows are scored by the same model
+
+
+def test_the_border_of_two_classes_is_not_an_outlier():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(5), 80)
+    counts = _class_counts(labels, 20, rng)
+    border = np.arange(0, 400, 10)  # 40 samples with half their neighbours from the next class
+    counts[border] = 0
+    counts[border, labels[border]] = 10
+    counts[border, (labels[border] + 1) % 5] = 10
+    _, proba = fit_neighbour_outlier_model(counts, labels, 5)
+    assert proba.max() < 0.5
+
+
+def test_no_outliers_in_class_conditional_noise():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(10), 50)
+    counts = _class_counts(labels, 20, rng, purity=0.4)  # 60 % symmetric noise among the neighbours
+    _, proba = fit_neighbour_outlier_model(counts, labels, 10)
+    assert (proba > 0.5).mean() < 0.01
+
+
+def test_the_outlier_share_is_the_minority():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 200)
+    counts = rng.multinomial(20, np.full(4, 0.25), size=200).astype(float)  # nothing but arbitrary labels
+    model, _ = fit_neighbour_outlier_model(counts, labels, 4)
+    assert model.outlier_share <= 0.5
+
+
+def test_counts_must_match_the_labels():
+    with pytest.raises(ValueError, match=r"counts must have shape \(n_samples, n_classes\) = \(3, 2\)"):
+        fit_neighbour_outlier_model(np.ones((3, 4)), np.array([0, 1, 0]), 2)
+
+
+def test_issue_types_cover_each_kind():
+    types = issue_types(np.array([True, False, False, False]), np.array([0, 1, 1, -1]), np.array([0.9, 0.2, 0.8, 0.0]))
+    assert types.tolist() == ["ok", "label", "outlier", "unreadable"]  # a kept pair is ok whatever its score
+    assert set(types) <= set(ISSUE_TYPES)
+    assert issue_types(np.array([True, False]), np.array([0, 1])).tolist() == ["ok", "label"]
+
+
+@pytest.fixture(scope="module")
+def open_set_digits():
+    """Raw digits (X / 16) with 15 % of each class replaced by 8x8 patches of the two
+    photos scikit-learn ships, each keeping the replaced digit's label, plus 10 % flips."""
+    X, y = load_digits(return_X_y=True)
+    photos = [np.asarray(Image.fromarray(image).convert("L")) for image in load_sample_images().images]
+    patches = np.stack([
+        np.asarray(Image.fromarray(photo[r:r + 32, c:c + 32]).resize((8, 8), Image.BILINEAR))
+        for photo in photos for r in range(0, 400, 24) for c in range(0, 600, 24)
+    ]).reshape(-1, 64) / 255.0
+    X_open, y_open, is_outlier = make_open_set(X / 16.0, y, patches, 0.15, random_state=0)
+    y_noisy, is_flipped = make_noisy_labels(y_open, "symmetric", 0.1, random_state=0)
+    is_flipped &= ~is_outlier
+    return X_open, y_noisy, is_outlier, is_flipped
+
+
+def test_consensus_types_most_foreign_images_as_outliers(open_set_digits):
+    X, y, is_outlier, is_flipped = open_set_digits
+    detector = ConsensusDetector(random_state=0).fit(X, y)
+    issues = detector.label_issues_
+    types = issues["issue_type"].astype(str).to_numpy()
+    assert (types[is_outlier] == "outlier").mean() > 0.9
+    assert (types[~is_outlier] == "outlier").mean() < 0.02
+    assert (types[is_flipped] == "label").mean() > 0.8  # a wrong digit label is a label issue
+    assert issues["suggested_label"][types == "outlier"].isna().all()
+    assert issues["suggested_label_confidence"][types == "outlier"].isna().all()
+    np.testing.assert_allclose(issues["outlier_score"], detector.outlier_proba_)
+    assert detector.outlier_rate_ == pytest.approx((types == "outlier").mean())
+    assert isinstance(issues["issue_type"].dtype, pd.CategoricalDtype)
+    # New pairs are judged with the same outlier outcome.
+    proba = detector.clean_proba(X[is_outlier][:40], y[is_outlier][:40])
+    assert (proba < 0.5).mean() > 0.9
+
+
+def test_without_outlier_detection_foreign_images_pass_as_clean(open_set_digits):
+    X, y, is_outlier, _ = open_set_digits
+    detector = ConsensusDetector(detect_outliers=False, random_state=0).fit(X, y)
+    assert "outlier_score" not in detector.label_issues_
+    assert detector.outlier_rate_ == 0.0 and not detector.outlier_proba_.any()
+    assert detector.clean_mask_[is_outlier].mean() > 0.5  # the failure the outlier outcome fixes
