@@ -4,11 +4,15 @@ Hand-worked neighbourhoods for each function, then separable Gaussian clusters
 with known label flips for the detection rules.
 """
 
+import pickle
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from skclip_noise.selection import neighbours as nb_mod
 from skclip_noise.selection import (
+    NeighbourIndex,
     nearest_neighbours,
     neighbour_label_distribution,
     neighbour_transition_matrix,
@@ -84,6 +88,8 @@ def test_backends_agree_and_approximate_recall_is_high():
 
 def test_rows_the_approximate_index_leaves_short_are_searched_exactly(monkeypatch):
     class ShortIndex:  # stands in for an HNSW graph that finds nothing for odd rows
+        hnsw = SimpleNamespace(efSearch=0)
+
         def search(self, chunk, n_query):
             sims = (chunk @ POINTS_UNIT.T).astype(np.float32)
             ids = np.argsort(-sims, axis=1)[:, :n_query]
@@ -277,3 +283,38 @@ def test_an_all_zero_row_is_at_similarity_zero_to_every_sample(backend):
     indices, similarities = nearest_neighbours(features, 2, backend=backend)
     np.testing.assert_allclose(similarities[3], 0.0, atol=1e-6)
     assert 3 not in indices[3]
+
+
+def test_an_index_is_built_once_and_searched_many_times(monkeypatch):
+    built = []
+    real = nb_mod._hnsw_index
+    monkeypatch.setattr(nb_mod, "_hnsw_index", lambda *args: built.append(1) or real(*args))
+    index = NeighbourIndex(POINTS, backend="faiss", approximate=True)
+    first = index.search(None, 2)
+    np.testing.assert_array_equal(first[0], EXPECTED_INDICES)
+    np.testing.assert_array_equal(index.search(POINTS[:2], 3)[0][:, 0], [0, 1])  # new rows, a wider search
+    assert built == [1]
+
+
+def test_an_index_pickles_without_faiss_and_rebuilds_on_search():
+    index = NeighbourIndex(POINTS, backend="faiss")
+    before = index.search(None, 2)
+    restored = pickle.loads(pickle.dumps(index))
+    assert restored._index is None
+    after = restored.search(None, 2)
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_allclose(after[1], before[1])
+
+
+def test_n_jobs_sets_faiss_threads_for_the_search_only():
+    faiss = pytest.importorskip("faiss")
+    before = faiss.omp_get_max_threads()
+    seen = []
+
+    class Spy(NeighbourIndex):
+        def _search_chunk(self, index, chunk, n_query):
+            seen.append(faiss.omp_get_max_threads())
+            return super()._search_chunk(index, chunk, n_query)
+
+    Spy(POINTS, backend="faiss", n_jobs=1).search(None, 2)
+    assert seen == [1] and faiss.omp_get_max_threads() == before

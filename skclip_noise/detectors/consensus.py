@@ -10,12 +10,12 @@ from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector, Scores
 from ..data.labels import check_pred_probs
 from ..selection import (
+    NeighbourIndex,
     bayes_clean_posterior,
     confident_learning_mask,
     estimate_noise_transition,
     fit_neighbour_outlier_model,
     fit_temperature,
-    nearest_neighbours,
     neighbour_label_distribution,
     query_label_distribution,
     temperature_scale,
@@ -131,8 +131,11 @@ class ConsensusDetector(BaseNoiseDetector):
         Zero-shot prompts.
     class_names : sequence of str or mapping, default=None
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
-    image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
+    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
+    n_jobs : int, default=None
+        The embedding pass's shards, as in :class:`~skclip_noise.ImageEmbedder`, and the
+        neighbour search's threads (faiss; None: the machine's OpenMP threads).
     skip_unreadable : bool, default=False
         Image files (X a list of paths) that cannot be read: False raises, naming the
         file; True fits on the readable images, judges each unreadable one a label
@@ -384,7 +387,8 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         probe_proba = first_probe = self._probe.fit(features, codes)
         self.C_ = float(self._probe.C_)
-        indices, _ = nearest_neighbours(features, self.n_neighbors_, backend=self.knn_backend)
+        self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
+        indices, _ = self._neighbour_index.search(None, self.n_neighbors_)
         neighbours = neighbour_label_distribution(indices, codes, n_classes)
         label_counts = neighbours * indices.shape[1]  # every neighbour's given label: the outlier evidence
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
@@ -457,7 +461,7 @@ class ConsensusDetector(BaseNoiseDetector):
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
         features = np.asarray(self._features(X_checked, device), dtype=np.float32)
         n_classes = len(self.classes_)
-        indices, _ = nearest_neighbours(self.embeddings_, self.n_neighbors_, queries=features, backend=self.knn_backend)
+        indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
         neighbours = _kept_neighbour_distribution(
             query_label_distribution, indices, self._fit_codes, self._kept, n_classes
         )

@@ -7,7 +7,7 @@ import numpy as np
 from .._param_validation import StrOptions, constraints_for, positive_int
 from ..base import BaseNoiseDetector, Scores
 from ..selection import (
-    nearest_neighbours,
+    NeighbourIndex,
     neighbour_label_distribution,
     neighbour_transition_matrix,
     query_label_distribution,
@@ -54,8 +54,11 @@ class NeighbourDetector(BaseNoiseDetector):
     weighted : bool, default=True
         Weight votes by cosine similarity.
     knn_backend : {"auto", "faiss", "sklearn"}, default="auto"
-    image_size, batch_size, num_workers, n_jobs, device, mixed_precision, cache_dir, verbose
+    image_size, batch_size, num_workers, device, mixed_precision, cache_dir, verbose
         Of the embedding pass, as in :class:`~skclip_noise.ImageEmbedder`.
+    n_jobs : int, default=None
+        The embedding pass's shards, as in :class:`~skclip_noise.ImageEmbedder`, and the
+        neighbour search's threads (faiss; None: the machine's OpenMP threads).
     skip_unreadable : bool, default=False
         Image files (X a list of paths) that cannot be read: False raises, naming the
         file; True fits on the readable images, judges each unreadable one a label
@@ -145,9 +148,8 @@ class NeighbourDetector(BaseNoiseDetector):
         embeddings = self._embeddings(X_checked)
         n_classes = len(encoding.classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors.
-        indices, similarities = nearest_neighbours(
-            embeddings, min(max(self.n_neighbors, 2), len(codes) - 1), backend=self.knn_backend
-        )
+        self._neighbour_index = NeighbourIndex(embeddings, backend=self.knn_backend, n_jobs=self.n_jobs)
+        indices, similarities = self._neighbour_index.search(None, min(max(self.n_neighbors, 2), len(codes) - 1))
         transition = neighbour_transition_matrix(indices, codes, n_classes, n_consensus=min(3, indices.shape[1] + 1))
         neighbours = indices[:, : self.n_neighbors], similarities[:, : self.n_neighbors]
         rule = simifeat_vote if self.rule == "vote" else simifeat_rank
@@ -177,5 +179,5 @@ class NeighbourDetector(BaseNoiseDetector):
     def _score_pairs(self, X_checked, codes):
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
         queries = self._embeddings(X_checked, device)
-        neighbours = nearest_neighbours(self.embeddings_, self.n_neighbors, queries=queries, backend=self.knn_backend)
+        neighbours = self._neighbour_index.search(queries, self.n_neighbors)
         return self._vote_scores(neighbours, codes, self._fit_codes, len(self.classes_))

@@ -26,7 +26,7 @@ from .mixture import (
     small_loss_cutoffs,
     small_loss_mask,
 )
-from .neighbours import nearest_neighbours
+from .neighbours import NeighbourIndex, nearest_neighbours
 from .outliers import NeighbourOutlierModel, fit_neighbour_outlier_model
 from .simifeat import (
     neighbour_label_distribution,
@@ -41,6 +41,7 @@ from .transition import bayes_clean_posterior, transition_from_verdicts
 __all__ = [
     "TEMPERATURES",
     "LossMixture",
+    "NeighbourIndex",
     "NeighbourOutlierModel",
     "bayes_clean_posterior",
     "balanced_clean_sample",
