@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -297,10 +298,12 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             delayed(_embed_shard)(settings, _input_subset(image_input, rows), failed is not None)
             for rows in shards
         )
+        for note in sorted({note for _, _, note in parts if note}):
+            warnings.warn(note, UserWarning, stacklevel=4)
         if failed is not None:
-            for rows, (_, found) in zip(shards, parts):
+            for rows, (_, found, _) in zip(shards, parts):
                 failed.update({int(rows[0]) + row: reason for row, reason in found.items()})
-        return np.concatenate([embeddings for embeddings, _ in parts]).astype(np.float32, copy=False)
+        return np.concatenate([embeddings for embeddings, _, _ in parts]).astype(np.float32, copy=False)
 
     def _embed(self, backbone, dataset, *, failed=None):
         """Embeddings in dataset order; unreadable files (with ``failed``) get NaN rows and
@@ -421,9 +424,30 @@ def _input_subset(image_input, rows):
     return image_input.data[start:stop]
 
 
+def _slow_worker_environment():
+    """A warning when this process is a Dask worker whose environment sets
+    ``MALLOC_TRIM_THRESHOLD_`` (Dask's nanny does by default), else None: measured, it
+    made torch run at less than half speed (``benchmarks/results/scale_out.md``)."""
+    distributed = sys.modules.get("distributed")
+    threshold = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if distributed is None or threshold is None:
+        return None
+    try:
+        distributed.get_worker()
+    except ValueError:  # not inside a Dask worker
+        return None
+    return (
+        f"The Dask workers run with MALLOC_TRIM_THRESHOLD_={threshold} (set by Dask's nanny), which made torch "
+        "embed at less than half speed in the project's measurements. Start the cluster after "
+        'dask.config.set({"distributed.nanny.pre-spawn-environ": {}}) (see the GPU and scaling guide).'
+    )
+
+
 def _embed_shard(settings, X, skip_unreadable=False):
-    """One shard's embeddings and ``{position in the shard: reason}`` of its unreadable
-    files, in a worker: the backbone loads once per worker process."""
+    """One shard's embeddings, ``{position in the shard: reason}`` of its unreadable
+    files and a warning about the worker's environment (or None), in a worker: the
+    backbone loads once per worker process."""
     embedder = ImageEmbedder(**settings).fit(None)
     found = {} if skip_unreadable else None
-    return embedder._transform_checked(check_image_input(X, check_paths=not skip_unreadable), found), found or {}
+    embeddings = embedder._transform_checked(check_image_input(X, check_paths=not skip_unreadable), found)
+    return embeddings, found or {}, _slow_worker_environment()

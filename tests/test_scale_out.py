@@ -5,6 +5,7 @@ cache written by several processes at once."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 
 import joblib
 import numpy as np
@@ -70,7 +71,8 @@ def test_sharded_embedding_on_a_dask_cluster_equals_one_process_and_fills_the_ca
         images, tmp_path, dask_client, monkeypatch):
     single = ImageEmbedder(**TINY).fit_transform(images)
     embedder = ImageEmbedder(**TINY, n_jobs=-1, cache_dir=tmp_path)
-    with joblib.parallel_config(backend="dask"):
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker by default: the client is told.
+    with joblib.parallel_config(backend="dask"), pytest.warns(UserWarning, match="MALLOC_TRIM_THRESHOLD_=65536"):
         sharded = embedder.fit_transform(images)
     np.testing.assert_array_equal(sharded, single)
     assert len(list(tmp_path.glob("*/*.keys.npy"))) == 2  # one cache shard written per worker
@@ -139,3 +141,22 @@ def test_two_processes_writing_one_cache_at_once_stay_consistent(images, tmp_pat
     assert sorted(len(r) for r in results) == [25, 25]
     from_cache = ImageEmbedder(**TINY, cache_dir=tmp_path).fit_transform(images)
     np.testing.assert_array_equal(from_cache, expected)
+
+
+def test_the_slow_worker_environment_is_named_only_inside_a_dask_worker(monkeypatch):
+    from types import SimpleNamespace
+
+    from skclip_noise.embedder import _slow_worker_environment
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.setitem(sys.modules, "distributed", SimpleNamespace(get_worker=lambda: object()))
+    assert "pre-spawn-environ" in _slow_worker_environment()
+
+    def not_a_worker():
+        raise ValueError("No worker found")
+
+    monkeypatch.setitem(sys.modules, "distributed", SimpleNamespace(get_worker=not_a_worker))
+    assert _slow_worker_environment() is None
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setitem(sys.modules, "distributed", SimpleNamespace(get_worker=lambda: object()))
+    assert _slow_worker_environment() is None
