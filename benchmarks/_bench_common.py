@@ -70,6 +70,15 @@ def write_markdown_and_csv(text, rows, out):
         pd.DataFrame(rows).to_csv(os.path.splitext(out)[0] + ".csv", index=False)
 
 
+def run_and_write(names, seeds, evaluate, render, argv, out):
+    """Every ``evaluate(name, seed)`` (a list of rows), seeds outermost, then the Markdown
+    of ``render(rows, command-line arguments, seconds)`` printed and, with ``out``, written."""
+    start = time.perf_counter()
+    rows = [row for seed in seeds for name in names for row in evaluate(name, seed)]
+    text = render(rows, sys.argv[1:] if argv is None else list(argv), time.perf_counter() - start)
+    write_markdown_and_csv(text, rows, out)
+
+
 def add_feature_set_arguments(parser, feature_sets):
     """The options that choose what a detector benchmark runs on: --quick, --features, --seeds."""
     parser.add_argument("--quick", action="store_true", help="the digits feature sets, seed 0")

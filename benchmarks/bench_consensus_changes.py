@@ -28,7 +28,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, write_markdown_and_csv  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
 
@@ -103,10 +103,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names, seeds = chosen_feature_sets(args)
     reference = reference_rows(args.reference)
-    start = time.perf_counter()
-    rows = [row for seed in seeds for name in names for row in evaluate(name, seed, reference)]
-    text = markdown(rows, sys.argv[1:] if argv is None else list(argv), time.perf_counter() - start)
-    write_markdown_and_csv(text, rows, args.out)
+    run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, reference), markdown, argv, args.out)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, write_markdown_and_csv  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
@@ -386,15 +386,11 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
     names, seeds = chosen_feature_sets(args)
-    start = time.perf_counter()
     if args.pred_probs:
-        rows = [row for seed in seeds for name in names for row in evaluate_pred_probs(name, seed)]
-        render = markdown_pred_probs
+        run_and_write(names, seeds, evaluate_pred_probs, markdown_pred_probs, argv, args.out)
     else:
-        rows = [row for seed in seeds for name in names for row in evaluate(name, seed, not args.no_datalab)]
-        render = markdown
-    text = render(rows, sys.argv[1:] if argv is None else list(argv), time.perf_counter() - start)
-    write_markdown_and_csv(text, rows, args.out)
+        run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, not args.no_datalab), markdown, argv,
+                      args.out)
 
 
 if __name__ == "__main__":

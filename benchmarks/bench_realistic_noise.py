@@ -33,7 +33,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"  # one thread for every method: timings side by side
@@ -42,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, write_markdown_and_csv  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, run_and_write  # noqa: E402
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
@@ -163,10 +162,7 @@ def main(argv=None):
     names, seeds = chosen_feature_sets(args)
     rates = {key: [float(r) for r in getattr(args, f"rates_{key}").split(",")]
              for key in ("model", "open_set", "long_tail")}
-    start = time.perf_counter()
-    rows = [row for seed in seeds for name in names for row in evaluate(name, seed, rates)]
-    text = markdown(rows, sys.argv[1:] if argv is None else list(argv), time.perf_counter() - start)
-    write_markdown_and_csv(text, rows, args.out)
+    run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, rates), markdown, argv, args.out)
 
 
 if __name__ == "__main__":
