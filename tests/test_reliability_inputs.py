@@ -545,6 +545,11 @@ def test_detector_skip_unreadable_judges_the_files_issues_and_the_rest_as_alone(
     assert issues["predicted_label"].iloc[bad].isna().all() and issues["suggested_label"].iloc[bad].isna().all()
     assert issues["given_label"].tolist() == labels.tolist()
     assert not issues["predicted_label"].iloc[kept].isna().any()
+    assert (issues["issue_type"].iloc[bad] == "unreadable").all()
+    assert (issues["issue_type"].iloc[kept] != "unreadable").all()
+    if name == "consensus":
+        assert detector.outlier_proba_.shape == (n_samples,) and np.isnan(detector.outlier_proba_[bad]).all()
+        np.testing.assert_allclose(detector.outlier_proba_[kept], reference.outlier_proba_, atol=1e-6)
 
     np.testing.assert_array_equal(detector.clean_mask_[kept], reference.clean_mask_)
     np.testing.assert_allclose(detector.clean_proba_[kept], reference.clean_proba_, atol=1e-6)

@@ -166,7 +166,7 @@ class ConsensusDetector(BaseNoiseDetector):
         The weight of the ``pred_probs`` passed to :meth:`fit` (0 without them).
     outlier_proba_ : ndarray of shape (n_samples,)
         The probability that each training image belongs to none of the classes (0
-        with ``detect_outliers=False``).
+        with ``detect_outliers=False``; NaN for an image file that could not be read).
     outlier_rate_ : float
         The share of training pairs whose ``issue_type`` is ``"outlier"``.
 
@@ -369,7 +369,13 @@ class ConsensusDetector(BaseNoiseDetector):
         -------
         self
         """
-        return self._fit(X, y, pred_probs=pred_probs)
+        self._fit(X, y, pred_probs=pred_probs)
+        issues = self.label_issues_  # every sample of X, unreadable image files included
+        self.outlier_proba_ = (
+            issues["outlier_score"].to_numpy(dtype=np.float64) if "outlier_score" in issues else np.zeros(len(issues))
+        )
+        self.outlier_rate_ = float((issues["issue_type"] == "outlier").mean())
+        return self
 
     def _check_fit_signals(self, encoding, pred_probs=None):
         if pred_probs is not None:
@@ -417,8 +423,6 @@ class ConsensusDetector(BaseNoiseDetector):
             keep = scores.clean_mask
         self.embeddings_ = features
         self._kept = keep
-        self.outlier_proba_ = np.zeros(len(codes)) if outlier is None else outlier
-        self.outlier_rate_ = float(np.mean(~keep & (self.outlier_proba_ > 0.5)))
         return scores
 
     def _fit_outliers(self, label_counts, codes, reference, n_classes):
