@@ -56,6 +56,17 @@ class NeighbourOutlierModel:
         The share of each label in the data (the outlier hypothesis's label distribution).
     outlier_share : float
         The fitted prior share of outliers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> profiles = np.full((5, 5), 0.025) + 0.875 * np.eye(5)   # 90 % of a class's neighbours share it
+    >>> model = NeighbourOutlierModel(profiles, np.full(5, 0.2), outlier_share=0.05)
+    >>> counts = np.array([[18, 1, 1, 0, 0],    # inside class 0
+    ...                    [9, 9, 1, 1, 0],     # on the border of classes 0 and 1
+    ...                    [4, 4, 4, 4, 4]])    # labels as arbitrary as the data set's
+    >>> (model.proba(counts) > 0.5).tolist()
+    [False, False, True]
     """
 
     profiles: np.ndarray
