@@ -663,3 +663,17 @@ def test_html_groups_wrong_labels_and_images_of_no_class():
     assert re.findall(r"<h2>([^<]+) <span", page) == ["Wrong labels", "Images of no class", "Not flagged"]
     # Without the column: one grid, as before.
     assert '<section class="group">' not in label_issues_html(None, issues.drop(columns="issue_type"))
+
+
+def test_html_shows_the_worst_of_each_kind_and_refuses_unknown_kinds():
+    quality = [0.01, 0.02, 0.03, 0.2, 0.3]  # the outliers score higher than every wrong label
+    issues = _issues(quality, list("abcde"), predicted=list("vwxyz"))
+    issues["issue_type"] = ["label", "label", "label", "outlier", "outlier"]
+    page = label_issues_html(None, issues, max_items=2)
+    assert re.findall(r'<section class="group"><h2>([^<]+) <span class="count">(\d+)</span>', page) == [
+        ("Wrong labels", "2"), ("Images of no class", "2")
+    ]
+    assert "Showing the 4 lowest-scoring of the 5 flagged samples (at most that many of each kind)" in page
+    issues["issue_type"] = ["label", "typo", "label", "outlier", "ok"]
+    with pytest.raises(ValueError, match=r"issue_type'\] has \['typo'\]"):
+        label_issues_html(None, issues)

@@ -109,7 +109,14 @@ def _issue_types(label_issues):
     """The ``issue_type`` column as strings, or None when there is none."""
     if "issue_type" not in label_issues.columns:
         return None
-    return label_issues["issue_type"].astype(str).to_numpy()
+    types = label_issues["issue_type"].astype(str).to_numpy()
+    unknown = sorted(set(types) - {kind for kind, _, _ in _SECTIONS})
+    if unknown:
+        raise ValueError(
+            f"label_issues['issue_type'] has {unknown[:3]}; it may only hold "
+            f"{[kind for kind, _, _ in _SECTIONS]} (a detector's label_issues_ does), or drop the column."
+        )
+    return types
 
 
 def _grouped_cards(cards, types):
@@ -176,7 +183,8 @@ def label_issues_html(
     path : str or path-like, default=None
         Where to write the page (UTF-8). If None the HTML is returned.
     max_items : int or None, default=200
-        Most cards to show (the lowest-scoring ones); None shows all.
+        Most cards to show (the lowest-scoring ones); None shows all. With an
+        ``issue_type`` column, the most of each kind.
     thumbnail_size : int, default=96
         Longest side of a thumbnail in pixels. Smaller images are enlarged by a
         whole factor with nearest-neighbour sampling, so 8x8 digits stay crisp.
@@ -264,7 +272,10 @@ def label_issues_html(
     # stable sort, NaN scores last
     order = candidates[np.argsort(quality[candidates], kind="mergesort")]
     n_candidates = order.shape[0]
-    if max_items is not None:
+    types = _issue_types(label_issues)
+    if types is not None:  # each group shows its own worst cards, so no kind hides another
+        order = np.concatenate([order[types[order] == kind][:max_items] for kind, _, _ in _SECTIONS])
+    elif max_items is not None:
         order = order[:max_items]
 
     given = label_issues["given_label"].to_numpy() if "given_label" in label_issues else None
@@ -275,7 +286,6 @@ def label_issues_html(
     index = label_issues.index
     default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
-    types = _issue_types(label_issues)
     cards = []
     unreadable = []
     for rank, position in enumerate(order.tolist(), start=1):
@@ -349,8 +359,9 @@ def label_issues_html(
     what = "flagged samples" if only_issues else "samples"
     note = ""
     if len(order) < n_candidates:
+        each = " (at most that many of each kind)" if types is not None else ""
         note = (f'<p class="note">Showing the {len(order):,} lowest-scoring of the '
-                f"{n_candidates:,} {what}.</p>")
+                f"{n_candidates:,} {what}{each}.</p>")
     if cards and types is not None:
         body = _grouped_cards(cards, types[order])
     elif cards:
