@@ -57,16 +57,22 @@ def write_csv(rows, path):
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
+def write_markdown(text, out):
+    """Print the Markdown text; with ``out``, also write it there."""
+    print(text)
+    if out:
+        with open(out, "w") as handle:
+            handle.write(text)
+
+
 def write_markdown_and_csv(text, rows, out):
     """Print the Markdown table; with ``out``, also write it there and the raw rows beside it (.csv)."""
-    print(text)
+    write_markdown(text, out)
     if out:
         import os
 
         import pandas as pd
 
-        with open(out, "w") as handle:
-            handle.write(text)
         pd.DataFrame(rows).to_csv(os.path.splitext(out)[0] + ".csv", index=False)
 
 

@@ -25,6 +25,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import write_markdown  # noqa: E402
 from bench_detector_scaling import clustered_embeddings  # noqa: E402
 
 
@@ -69,10 +70,7 @@ def main(argv=None):
         f"Same neighbours in {same:.1%} of the places; {rebuilt_seconds / kept_seconds:.0f}x faster.",
         "",
     ])
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text)
+    write_markdown(text, args.out)
 
 
 if __name__ == "__main__":

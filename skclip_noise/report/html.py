@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..base import ISSUE_TYPES
 from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
 from ._page_style import _CSS
 from ._quality import (
@@ -110,11 +111,11 @@ def _issue_types(label_issues):
     if "issue_type" not in label_issues.columns:
         return None
     types = label_issues["issue_type"].astype(str).to_numpy()
-    unknown = sorted(set(types) - {kind for kind, _, _ in _SECTIONS})
+    unknown = sorted(set(types) - set(ISSUE_TYPES))
     if unknown:
         raise ValueError(
             f"label_issues['issue_type'] has {unknown[:3]}; it may only hold "
-            f"{[kind for kind, _, _ in _SECTIONS]} (a detector's label_issues_ does), or drop the column."
+            f"{list(ISSUE_TYPES)} (a detector's label_issues_ does), or drop the column."
         )
     return types
 

@@ -73,11 +73,10 @@ def _drop_self(indices, similarities, first_row, n_neighbors, exclude_self=True)
     return np.take_along_axis(indices, order, 1), np.take_along_axis(similarities, order, 1)
 
 
-def _hnsw_index(faiss, X, ef_search, n_query):
+def _hnsw_index(faiss, X):
     index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(X)
-    index.hnsw.efSearch = max(int(ef_search), n_query)
     return index
 
 
@@ -167,7 +166,7 @@ class NeighbourIndex:
                 faiss = _faiss_or_none()
                 with _faiss_threads(faiss, self.n_jobs):
                     if self.approximate:
-                        self._index = _hnsw_index(faiss, self.X, self.ef_search, n_query)
+                        self._index = _hnsw_index(faiss, self.X)
                     else:
                         self._index = faiss.IndexFlatIP(self.X.shape[1])
                         self._index.add(self.X)

@@ -81,11 +81,12 @@ class NeighbourOutlierModel:
         out = np.empty(len(counts))
         for start in range(0, len(counts), BLOCK_ROWS):
             block = counts[start:start + BLOCK_ROWS]
-            out[start:start + BLOCK_ROWS] = block @ log_marginal - self._class_log_likelihood(block, log_profiles)
+            out[start:start + BLOCK_ROWS] = block @ log_marginal - self._class_log_likelihood(
+                block, log_profiles, log_marginal
+            )
         return out
 
-    def _class_log_likelihood(self, counts, log_profiles):
-        log_marginal = np.log(self.label_marginal)
+    def _class_log_likelihood(self, counts, log_profiles, log_marginal):
         single = logsumexp(counts @ log_profiles.T + log_marginal, axis=1)
         n_border = min(N_BORDER_CLASSES, len(self.label_marginal))
         if n_border < 2:
