@@ -11,7 +11,8 @@ The settings are those of ``bench_detectors.py`` (six class-conditional noises, 
 sets and seeds of ``--features``/``--seeds``), drawn by the same code, so they match the
 reference CSV row for row. Only ConsensusDetector at its defaults is fitted (the other
 columns of the reference do not change): a quick check that an improvement for one kind of
-noise leaves the others alone. ``--reference`` is any CSV that ``bench_detectors.py`` wrote.
+noise leaves the others alone. ``--reference`` is any CSV that ``bench_detectors.py`` or this
+script wrote (this script's own CSV also gives the fit times before).
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ def evaluate(name, seed, reference):
         seconds = time.perf_counter() - start
         report = detection_report(is_noisy, detector.clean_mask_, output_dict=True)
         before = reference[(name, seed, noise)]
+        prefix = "consensus_" if "consensus_clean_f1" in before else ""  # bench_detectors.py's CSV, or this one's
         row = {
             "features": name, "seed": seed, "noise": noise,
-            "clean_f1": report["clean_f1"], "clean_f1_before": float(before["consensus_clean_f1"]),
-            "noisy_f1": report["noisy_f1"], "noisy_f1_before": float(before["consensus_noisy_f1"]),
+            "clean_f1": report["clean_f1"], "clean_f1_before": float(before[prefix + "clean_f1"]),
+            "noisy_f1": report["noisy_f1"], "noisy_f1_before": float(before[prefix + "noisy_f1"]),
             "outlier_rate": detector.outlier_rate_, "seconds": seconds,
         }
+        if "seconds" in before:
+            row["seconds_before"] = float(before["seconds"])
         log(f"{name} seed {seed} {noise}: clean F1 {row['clean_f1']:.4f} (was {row['clean_f1_before']:.4f})")
         rows.append(row)
     return rows
@@ -81,7 +85,8 @@ def markdown(rows, args, seconds):
         lines.append(
             f"| {r['features']} | {r['seed']} | {r['noise']} | {r['clean_f1']:.4f} / {r['clean_f1_before']:.4f} "
             f"({r['clean_f1'] - r['clean_f1_before']:+.4f}) | {r['noisy_f1']:.4f} / {r['noisy_f1_before']:.4f} "
-            f"({r['noisy_f1'] - r['noisy_f1_before']:+.4f}) | {r['outlier_rate']:.4f} | {r['seconds']:.1f} |"
+            f"({r['noisy_f1'] - r['noisy_f1_before']:+.4f}) | {r['outlier_rate']:.4f} | {r['seconds']:.1f}"
+            + (f" / {r['seconds_before']:.1f} |" if "seconds_before" in r else " |")
         )
     worst = min(rows, key=lambda r: r["clean_f1"] - r["clean_f1_before"])
     worst_noisy = min(rows, key=lambda r: r["noisy_f1"] - r["noisy_f1_before"])
@@ -92,6 +97,9 @@ def markdown(rows, args, seconds):
         f"{worst_noisy['noisy_f1'] - worst_noisy['noisy_f1_before']:+.4f} ({worst_noisy['features']}, seed "
         f"{worst_noisy['seed']}, {worst_noisy['noise']}).",
     ]
+    if all("seconds_before" in r for r in rows):
+        lines.append(f"Fit time of all settings: {sum(r['seconds'] for r in rows):.0f} s now, "
+                     f"{sum(r['seconds_before'] for r in rows):.0f} s in the reference run (fit s: now / before).")
     return "\n".join(lines) + "\n"
 
 

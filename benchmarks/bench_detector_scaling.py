@@ -1,21 +1,24 @@
-"""How the detectors' fit time and memory grow with N, and the whole Fashion-MNIST training split end to end.
+"""How the detectors' fit time and memory grow with N, side by side with cleanlab, and the whole Fashion-MNIST end to end.
 
-Run by hand (not part of the tests), on an otherwise idle machine:
+Run by hand (not part of the tests), on an otherwise idle machine, in one command:
 
-    .venv/bin/python benchmarks/bench_detector_scaling.py --sizes 10000 100000 --dims 512 1280 \
-        --out benchmarks/results/detector_scaling.md
+    .venv/bin/python benchmarks/bench_detector_scaling.py --sizes 10000 100000 1000000 --dims 512 \
+        --threads 2 --out benchmarks/results/detector_scaling.md
     .venv/bin/python benchmarks/bench_detector_scaling.py --fashion-mnist-70k \
         --out benchmarks/results/detector_fashion_mnist_70k.md
 
 Synthetic data: ``K = 10`` Gaussian clusters in ``D`` dimensions (unit-norm centres plus
 isotropic noise, so neighbours and a linear probe both carry signal, like frozen
 embeddings), float32, 40 % symmetric label noise. Each (detector, N, D) runs in a fresh
-process on one thread: the wall time of ``fit`` (features given) and the peak resident
-memory of that process during the fit above its resident level once the data exist (the
-kernel's high-water mark is reset before the fit, so the peak of making the data does not
-hide the fit's). cleanlab's tuned
-pipeline (``LogisticRegressionCV`` for C, 5-fold ``cross_val_predict``,
-``find_label_issues``) is measured the same way.
+process with ``--threads`` threads (OpenMP, BLAS, faiss and torch alike): the wall time of
+``fit`` (features given) and the peak resident memory of that process during the fit above
+its resident level once the data exist (the kernel's high-water mark is reset before the
+fit, so the peak of making the data does not hide the fit's). cleanlab is measured twice
+the same way: ``cleanlab-c1``, the plain pipeline most users run (standardise, 5-fold
+``cross_val_predict`` of ``LogisticRegression(C=1)``, ``find_label_issues`` with its
+default filter), and ``cleanlab`` with ``C`` tuned by ``LogisticRegressionCV`` first.
+Results go to ``--out`` (markdown), the same name with ``.csv``, and ``--plot`` (time and
+memory against N, log-log).
 
 ``--fashion-mnist-70k``: all 60,000 + 10,000 Fashion-MNIST images embedded by the real
 MobileNetV2 weights at 96 px (through the embedding cache), 40 % pair-flip noise, then
@@ -31,14 +34,18 @@ import subprocess
 import sys
 import time
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _variable in THREAD_VARIABLES:
+    os.environ.setdefault(_variable, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import write_csv  # noqa: E402
+
 N_CLASSES = 10
-DETECTORS = ("consensus", "neighbour", "gmm", "cleanlab")
+DETECTORS = ("consensus", "neighbour", "gmm", "cleanlab-c1", "cleanlab")
 
 
 def clustered_embeddings(n, dim, seed=0):
@@ -68,12 +75,27 @@ def fit_cleanlab(X, y, seed=0):
     return ~find_label_issues(y, proba, filter_by="prune_by_noise_rate")
 
 
+def fit_cleanlab_c1(X, y, seed=0):
+    """cleanlab's plain pipeline: out-of-fold probabilities of LogisticRegression(C=1)."""
+    from cleanlab.filter import find_label_issues
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.preprocessing import StandardScaler
+
+    Z = StandardScaler().fit_transform(X)
+    proba = cross_val_predict(LogisticRegression(max_iter=1000), Z, y,
+                              cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba")
+    return ~find_label_issues(y, proba)
+
+
 def fit_one(detector, X, y):
     """The clean mask of one detector on (X, y)."""
     from skclip_noise import ConsensusDetector, GMMLossDetector, NeighbourDetector
 
     if detector == "cleanlab":
         return fit_cleanlab(X, y)
+    if detector == "cleanlab-c1":
+        return fit_cleanlab_c1(X, y)
     make = {"consensus": lambda: ConsensusDetector(random_state=0), "neighbour": NeighbourDetector,
             "gmm": lambda: GMMLossDetector(device="cpu", random_state=0)}[detector]
     return make().fit(X, y).clean_mask_
@@ -98,8 +120,11 @@ def _peak_rss_mib():
     return _status_mib("VmHWM")
 
 
-def child(detector, n, dim):
+def child(detector, n, dim, threads):
     """One measurement in this process; prints a JSON line."""
+    import torch
+
+    torch.set_num_threads(threads)
     from skclip_noise import detection_report, make_noisy_labels
 
     X, y = clustered_embeddings(n, dim)
@@ -112,15 +137,16 @@ def child(detector, n, dim):
     clean = fit_one(detector, X, y_noisy)
     seconds = time.perf_counter() - start
     report = detection_report(is_noisy, clean, output_dict=True)
-    print(json.dumps({"detector": detector, "n": n, "dim": dim, "seconds": seconds,
+    print(json.dumps({"detector": detector, "n": n, "dim": dim, "threads": threads, "seconds": seconds,
                       "peak_mib": _peak_rss_mib() - baseline, "data_mib": X.nbytes / 2**20,
                       "clean_f1": report["clean_f1"], "noisy_f1": report["noisy_f1"]}))
 
 
-def run_child(detector, n, dim, timeout):
-    command = [sys.executable, __file__, "--child", detector, str(n), str(dim)]
+def run_child(detector, n, dim, timeout, threads=1):
+    command = [sys.executable, __file__, "--child", detector, str(n), str(dim), str(threads)]
+    environment = dict(os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES})
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True, env=environment)
     except subprocess.TimeoutExpired:
         return {"detector": detector, "n": n, "dim": dim, "error": f"over {timeout} s"}
     except subprocess.CalledProcessError as exc:
@@ -129,12 +155,13 @@ def run_child(detector, n, dim, timeout):
 
 
 def scaling_markdown(rows, argv):
+    threads = sorted({r.get("threads", 1) for r in rows})
     lines = [
         "# Detector cost against N (synthetic clustered embeddings, 40 % symmetric noise)",
         "",
-        f"`benchmarks/bench_detector_scaling.py {' '.join(argv)}`; one thread, each run in a fresh process. "
-        "Peak memory is above the process's level once the data exist (the float32 features are "
-        "`data MiB`).",
+        f"`benchmarks/bench_detector_scaling.py {' '.join(argv)}`; {'/'.join(map(str, threads))} thread(s) "
+        "(OpenMP, BLAS, faiss, torch), each run in a fresh process. Peak memory is above the process's "
+        "level once the data exist (the float32 features are `data MiB`).",
         "",
         "| detector | N | D | fit s | peak MiB | data MiB | clean F1 | noisy F1 |",
         "|---|---|---|---|---|---|---|---|",
@@ -145,7 +172,56 @@ def scaling_markdown(rows, argv):
         else:
             lines.append(f"| {r['detector']} | {r['n']:,} | {r['dim']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | "
                          f"{r['data_mib']:.0f} | {r['clean_f1']:.4f} | {r['noisy_f1']:.4f} |")
+    ratios = scaling_ratios(rows)
+    if ratios:
+        lines += ["", "Against cleanlab in the same run (time and peak memory, ratio to cleanlab's):", "",
+                  "| detector | N | D | time / cleanlab-c1 | time / cleanlab (tuned C) | memory / cleanlab-c1 |",
+                  "|---|---|---|---|---|---|", *ratios]
     return "\n".join(lines) + "\n"
+
+
+def scaling_ratios(rows):
+    done = {(r["detector"], r["n"], r["dim"]): r for r in rows if "error" not in r}
+
+    def ratio(row, baseline, key):
+        return f"{row[key] / baseline[key]:.2f}" if baseline else "not run"
+
+    lines = []
+    for (detector, n, dim), row in done.items():
+        if detector.startswith("cleanlab"):
+            continue
+        plain, tuned = done.get(("cleanlab-c1", n, dim)), done.get(("cleanlab", n, dim))
+        if plain or tuned:
+            lines.append(f"| {detector} | {n:,} | {dim} | {ratio(row, plain, 'seconds')} | "
+                         f"{ratio(row, tuned, 'seconds')} | {ratio(row, plain, 'peak_mib')} |")
+    return lines
+
+
+def scaling_plot(rows, path):
+    """Fit time and peak memory against N, log-log, one line per (detector, D)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if "error" not in r]
+    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for detector, dim in sorted({(r["detector"], r["dim"]) for r in done}):
+        points = sorted((r["n"], r["seconds"], r["peak_mib"]) for r in done if (r["detector"], r["dim"]) == (detector, dim))
+        n, seconds, memory = zip(*points)
+        style = "--" if detector.startswith("cleanlab") else "-"
+        time_axis.plot(n, seconds, style, marker="o", label=f"{detector} ({dim}-d)")
+        memory_axis.plot(n, memory, style, marker="o", label=f"{detector} ({dim}-d)")
+    threads = "/".join(map(str, sorted({r.get("threads", 1) for r in done})))
+    for axis, label in [(time_axis, "fit time (s)"), (memory_axis, "peak memory above the data (MiB)")]:
+        axis.set(xscale="log", yscale="log", xlabel="samples N", ylabel=label)
+        axis.grid(True, which="both", alpha=0.3)
+    time_axis.set_title(f"Fit time, {threads} thread(s)")
+    memory_axis.set_title("Peak memory of the fit")
+    time_axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def fashion_mnist_70k(argv):
@@ -190,12 +266,14 @@ def fashion_mnist_70k(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        return child(argv[1], int(argv[2]), int(argv[3]))
+        return child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[512, 1280])
     parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=DETECTORS)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
+    parser.add_argument("--threads", type=int, default=1, help="threads of every library in each run")
+    parser.add_argument("--plot", default=None, help="PNG of time and memory against N (log-log)")
     parser.add_argument("--fashion-mnist-70k", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -206,9 +284,13 @@ def main(argv=None):
         for dim in args.dims:
             for n in args.sizes:
                 for detector in args.detectors:
-                    rows.append(run_child(detector, n, dim, args.timeout))
+                    rows.append(run_child(detector, n, dim, args.timeout, args.threads))
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         text = scaling_markdown(rows, argv)
+        if args.out:
+            write_csv(rows, os.path.splitext(args.out)[0] + ".csv")
+        if args.plot:
+            scaling_plot(rows, args.plot)
     print(text)
     if args.out:
         with open(args.out, "w") as handle:

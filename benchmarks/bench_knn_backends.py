@@ -114,7 +114,8 @@ def worker(config):
     result = dict(config)
     if config["mode"] == "full":
         start = time.perf_counter()
-        indices, _ = nearest_neighbours(X, k, backend=backend.split("-")[0], approximate=backend == "faiss-hnsw")
+        approximate = "hnsw" if backend == "faiss-hnsw" else False
+        indices, _ = nearest_neighbours(X, k, backend=backend.split("-")[0], approximate=approximate)
         result["total_s"] = time.perf_counter() - start
         result["peak_rss_mib"] = _peak_rss_mib()
         query_rows = np.arange(min(config["queries"], n))

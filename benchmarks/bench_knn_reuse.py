@@ -59,7 +59,7 @@ def main(argv=None):
         "",
         f"`{' '.join(['benchmarks/bench_knn_reuse.py'] + (sys.argv[1:] if argv is None else list(argv)))}` on "
         f"{platform.processor() or platform.machine()}, one thread; {args.n:,} x {args.dim} clustered synthetic "
-        f"embeddings, {args.k} neighbours, {'an HNSW graph' if index.approximate else 'an exact index'}.",
+        f"embeddings, {args.k} neighbours, { {'hnsw': 'an HNSW graph', 'ivf': 'an IVF index'}.get(index.approximate, 'an exact index') }.",
         "",
         "| step | seconds |",
         "|---|---|",

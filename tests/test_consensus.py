@@ -317,3 +317,17 @@ def test_pred_probs_are_routed_through_pipeline_and_grid_search(digits_pred_prob
     # Each of the 2 x 2 fold fits got its training rows of pred_probs, and the refit all of them.
     assert seen == [(300, 10)] * 4 + [(600, 10)]
     assert search.best_estimator_.clean_mask_.shape == (600,)
+
+def test_the_probe_standardises_as_standard_scaler_does_without_a_full_copy():
+    from sklearn.preprocessing import StandardScaler
+
+    from skclip_noise.detectors._probe import _Standardiser
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 7)) * [1, 10, 0.1, 1e3, 1, 1, 1] + [0, 5, -3, 1e4, 0, 0, 0]).astype(np.float32)
+    X[:, 5] = 2.5  # a constant column is only centred
+    ours, theirs = _Standardiser(X), StandardScaler().fit(X)
+    np.testing.assert_allclose(ours.mean_, theirs.mean_, rtol=1e-6)
+    np.testing.assert_allclose(ours.scale_, theirs.scale_, rtol=1e-5)
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), atol=1e-4)
+    assert ours.transform(X).dtype == np.float32

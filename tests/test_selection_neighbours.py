@@ -47,8 +47,9 @@ def test_nearest_neighbours_by_hand(backend, batch_size):
 
 
 @needs_faiss
-def test_approximate_index_on_a_tiny_set_is_exact():
-    indices, similarities = nearest_neighbours(POINTS, 2, backend="faiss", approximate=True)
+@pytest.mark.parametrize("approximate", [True, "ivf", "hnsw"])
+def test_approximate_index_on_a_tiny_set_is_exact(approximate):
+    indices, similarities = nearest_neighbours(POINTS, 2, backend="faiss", approximate=approximate)
     np.testing.assert_array_equal(indices, EXPECTED_INDICES)
     np.testing.assert_allclose(similarities, EXPECTED_SIMILARITIES, atol=1e-6)
 
@@ -74,16 +75,22 @@ def _clusters(n_per_class=100, n_classes=4, dim=32, noise=0.35, flip_rate=0.2, s
 
 
 @needs_faiss
-def test_backends_agree_and_approximate_recall_is_high():
-    features, _, _, _ = _clusters(n_per_class=500, n_classes=4, dim=64, noise=1.0)
+@pytest.mark.parametrize("approximate, dim", [("hnsw", 64), ("ivf", 64), ("ivf", 160)])
+def test_backends_agree_and_approximate_recall_is_high(approximate, dim):
+    features, _, _, _ = _clusters(n_per_class=500, n_classes=4, dim=min(dim, 64), noise=1.0)
+    if dim > 64:  # the IVF index draws its candidates in a 64-d PCA projection: embeddings
+        # vary along fewer directions than they have, so project 64-d clusters into more
+        features = features @ np.random.default_rng(1).normal(size=(64, dim)).astype(np.float32)
     exact_faiss = nearest_neighbours(features, 10, backend="faiss")
     exact_sklearn = nearest_neighbours(features, 10, backend="sklearn", batch_size=512)
     np.testing.assert_allclose(exact_faiss[1], exact_sklearn[1], atol=1e-5)
     assert (exact_faiss[0] == exact_sklearn[0]).mean() > 0.99  # only near-ties may swap
-    approx = nearest_neighbours(features, 10, backend="faiss", approximate=True)
+    approx = nearest_neighbours(features, 10, backend="faiss", approximate=approximate)
     recall = np.mean([np.isin(a, e).mean() for a, e in zip(approx[0], exact_faiss[0])])
     assert recall > 0.9
     assert (np.diff(approx[1], axis=1) <= 1e-6).all()
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    np.testing.assert_allclose(approx[1], np.einsum("ij,ikj->ik", unit, unit[approx[0]]), atol=1e-5)
 
 
 def test_rows_the_approximate_index_leaves_short_are_searched_exactly(monkeypatch):
@@ -99,7 +106,7 @@ def test_rows_the_approximate_index_leaves_short_are_searched_exactly(monkeypatc
 
     monkeypatch.setattr(nb_mod, "_faiss_or_none", lambda: object())
     monkeypatch.setattr(nb_mod, "_hnsw_index", lambda *args: ShortIndex())
-    indices, similarities = nearest_neighbours(POINTS, 2, backend="faiss", approximate=True, batch_size=2)
+    indices, similarities = nearest_neighbours(POINTS, 2, backend="faiss", approximate="hnsw", batch_size=2)
     np.testing.assert_array_equal(indices, EXPECTED_INDICES)
     np.testing.assert_allclose(similarities, EXPECTED_SIMILARITIES, atol=1e-6)
 
@@ -115,6 +122,13 @@ def test_auto_falls_back_to_sklearn_without_faiss(monkeypatch):
         nearest_neighbours(POINTS, 2, backend="faiss")
     with pytest.raises(ValueError, match="approximate=True needs the faiss backend"):
         nearest_neighbours(POINTS, 2, approximate=True)
+    with pytest.raises(ValueError, match="approximate='ivf' needs the faiss backend"):
+        nearest_neighbours(POINTS, 2, approximate="ivf")
+
+
+def test_an_unknown_approximate_index_is_refused():
+    with pytest.raises(ValueError, match=r"approximate must be None, True, False or one of \('ivf', 'hnsw'\); got 'lsh'"):
+        NeighbourIndex(POINTS, approximate="lsh")
 
 
 @pytest.mark.parametrize(
@@ -277,19 +291,23 @@ def test_simifeat_accepts_precomputed_neighbours_and_checks_them():
         simifeat_rank(None, given, neighbours=neighbours, transition_matrix=np.eye(4), clean_prior=[1, 0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_an_all_zero_row_is_at_similarity_zero_to_every_sample(backend):
+@pytest.mark.parametrize("backend, approximate", [(b, False) for b in BACKENDS] + [("faiss", "ivf")])
+def test_an_all_zero_row_is_at_similarity_zero_to_every_sample(backend, approximate):
+    if backend == "faiss" and not HAS_FAISS:
+        pytest.skip("faiss is not installed")
     features = np.r_[POINTS[:3], [[0.0, 0.0]]]
-    indices, similarities = nearest_neighbours(features, 2, backend=backend)
+    indices, similarities = nearest_neighbours(features, 2, backend=backend, approximate=approximate)
     np.testing.assert_allclose(similarities[3], 0.0, atol=1e-6)
     assert 3 not in indices[3]
 
 
-def test_an_index_is_built_once_and_searched_many_times(monkeypatch):
+@needs_faiss
+@pytest.mark.parametrize("approximate, builder", [("hnsw", "_hnsw_index"), ("ivf", "_ivf_index")])
+def test_an_index_is_built_once_and_searched_many_times(monkeypatch, approximate, builder):
     built = []
-    real = nb_mod._hnsw_index
-    monkeypatch.setattr(nb_mod, "_hnsw_index", lambda *args: built.append(1) or real(*args))
-    index = NeighbourIndex(POINTS, backend="faiss", approximate=True)
+    real = getattr(nb_mod, builder)
+    monkeypatch.setattr(nb_mod, builder, lambda *args: built.append(1) or real(*args))
+    index = NeighbourIndex(POINTS, backend="faiss", approximate=approximate)
     first = index.search(None, 2)
     np.testing.assert_array_equal(first[0], EXPECTED_INDICES)
     np.testing.assert_array_equal(index.search(POINTS[:2], 3)[0][:, 0], [0, 1])  # new rows, a wider search
@@ -318,3 +336,16 @@ def test_n_jobs_sets_faiss_threads_for_the_search_only():
 
     Spy(POINTS, backend="faiss", n_jobs=1).search(None, 2)
     assert seen == [1] and faiss.omp_get_max_threads() == before
+
+
+@pytest.mark.parametrize("approximate", [False] + (["ivf", "hnsw"] if HAS_FAISS else []))
+def test_float32_features_are_read_in_place_and_never_modified(approximate):
+    features, _, _, _ = _clusters(n_per_class=60, n_classes=3, dim=80, noise=0.5)
+    before = features.copy()
+    index = NeighbourIndex(features, approximate=approximate)
+    index.search(None, 5)
+    index.search(features[:7] * 3.0, 4)
+    assert np.shares_memory(index.features, features)
+    np.testing.assert_array_equal(features, before)
+    float64 = NeighbourIndex(features.astype(np.float64))  # converted once, as float32
+    assert float64.features.dtype == np.float32 and not np.shares_memory(float64.features, features)

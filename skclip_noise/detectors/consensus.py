@@ -115,10 +115,13 @@ class ConsensusDetector(BaseNoiseDetector):
         Regularisation path of the probe; None is ``10 ** arange(-4, 2)``.
     n_rounds : int, default=2
         Rounds of refitting on the kept samples.
-    max_samples : int or None, default=100_000
+    max_samples : int or None, default=20_000
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
-        (every sample is still scored out of fold). None: all of them.
+        (every sample is still scored out of fold; ``C`` is chosen on these subsets).
+        None: all of them. Below 25,000 samples (with ``cv=5``) nothing is subsampled; on
+        all 70,000 Fashion-MNIST embeddings 20,000 against all gave clean F1 0.9680
+        against 0.9687 in 0.6x the time.
     threshold : float in [0, 1], default=0.5
     detect_outliers : bool, default=True
         Judge images of none of the classes as issues (step 4). False: every image is
@@ -208,7 +211,7 @@ class ConsensusDetector(BaseNoiseDetector):
         cv=5,
         Cs=None,
         n_rounds=2,
-        max_samples=100_000,
+        max_samples=20_000,
         threshold=0.5,
         detect_outliers=True,
         zero_shot=False,
@@ -385,7 +388,8 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _fit_scores(self, X_checked, codes, encoding, pred_probs=None):
         self.device_ = str(resolve_device(self.device))
-        features = np.array(self._features(X_checked), dtype=np.float32)  # a copy: kept as embeddings_
+        # Input validation's own float32 copy (or fresh embeddings): kept as embeddings_, not copied again.
+        features = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
         self._probe = CrossFittedProbe(
             n_classes, n_folds=self.cv, Cs=DEFAULT_CS if self.Cs is None else tuple(self.Cs),
@@ -411,7 +415,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self._transition = estimate_noise_transition(codes, consensus)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         for round_ in range(self.n_rounds):
-            probe_proba = self._probe.refit(features, codes, keep)
+            probe_proba = self._probe.refit(codes, keep)
             neighbours = _kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
             if round_ == 0 and pred_probs is not None:
                 self._weigh_pred_probs(codes, (probe_proba + neighbours) / 2, extra, pred_probs, first_probe, keep)
@@ -421,6 +425,7 @@ class ConsensusDetector(BaseNoiseDetector):
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
+        self._probe.release()
         self.embeddings_ = features
         self._kept = keep
         return scores

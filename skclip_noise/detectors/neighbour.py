@@ -27,8 +27,8 @@ class NeighbourDetector(BaseNoiseDetector):
     SimiFeat (Zhu, Dong & Liu, ICML 2022). Images are embedded once by a frozen
     pre-trained backbone (through :class:`~skclip_noise.ImageEmbedder` and its cache),
     or X is given as embeddings; each sample's ``n_neighbors`` nearest neighbours by
-    cosine similarity (faiss when installed, else scikit-learn; an HNSW graph from
-    50,000 samples) vote for their given labels, weighted by similarity, the sample
+    cosine similarity (faiss when installed, else scikit-learn; an approximate IVF
+    index from 50,000 samples) vote for their given labels, weighted by similarity, the sample
     itself with weight 1. No model is trained, so nothing memorises the noise.
 
     - ``rule="vote"``: a label is kept when it wins its neighbourhood's vote.
