@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import resample
 
-from ..selection.neighbours import block_rows_for
+from ..selection._common import block_rows_for
 
 __all__ = ["CrossFittedProbe", "DEFAULT_CS"]
 
@@ -35,10 +35,11 @@ class _Standardiser:
         scale = np.sqrt(squares / X.shape[0])
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(self.mean_), 1.0)] = 1.0
         self.scale_ = scale
+        self._mean32, self._scale32 = self.mean_.astype(np.float32), scale.astype(np.float32)  # once, not per block
 
     def transform(self, X):
-        Z = np.asarray(X, dtype=np.float32) - self.mean_.astype(np.float32)
-        Z /= self.scale_.astype(np.float32)
+        Z = np.asarray(X, dtype=np.float32) - self._mean32
+        Z /= self._scale32
         return Z
 
 

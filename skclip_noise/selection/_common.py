@@ -8,7 +8,7 @@ import numpy as np
 
 from ..data.labels import check_label_codes, check_pred_probs
 
-__all__ = ["check_label_codes", "check_pred_probs", "check_inputs", "check_int", "lowest_per_group"]
+__all__ = ["block_rows_for", "check_label_codes", "check_pred_probs", "check_inputs", "check_int", "lowest_per_group"]
 
 
 def check_inputs(labels, pred_probs):
@@ -35,3 +35,10 @@ def check_int(value, name, low):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
     return int(value)
+
+
+def block_rows_for(n_features):
+    """Rows of a block of about 8 MB of float32 features: the size in which large arrays
+    are transformed piece by piece. Blocks this small are reused by the allocator instead
+    of being mapped afresh (and page-faulted in) each time."""
+    return max(256, 2**21 // max(int(n_features), 1))

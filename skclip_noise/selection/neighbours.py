@@ -23,12 +23,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import check_int
+from ._common import block_rows_for, check_int
 
-__all__ = [
-    "APPROXIMATE_INDEXES", "APPROXIMATE_MIN_SAMPLES", "KNN_BACKENDS", "NeighbourIndex", "block_rows_for",
-    "nearest_neighbours",
-]
+__all__ = ["APPROXIMATE_INDEXES", "APPROXIMATE_MIN_SAMPLES", "KNN_BACKENDS", "NeighbourIndex", "nearest_neighbours"]
 
 #: Backends accepted by :func:`nearest_neighbours`.
 KNN_BACKENDS = ("auto", "faiss", "sklearn")
@@ -52,12 +49,6 @@ IVF_MIN_TRAIN = 20_000
 # The PCA is fitted on at most this many of those (randomly drawn) rows.
 IVF_PCA_TRAIN = 8192
 
-
-def block_rows_for(n_features):
-    """Rows of a block of about 8 MB of float32 features: the size in which large arrays
-    are transformed piece by piece. Blocks this small are reused by the allocator instead
-    of being mapped afresh (and page-faulted in) each time."""
-    return max(256, 2**21 // max(int(n_features), 1))
 
 
 def _faiss_or_none():
@@ -293,7 +284,7 @@ class NeighbourIndex:
         _, candidates = index.search(chunk, min(n_query * IVF_K_FACTOR, self.n_samples))
         sims = self._similarities(chunk, candidates)
         best = np.argsort(-sims, axis=1, kind="stable")[:, :n_query]
-        ids, sims = np.take_along_axis(candidates, best, 1).astype(np.int64), np.take_along_axis(sims, best, 1)
+        ids, sims = np.take_along_axis(candidates, best, 1), np.take_along_axis(sims, best, 1)  # faiss ids are int64
         ids[~np.isfinite(sims)] = -1
         return ids, sims
 
