@@ -5,7 +5,7 @@ torchvision) behind a scikit-learn API.
 """
 
 from . import _compat  # noqa: F401  (must run before torchvision is first imported)
-from . import backbones, classifiers, datasets, detectors, filter, metrics, noise, report, selection
+from . import backbones, classifiers, datasets, decisions, detectors, filter, metrics, model_selection, noise, report, selection
 from .classifiers import AVLPrompter, DeftClassifier, TurnClassifier
 from .detectors import (
     ConsensusDetector,
@@ -15,6 +15,7 @@ from .detectors import (
     NeighbourDetector,
     SmallLossDetector,
 )
+from .decisions import apply_decisions
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
 from .filter import find_label_issues
@@ -40,14 +41,17 @@ __all__ = [
     "SmallLossDetector",
     "TurnClassifier",
     "PretrainedWeightsUnavailableError",
+    "apply_decisions",
     "backbones",
     "classifiers",
     "datasets",
+    "decisions",
     "detection_report",
     "detectors",
     "find_label_issues",
     "make_noisy_labels",
     "metrics",
+    "model_selection",
     "noise",
     "noise_transition_matrix",
     "report",

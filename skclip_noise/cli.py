@@ -7,6 +7,10 @@ checked before any work and a file that cannot be read stops the run, naming it;
 with ``--skip-unreadable`` the run goes on without such files and lists them,
 with the reason, in ``unreadable.csv``.
 
+``skclip-noise apply INPUT DECISIONS`` applies the decisions exported from the
+report's review (``decisions.csv``) to the same INPUT and writes the corrected
+``path,label`` CSV, without the dropped images.
+
 ``skclip-noise demo`` runs the whole journey on local data with real local weights:
 load a real image data set, inject label noise, detect it, print the detection
 report against the known truth and write the same two files.
@@ -105,6 +109,23 @@ def build_parser():
     )
     _add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
     detect.set_defaults(handler=run_detect)
+
+    apply = commands.add_parser(
+        "apply",
+        help="apply the decisions exported from report.html to an image folder or CSV",
+        description=(
+            "Apply a review's decisions.csv (exported from report.html) to INPUT, the image folder or "
+            "CSV of path,label that 'detect' ran on. Writes a CSV of path,label: relabelled samples get "
+            "their new label, dropped ones are left out, the others keep theirs."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    apply.add_argument("input", metavar="INPUT", help="the image folder or CSV of path,label the report was made on")
+    apply.add_argument("decisions", metavar="DECISIONS", help="decisions.csv exported from the report")
+    apply.add_argument("--output", default=None,
+                       help="where the corrected CSV goes (default: corrected_labels.csv beside DECISIONS)")
+    apply.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    apply.set_defaults(handler=run_apply)
     return parser
 
 
@@ -396,6 +417,24 @@ def run_detect(args):
         note = f"; {skipped} unreadable images skipped, listed in {unreadable_csv}"
         title += f" ({skipped} of {len(X)} images unreadable, skipped)"
     _write_outputs(args, detector, X, {"path": X}, title=title, keep=keep, note=note)
+    return 0
+
+
+def run_apply(args):
+    import pandas as pd
+
+    from .decisions import apply_decisions, read_decisions
+
+    X, y = read_detect_input(args.input)
+    table = read_decisions(args.decisions)
+    # label_issues.csv and the report name samples by position; paths are accepted too.
+    by_path = not table["sample"].str.fullmatch(r"\d+").all()
+    labels, keep = apply_decisions(y, args.decisions, samples=X if by_path else None)
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.decisions)), "corrected_labels.csv")
+    pd.DataFrame({"path": X[keep], "label": labels[keep]}).to_csv(output, index=False)
+    relabelled = int((labels != y).sum())
+    _say(args, f"Wrote {output}: {int(keep.sum())} of {len(y)} images, {relabelled} relabelled, "
+         f"{int((~keep).sum())} dropped ({len(table)} decisions).")
     return 0
 
 

@@ -38,6 +38,28 @@ CHROMIUM = os.environ.get("SKCLIP_NOISE_CHROMIUM", shutil.which("chromium") or "
 CHROMIUM_MISSING = "Debian's chromium is not available (apt-get install chromium; SKCLIP_NOISE_CHROMIUM names another binary)"
 
 
+#: chromium-driver, which Selenium drives Chromium with: ``SKCLIP_NOISE_CHROMEDRIVER`` names
+#: another binary, or hides it when empty.
+CHROMEDRIVER = os.environ.get("SKCLIP_NOISE_CHROMEDRIVER", shutil.which("chromedriver") or "") or None
+
+
+def _selenium_missing():
+    reasons = []
+    if CHROMIUM is None:
+        reasons.append(CHROMIUM_MISSING)
+    if CHROMEDRIVER is None:
+        reasons.append("Debian's chromium-driver is not available (apt-get install chromium-driver; "
+                       "SKCLIP_NOISE_CHROMEDRIVER names another binary)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        reasons.append("selenium is not installed (pip install -e '.[test]')")
+    return "; ".join(reasons) or None
+
+
+SELENIUM_MISSING = _selenium_missing()
+
+
 def fashion_mnist_marks():
     """The marks of a test that needs the real Fashion-MNIST files."""
     return [pytest.mark.optional_data, pytest.mark.skipif(not HAVE_FASHION_MNIST, reason=FASHION_MNIST_MISSING)]
@@ -59,6 +81,8 @@ def _apply(marks):
 
 needs_fashion_mnist = _apply(fashion_mnist_marks())
 needs_chromium = _apply(chromium_marks())
+needs_selenium = _apply([pytest.mark.optional_data,
+                         pytest.mark.skipif(SELENIUM_MISSING is not None, reason=SELENIUM_MISSING or "")])
 
 
 @pytest.fixture(scope="session")

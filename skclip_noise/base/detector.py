@@ -10,11 +10,12 @@ from sklearn.base import BaseEstimator
 from ..data.labels import LabelEncoding
 from .contract import DetectorMixin, pandas_index
 from .estimator import ImageEstimatorMixin
+from .label_free import LabelFreeScoreMixin
 
 __all__ = ["BaseNoiseDetector"]
 
 
-class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
+class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin, BaseEstimator):
     """Base class of the detectors; not for direct use.
 
     Every detector judges pairs (sample, given label) and shares this contract.
@@ -43,7 +44,9 @@ class BaseNoiseDetector(DetectorMixin, ImageEstimatorMixin, BaseEstimator):
     fingerprint). ``fit_predict_clean(X, y)`` fits and returns ``clean_mask_``;
     ``fit_resample(X, y)`` returns the clean subset, imbalanced-learn's sampler
     verb, so a detector drops into an imbalanced-learn ``Pipeline`` before any
-    classifier.
+    classifier. Detectors that keep their training embeddings (``embeddings_``) also
+    have a label-free ``score(X, y)`` (see :class:`~skclip_noise.base.label_free.LabelFreeScoreMixin`),
+    so ``GridSearchCV`` can search their parameters without the truth.
 
     Subclasses implement ``_fit_scores(X_checked, codes, encoding)``, returning the
     :class:`~skclip_noise.base.Scores` of the training pairs, and

@@ -97,8 +97,8 @@ class ImageEstimatorMixin:
                 self.n_features_in_ = n_features
             elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
                 raise ValueError(
-                    f"X has {n_features} features, but {type(self).__name__} was fitted with "
-                    f"{self.n_features_in_} features."
+                    f"X has {n_features} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input (the width of the features it was fitted on)."
                 )
         elif reset and hasattr(self, "n_features_in_"):
             del self.n_features_in_

@@ -152,6 +152,11 @@ class LossModelMixin:
     cv, image_size, num_workers, n_jobs, device, mixed_precision, cache_dir, skip_unreadable,
     random_state, checkpoint_path, verbose``."""
 
+    @property
+    def _has_label_free_score(self):
+        # score() trains its reference on the training embeddings, kept only when frozen.
+        return self.tuning == "frozen"
+
     def _check_params(self, X_checked, encoding):
         if X_checked.kind == "features" and self.tuning != "frozen":
             raise ValueError(
@@ -179,6 +184,8 @@ class LossModelMixin:
         self.device_ = str(resolve_device(self.device))
         seed = self._fit_seed = seed_from_random_state(self.random_state)
         inputs = self._loss_model_inputs(X_checked)
+        if self.tuning == "frozen":
+            self.embeddings_ = inputs.numpy()  # the label-free score's reference trains on them
         n = len(codes)
         if self.cv is None:
             splits = [(np.arange(n), np.arange(n))]

@@ -172,6 +172,9 @@ class ConsensusDetector(BaseNoiseDetector):
         with ``detect_outliers=False``; NaN for an image file that could not be read).
     outlier_rate_ : float
         The share of training pairs whose ``issue_type`` is ``"outlier"``.
+    embeddings_ : ndarray of shape (n_samples, n_features), float32
+        The training features; new pairs are searched among them, and :meth:`score`
+        (label-free, for ``GridSearchCV``) trains its reference classifier on the kept ones.
 
     Examples
     --------
@@ -185,6 +188,8 @@ class ConsensusDetector(BaseNoiseDetector):
     >>> bool((detector.clean_mask_ == ~is_noisy).mean() > 0.9)
     True
     """
+
+    _has_label_free_score = True
 
     _parameter_constraints = {
         **constraints_for(

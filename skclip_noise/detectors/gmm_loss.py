@@ -39,6 +39,10 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
         The fitted mixtures, keyed by class code (or ``None`` for the global one).
     loss_models_ : list of dict
         State dicts of the fitted loss model(s).
+    embeddings_ : ndarray of shape (n_samples, n_features), float32
+        With ``tuning="frozen"``: the training features (the backbone's embeddings, or
+        X when it is a feature array), which :meth:`score` (label-free, for
+        ``GridSearchCV``; only with ``tuning="frozen"``) trains its reference on.
     unreadable_ : pandas.DataFrame
         With ``skip_unreadable=True``: the image files of X that could not be read,
         indexed by their position in X (``"sample"``), with the columns ``path`` and

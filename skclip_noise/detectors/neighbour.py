@@ -90,6 +90,8 @@ class NeighbourDetector(BaseNoiseDetector):
     [0, 40, 80]
     """
 
+    _has_label_free_score = True
+
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device", "mixed_precision",

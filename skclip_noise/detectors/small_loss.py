@@ -51,6 +51,10 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
     clean_proba_ : ndarray
         The model's softmax probability of the given label (a ranking does not
         define a posterior); ``clean_mask_`` comes from the ranking, not from it.
+    embeddings_ : ndarray of shape (n_samples, n_features), float32
+        With ``tuning="frozen"``: the training features (the backbone's embeddings, or
+        X when it is a feature array), which :meth:`score` (label-free, for
+        ``GridSearchCV``; only with ``tuning="frozen"``) trains its reference on.
     unreadable_ : pandas.DataFrame
         With ``skip_unreadable=True``: the image files of X that could not be read,
         indexed by their position in X (``"sample"``), with the columns ``path`` and

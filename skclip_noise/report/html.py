@@ -1,7 +1,8 @@
 """A self-contained HTML page of the suspected label errors, for a person to review.
 
-The page is one file: thumbnails are embedded as base64 PNG data URIs, the CSS
-is inline, and there is no script, font or other external resource.
+The page loads nothing from elsewhere: the CSS and the review script are inline, and
+thumbnails are embedded as base64 PNG data URIs (or, for thousands of cards, PNG files
+in a folder beside the page).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ._quality import (
     _quality_title,
     _quality_width,
 )
-from ._thumbnails import _thumbnail_data_uri
+from ._review import PAGE_SIZE, REVIEW_CSS, REVIEW_SCRIPT, report_key, review_actions, review_toolbar
+from ._thumbnails import ThumbnailWriter
 from ._transition import (
     _MAX_ANNOTATED_CLASSES,
     _cell_colour,
@@ -42,6 +44,28 @@ def _text(value):
     if isinstance(value, (np.generic,)):
         value = value.item()
     return html.escape(str(value), quote=True)
+
+
+def _raw(value):
+    """A label or index value as plain text (the form ``decisions.csv`` holds)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _attribute(value):
+    return html.escape(_raw(value), quote=True)
+
+
+def _review_classes(detector, classes, label_issues):
+    """The classes offered for relabelling, as text."""
+    if classes is None and detector is not None:
+        classes = getattr(detector, "classes_", None)
+    if classes is None:
+        columns = [c for c in ("given_label", "suggested_label", "predicted_label") if c in label_issues.columns]
+        values = pd.unique(pd.concat([label_issues[c] for c in columns]).dropna()) if columns else []
+        classes = sorted(values, key=lambda value: (str(type(value)), value))
+    return [_raw(value) for value in classes]
 
 
 def _check_sizes(max_items, thumbnail_size):
@@ -144,6 +168,8 @@ def label_issues_html(
     only_issues=True,
     noise_transition=None,
     classes=None,
+    review=True,
+    thumbnails="auto",
 ):
     """Write a self-contained HTML page of the suspected label errors, worst first.
 
@@ -156,10 +182,22 @@ def label_issues_html(
     has the smaller figure and the shorter bar. A header summarises the
     number of samples, of flagged samples and the estimated noise rate (the
     share flagged). With a noise transition matrix, a heat map of it (a table
-    with coloured cells) comes before the cards. The page is one file:
-    thumbnails are embedded as base64 PNG data URIs, the CSS is inline, and
-    there is no script, font or other external resource, so it can be mailed or
-    archived as is. All text is HTML-escaped.
+    with coloured cells) comes before the cards. The page loads nothing from
+    elsewhere (no CDN, no font, no server): the CSS and the review script are
+    inline and thumbnails are embedded as base64 PNG data URIs, so it works from
+    ``file://``, offline, and can be mailed or archived as is; above 1,000 cards
+    the thumbnails go to a folder beside the page instead (``thumbnails``). All
+    text is HTML-escaped.
+
+    With ``review=True`` each card can be decided, with the mouse or the keyboard
+    (``j``/``k`` next and previous, ``a`` accept the suggested label, ``g`` keep
+    the given one, ``x`` drop the image, ``1``-``9`` and ``0`` the class of that
+    number, ``c`` type a class, ``u`` undo). Decisions are kept in the browser
+    (``localStorage``, under a key made from the report's samples and labels, so
+    two reports never mix) and survive a reload; a counter shows the progress and
+    filters select a given class, a kind of issue, or the (un)decided cards.
+    "Export decisions" downloads ``decisions.csv`` (``sample,given_label,decision,label``),
+    which :func:`skclip_noise.apply_decisions` and ``skclip-noise apply`` apply.
 
     Only the images shown are read, so the page is cheap for large data sets.
 
@@ -201,7 +239,17 @@ def label_issues_html(
         with a ``noise_transition_``, that one is shown.
     classes : array-like of shape (n_classes,), default=None
         Names of the rows and columns of ``noise_transition``, in its order.
-        Default: the detector's classes, else ``0 .. n_classes - 1``.
+        Default: the detector's classes, else ``0 .. n_classes - 1``. Also the
+        classes offered for relabelling (default: the detector's classes, else the
+        given and suggested labels).
+    review : bool, default=True
+        Add the review controls and their inline script; False: a static page with
+        no script at all.
+    thumbnails : {"auto", "inline", "files"}, default="auto"
+        ``"inline"``: data URIs in the page; ``"files"``: PNG files in a folder
+        beside the page (``report.html`` -> ``report_thumbnails/``; needs ``path``),
+        loaded as they scroll into view; ``"auto"``: files above 1,000 cards when
+        ``path`` is given, else inline.
 
     Returns
     -------
@@ -262,6 +310,7 @@ def label_issues_html(
     )
     confidence = _check_suggestion_confidence(label_issues)
     reader, paths = (None, None) if X is None else _image_reader(X, len(label_issues))
+    review_classes = _review_classes(detector, classes, label_issues) if review else None
 
     n_samples = len(label_issues)
     quality = pd.to_numeric(label_issues["label_quality"], errors="coerce").to_numpy(dtype=np.float64)
@@ -279,6 +328,7 @@ def label_issues_html(
     elif max_items is not None:
         order = order[:max_items]
 
+    thumbnail_source = ThumbnailWriter(thumbnails, len(order), path, thumbnail_size)
     given = label_issues["given_label"].to_numpy() if "given_label" in label_issues else None
     suggested_column = next(
         (c for c in ("suggested_label", "predicted_label") if c in label_issues.columns), None
@@ -300,13 +350,13 @@ def label_issues_html(
             thumb = '<div class="missing">no image</div>'
         else:
             try:
-                uri, (w, h) = _thumbnail_data_uri(reader.load(position), thumbnail_size)
+                uri, (w, h) = thumbnail_source.source(reader.load(position), position)
             except Exception as exc:  # noqa: BLE001 - a broken file must not sink the report
                 unreadable.append(position)
                 thumb = (f'<div class="missing" title="{_text(exc)}">image could not be '
                          "read</div>")
             else:
-                thumb = (f'<img src="{uri}" width="{w}" height="{h}" '
+                thumb = (f'<img src="{uri}" width="{w}" height="{h}" loading="lazy" '
                          f'alt="{sample}, given label {given_text}">')
         score = float(quality[position])
         is_kept = flagged is not None and not flagged[position]
@@ -321,8 +371,18 @@ def label_issues_html(
             value = confidence[position]
             confidence_html = ('<span class="k">Confidence</span><span class="conf">'
                                f'{"&mdash;" if np.isnan(value) else f"{value:.1%}"}</span>')
+        review_data = actions = ""
+        if review:
+            kind = types[position] if types is not None else ("ok" if is_kept else "label")
+            offered = "" if kind in ("outlier", "unreadable") or suggested is None else _raw(suggested[position])
+            given_raw = "" if given is None else _attribute(given[position])
+            review_data = (f' data-sample="{_attribute(index[position])}" data-given="{given_raw}"'
+                           f' data-suggested="{_attribute(offered)}" data-kind="{kind}"')
+            actions = review_actions()
+            if rank > PAGE_SIZE:  # the first page is shown before the script has run
+                review_data += " hidden"
         cards.append(
-            f'<article class="card{" kept" if is_kept else ""}">'
+            f'<article class="card{" kept" if is_kept else ""}"{review_data}>'
             f'<div class="thumb"><span class="rank">{rank}</span>{thumb}{tag}</div>'
             '<div class="body"><div class="labels">'
             f'<span class="k">Given</span><span class="v given" title="{given_text}">'
@@ -333,7 +393,7 @@ def label_issues_html(
             f'<div class="bar"><span style="width:{_quality_width(score)};'
             f'background:{_quality_colour(score)}"></span></div>'
             f"<b>{_quality_text(score)}</b></div>"
-            f'<div class="meta"><span>{sample}</span>{file_html}</div>'
+            f'<div class="meta"><span>{sample}</span>{file_html}</div>{actions}'
             "</div></article>"
         )
     if unreadable:
@@ -375,21 +435,28 @@ def label_issues_html(
 
     safe_title = html.escape(str(title), quote=True)
     card_min = max(thumbnail_size + 40, 210)
+    toolbar = script = body_key = review_css = ""
+    if review and cards:
+        key = report_key(title, label_issues.index, label_issues["given_label"] if given is not None else [])
+        body_key, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
+        kinds = [kind for kind, _, _ in _SECTIONS if types is not None and (types[order] == kind).any()]
+        toolbar = review_toolbar(review_classes, kinds)
+        script = f"<script>{REVIEW_SCRIPT}</script>\n"
     page = (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{safe_title}</title>\n<style>{_CSS}"
+        f"<title>{safe_title}</title>\n<style>{_CSS}{review_css}"
         f":root {{ --thumb: {thumbnail_size}px; --card-min: {card_min}px; }}\n</style>\n"
-        "</head>\n<body>\n"
+        f"</head>\n<body{body_key}>\n"
         f"<header><h1>{safe_title}</h1>"
         f'<p class="sub">{what.capitalize()}, sorted by label quality (the chance that the '
         "given label is right), lowest first. Red: the label in the data; green: the label "
         f"the model suggests. {_QUALITY_LEGEND}</p>"
-        f'<div class="stats">{stats_html}</div>{note}</header>\n'
+        f'<div class="stats">{stats_html}</div>{note}</header>\n{toolbar}'
         f"<main>{transition}{body}</main>\n"
         f"<footer>Made with skclip_noise {html.escape(__version__)}.</footer>\n"
-        "</body>\n</html>\n"
+        f"{script}</body>\n</html>\n"
     )
     if path is None:
         return page

@@ -1,0 +1,196 @@
+"""From a person's review to corrected labels: read ``decisions.csv`` and apply it.
+
+The HTML report (:func:`skclip_noise.report.label_issues_html`) lets a person decide,
+card by card, to keep a given label, relabel the sample or drop it, and exports the
+decisions as ``decisions.csv``:
+
+==============  ==============================================================
+``sample``      the sample, as in ``label_issues.csv``: its index (a position, or
+                the index of a pandas input) or its path
+``given_label`` the label in the data when the report was made
+``decision``    ``keep``, ``relabel`` or ``drop``
+``label``       the final label (the given one for ``keep``), empty for ``drop``
+==============  ==============================================================
+
+:func:`apply_decisions` turns that file and the labels into corrected labels and the
+mask of samples to keep; ``skclip-noise apply`` does the same for an image folder or a
+``path,label`` CSV and writes the corrected ``path,label`` CSV.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DECISION_COLUMNS", "DECISIONS", "apply_decisions", "read_decisions"]
+
+#: The columns of ``decisions.csv``, in order.
+DECISION_COLUMNS = ("sample", "given_label", "decision", "label")
+#: The values of its ``decision`` column.
+DECISIONS = ("keep", "relabel", "drop")
+
+
+def read_decisions(decisions):
+    """Read a review's ``decisions.csv`` and check its columns.
+
+    Parameters
+    ----------
+    decisions : str, path-like or pandas DataFrame
+        The exported file, or a DataFrame with its columns.
+
+    Returns
+    -------
+    table : pandas DataFrame
+        The columns ``sample, given_label, decision, label``, every cell as text (labels
+        ``"07"`` and ``"7"`` stay apart; an empty cell is ``""``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it cannot be read as CSV or lacks a column (named).
+
+    Examples
+    --------
+    >>> import io
+    >>> from skclip_noise.decisions import read_decisions
+    >>> text = "sample,given_label,decision,label\\n4,07,relabel,1\\n9,3,drop,\\n"
+    >>> read_decisions(io.StringIO(text)).to_dict("list")
+    {'sample': ['4', '9'], 'given_label': ['07', '3'], 'decision': ['relabel', 'drop'], 'label': ['1', '']}
+    """
+    return _read_decisions(decisions)[0]
+
+
+def _read_decisions(decisions):
+    """:func:`read_decisions` and the name of the source, for error messages."""
+    if isinstance(decisions, pd.DataFrame):
+        table, source = decisions.copy(), "decisions"
+    else:
+        is_file = hasattr(decisions, "read")
+        source = getattr(decisions, "name", "decisions") if is_file else os.fspath(decisions)
+        if not is_file and not os.path.isfile(source):
+            raise FileNotFoundError(f"{source!r} does not exist; export it from the report (Export decisions).")
+        try:
+            table = pd.read_csv(decisions if is_file else source, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"Cannot read {source!r} as a decisions CSV: {exc}") from exc
+    missing = [column for column in DECISION_COLUMNS if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{source!r} needs the columns {list(DECISION_COLUMNS)} (the report's export); it lacks "
+            f"{missing} (columns: {list(table.columns)})."
+        )
+    return table[list(DECISION_COLUMNS)].fillna("").astype(str), source
+
+
+def _line(row):
+    return f"line {row + 2}"  # the header is line 1
+
+
+def _check_rows(table, source, identifiers, given_text, class_text):
+    """Positions of the decided samples; raises on the first row that does not fit ``y``."""
+    position_of = {identifier: position for position, identifier in enumerate(identifiers)}
+    if len(position_of) != len(identifiers):
+        raise ValueError("the sample identifiers (y's index, or samples=) must be unique to match decisions to samples.")
+    positions = np.empty(len(table), dtype=np.int64)
+    seen = {}
+    for row, (sample, given, decision, label) in enumerate(table.itertuples(index=False)):
+        where = f"{source!r} {_line(row)} (sample {sample!r})"
+        if sample not in position_of:
+            raise ValueError(
+                f"{where}: no such sample among the {len(identifiers)} labels given; the decisions belong to "
+                "another data set, or pass samples= (e.g. the image paths) to match them."
+            )
+        if sample in seen:
+            raise ValueError(f"{where}: the sample is decided twice (also on {_line(seen[sample])}); keep one row.")
+        seen[sample] = row
+        position = positions[row] = position_of[sample]
+        if given != given_text[position]:
+            raise ValueError(
+                f"{where}: its given label is {given!r} in the file but {given_text[position]!r} in y; the "
+                "decisions were made on other labels."
+            )
+        if decision not in DECISIONS:
+            raise ValueError(f"{where}: decision {decision!r} is not one of {list(DECISIONS)}.")
+        if decision == "drop" and label:
+            raise ValueError(f"{where}: a dropped sample has no label; leave the label cell empty (it holds {label!r}).")
+        if decision == "keep" and label != given:
+            raise ValueError(f"{where}: 'keep' keeps the given label {given!r}, but the label cell says {label!r}.")
+        if decision == "relabel" and label not in class_text:
+            shown = sorted(class_text)[:10]
+            raise ValueError(
+                f"{where}: {label!r} is not a class of y ({shown}{' ...' if len(class_text) > 10 else ''}); "
+                "a new class cannot be introduced by relabelling."
+            )
+    return positions
+
+
+def apply_decisions(y, decisions, *, samples=None):
+    """Corrected labels and the mask of samples to keep, from a review's ``decisions.csv``.
+
+    Samples without a row keep their label and are kept. ``relabel`` sets the row's
+    label, ``keep`` changes nothing, ``drop`` leaves the label as given but takes the
+    sample out of the mask. The file must fit ``y``: every ``sample`` must be one of
+    ``y``'s samples (decided once), its ``given_label`` must be ``y``'s label there (the
+    decisions were made on these labels), and every new label one of ``y``'s classes;
+    otherwise a ``ValueError`` names the line. ``y`` is not modified.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        The labels the report was made on. A pandas Series is matched by its index (as
+        ``label_issues_`` is indexed like the input), anything else by position.
+    decisions : str, path-like, file or pandas DataFrame
+        The exported ``decisions.csv`` (columns ``sample,given_label,decision,label``).
+    samples : array-like of shape (n_samples,), default=None
+        The identifiers of ``y``'s samples as the file's ``sample`` column holds them,
+        e.g. the image paths; None: the index of a Series ``y``, else the positions.
+
+    Returns
+    -------
+    labels : ndarray or Series of shape (n_samples,)
+        The corrected labels, of ``y``'s type (a Series keeps its index).
+    keep : ndarray of bool, shape (n_samples,)
+        False for the dropped samples.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skclip_noise import apply_decisions
+    >>> y = ["cat", "dog", "dog", "cat"]
+    >>> decisions = pd.DataFrame({"sample": ["1", "3"], "given_label": ["dog", "cat"],
+    ...                           "decision": ["relabel", "drop"], "label": ["cat", ""]})
+    >>> labels, keep = apply_decisions(y, decisions)
+    >>> labels.tolist(), keep.tolist()
+    (['cat', 'cat', 'dog', 'cat'], [True, True, True, False])
+    """
+    series = y if isinstance(y, pd.Series) else None
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise ValueError(f"y must be 1-D, one label per sample; got shape {values.shape}.")
+    if samples is None:
+        identifiers = series.index if series is not None else np.arange(len(values))
+    else:
+        identifiers = np.asarray(samples)
+        if len(identifiers) != len(values):
+            raise ValueError(f"samples has {len(identifiers)} entries but y has {len(values)}; one per label.")
+    identifiers = [str(identifier) for identifier in identifiers]
+    table, source = _read_decisions(decisions)
+    given_text = [str(label) for label in values]
+    classes = pd.unique(values)
+    class_of_text = {str(label): label for label in classes}
+    positions = _check_rows(table, source, identifiers, given_text, class_of_text)
+
+    labels = values.copy()
+    keep = np.ones(len(values), dtype=bool)
+    relabel = (table["decision"] == "relabel").to_numpy()
+    if relabel.any():
+        # Every new label is one of y's own classes, so it fits y's dtype as it is.
+        labels[positions[relabel]] = [class_of_text[text] for text in table["label"].to_numpy()[relabel]]
+    keep[positions[(table["decision"] == "drop").to_numpy()]] = False
+    if series is not None:
+        labels = pd.Series(labels, index=series.index, name=series.name)
+    return labels, keep

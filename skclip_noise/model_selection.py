@@ -1,0 +1,240 @@
+"""Choosing hyperparameters on noisy labels, with or without the truth.
+
+``GridSearchCV`` rates each candidate by a score on held-out pairs. With real,
+imperfectly labelled data there is no answer key, so the scores here need only the
+given labels:
+
+- a detector's own :meth:`~skclip_noise.detectors.BaseNoiseDetector.score` (what
+  ``GridSearchCV`` uses when ``scoring`` is not given), also available as
+  ``make_detection_scorer()``: the accuracy, on the held-out *given* labels, of a
+  logistic regression trained on the training pairs the detector kept;
+- :func:`noise_corrected_accuracy_score` and :func:`make_noise_corrected_scorer` for
+  classifiers: their accuracy on noisy labels, corrected by an estimated noise
+  transition matrix into an estimate of the accuracy on the true labels.
+
+Where a small, hand-checked set of samples exists (a *trusted* set), it is the better
+judge: ``make_detection_scorer(clean_f1_score)`` rates a detector against the routed
+``is_noisy`` of those samples, and for a classifier the trusted samples can be the test
+fold of every split (see the user guide, "Choosing hyperparameters without the truth").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.metadata_routing import MetadataRequest
+
+__all__ = [
+    "make_detection_scorer",
+    "make_noise_corrected_scorer",
+    "noise_corrected_accuracy_score",
+]
+
+#: A transition matrix worse conditioned than this cannot be inverted reliably.
+MAX_CONDITION = 1e8
+
+
+def _check_transition(noise_transition, n_classes=None):
+    transition = np.asarray(noise_transition, dtype=np.float64)
+    if transition.ndim != 2 or transition.shape[0] != transition.shape[1]:
+        raise ValueError(f"noise_transition must be a square (n_classes, n_classes) matrix; got shape {transition.shape}.")
+    if n_classes is not None and transition.shape[0] != n_classes:
+        raise ValueError(
+            f"noise_transition is {transition.shape[0]} x {transition.shape[0]} but there are {n_classes} classes; "
+            "pass the matrix of these classes (rows: true class, columns: given label, in the order of labels)."
+        )
+    if not np.isfinite(transition).all() or (transition < 0).any() or not np.allclose(transition.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(
+            "noise_transition must be row-stochastic: T[i, j] = P(given label j | true class i), each row "
+            "non-negative and summing to 1 (a detector's noise_transition_ is)."
+        )
+    condition = np.linalg.cond(transition)
+    if not condition < MAX_CONDITION:
+        raise ValueError(
+            f"noise_transition is singular or nearly so (condition number {condition:.3g}): with noise that "
+            "dense the given labels say nothing about the true accuracy. Use a trusted, hand-checked "
+            "validation set instead."
+        )
+    return transition
+
+
+def noise_corrected_accuracy_score(y_noisy, y_pred, noise_transition, *, labels=None, sample_weight=None):
+    """Estimated accuracy on the true labels, from predictions and *noisy* labels.
+
+    With ``T[i, j] = P(given label j | true class i)`` and the given label independent
+    of the prediction once the true class is known (class-conditional noise), the
+    joint of predictions and given labels is ``M = C T``, where ``C`` is the joint of
+    predictions and true classes; so ``C = M T^-1`` and the true accuracy is its trace,
+    ``mean_n T^-1[given_n, predicted_n]``. It is unbiased for that noise and can leave
+    ``[0, 1]`` on small samples. Where the noise depends on the image (hard images
+    mislabelled), a classifier that learned those flips is overrated.
+
+    Parameters
+    ----------
+    y_noisy : array-like of shape (n_samples,)
+        The given, possibly wrong, labels.
+    y_pred : array-like of shape (n_samples,)
+        The classifier's predictions.
+    noise_transition : array-like of shape (n_classes, n_classes)
+        ``P(given | true)``, rows: true class, in the order of ``labels``, e.g. a fitted
+        detector's ``noise_transition_`` (estimated without the truth).
+    labels : array-like of shape (n_classes,), default=None
+        The classes in the order of the matrix; None: the sorted labels of ``y_noisy``
+        and ``y_pred`` together.
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = np.array([[0.8, 0.2], [0.2, 0.8]])  # 20 % of each class flipped
+    >>> y_true = np.array([0] * 50 + [1] * 50)
+    >>> y_noisy = y_true.copy(); y_noisy[:10] = 1; y_noisy[50:60] = 0
+    >>> float(np.mean(y_true == y_noisy))  # a perfect classifier, judged by noisy labels
+    0.8
+    >>> round(noise_corrected_accuracy_score(y_noisy, y_true, T), 6)
+    1.0
+    """
+    y_noisy, y_pred = np.asarray(y_noisy), np.asarray(y_pred)
+    if y_noisy.ndim != 1 or y_pred.shape != y_noisy.shape:
+        raise ValueError(f"y_noisy and y_pred must be 1-D of the same length; got {y_noisy.shape} and {y_pred.shape}.")
+    classes = np.unique(np.concatenate([y_noisy, y_pred])) if labels is None else np.asarray(labels)
+    transition = _check_transition(noise_transition, len(classes))
+    order = np.argsort(classes, kind="stable")
+    sorted_classes = classes[order]
+
+    def codes(values, name):
+        position = np.clip(np.searchsorted(sorted_classes, values), 0, len(classes) - 1)
+        unknown = sorted_classes[position] != values
+        if unknown.any():
+            raise ValueError(f"{name} has labels not in labels: {np.unique(values[unknown])[:5].tolist()}.")
+        return order[position]
+
+    inverse = np.linalg.inv(transition)
+    per_sample = inverse[codes(y_noisy, "y_noisy"), codes(y_pred, "y_pred")]
+    return float(np.average(per_sample, weights=sample_weight))
+
+
+class NoiseCorrectedScorer:
+    """A ``scoring=`` object: :func:`noise_corrected_accuracy_score` of ``estimator.predict(X)``
+    against the held-out labels ``y``. Built by :func:`make_noise_corrected_scorer`."""
+
+    def __init__(self, noise_transition, labels=None):
+        self.noise_transition = noise_transition
+        self.labels = labels
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        labels = getattr(estimator, "classes_", None) if self.labels is None else self.labels
+        return noise_corrected_accuracy_score(
+            y, estimator.predict(X), self.noise_transition, labels=labels, sample_weight=sample_weight
+        )
+
+    def __repr__(self):
+        return f"make_noise_corrected_scorer(<{np.shape(self.noise_transition)} matrix>)"
+
+
+def make_noise_corrected_scorer(noise_transition, *, labels=None):
+    """A scorer for ``GridSearchCV(scoring=...)``: a classifier's noise-corrected accuracy.
+
+    Parameters
+    ----------
+    noise_transition : array-like of shape (n_classes, n_classes) or fitted detector
+        ``P(given | true)`` (rows: true class), or a fitted detector, whose
+        ``noise_transition_`` and ``classes_`` are taken. Estimate it once on the whole
+        training set (e.g. ``ConsensusDetector().fit(X, y_noisy)``), before the search.
+    labels : array-like of shape (n_classes,), default=None
+        The classes in the matrix's order; None: the detector's ``classes_``, else the
+        estimator's ``classes_`` at scoring time.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skclip_noise import ConsensusDetector, make_noisy_labels
+    >>> from skclip_noise.model_selection import make_noise_corrected_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1, 2], 100)
+    >>> X = np.eye(3)[y] * 3 + rng.normal(size=(300, 3))
+    >>> y_noisy, _ = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    >>> detector = ConsensusDetector(random_state=0).fit(X, y_noisy)
+    >>> search = GridSearchCV(LogisticRegression(), {"C": [0.01, 1.0]},
+    ...                       scoring=make_noise_corrected_scorer(detector)).fit(X, y_noisy)
+    >>> bool(search.best_score_ > 0.8)  # an estimate of the accuracy on the true labels
+    True
+    """
+    if hasattr(noise_transition, "noise_transition_"):
+        detector = noise_transition
+        labels = detector.classes_ if labels is None else labels
+        noise_transition = detector.noise_transition_
+    transition = _check_transition(noise_transition, None if labels is None else len(labels))
+    return NoiseCorrectedScorer(transition, labels)
+
+
+class DetectionScorer:
+    """A ``scoring=`` object for detectors. Built by :func:`make_detection_scorer`."""
+
+    def __init__(self, metric=None):
+        self.metric = metric
+
+    def __call__(self, estimator, X, y, is_noisy=None):
+        if self.metric is None:
+            return estimator.score(X, y)
+        if is_noisy is None:
+            raise ValueError(
+                f"make_detection_scorer({self.metric.__name__}) rates verdicts against the true noise mask: pass "
+                "is_noisy to the search's fit with metadata routing on "
+                "(sklearn.config_context(enable_metadata_routing=True)); without the truth use make_detection_scorer()."
+            )
+        return self.metric(np.asarray(is_noisy, dtype=bool), estimator.predict_clean(X, y))
+
+    def get_metadata_routing(self):
+        request = MetadataRequest(owner=type(self).__name__)
+        if self.metric is not None:
+            request.score.add_request(param="is_noisy", alias=True)
+        return request
+
+    def __repr__(self):
+        return f"make_detection_scorer({'' if self.metric is None else self.metric.__name__})"
+
+
+def make_detection_scorer(metric=None):
+    """A scorer for ``GridSearchCV(scoring=...)`` over a detector's parameters.
+
+    Parameters
+    ----------
+    metric : callable ``metric(is_noisy, clean_pred)`` or None, default=None
+        None: the detector's label-free :meth:`~skclip_noise.detectors.BaseNoiseDetector.score`
+        (no truth needed; the same as leaving ``scoring`` unset). A metric of
+        :mod:`skclip_noise.metrics` (e.g. ``clean_f1_score``): the held-out verdicts
+        ``predict_clean(X, y)`` against the true mask ``is_noisy``, which the search's
+        ``fit`` must receive with metadata routing on (benchmarks, or a trusted set).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, is_noisy=None)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skclip_noise import ConsensusDetector, make_noisy_labels
+    >>> from skclip_noise.model_selection import make_detection_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1, 2], 100)
+    >>> X = np.eye(3)[y] * 3 + rng.normal(size=(300, 3))
+    >>> y_noisy, _ = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    >>> search = GridSearchCV(ConsensusDetector(random_state=0), {"n_rounds": [1, 2]},
+    ...                       scoring=make_detection_scorer(), cv=3).fit(X, y_noisy)
+    >>> sorted(search.best_params_)
+    ['n_rounds']
+    """
+    if metric is not None and not callable(metric):
+        raise TypeError(f"metric must be a callable metric(is_noisy, clean_pred) or None; got {metric!r}.")
+    return DetectionScorer(metric)

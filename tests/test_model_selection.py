@@ -1,0 +1,234 @@
+"""Label-free scores: detectors' score(), the detection and noise-corrected scorers."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from skclip_noise import (
+    ConsensusDetector,
+    DualPromptDetector,
+    GMMLossDetector,
+    LabelMatchDetector,
+    NeighbourDetector,
+    SmallLossDetector,
+    make_noisy_labels,
+)
+from skclip_noise.base.label_free import MAX_REFERENCE_SAMPLES, fit_reference_classifier
+from skclip_noise.metrics import clean_f1_score
+from skclip_noise.model_selection import (
+    make_detection_scorer,
+    make_noise_corrected_scorer,
+    noise_corrected_accuracy_score,
+)
+
+
+@pytest.fixture(scope="module")
+def digits_noisy():
+    digits = load_digits()
+    X, y = digits.data[:600] / 16.0, digits.target[:600]
+    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    return X, y, y_noisy, is_noisy
+
+
+def folds():
+    return StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+# ------------------------------------------------------------ noise-corrected accuracy
+
+
+def test_noise_corrected_accuracy_recovers_true_accuracy_in_expectation():
+    rng = np.random.default_rng(0)
+    n_classes, n = 4, 200_000
+    transition = np.full((n_classes, n_classes), 0.1) + np.eye(n_classes) * 0.6  # rows sum to 1
+    y_true = rng.integers(n_classes, size=n)
+    cdf = transition.cumsum(axis=1)[y_true]  # the given label by inverse CDF of the true class's row
+    y_noisy = (rng.random(n)[:, None] > cdf).sum(axis=1)
+    y_pred = np.where(rng.random(n) < 0.75, y_true, rng.integers(n_classes, size=n))
+    true_accuracy = float(np.mean(y_pred == y_true))
+    naive = float(np.mean(y_pred == y_noisy))
+    corrected = noise_corrected_accuracy_score(y_noisy, y_pred, transition)
+    assert naive < true_accuracy - 0.2
+    assert corrected == pytest.approx(true_accuracy, abs=0.01)
+
+
+def test_noise_corrected_accuracy_identity_is_plain_accuracy_and_labels_map_order():
+    y_noisy = np.array(["b", "a", "a", "c"])
+    y_pred = np.array(["b", "a", "c", "c"])
+    assert noise_corrected_accuracy_score(y_noisy, y_pred, np.eye(3)) == pytest.approx(0.75)
+    transition = np.array([[0.8, 0.2, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # for labels a, b, c
+    reordered = transition[[2, 0, 1]][:, [2, 0, 1]]  # the same matrix for labels c, a, b
+    assert noise_corrected_accuracy_score(y_noisy, y_pred, transition) == pytest.approx(
+        noise_corrected_accuracy_score(y_noisy, y_pred, reordered, labels=["c", "a", "b"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("transition", "message"),
+    [
+        (np.ones((2, 3)) / 3, "square"),
+        (np.eye(3), "3 x 3 but there are 2 classes"),
+        (np.array([[0.5, 0.4], [0.1, 0.9]]), "row-stochastic"),
+        (np.full((2, 2), 0.5), "singular"),
+    ],
+)
+def test_noise_corrected_accuracy_refuses_bad_matrices(transition, message):
+    with pytest.raises(ValueError, match=message):
+        noise_corrected_accuracy_score([0, 1], [0, 1], transition)
+
+
+def test_noise_corrected_accuracy_refuses_unknown_labels():
+    with pytest.raises(ValueError, match="y_pred has labels not in labels"):
+        noise_corrected_accuracy_score([0, 1], [0, 2], np.eye(2), labels=[0, 1])
+
+
+def test_noise_corrected_scorer_in_grid_search_takes_a_fitted_detector(digits_noisy):
+    X, y, y_noisy, _ = digits_noisy
+    detector = ConsensusDetector(random_state=0).fit(X, y_noisy)
+    scorer = make_noise_corrected_scorer(detector)
+    search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [1e-4, 1.0]}, scoring=scorer, cv=folds())
+    search.fit(X, y_noisy)
+    assert search.best_params_ == {"C": 1.0}
+    # closer to the accuracy on the true labels than the plain accuracy on the noisy ones
+    model = LogisticRegression(max_iter=500).fit(X[:400], y_noisy[:400])
+    true_accuracy = model.score(X[400:], y[400:])
+    assert abs(scorer(model, X[400:], y_noisy[400:]) - true_accuracy) < abs(model.score(X[400:], y_noisy[400:]) - true_accuracy)
+
+
+# ------------------------------------------------------------------ detector score
+
+
+def test_score_only_where_training_embeddings_are_kept():
+    for detector in (ConsensusDetector(), NeighbourDetector(), GMMLossDetector(), SmallLossDetector()):
+        assert hasattr(detector, "score"), type(detector).__name__
+    for detector in (GMMLossDetector(tuning="full"), LabelMatchDetector(), DualPromptDetector()):
+        assert not hasattr(detector, "score"), type(detector).__name__
+
+
+def test_score_prefers_keeping_clean_labels(digits_noisy):
+    """The reference trained on a detector's kept set scores higher on held-out noisy labels
+    than one trained on everything (no detection) or on a random half."""
+    X, y, y_noisy, is_noisy = digits_noisy
+    train, test = np.arange(400), np.arange(400, 600)
+    detector = ConsensusDetector(random_state=0).fit(X[train], y_noisy[train])
+    good = detector.score(X[test], y_noisy[test])
+    kept_everything = fit_reference_classifier(X[train], y_noisy[train], np.ones(400, bool), 10)
+    proba = kept_everything.predict_proba(X[test])
+    assert good > float(proba[np.arange(len(test)), y_noisy[test]].mean())
+    assert 0.0 <= good <= 1.0
+
+
+def test_score_is_label_free_and_ranks_detectors_by_quality(digits_noisy):
+    X, y, y_noisy, is_noisy = digits_noisy
+    search = GridSearchCV(
+        ConsensusDetector(random_state=0), {"threshold": [0.5, 0.999]}, cv=folds()
+    ).fit(X, y_noisy)
+    assert search.best_params_ == {"threshold": 0.5}
+    assert clean_f1_score(is_noisy, search.best_estimator_.clean_mask_) > 0.9
+
+
+def test_score_reference_is_fitted_once_per_fit_and_survives_pickle(digits_noisy):
+    X, _, y_noisy, _ = digits_noisy
+    detector = NeighbourDetector().fit(X[:400], y_noisy[:400])
+    first = detector.score(X[400:], y_noisy[400:])
+    reference = detector._reference_classifier()
+    assert detector._reference_classifier() is reference
+    restored = pickle.loads(pickle.dumps(detector))
+    assert restored.score(X[400:], y_noisy[400:]) == first
+    detector.fit(X[200:], y_noisy[200:])
+    assert detector._reference_classifier() is not reference
+
+
+def test_score_weights_and_errors(digits_noisy):
+    X, _, y_noisy, _ = digits_noisy
+    detector = GMMLossDetector(lr=1e-2, device="cpu", random_state=0).fit(X[:400], y_noisy[:400])
+    weights = np.zeros(200)
+    weights[:10] = 1.0
+    reference = detector._reference_classifier()
+    proba = reference.predict_proba(X[400:410])
+    given = proba[np.arange(10), np.searchsorted(reference.classes_, y_noisy[400:410])]
+    assert detector.score(X[400:], y_noisy[400:], sample_weight=weights) == pytest.approx(float(given.mean()))
+    with pytest.raises(ValueError, match="not seen during fit"):
+        detector.score(X[400:], np.full(200, 99))
+    with pytest.raises(ValueError, match="features"):
+        detector.score(X[400:, :10], y_noisy[400:])
+
+
+def test_reference_subsamples_large_kept_sets_and_handles_one_class_or_none():
+    rng = np.random.default_rng(0)
+    n = MAX_REFERENCE_SAMPLES + 500
+    features = rng.normal(size=(n, 2)).astype(np.float32)
+    codes = (features[:, 0] > 0).astype(int)
+    model = fit_reference_classifier(features, codes, np.ones(n, bool), 2, random_state=0)
+    assert model[-1].n_features_in_ == 2 and model[0].n_samples_seen_ == MAX_REFERENCE_SAMPLES
+    single = fit_reference_classifier(features, codes, codes == 1, 2)
+    assert single.classes_.tolist() == [1] and np.all(single.predict_proba(features[:5]) == 1.0)
+    nothing = fit_reference_classifier(features, codes, np.zeros(n, bool), 2)  # chance: 1 / n_classes
+    assert nothing.classes_.tolist() == [0, 1] and np.all(nothing.predict_proba(features[:5]) == 0.5)
+
+
+# ------------------------------------------------------------------ detection scorer
+
+
+def test_detection_scorer_label_free_equals_score(digits_noisy):
+    X, _, y_noisy, _ = digits_noisy
+    detector = ConsensusDetector(random_state=0).fit(X[:400], y_noisy[:400])
+    assert make_detection_scorer()(detector, X[400:], y_noisy[400:]) == detector.score(X[400:], y_noisy[400:])
+
+
+def test_detection_scorer_with_truth_uses_routed_mask(digits_noisy):
+    X, _, y_noisy, is_noisy = digits_noisy
+    search = GridSearchCV(
+        NeighbourDetector(), {"n_neighbors": [3, 10]}, scoring=make_detection_scorer(clean_f1_score), cv=folds()
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        search.fit(X, y_noisy, is_noisy=is_noisy)
+    assert 0.8 < search.best_score_ <= 1.0
+    detector = NeighbourDetector().fit(X[:400], y_noisy[:400])
+    with pytest.raises(ValueError, match="pass is_noisy"):
+        make_detection_scorer(clean_f1_score)(detector, X[400:], y_noisy[400:])
+    with pytest.raises(TypeError, match="callable"):
+        make_detection_scorer("clean_f1")
+
+
+# ------------------------------------------------------------------ trusted set (documented route)
+
+
+def test_trusted_set_route_for_a_pipeline_and_a_detector(digits_noisy):
+    """The user guide's route: the checked samples are the test fold of a single split."""
+    imblearn_pipeline = pytest.importorskip("imblearn.pipeline")
+    X, y, y_noisy, is_noisy = digits_noisy
+    trusted = np.arange(0, 600, 4)  # 150 hand-checked samples
+    others = np.setdiff1d(np.arange(600), trusted)
+    y_search = y_noisy.copy()
+    y_search[trusted] = y[trusted]
+    pipeline = imblearn_pipeline.make_pipeline(ConsensusDetector(random_state=0), LogisticRegression(max_iter=500))
+    search = GridSearchCV(pipeline, {"consensusdetector__threshold": [0.5, 0.999]}, cv=[(others, trusted)],
+                          scoring="accuracy").fit(X, y_search)
+    assert search.best_params_ == {"consensusdetector__threshold": 0.5}
+    assert search.cv_results_["mean_test_score"][0] > search.cv_results_["mean_test_score"][1]
+
+    checked = np.zeros(600, bool)
+    checked[trusted] = is_noisy[trusted]
+    detector_search = GridSearchCV(NeighbourDetector(), {"n_neighbors": [1, 10]}, cv=[(others, trusted)],
+                                   scoring=make_detection_scorer(clean_f1_score))
+    with sklearn.config_context(enable_metadata_routing=True):
+        detector_search.fit(X, y_noisy, is_noisy=checked)
+    assert detector_search.best_params_ == {"n_neighbors": 10}
+
+
+def test_score_gives_zero_to_a_class_the_detector_dropped():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 60)
+    X = np.eye(3)[y] * 3 + rng.normal(size=(180, 3))
+    detector = NeighbourDetector(n_neighbors=5).fit(X, y)
+    detector.clean_mask_ = y != 2  # as if every pair of class 2 were judged wrong
+    assert detector.score(X[y == 2], y[y == 2]) == 0.0
+    assert detector.score(X[y == 0], y[y == 0]) > 0.9

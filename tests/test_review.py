@@ -1,0 +1,270 @@
+"""From report to fixed labels: apply_decisions, ``skclip-noise apply`` and the review in a real browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import CHROMEDRIVER, CHROMIUM, needs_selenium
+
+from skclip_noise import apply_decisions
+from skclip_noise.cli import main
+from skclip_noise.decisions import read_decisions
+from skclip_noise.report import label_issues_html
+from skclip_noise.report._thumbnails import INLINE_THUMBNAIL_LIMIT
+
+# ------------------------------------------------------------------ apply_decisions
+
+
+def _decisions(rows):
+    return pd.DataFrame(rows, columns=["sample", "given_label", "decision", "label"])
+
+
+def test_apply_decisions_relabels_drops_and_keeps_without_touching_y():
+    y = np.array([3, 1, 4, 1, 5])
+    before = y.copy()
+    table = _decisions([["0", "3", "relabel", "5"], ["2", "4", "drop", ""], ["4", "5", "keep", "5"]])
+    labels, keep = apply_decisions(y, table)
+    assert labels.tolist() == [5, 1, 4, 1, 5] and labels.dtype == y.dtype
+    assert keep.tolist() == [True, True, False, True, True]
+    assert np.array_equal(y, before)
+
+
+def test_apply_decisions_matches_series_index_and_paths(tmp_path):
+    y = pd.Series(["cat", "dog"], index=["a.png", "b.png"], name="label")
+    labels, keep = apply_decisions(y, _decisions([["b.png", "dog", "relabel", "cat"]]))
+    assert isinstance(labels, pd.Series) and labels.to_dict() == {"a.png": "cat", "b.png": "cat"}
+    paths = ["/x/a.png", "/x/b.png"]
+    path = tmp_path / "decisions.csv"
+    _decisions([["/x/a.png", "cat", "drop", ""]]).to_csv(path, index=False)
+    labels, keep = apply_decisions(["cat", "dog"], path, samples=paths)
+    assert keep.tolist() == [False, True]
+
+
+def test_read_decisions_keeps_labels_as_text(tmp_path):
+    path = tmp_path / "decisions.csv"
+    path.write_text('sample,given_label,decision,label\n0,07,relabel,"a, b"\n')
+    table = read_decisions(path)
+    assert table.loc[0, "given_label"] == "07" and table.loc[0, "label"] == "a, b"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["9", "3", "drop", ""]], r"line 2 \(sample '9'\): no such sample"),
+        ([["0", "1", "drop", ""]], r"line 2 .*given label is '1' in the file but '3' in y"),
+        ([["0", "3", "relabel", "7"]], r"line 2 .*'7' is not a class of y"),
+        ([["0", "3", "fix", "1"]], r"decision 'fix' is not one of \['keep', 'relabel', 'drop'\]"),
+        ([["0", "3", "drop", "1"]], r"a dropped sample has no label"),
+        ([["0", "3", "keep", "1"]], r"'keep' keeps the given label '3'"),
+        ([["0", "3", "drop", ""], ["1", "1", "drop", ""], ["0", "3", "keep", "3"]], r"line 4 .*decided twice \(also on line 2\)"),
+    ],
+)
+def test_apply_decisions_refuses_a_file_that_does_not_fit(rows, message):
+    with pytest.raises(ValueError, match=message):
+        apply_decisions([3, 1, 4], _decisions(rows))
+
+
+def test_apply_decisions_refuses_missing_columns_and_files(tmp_path):
+    with pytest.raises(ValueError, match=r"lacks \['decision'\]"):
+        apply_decisions([1], pd.DataFrame({"sample": ["0"], "given_label": ["1"], "label": ["1"]}))
+    with pytest.raises(FileNotFoundError, match="Export decisions"):
+        apply_decisions([1], tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="samples has 1 entries but y has 2"):
+        apply_decisions([1, 2], _decisions([]), samples=["a"])
+
+
+def test_cli_apply_writes_the_corrected_csv(tmp_path, capsys):
+    from skclip_noise.datasets import make_image_folder
+
+    root = tmp_path / "images"
+    make_image_folder(np.zeros((6, 8, 8), np.uint8), np.array(["a", "a", "a", "b", "b", "b"]), root)
+    decisions = tmp_path / "decisions.csv"
+    _decisions([["1", "a", "relabel", "b"], ["4", "b", "drop", ""]]).to_csv(decisions, index=False)
+    assert main(["apply", str(root), str(decisions)]) == 0
+    written = pd.read_csv(tmp_path / "corrected_labels.csv")
+    assert written["label"].tolist() == ["a", "b", "a", "b", "b"]
+    assert len(written) == 5 and all(os.path.isfile(p) for p in written["path"])
+    assert "1 relabelled, 1 dropped" in capsys.readouterr().err
+    _decisions([["1", "b", "drop", ""]]).to_csv(decisions, index=False)
+    assert main(["apply", str(root), str(decisions), "--output", str(tmp_path / "out.csv")]) == 2
+    assert "line 2" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
+
+
+# --------------------------------------------------------------- the page's markup
+
+
+def _issues(n, rng, *, outliers=0):
+    classes = np.array(["zero", "one", "two", "three"])
+    given = classes[rng.integers(4, size=n)]
+    suggested = classes[rng.integers(4, size=n)]
+    kinds = np.array(["label"] * n, dtype=object)
+    kinds[:outliers] = "outlier"
+    return pd.DataFrame({
+        "is_label_issue": True, "label_quality": rng.random(n), "given_label": given,
+        "predicted_label": suggested, "suggested_label": suggested,
+        "issue_type": pd.Categorical(kinds, categories=["ok", "label", "outlier", "unreadable"]),
+    })
+
+
+def test_review_markup_and_static_page():
+    rng = np.random.default_rng(0)
+    issues = _issues(6, rng, outliers=2)
+    page = label_issues_html(None, issues)
+    assert page.count('data-sample="') == 6 and page.count('data-kind="outlier"') == 2
+    assert re.search(r'data-kind="outlier"', page) and 'data-suggested=""' in page
+    assert re.search(r"<body data-report=\"[0-9a-f]{20}\" data-page-size=\"200\">", page)
+    other = label_issues_html(None, issues.assign(given_label=issues["given_label"][::-1].to_numpy()))
+    assert re.search(r'data-report="(\w+)"', page)[1] != re.search(r'data-report="(\w+)"', other)[1]
+    static = label_issues_html(None, issues, review=False)
+    assert "<script" not in static and "data-sample" not in static
+
+
+def test_thousands_of_cards_put_thumbnails_beside_the_page(tmp_path):
+    rng = np.random.default_rng(0)
+    n = INLINE_THUMBNAIL_LIMIT + 200
+    X = rng.integers(0, 255, size=(n, 16, 16), dtype=np.uint8)
+    page = label_issues_html(X, _issues(n, rng), tmp_path / "report.html", max_items=None)
+    folder = tmp_path / "report_thumbnails"
+    assert len(os.listdir(folder)) == n
+    text = open(page, encoding="utf-8").read()
+    assert "data:image/png" not in text and text.count('loading="lazy"') == n
+    assert os.path.getsize(page) < 2_500 * n  # HTML only; the images are files
+    small = label_issues_html(X[:10], _issues(10, rng), tmp_path / "small.html")
+    assert "data:image/png" in open(small, encoding="utf-8").read()
+    with pytest.raises(ValueError, match="pass path"):
+        label_issues_html(X[:10], _issues(10, rng), thumbnails="files")
+    with pytest.raises(ValueError, match="thumbnails must be one of"):
+        label_issues_html(X[:10], _issues(10, rng), thumbnails="png")
+
+
+# ------------------------------------------------------------ in a real browser
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def _keys(driver, *keys):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for key in keys:  # to the focused element, as a person types
+        ActionChains(driver).send_keys(key).perform()
+
+
+def _progress(driver):
+    return driver.find_element("id", "review-progress").text
+
+
+def _card(driver, position):
+    return driver.find_element("css selector", f'article.card[data-sample="{position}"]')
+
+
+@needs_selenium
+@pytest.mark.slow
+def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, browser, tmp_path):
+    X, y = digits
+    X, y = X[:40], y[:40]
+    rng = np.random.default_rng(0)
+    given = y.copy()
+    given[:12] = (y[:12] + 1) % 10  # 12 wrong labels
+    quality = np.r_[np.linspace(0.01, 0.2, 12), np.linspace(0.6, 0.99, 28)]
+    issues = pd.DataFrame({
+        "is_label_issue": quality < 0.5, "label_quality": quality, "given_label": given,
+        "predicted_label": y, "suggested_label": y,
+        "issue_type": pd.Categorical(np.where(quality < 0.5, "label", "ok"), categories=["ok", "label", "outlier"]),
+    })
+    issues.loc[11, "issue_type"] = "outlier"
+    page = label_issues_html(X, issues, tmp_path / "report.html", classes=list(range(10)))
+    browser.get(f"file://{page}")
+    assert _progress(browser) == "0 of 12 decided"
+    # cards are worst first: samples 0, 1, 2, ... 11
+    _keys(browser, "j", "a")           # sample 0: accept the suggestion (relabel to its true class)
+    _keys(browser, "g")                # sample 1: keep the given label
+    _keys(browser, "x")                # sample 2: drop
+    _keys(browser, "9")                # sample 3: class number 9 -> label 8
+    _keys(browser, "c")                # sample 4: type a class
+    box = _card(browser, 4).find_element("css selector", "input.other")
+    box.send_keys("7\n")
+    _card(browser, 5).find_element("css selector", 'button[data-action="drop"]').click()
+    _card(browser, 6).find_element("css selector", 'button[data-action="accept"]').click()
+    _keys(browser, "u")                # the current card is 6: undo it
+    assert _progress(browser) == "6 of 12 decided"
+    assert "decided-drop" in _card(browser, 2).get_attribute("class")
+    assert _card(browser, 0).find_element("css selector", ".decision").text == f"relabel \u2192 {y[0]}"
+
+    browser.refresh()                  # decisions survive a reload
+    assert _progress(browser) == "6 of 12 decided"
+    assert _card(browser, 3).get_attribute("data-decision") == "relabel"
+
+    browser.find_element("css selector", '#filter-status option[value="undecided"]').click()
+    hidden = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article.card')).filter(c => c.hidden).map(c => c.dataset.sample)")
+    assert sorted(map(int, hidden)) == [0, 1, 2, 3, 4, 5]
+    browser.find_element("css selector", '#filter-status option[value=""]').click()
+    browser.find_element("css selector", '#filter-kind option[value="outlier"]').click()
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article.card')).filter(c => !c.hidden).map(c => c.dataset.sample)")
+    assert shown == ["11"]
+
+    browser.find_element("id", "export-decisions").click()
+    exported = browser.downloads / "decisions.csv"
+    for _ in range(50):
+        if exported.is_file() and exported.stat().st_size:
+            break
+        time.sleep(0.1)
+    labels, keep = apply_decisions(given, exported)
+    expected = given.copy()
+    expected[0], expected[3], expected[4] = y[0], 8, 7
+    assert labels.tolist() == expected.tolist()
+    assert np.flatnonzero(~keep).tolist() == [2, 5]
+
+    again = label_issues_html(X, issues.assign(label_quality=quality * 0.9), tmp_path / "again.html")
+    browser.get(f"file://{again}")     # the same samples and labels remade: the same review goes on
+    assert _progress(browser) == "6 of 12 decided"
+    relabelled = issues.assign(given_label=np.r_[given[:-1], (given[-1] + 1) % 10])
+    other = label_issues_html(X, relabelled, tmp_path / "other.html")
+    browser.get(f"file://{other}")     # other labels: another review, its own decisions
+    assert _progress(browser) == "0 of 12 decided"
+
+
+@needs_selenium
+@pytest.mark.slow
+def test_review_of_ten_thousand_cards_stays_responsive(browser, tmp_path):
+    rng = np.random.default_rng(0)
+    n = 10_000
+    X = rng.integers(0, 255, size=(n, 8, 8), dtype=np.uint8)
+    page = label_issues_html(X, _issues(n, rng), tmp_path / "big.html", max_items=None)
+    start = time.perf_counter()
+    browser.get(f"file://{page}")
+    assert _progress(browser) == f"0 of {n} decided"
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    _keys(browser, *(["j", "g"] * 20))
+    acted = time.perf_counter() - start
+    assert _progress(browser) == f"20 of {n} decided"
+    loaded_images = browser.execute_script(
+        "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
+    assert loaded_images < n / 2  # thumbnails load as they scroll into view
+    assert loaded < 20 and acted < 20, (loaded, acted)
