@@ -423,13 +423,13 @@ def run_detect(args):
 def run_apply(args):
     import pandas as pd
 
-    from .decisions import apply_decisions, read_decisions
+    from .decisions import _apply_decision_table, _read_decisions
 
     X, y = read_detect_input(args.input)
-    table = read_decisions(args.decisions)
+    table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position; paths are accepted too.
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
-    labels, keep = apply_decisions(y, args.decisions, samples=X if by_path else None)
+    labels, keep = _apply_decision_table(y, table, source, samples=X if by_path else None)
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.decisions)), "corrected_labels.csv")
     pd.DataFrame({"path": X[keep], "label": labels[keep]}).to_csv(output, index=False)
     relabelled = int((labels != y).sum())

@@ -167,6 +167,12 @@ def apply_decisions(y, decisions, *, samples=None):
     >>> labels.tolist(), keep.tolist()
     (['cat', 'cat', 'dog', 'cat'], [True, True, True, False])
     """
+    table, source = _read_decisions(decisions)
+    return _apply_decision_table(y, table, source, samples)
+
+
+def _apply_decision_table(y, table, source, samples=None):
+    """:func:`apply_decisions` on a table :func:`_read_decisions` already read from ``source``."""
     series = y if isinstance(y, pd.Series) else None
     values = np.asarray(y)
     if values.ndim != 1:
@@ -178,7 +184,6 @@ def apply_decisions(y, decisions, *, samples=None):
         if len(identifiers) != len(values):
             raise ValueError(f"samples has {len(identifiers)} entries but y has {len(values)}; one per label.")
     identifiers = [str(identifier) for identifier in identifiers]
-    table, source = _read_decisions(decisions)
     given_text = [str(label) for label in values]
     classes = pd.unique(values)
     class_of_text = {str(label): label for label in classes}

@@ -24,6 +24,7 @@ from ..data.inputs import ImageDataset, ImageInput, check_image_input
 from ..data.labels import LabelEncoding, check_labels
 from ..embedder import ImageEmbedder
 from ..training.checkpoint import check_checkpoint_random_state
+from ..training.device import fitted_device
 from ..training.loop import make_loader
 
 __all__ = ["ImageEstimatorMixin", "is_table"]
@@ -209,6 +210,12 @@ class ImageEstimatorMixin:
     def _drop_prefetched(self):
         """Forget embeddings :meth:`_readable_subset` kept that no ``_features`` call used."""
         _PREFETCHED.pop(self, None)
+
+    def _fitted_features(self, X_checked):
+        """Float32 features of X for a fitted estimator, embedded on the device it runs on
+        (its fit-time one, or the CPU on a machine without it)."""
+        device = None if X_checked.kind == "features" else fitted_device(self.device_)
+        return np.asarray(self._features(X_checked, device), dtype=np.float32)
 
     def _features(self, X_checked, device=None):
         """Features of X: X itself when it is a feature array, else frozen embeddings.

@@ -25,7 +25,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.labels import check_labels
-from ..training.device import fitted_device, seed_from_random_state
+from ..training.device import seed_from_random_state
 
 __all__ = ["LabelFreeScoreMixin", "MAX_REFERENCE_SAMPLES", "REFERENCE_C"]
 
@@ -84,10 +84,6 @@ class LabelFreeScoreMixin:
         self._reference = (self.clean_mask_, model)
         return model
 
-    def _reference_features(self, X_checked):
-        device = None if X_checked.kind == "features" else fitted_device(self.device_)
-        return np.asarray(self._features(X_checked, device), dtype=np.float32)
-
     @available_if(lambda self: self._has_label_free_score)
     def score(self, X, y, sample_weight=None):
         """Label-free score of the detector: how well the pairs it kept teach a classifier.
@@ -132,7 +128,7 @@ class LabelFreeScoreMixin:
         X_checked = self._check_X(X, reset=False)
         codes = self._encoding.encode(check_labels(y, X_checked.n_samples))
         model = self._reference_classifier()
-        proba = model.predict_proba(self._reference_features(X_checked))
+        proba = model.predict_proba(self._fitted_features(X_checked))
         given = np.zeros(len(codes))
         known = np.isin(codes, model.classes_)  # a class the detector dropped entirely has probability 0
         given[known] = proba[np.flatnonzero(known), np.searchsorted(model.classes_, codes[known])]

@@ -472,8 +472,7 @@ class ConsensusDetector(BaseNoiseDetector):
         )
 
     def _score_pairs(self, X_checked, codes):
-        device = None if X_checked.kind == "features" else fitted_device(self.device_)
-        features = np.asarray(self._features(X_checked, device), dtype=np.float32)
+        features = self._fitted_features(X_checked)
         n_classes = len(self.classes_)
         indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
         neighbours = _kept_neighbour_distribution(

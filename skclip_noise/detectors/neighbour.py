@@ -15,7 +15,7 @@ from ..selection import (
     simifeat_vote,
 )
 from ..selection.neighbours import KNN_BACKENDS
-from ..training.device import fitted_device, resolve_device
+from ..training.device import resolve_device
 from ._neighbourhood import check_neighbourhood
 
 __all__ = ["NeighbourDetector"]
@@ -141,13 +141,10 @@ class NeighbourDetector(BaseNoiseDetector):
     def _check_params(self, X_checked, encoding):
         check_neighbourhood(self.n_neighbors, encoding)
 
-    def _embeddings(self, X_checked, device=None):
-        # Unnormalised: nearest_neighbours works on unit vectors itself.
-        return np.asarray(self._features(X_checked, device), dtype=np.float32)
-
     def _fit_scores(self, X_checked, codes, encoding):
         self.device_ = str(resolve_device(self.device))
-        embeddings = self._embeddings(X_checked)
+        # Unnormalised: the neighbour index works on unit vectors itself.
+        embeddings = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors.
         self._neighbour_index = NeighbourIndex(embeddings, backend=self.knn_backend, n_jobs=self.n_jobs)
@@ -179,7 +176,6 @@ class NeighbourDetector(BaseNoiseDetector):
         return Scores(given, clean, predicted, suggested_proba=distribution.max(axis=1))
 
     def _score_pairs(self, X_checked, codes):
-        device = None if X_checked.kind == "features" else fitted_device(self.device_)
-        queries = self._embeddings(X_checked, device)
+        queries = self._fitted_features(X_checked)
         neighbours = self._neighbour_index.search(queries, self.n_neighbors)
         return self._vote_scores(neighbours, codes, self._fit_codes, len(self.classes_))
