@@ -33,6 +33,9 @@ tail + symmetric; ``--rates-*``), on each feature set and seed:
   with the cross-validated accuracy on the true labels.
 
 ``--combine a.csv b.csv``: one table (and summary) of several runs' CSVs.
+``--grid-out grid.csv``: every candidate of every setting (its per-fold label-free scores,
+plain and class-balanced, the mean truth score, the refitted F1), to judge other selection
+rules (a class-balanced score, a one-standard-error rule) on the same fits afterwards.
 ``--n-samples``: a stratified subset of each draw (by noisy label, seeded), for the larger
 Fashion-MNIST sets on a small machine. One thread per process. The Markdown table goes to ``--out`` and the raw numbers beside it (.csv).
 """
@@ -60,6 +63,9 @@ from bench_realistic_noise import noise_draws  # noqa: E402
 DEFAULTS = {"n_neighbors": 20, "cv": 5, "threshold": 0.5}
 GRID = {"n_neighbors": [10, 20, 40], "cv": [3, 5], "threshold": [0.3, 0.5, 0.7]}
 N_SPLITS = 5
+#: With --grid-out: every candidate's row (mean and per-fold scores, refitted F1), so that
+#: other selection rules can be judged on the same fits afterwards.
+GRID_ROWS = None
 
 
 def candidates(grid, y_noisy):
@@ -91,7 +97,10 @@ def rate_fold(params, seed, X, y_noisy, is_noisy, y_true, train, test, scorers):
     from skclip_noise import ConsensusDetector
 
     detector = ConsensusDetector(random_state=seed, **params).fit(X[train], y_noisy[train])
+    per_class = np.bincount(y_noisy[test])
+    balanced = 1.0 / per_class[y_noisy[test]]  # every given class counts the same
     row = {"label_free": scorers["label_free"](detector, X[test], y_noisy[test]),
+           "label_free_balanced": detector.score(X[test], y_noisy[test], sample_weight=balanced),
            "truth_f1": scorers["truth"](detector, X[test], y_noisy[test], is_noisy=is_noisy[test])}
     kept = train[detector.clean_mask_]
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X[kept], y_noisy[kept])
@@ -131,7 +140,13 @@ def select(name, noise, seed, X, y_noisy, is_noisy, y_true, grid):
         refit = ConsensusDetector(random_state=seed, **params).fit(X, y_noisy)
         report = detection_report(is_noisy, refit.clean_mask_, output_dict=True)
         grid_rows.append({"params": params, "refit_f1": report["clean_f1"],
-                          **{key: float(np.mean([r[key] for r in rated])) for key in rated[0]}})
+                          **{key: float(np.mean([r[key] for r in rated])) for key in rated[0]},
+                          "label_free_folds": [r["label_free"] for r in rated],
+                          "label_free_balanced_folds": [r["label_free_balanced"] for r in rated]})
+    if GRID_ROWS is not None:
+        GRID_ROWS.extend({"features": name, "seed": seed, "noise": noise, **r, "params": repr(r["params"]),
+                          "label_free_folds": repr(r["label_free_folds"]),
+                          "label_free_balanced_folds": repr(r["label_free_balanced_folds"])} for r in grid_rows)
     return summarise(name, noise, seed, grid_rows, grid)
 
 
@@ -256,6 +271,9 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=None, help="a stratified subset of each draw")
     parser.add_argument("--combine", nargs="+", default=None, help="CSVs of earlier runs: render them as one table")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--grid-out", default=None,
+                        help="CSV of every candidate: per-fold label-free scores (plain and class-balanced), "
+                             "the truth's fold scores, the refitted F1")
     args = parser.parse_args(argv)
     if args.combine:
         return combine(args.combine, args.out)
@@ -265,7 +283,13 @@ def main(argv=None):
     import json
 
     grid = GRID if args.grid is None else json.loads(args.grid)
+    global GRID_ROWS
+    GRID_ROWS = [] if args.grid_out else None
     run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, rates, grid, args.n_samples), markdown, argv, args.out)
+    if args.grid_out:
+        from _bench_common import write_csv
+
+        write_csv(GRID_ROWS, args.grid_out)
 
 
 if __name__ == "__main__":

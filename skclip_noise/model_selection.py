@@ -10,7 +10,9 @@ given labels:
   logistic regression trained on the training pairs the detector kept;
 - :func:`noise_corrected_accuracy_score` and :func:`make_noise_corrected_scorer` for
   classifiers: their accuracy on noisy labels, corrected by an estimated noise
-  transition matrix into an estimate of the accuracy on the true labels.
+  transition matrix into an estimate of the accuracy on the true labels;
+- :func:`prefer_defaults`, a ``refit`` rule for ``GridSearchCV`` that keeps the default
+  parameters unless the best candidate beats them by more than the folds' noise.
 
 Where a small, hand-checked set of samples exists (a *trusted* set), it is the better
 judge: ``make_detection_scorer(clean_f1_score)`` rates a detector against the routed
@@ -27,6 +29,7 @@ __all__ = [
     "make_detection_scorer",
     "make_noise_corrected_scorer",
     "noise_corrected_accuracy_score",
+    "prefer_defaults",
 ]
 
 #: A transition matrix worse conditioned than this cannot be inverted reliably.
@@ -238,3 +241,72 @@ def make_detection_scorer(metric=None):
     if metric is not None and not callable(metric):
         raise TypeError(f"metric must be a callable metric(is_noisy, clean_pred) or None; got {metric!r}.")
     return DetectionScorer(metric)
+
+
+def prefer_defaults(defaults, *, n_standard_errors=1.0, scoring=None):
+    """A ``GridSearchCV(refit=...)`` rule: the best candidate only when it beats the defaults.
+
+    A label-free score is noisy on small held-out folds, and a candidate can top the grid
+    by chance. This rule compares the best candidate with the ``defaults`` fold by fold
+    (the same folds, so the difference is paired) and keeps the defaults unless the best
+    candidate's mean gain exceeds ``n_standard_errors`` standard errors of that paired
+    difference: the "one standard error" habit of model selection, aimed at the defaults.
+
+    Parameters
+    ----------
+    defaults : dict
+        The default parameter values, e.g. ``{"n_neighbors": 20, "cv": 5}``; only the
+        names the grid varies are compared. One candidate of the grid must match them.
+    n_standard_errors : float, default=1.0
+        How many standard errors of the paired per-fold difference the best candidate
+        must beat the defaults by; 0 picks the best mean, as ``refit=True`` does.
+    scoring : str or None, default=None
+        With several scorers, the name of the one to use (``cv_results_``'s
+        ``split{i}_test_<name>``); None for a single score.
+
+    Returns
+    -------
+    refit : callable ``refit(cv_results) -> int``
+        For ``GridSearchCV(..., refit=prefer_defaults(...))``; ``best_index_`` is its answer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    >>> from skclip_noise import ConsensusDetector, make_noisy_labels
+    >>> from skclip_noise.model_selection import prefer_defaults
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1, 2], 100)
+    >>> X = np.eye(3)[y] * 3 + rng.normal(size=(300, 3))
+    >>> y_noisy, _ = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    >>> search = GridSearchCV(ConsensusDetector(random_state=0), {"threshold": [0.3, 0.5, 0.7]},
+    ...                       cv=StratifiedKFold(5, shuffle=True, random_state=0),
+    ...                       refit=prefer_defaults({"threshold": 0.5})).fit(X, y_noisy)
+    >>> search.best_params_["threshold"] in (0.3, 0.5, 0.7)
+    True
+    """
+    if not isinstance(defaults, dict) or not defaults:
+        raise ValueError(f"defaults must be a non-empty dict of parameter values; got {defaults!r}.")
+    if not np.isfinite(n_standard_errors) or n_standard_errors < 0:
+        raise ValueError(f"n_standard_errors must be a finite number >= 0; got {n_standard_errors!r}.")
+
+    def refit(cv_results):
+        suffix = "score" if scoring is None else scoring
+        columns = sorted((key for key in cv_results if key.startswith("split") and key.endswith(f"_test_{suffix}")),
+                         key=lambda key: int(key[len("split"):key.index("_")]))
+        if not columns:
+            raise ValueError(f"cv_results_ has no per-split test scores named {suffix!r}; with several scorers, "
+                             "pass scoring=<the scorer's name>.")
+        folds = np.column_stack([np.asarray(cv_results[key], dtype=float) for key in columns])
+        if not any(name in params for params in cv_results["params"] for name in defaults):
+            raise ValueError(f"None of the defaults' names {sorted(defaults)} is a parameter of the grid.")
+        matching = [index for index, params in enumerate(cv_results["params"])
+                    if all(params[name] == value for name, value in defaults.items() if name in params)]
+        if not matching:
+            raise ValueError(f"No candidate of the grid has the defaults {defaults}; add them to the grid.")
+        default, best = matching[0], int(np.nanargmax(folds.mean(axis=1)))
+        difference = folds[best] - folds[default]
+        spread = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0.0
+        return best if difference.mean() > n_standard_errors * spread else default
+
+    return refit

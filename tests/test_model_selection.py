@@ -26,6 +26,7 @@ from skclip_noise.model_selection import (
     make_detection_scorer,
     make_noise_corrected_scorer,
     noise_corrected_accuracy_score,
+    prefer_defaults,
 )
 
 
@@ -232,3 +233,55 @@ def test_score_gives_zero_to_a_class_the_detector_dropped():
     detector.clean_mask_ = y != 2  # as if every pair of class 2 were judged wrong
     assert detector.score(X[y == 2], y[y == 2]) == 0.0
     assert detector.score(X[y == 0], y[y == 0]) > 0.9
+
+
+# ------------------------------------------------------------------ prefer_defaults
+
+
+def _cv_results(fold_scores, params):
+    results = {f"split{i}_test_score": np.array(column) for i, column in enumerate(np.array(fold_scores).T)}
+    results["params"] = params
+    return results
+
+
+GRID_PARAMS = [{"n_neighbors": 10, "cv": 5}, {"n_neighbors": 20, "cv": 5}, {"n_neighbors": 40, "cv": 5}]
+
+
+def test_prefer_defaults_keeps_them_unless_the_best_clearly_beats_them():
+    refit = prefer_defaults({"n_neighbors": 20, "cv": 5})
+    # The best mean, by a gain that changes sign across folds: the defaults stay.
+    noisy = _cv_results([[0.70, 0.72, 0.71], [0.71, 0.70, 0.70], [0.60, 0.60, 0.60]], GRID_PARAMS)
+    assert refit(noisy) == 1
+    # The same gain on every fold: the best wins.
+    steady = _cv_results([[0.72, 0.73, 0.74], [0.70, 0.71, 0.72], [0.60, 0.60, 0.60]], GRID_PARAMS)
+    assert refit(steady) == 0
+    assert prefer_defaults({"n_neighbors": 20}, n_standard_errors=0)(noisy) == 0  # plain argmax
+    # Names the grid does not vary are not compared; split11 sorts after split2.
+    eleven = _cv_results(np.tile([[0.7], [0.6], [0.5]], 12), GRID_PARAMS)
+    assert prefer_defaults({"n_neighbors": 20, "threshold": 0.5})(eleven) == 0
+
+
+def test_prefer_defaults_errors_name_the_fix():
+    refit = prefer_defaults({"n_neighbors": 5})
+    with pytest.raises(ValueError, match="No candidate of the grid has the defaults"):
+        refit(_cv_results([[0.7, 0.7]] * 3, GRID_PARAMS))
+    with pytest.raises(ValueError, match="None of the defaults' names"):
+        prefer_defaults({"threshold": 0.5})(_cv_results([[0.7, 0.7]] * 3, GRID_PARAMS))
+    with pytest.raises(ValueError, match="scoring=<the scorer's name>"):
+        refit({"params": GRID_PARAMS, "split0_test_f1": np.ones(3)})
+    for bad in ({}, [("cv", 5)]):
+        with pytest.raises(ValueError, match="non-empty dict"):
+            prefer_defaults(bad)
+    with pytest.raises(ValueError, match="n_standard_errors"):
+        prefer_defaults({"cv": 5}, n_standard_errors=-1)
+
+
+def test_prefer_defaults_as_refit_of_a_label_free_search(digits_noisy):
+    X, _, y_noisy, _ = digits_noisy
+    grid = {"n_neighbors": [10, 20], "threshold": [0.3, 0.5]}
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    search = GridSearchCV(ConsensusDetector(random_state=0), grid, cv=cv,
+                          refit=prefer_defaults({"n_neighbors": 20, "threshold": 0.5})).fit(X, y_noisy)
+    plain = GridSearchCV(ConsensusDetector(random_state=0), grid, cv=cv).fit(X, y_noisy)
+    assert search.best_index_ in (plain.best_index_, 3)  # the best, or the defaults (the last candidate)
+    assert hasattr(search, "best_estimator_") and search.best_estimator_.get_params()["threshold"] in (0.3, 0.5)
