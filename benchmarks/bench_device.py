@@ -37,6 +37,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_deft_speed import _sync  # noqa: E402
+
 
 def _where(device):
     if device.type == "cuda":
@@ -44,9 +47,9 @@ def _where(device):
     return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__})"
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def _input_side(backbone):
+    side = backbone.preprocess_config.image_size
+    return side[0] if isinstance(side, (tuple, list)) else side
 
 
 def _digit_images(n_images, side):
@@ -117,8 +120,7 @@ def embedder(args):
     device = resolve_device(args.device)
     dtype = autocast_dtype(device, "auto")
     backbone = load_backbone(args.backbone, None, device=device)
-    side = backbone.preprocess_config.image_size
-    side = side[0] if isinstance(side, (tuple, list)) else side
+    side = _input_side(backbone)
     with tempfile.TemporaryDirectory() as folder:
         paths = _jpeg_files(args.n_images, side, folder)
         warm = paths[: 2 * args.batch_size]
@@ -160,8 +162,7 @@ def deft_epoch(args):
     from skclip_noise.training.device import autocast_dtype, resolve_device
 
     device = resolve_device(args.device)
-    side = load_backbone(args.backbone, None, device="cpu").preprocess_config.image_size
-    side = side[0] if isinstance(side, (tuple, list)) else side
+    side = _input_side(load_backbone(args.backbone, None, device="cpu"))
     images, labels = _digit_images(args.n_images, side)
     common = dict(backbone=args.backbone, pretrained=None, device=args.device, batch_size=args.batch_size,
                   random_state=0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ import torch
 import torch.multiprocessing as mp
 from sklearn.base import clone
 from test_common import ESTIMATOR_CLASSES, fast_instance
+from test_distributed import _free_port
 
 from skclip_noise import ImageEmbedder
 from skclip_noise.datasets import load_digits_images, load_image_folder, make_image_folder
@@ -303,12 +303,6 @@ def test_auto_device_is_the_gpu():
 
 
 # --------------------------------------------------------------- data parallel on NCCL
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _nccl_worker(rank, world, port, folder):

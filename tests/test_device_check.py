@@ -99,7 +99,7 @@ def test_summary_judges_each_goal(tmp_path):
     (tmp_path / "gpu_cuda_tests.md").write_text("12 passed, 0 failed, 2 skipped.\n")
     log = tmp_path / "log"
     log.write_text('noise\n{"check": "embedder", "device": "GPU X", "workers": 8, "bare_images_per_s": 1000.0, '
-                   '"embedder_images_per_s": 950.0, "cache_speedup": 40.0}\n')
+                   '"embedder_images_per_s": 950.0, "throughput_ratio": 0.95, "cache_speedup": 40.0}\n')
     page = device_check_summary.summary_page(str(tmp_path), str(log), dry_run=False)
     assert "Device: GPU X." in page and "Dry run" not in page
     assert "full fine-tuning) | 1.200 | <= 1.15 | **missed** |" in page
