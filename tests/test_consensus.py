@@ -18,7 +18,13 @@ from skclip_noise import (
 )
 from skclip_noise.backbones.offline_weights import list_offline_weights
 from skclip_noise.datasets import load_digits_images
-from skclip_noise.detectors.consensus import SIGNAL_WEIGHTS
+from skclip_noise.detectors._consensus_rules import (
+    SIGNAL_WEIGHTS,
+    best_weights,
+    disagreement_gain,
+    rival_share,
+    verdict_weights,
+)
 
 N_FIT = 1200  # the rest of the 1,797 digits are new pairs
 
@@ -213,8 +219,8 @@ def test_zero_shot_signal_is_weighted_by_how_well_it_predicts_the_kept_labels():
     noise = rng.dirichlet(np.ones(4), size=200)  # a random text tower's
     kept = np.ones(200, dtype=bool)
     candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
-    assert ConsensusDetector._best_weights(codes, vague, [sharp], kept, candidates)[0] > 0
-    assert ConsensusDetector._best_weights(codes, vague, [noise], kept, candidates) == (0.0,)
+    assert best_weights(codes, vague, [sharp], kept, candidates)[0] > 0
+    assert best_weights(codes, vague, [noise], kept, candidates) == (0.0,)
 
 
 def test_caller_pred_probs_earn_weight_only_for_what_the_first_probe_lacks():
@@ -231,7 +237,6 @@ def test_caller_pred_probs_earn_weight_only_for_what_the_first_probe_lacks():
     flipped = np.full((200, 4), 0.01)  # learned every given label, the flips included
     flipped[np.arange(200), codes] = 0.97
     candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
-    verdict_weights = ConsensusDetector._verdict_weights
     # The same information as the first probe earns nothing; more, some.
     assert verdict_weights(codes, vague, [informed], [informed], kept, candidates) == (0.0,)
     assert verdict_weights(codes, vague, [informed], [vague], kept, candidates)[0] > 0
@@ -331,3 +336,71 @@ def test_the_probe_standardises_as_standard_scaler_does_without_a_full_copy():
     np.testing.assert_allclose(ours.scale_, theirs.scale_, rtol=1e-5)
     np.testing.assert_allclose(ours.transform(X), theirs.transform(X), atol=1e-4)
     assert ours.transform(X).dtype == np.float32
+
+
+# ---------------------------------------------------------------- step 5: disagreement
+
+
+def test_rival_share_is_below_one_half_exactly_where_another_class_is_most_probable():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(5), size=300)
+    codes = rng.integers(0, 5, size=300)
+    share = rival_share(proba, codes)
+    assert np.all((share < 0.5) == (proba.argmax(axis=1) != codes))
+    assert np.all((share > 0) & (share < 1))
+
+
+def test_disagreement_gain_is_zero_when_the_kept_sets_are_the_same(digits_pixels):
+    X, y = digits_pixels
+    kept = np.ones(len(y), dtype=bool)
+    assert disagreement_gain(X, y, kept, kept.copy(), 10, 0) == (False, 0.0)
+
+
+@pytest.fixture(scope="module")
+def model_noise_fits(digits_pixels):
+    """Each flag_disagreement fitted under a model's plausible wrong labels (20 %)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from skclip_noise.noise import make_model_noise
+
+    X, y = digits_pixels
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    proba = cross_val_predict(LogisticRegression(max_iter=300), X, y, cv=folds, method="predict_proba")
+    y_noisy, is_noisy = make_model_noise(y, proba, 0.2, random_state=0)
+    fits = {flag: ConsensusDetector(flag_disagreement=flag, random_state=0).fit(X, y_noisy)
+            for flag in ("auto", False, True)}
+    return fits, y_noisy, is_noisy
+
+
+def test_auto_flags_disagreement_under_a_models_plausible_wrong_labels(model_noise_fits):
+    fits, _, is_noisy = model_noise_fits
+    f1 = {flag: detection_report(is_noisy, d.clean_mask_, output_dict=True)["clean_f1"] for flag, d in fits.items()}
+    # Measured: 0.895 with the Bayes rule alone, 0.969 with the pairs of another most probable class flagged.
+    assert fits["auto"].flags_disagreement_ and fits["auto"].disagreement_z_ > 3  # measured 3.8
+    assert f1["auto"] == f1[True] and f1[True] > f1[False] + 0.05, f1
+    assert not fits[False].flags_disagreement_ and np.isnan(fits[False].disagreement_z_)
+    assert np.isnan(fits[True].disagreement_z_)
+    for detector in fits.values():  # the verdict is the probability against the threshold
+        assert np.array_equal(detector.clean_mask_, detector.clean_proba_ > detector.threshold)
+
+
+def test_auto_keeps_the_bayes_rule_under_class_conditional_noise(fitted, digits_pixels):
+    X, _ = digits_pixels
+    for detector, y_noisy, _ in fitted.values():
+        assert not detector.flags_disagreement_ and detector.disagreement_z_ < 3  # measured -1.7 and -1.0
+        bayes_only = ConsensusDetector(flag_disagreement=False, random_state=0).fit(X[:N_FIT], y_noisy[:N_FIT])
+        assert np.array_equal(detector.clean_mask_, bayes_only.clean_mask_)
+
+
+def test_new_pairs_whose_most_probable_class_is_another_are_flagged_when_step_5_applies(model_noise_fits, digits_pixels):
+    fits, y_noisy, _ = model_noise_fits
+    X, _ = digits_pixels
+    detector = fits[True]
+    issues = detector.label_issues_
+    suggested = issues["suggested_label"].to_numpy()
+    other = np.where(suggested == 0, 1, 0)
+    assert not detector.predict_clean(X[:50], other[:50])[suggested[:50] != other[:50]].any()
+    # A flagged pair's issue type is a wrong label, with the most probable class suggested.
+    flagged = ~detector.clean_mask_ & (issues["issue_type"] == "label").to_numpy()
+    assert flagged.sum() > 0.15 * len(y_noisy)

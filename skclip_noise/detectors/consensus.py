@@ -22,6 +22,14 @@ from ..selection import (
 )
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ._consensus_rules import (
+    MAX_EXTRA_WEIGHT,
+    SIGNAL_WEIGHTS,
+    best_weights,
+    disagreement_gain,
+    rival_share,
+    verdict_weights,
+)
 from ._neighbourhood import check_neighbourhood
 from ._probe import DEFAULT_CS, CrossFittedProbe
 from .label_match import class_text_features
@@ -30,14 +38,6 @@ __all__ = ["ConsensusDetector"]
 
 #: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
 AUTO_NEIGHBOURS = 20
-#: Weights an extra signal (CLIP's zero-shot probabilities, the caller's ``pred_probs``) may
-#: get against the probe and neighbours (1/3: all equal).
-SIGNAL_WEIGHTS = (0.0, 0.1, 0.2, 1 / 3, 0.5)
-#: The extra signals together weigh at most this much: the features always keep a third.
-MAX_EXTRA_WEIGHT = 2 / 3
-#: The caller's pred_probs earn weight only when their gain over the detector's own first
-#: probe exceeds this many standard errors of the per-sample gains.
-SIGNIFICANCE = 3.0
 
 
 def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
@@ -83,6 +83,17 @@ class ConsensusDetector(BaseNoiseDetector):
        over every class and the Bayes rule falls back on the noise prior, which says
        "clean" (measured: 0.3 % of 20 % foreign images flagged).
 
+    5. **Hard images with a plausible wrong label** (``flag_disagreement``): a class-level
+       ``T`` spreads a class's flips over all its images, but annotators mislabel the
+       ambiguous ones, where a probe fitted to the given labels has learned the flips.
+       Bayes' rule then keeps them (measured on digits with a model's plausible wrong
+       labels: 1 % of 20 % flagged). Flagging also the pairs whose most probable class is
+       another catches them, but costs clean F1 under class-conditional noise; with
+       ``"auto"`` it is done only when the pairs kept that way teach a reference
+       classifier significantly better (the label-free score of :meth:`score`, cross-fitted
+       on two halves of the training pairs; a paired gain above 3 standard errors).
+       ``P(clean)`` is then capped by ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``.
+
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     ``label_issues_["issue_type"]`` says what is wrong with a flagged pair:
     ``"outlier"`` when the image more likely than not belongs to none of the classes
@@ -125,8 +136,13 @@ class ConsensusDetector(BaseNoiseDetector):
     threshold : float in [0, 1], default=0.5
     detect_outliers : bool, default=True
         Judge images of none of the classes as issues (step 4). False: every image is
-        assumed to belong to one of the classes
-        (steps 1 to 3 only, as measured in ``detectors_consensus.md`` before this step existed).
+        assumed to belong to one of the classes (step 4 off; with
+        ``flag_disagreement=False`` too, steps 1 to 3 as measured in
+        ``detectors_consensus.md`` before either step existed).
+    flag_disagreement : {"auto", True, False}, default="auto"
+        Also flag the pairs whose most probable class is not the given label (step 5):
+        ``"auto"`` when the label-free test says so, True always, False never (steps 1
+        to 4 only, as measured in ``detectors_realistic_*.md`` before this step existed).
     zero_shot : bool, default=False
         Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
         integer labels need ``class_names``).
@@ -160,6 +176,12 @@ class ConsensusDetector(BaseNoiseDetector):
         The neighbours per sample used.
     temperature_ : float
         The last round's temperature.
+    flags_disagreement_ : bool
+        Whether step 5 was applied: the pairs whose most probable class is another are
+        flagged, in training and in :meth:`predict_clean`.
+    disagreement_z_ : float
+        The label-free test's statistic: the paired gain of flagging them, in standard
+        errors (NaN unless ``flag_disagreement="auto"``; 0 when it changes no verdict).
     zero_shot_weight_ : float
         The zero-shot signal's weight (0 without ``zero_shot``).
     class_proba_ : ndarray of shape (n_samples, n_classes)
@@ -202,6 +224,7 @@ class ConsensusDetector(BaseNoiseDetector):
         "n_rounds": [positive_int],
         "max_samples": [positive_int, None],
         "detect_outliers": ["boolean"],
+        "flag_disagreement": ["boolean", StrOptions({"auto"})],
         "zero_shot": ["boolean"],
         "templates": [str, list, tuple],
         "knn_backend": [StrOptions(set(KNN_BACKENDS))],
@@ -219,6 +242,7 @@ class ConsensusDetector(BaseNoiseDetector):
         max_samples=20_000,
         threshold=0.5,
         detect_outliers=True,
+        flag_disagreement="auto",
         zero_shot=False,
         templates=("a photo of a {}.",),
         class_names=None,
@@ -243,6 +267,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.max_samples = max_samples
         self.threshold = threshold
         self.detect_outliers = detect_outliers
+        self.flag_disagreement = flag_disagreement
         self.zero_shot = zero_shot
         self.templates = templates
         self.class_names = class_names
@@ -304,47 +329,6 @@ class ConsensusDetector(BaseNoiseDetector):
         for weight, signal in weighted:
             mixed += weight * signal
         return mixed
-
-    @staticmethod
-    def _best_weights(codes, combined, signals, kept, candidates):
-        """The candidate weights of ``signals`` under which the mixture with ``combined``
-        best predicts (log-loss) the given labels of the ``kept`` samples."""
-        rows, labels = np.flatnonzero(kept), codes[kept]
-        base = combined[rows, labels]
-        given = [signal[rows, labels] for signal in signals]
-
-        def log_loss(weights):
-            mixed = (1 - sum(weights)) * base + sum(w * g for w, g in zip(weights, given))
-            return float(-np.log(np.clip(mixed, 1e-12, None)).mean())
-
-        return tuple(float(w) for w in min(candidates, key=log_loss))
-
-    @staticmethod
-    def _verdict_weights(codes, combined, signals, reference, kept, candidates):
-        """The candidate weights under which the mixture best agrees with the verdicts so
-        far (the given label is right for the ``kept`` samples, wrong for the others),
-        scored against mixing in the ``reference`` arrays at the same weights.
-
-        Per sample the loss is ``-log m(y | x)`` if kept, else ``-log(1 - m(y | x))``; a
-        candidate counts only when its mean gain over the reference exceeds
-        SIGNIFICANCE standard errors. A model that learned the given labels' flips gives
-        the flagged samples their given label, and what it shares with the reference
-        earns nothing, so such a model keeps weight 0.
-        """
-        rows = np.arange(len(codes))
-
-        def sample_losses(weights, arrays):
-            mixed = (1 - sum(weights)) * combined[rows, codes] + sum(w * a[rows, codes] for w, a in zip(weights, arrays))
-            mixed = np.clip(mixed, 1e-12, 1 - 1e-12)
-            return -np.where(kept, np.log(mixed), np.log1p(-mixed))
-
-        best, best_gain = tuple(0.0 for _ in signals), 0.0
-        for weights in candidates:
-            gains = sample_losses(weights, reference) - sample_losses(weights, signals)
-            gain, error = float(gains.mean()), float(gains.std() / np.sqrt(len(gains)))
-            if gain > SIGNIFICANCE * error and gain > best_gain:
-                best, best_gain = tuple(float(w) for w in weights), gain
-        return best
 
     # ------------------------------------------------------------------ fit
 
@@ -413,11 +397,12 @@ class ConsensusDetector(BaseNoiseDetector):
             unweighted = (probe_proba + neighbours) / 2
             first_clean = confident_learning_mask(codes, unweighted, filter_by="prune_by_noise_rate")
             candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
-            self._extra_weights = self._best_weights(codes, unweighted, extra, first_clean, candidates)
+            self._extra_weights = best_weights(codes, unweighted, extra, first_clean, candidates)
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
         self._transition = estimate_noise_transition(codes, consensus)
+        self.flags_disagreement_ = False  # the rounds refit on the Bayes rule's verdicts
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
@@ -430,6 +415,7 @@ class ConsensusDetector(BaseNoiseDetector):
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
+        scores = self._choose_disagreement_flags(features, codes, scores, outlier)
         self._probe.release()
         self.embeddings_ = features
         self._kept = keep
@@ -446,7 +432,7 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _weigh_pred_probs(self, codes, refitted, extra, pred_probs, first_probe, kept):
         """Append the caller's ``pred_probs`` to ``extra`` with its weight, chosen by
-        :meth:`_verdict_weights` against the *refitted* mixture and with the detector's
+        :func:`verdict_weights` against the *refitted* mixture and with the detector's
         own first probe as the reference: a model trained on the given labels has
         learned their structured flips, as that first probe has, and weighed by how well
         it predicts the kept labels it looked better than it is (measured on digits:
@@ -454,16 +440,34 @@ class ConsensusDetector(BaseNoiseDetector):
         noise)."""
         fixed = self._extra_weights
         candidates = [fixed + (weight,) for weight in SIGNAL_WEIGHTS if sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9]
-        self._extra_weights = self._verdict_weights(
+        self._extra_weights = verdict_weights(
             codes, refitted, extra + [pred_probs], extra + [first_probe], kept, candidates
         )
         self.pred_probs_weight_ = self._extra_weights[-1]
         extra.append(pred_probs)
 
+    def _choose_disagreement_flags(self, features, codes, scores, outlier):
+        """Step 5: the last round's verdicts, with or without the pairs whose most
+        probable class is another flagged (see ``flag_disagreement``)."""
+        self.disagreement_z_ = float("nan")
+        if self.flag_disagreement is False:
+            return scores
+        self.flags_disagreement_ = True
+        flagged = self._decide(self.class_proba_, codes, outlier)
+        if self.flag_disagreement == "auto":
+            better, self.disagreement_z_ = disagreement_gain(
+                features, codes, scores.clean_mask, flagged.clean_mask, len(self._transition),
+                seed_from_random_state(self.random_state),
+            )
+            self.flags_disagreement_ = bool(better)
+        return flagged if self.flags_disagreement_ else scores
+
     def _decide(self, proba, codes, outlier=None):
         clean = bayes_clean_posterior(codes, proba, self._transition)
         if outlier is not None:
             clean = clean * (1.0 - outlier)
+        if self.flags_disagreement_:
+            clean = np.minimum(clean, rival_share(proba, codes))
         rows = np.arange(len(codes))
         return Scores(
             clean, clean > self.threshold, proba.argmax(axis=1),
