@@ -113,10 +113,10 @@ def test_consensus_types_most_foreign_images_as_outliers(open_set_digits):
 
 def test_without_outlier_detection_foreign_images_pass_as_clean(open_set_digits):
     X, y, is_outlier, _ = open_set_digits
-    detector = ConsensusDetector(detect_outliers=False, flag_disagreement=False, random_state=0).fit(X, y)
+    detector = ConsensusDetector(detect_outliers=False, random_state=0).fit(X, y)
     assert "outlier_score" not in detector.label_issues_
     assert detector.outlier_rate_ == 0.0 and not detector.outlier_proba_.any()
-    assert detector.clean_mask_[is_outlier].mean() > 0.5  # the failure the outlier outcome fixes (steps 1-3)
+    assert detector.clean_mask_[is_outlier].mean() > 0.5  # the failure the outlier outcome fixes
 
 
 def test_the_command_line_writes_the_issue_type_and_counts_each_kind(open_set_digits, tmp_path, capsys):

@@ -26,7 +26,6 @@ from ._consensus_rules import (
     MAX_EXTRA_WEIGHT,
     SIGNAL_WEIGHTS,
     best_weights,
-    disagreement_gain,
     rival_share,
     verdict_weights,
 )
@@ -83,16 +82,18 @@ class ConsensusDetector(BaseNoiseDetector):
        over every class and the Bayes rule falls back on the noise prior, which says
        "clean" (measured: 0.3 % of 20 % foreign images flagged).
 
-    5. **Hard images with a plausible wrong label** (``flag_disagreement``): a class-level
-       ``T`` spreads a class's flips over all its images, but annotators mislabel the
-       ambiguous ones, where a probe fitted to the given labels has learned the flips.
-       Bayes' rule then keeps them (measured on digits with a model's plausible wrong
-       labels: 1 % of 20 % flagged). Flagging also the pairs whose most probable class is
-       another catches them, but costs clean F1 under class-conditional noise; with
-       ``"auto"`` it is done only when the pairs kept that way teach a reference
-       classifier significantly better (the label-free score of :meth:`score`, cross-fitted
-       on two halves of the training pairs; a paired gain above 3 standard errors).
-       ``P(clean)`` is then capped by ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``.
+    5. **Hard images with a plausible wrong label** (``flag_disagreement=True``, off by
+       default): a class-level ``T`` spreads a class's flips over all its images, but
+       annotators mislabel the ambiguous ones, where a probe fitted to the given labels
+       has learned the flips, and Bayes' rule keeps them. Flagging also the pairs whose
+       most probable class is another catches them: ``P(clean)`` is capped by
+       ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``, below one half exactly there.
+       Measured on digits with a model's plausible wrong labels, clean F1 0.84-0.93
+       becomes 0.93-0.97; under class-conditional noise, images of no class and long
+       tails it drops hard pairs that are right (clean F1 up to -0.04), so it is off by
+       default.
+       No label-free test was found that tells the two apart
+       (``benchmarks/results/realistic_noise_design.md``).
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     ``label_issues_["issue_type"]`` says what is wrong with a flagged pair:
@@ -136,13 +137,12 @@ class ConsensusDetector(BaseNoiseDetector):
     threshold : float in [0, 1], default=0.5
     detect_outliers : bool, default=True
         Judge images of none of the classes as issues (step 4). False: every image is
-        assumed to belong to one of the classes (step 4 off; with
-        ``flag_disagreement=False`` too, steps 1 to 3 as measured in
-        ``detectors_consensus.md`` before either step existed).
-    flag_disagreement : {"auto", True, False}, default="auto"
+        assumed to belong to one of the classes (steps 1 to 3 only, as measured in
+        ``detectors_consensus.md`` before this step existed).
+    flag_disagreement : bool, default=False
         Also flag the pairs whose most probable class is not the given label (step 5):
-        ``"auto"`` when the label-free test says so, True always, False never (steps 1
-        to 4 only, as measured in ``detectors_realistic_*.md`` before this step existed).
+        for labels from annotators who confuse hard images with a similar class. It
+        costs clean F1 under class-conditional noise.
     zero_shot : bool, default=False
         Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
         integer labels need ``class_names``).
@@ -176,12 +176,6 @@ class ConsensusDetector(BaseNoiseDetector):
         The neighbours per sample used.
     temperature_ : float
         The last round's temperature.
-    flags_disagreement_ : bool
-        Whether step 5 was applied: the pairs whose most probable class is another are
-        flagged, in training and in :meth:`predict_clean`.
-    disagreement_z_ : float
-        The label-free test's statistic: the paired gain of flagging them, in standard
-        errors (NaN unless ``flag_disagreement="auto"``; 0 when it changes no verdict).
     zero_shot_weight_ : float
         The zero-shot signal's weight (0 without ``zero_shot``).
     class_proba_ : ndarray of shape (n_samples, n_classes)
@@ -224,7 +218,7 @@ class ConsensusDetector(BaseNoiseDetector):
         "n_rounds": [positive_int],
         "max_samples": [positive_int, None],
         "detect_outliers": ["boolean"],
-        "flag_disagreement": ["boolean", StrOptions({"auto"})],
+        "flag_disagreement": ["boolean"],
         "zero_shot": ["boolean"],
         "templates": [str, list, tuple],
         "knn_backend": [StrOptions(set(KNN_BACKENDS))],
@@ -242,7 +236,7 @@ class ConsensusDetector(BaseNoiseDetector):
         max_samples=20_000,
         threshold=0.5,
         detect_outliers=True,
-        flag_disagreement="auto",
+        flag_disagreement=False,
         zero_shot=False,
         templates=("a photo of a {}.",),
         class_names=None,
@@ -402,7 +396,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
         self._transition = estimate_noise_transition(codes, consensus)
-        self.flags_disagreement_ = False  # the rounds refit on the Bayes rule's verdicts
+        self._flags_disagreement = False  # the rounds refit on the Bayes rule's verdicts
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
@@ -415,7 +409,9 @@ class ConsensusDetector(BaseNoiseDetector):
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
-        scores = self._choose_disagreement_flags(features, codes, scores, outlier)
+        if self.flag_disagreement:
+            self._flags_disagreement = True
+            scores = self._decide(self.class_proba_, codes, outlier)
         self._probe.release()
         self.embeddings_ = features
         self._kept = keep
@@ -446,27 +442,11 @@ class ConsensusDetector(BaseNoiseDetector):
         self.pred_probs_weight_ = self._extra_weights[-1]
         extra.append(pred_probs)
 
-    def _choose_disagreement_flags(self, features, codes, scores, outlier):
-        """Step 5: the last round's verdicts, with or without the pairs whose most
-        probable class is another flagged (see ``flag_disagreement``)."""
-        self.disagreement_z_ = float("nan")
-        if self.flag_disagreement is False:
-            return scores
-        self.flags_disagreement_ = True
-        flagged = self._decide(self.class_proba_, codes, outlier)
-        if self.flag_disagreement == "auto":
-            better, self.disagreement_z_ = disagreement_gain(
-                features, codes, scores.clean_mask, flagged.clean_mask, len(self._transition),
-                seed_from_random_state(self.random_state),
-            )
-            self.flags_disagreement_ = bool(better)
-        return flagged if self.flags_disagreement_ else scores
-
     def _decide(self, proba, codes, outlier=None):
         clean = bayes_clean_posterior(codes, proba, self._transition)
         if outlier is not None:
             clean = clean * (1.0 - outlier)
-        if self.flags_disagreement_:
+        if self._flags_disagreement:
             clean = np.minimum(clean, rival_share(proba, codes))
         rows = np.arange(len(codes))
         return Scores(
