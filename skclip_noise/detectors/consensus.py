@@ -90,8 +90,8 @@ class ConsensusDetector(BaseNoiseDetector):
        ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``, below one half exactly there.
        Measured on digits with a model's plausible wrong labels, clean F1 0.84-0.93
        becomes 0.93-0.97; under class-conditional noise, images of no class and long
-       tails it drops hard pairs that are right (clean F1 up to -0.04), so it is off by
-       default.
+       tails it drops hard pairs that are right (clean F1 up to -0.04 on digits, -0.06 on
+       Fashion-MNIST), so it is off by default.
        No label-free test was found that tells the two apart
        (``benchmarks/results/realistic_noise_design.md``).
 
