@@ -281,9 +281,11 @@ def prefer_defaults(defaults, *, n_standard_errors=1.0, scoring=None):
     >>> y_noisy, _ = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
     >>> search = GridSearchCV(ConsensusDetector(random_state=0), {"threshold": [0.3, 0.5, 0.7]},
     ...                       cv=StratifiedKFold(5, shuffle=True, random_state=0),
-    ...                       refit=prefer_defaults({"threshold": 0.5})).fit(X, y_noisy)
-    >>> search.best_params_["threshold"] in (0.3, 0.5, 0.7)
-    True
+    ...                       refit=prefer_defaults({"threshold": 0.7})).fit(X, y_noisy)
+    >>> int(search.cv_results_["mean_test_score"].argmax())  # 0.5 tops the grid by 0.0003 ...
+    1
+    >>> search.best_params_  # ... within the folds' noise, so the defaults stay
+    {'threshold': 0.7}
     """
     if not isinstance(defaults, dict) or not defaults:
         raise ValueError(f"defaults must be a non-empty dict of parameter values; got {defaults!r}.")
