@@ -396,7 +396,6 @@ class ConsensusDetector(BaseNoiseDetector):
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
         self._transition = estimate_noise_transition(codes, consensus)
-        self._flags_disagreement = False  # the rounds refit on the Bayes rule's verdicts
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
@@ -409,9 +408,8 @@ class ConsensusDetector(BaseNoiseDetector):
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
-        if self.flag_disagreement:
-            self._flags_disagreement = True
-            scores = self._decide(self.class_proba_, codes, outlier)
+        if self.flag_disagreement:  # step 5 on the final verdicts; the rounds and kept neighbours keep Bayes'
+            scores = self._decide(self.class_proba_, codes, outlier, flag_disagreement=True)
         self._probe.release()
         self.embeddings_ = features
         self._kept = keep
@@ -442,11 +440,11 @@ class ConsensusDetector(BaseNoiseDetector):
         self.pred_probs_weight_ = self._extra_weights[-1]
         extra.append(pred_probs)
 
-    def _decide(self, proba, codes, outlier=None):
+    def _decide(self, proba, codes, outlier=None, flag_disagreement=False):
         clean = bayes_clean_posterior(codes, proba, self._transition)
         if outlier is not None:
             clean = clean * (1.0 - outlier)
-        if self._flags_disagreement:
+        if flag_disagreement:
             clean = np.minimum(clean, rival_share(proba, codes))
         rows = np.arange(len(codes))
         return Scores(
@@ -468,4 +466,6 @@ class ConsensusDetector(BaseNoiseDetector):
         if self._outlier_model is not None:
             counts = query_label_distribution(indices, self._fit_codes, n_classes) * indices.shape[1]
             outlier = self._outlier_model.proba(counts)
-        return self._decide(temperature_scale(combined, self.temperature_), codes, outlier)
+        return self._decide(
+            temperature_scale(combined, self.temperature_), codes, outlier, flag_disagreement=self.flag_disagreement
+        )
