@@ -349,3 +349,18 @@ def test_float32_features_are_read_in_place_and_never_modified(approximate):
     np.testing.assert_array_equal(features, before)
     float64 = NeighbourIndex(features.astype(np.float64))  # converted once, as float32
     assert float64.features.dtype == np.float32 and not np.shares_memory(float64.features, features)
+
+
+@needs_faiss
+def test_the_ivf_lists_hold_4_bit_codes_once_there_are_rows_enough_to_learn_them():
+    import faiss
+
+    def stored(n_samples):
+        features, _, _, _ = _clusters(n_per_class=n_samples // 4, n_classes=4, dim=32, noise=1.0)
+        index = NeighbourIndex(features, backend="faiss", approximate="ivf")
+        index.search(None, 5)
+        return faiss.downcast_index(faiss.extract_index_ivf(index._index))
+
+    coded = stored(2000)
+    assert isinstance(coded, faiss.IndexIVFPQFastScan) and coded.pq.nbits == 4 and not coded.by_residual
+    assert isinstance(stored(400), faiss.IndexIVFFlat)  # too few rows for 16 levels per dimension

@@ -137,3 +137,15 @@ def test_fitted_temperature_sharpens_right_but_flat_probabilities_and_softens_wr
     assert fit_temperature(labels, overconfident) > 1.0
     # Only the masked rows count.
     assert fit_temperature(labels, overconfident, mask=[True, False, True, False]) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("sharpness", [0.3, 1.0, 5.0])
+def test_fitted_temperature_minimises_the_log_loss_of_temperature_scale(sharpness):
+    from skclip_noise.selection import TEMPERATURES
+
+    rng = np.random.default_rng(0)
+    logits = 3 * sharpness * rng.normal(size=(500, 6))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.where(rng.random(500) < 0.7, proba.argmax(axis=1), rng.integers(0, 6, 500))
+    losses = [-np.log(temperature_scale(proba, t)[np.arange(500), labels]).mean() for t in TEMPERATURES]
+    assert fit_temperature(labels, proba) == TEMPERATURES[int(np.argmin(losses))]

@@ -49,8 +49,10 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     rows = np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
     if rows.size == 0:
         return 1.0
-    losses = [
-        -np.log(np.maximum(temperature_scale(probs[rows], t)[np.arange(rows.size), codes[rows]], 1e-300)).mean()
-        for t in temperatures
-    ]
+    # -log softmax(log p / t)[y] = logsumexp(log p / t) - log p[y] / t: the logarithms and the
+    # rows are taken once, not once per temperature (the same losses as temperature_scale's).
+    log_probs = np.log(np.maximum(probs[rows], 1e-6))
+    log_probs -= log_probs.max(axis=1, keepdims=True)
+    given = log_probs[np.arange(rows.size), codes[rows]]
+    losses = [np.log(np.exp(log_probs / t).sum(axis=1)).mean() - given.mean() / t for t in temperatures]
     return float(temperatures[int(np.argmin(losses))])
