@@ -12,7 +12,15 @@ __all__ = ["TEMPERATURES", "fit_temperature", "temperature_scale"]
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(3.0), 41))
 
 
-def temperature_scale(pred_probs, temperature, *, floor=1e-6):
+#: Probabilities are raised to this before their logarithm.
+PROBA_FLOOR = 1e-6
+
+
+def _floored_log(pred_probs, floor=PROBA_FLOOR):
+    return np.log(np.maximum(np.asarray(pred_probs, dtype=np.float64), floor))
+
+
+def temperature_scale(pred_probs, temperature, *, floor=PROBA_FLOOR):
     """``p ** (1 / temperature)``, renormalised per row (probabilities below ``floor`` are
     raised to it first, so a zero stays finite in log space).
 
@@ -23,7 +31,7 @@ def temperature_scale(pred_probs, temperature, *, floor=1e-6):
     """
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
-    logits = np.log(np.maximum(np.asarray(pred_probs, dtype=np.float64), floor)) / temperature
+    logits = _floored_log(pred_probs, floor) / temperature
     logits -= logits.max(axis=1, keepdims=True)
     scaled = np.exp(logits)
     return scaled / scaled.sum(axis=1, keepdims=True)
@@ -51,8 +59,8 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
         return 1.0
     # -log softmax(log p / t)[y] = logsumexp(log p / t) - log p[y] / t: the logarithms and the
     # rows are taken once, not once per temperature (the same losses as temperature_scale's).
-    log_probs = np.log(np.maximum(probs[rows], 1e-6))
+    log_probs = _floored_log(probs[rows])
     log_probs -= log_probs.max(axis=1, keepdims=True)
-    given = log_probs[np.arange(rows.size), codes[rows]]
-    losses = [np.log(np.exp(log_probs / t).sum(axis=1)).mean() - given.mean() / t for t in temperatures]
+    mean_given = log_probs[np.arange(rows.size), codes[rows]].mean()
+    losses = [np.log(np.exp(log_probs / t).sum(axis=1)).mean() - mean_given / t for t in temperatures]
     return float(temperatures[int(np.argmin(losses))])

@@ -291,10 +291,8 @@ class NeighbourIndex:
         """Exact top ``n_query`` of unit ``queries`` (a fallback for the few rows an approximate
         index leaves short)."""
         sims = (queries @ self.features.T) * self._inverse_norms
-        top = np.argpartition(-sims, n_query - 1, axis=1)[:, :n_query]
-        top_sims = np.take_along_axis(sims, top, 1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        return np.take_along_axis(top, order, 1).astype(np.int64), np.take_along_axis(top_sims, order, 1)
+        top = _top_columns(sims, n_query)
+        return top.astype(np.int64), np.take_along_axis(sims, top, 1)
 
     def _search_chunk(self, index, chunk, n_query):
         if not self.use_faiss:
