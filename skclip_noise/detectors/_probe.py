@@ -70,10 +70,14 @@ class CrossFittedProbe:
         million samples. None: every training sample.
     random_state : int, default=0
         Seeds the fold split and the subsets.
+    refit_class_weight : {"balanced"} or None, default=None
+        Class weights of the models of :meth:`refit` (scikit-learn's meaning), not of
+        :meth:`fit`, whose out-of-fold log-loss chooses ``C`` on the given labels.
     """
 
     def __init__(
-        self, n_classes, *, n_folds=5, Cs=DEFAULT_CS, max_iter=300, tol=1e-4, max_samples=None, random_state=0
+        self, n_classes, *, n_folds=5, Cs=DEFAULT_CS, max_iter=300, tol=1e-4, max_samples=None, random_state=0,
+        refit_class_weight=None,
     ):
         self.n_classes = n_classes
         self.n_folds = n_folds
@@ -82,6 +86,7 @@ class CrossFittedProbe:
         self.tol = tol
         self.max_samples = max_samples
         self.random_state = random_state
+        self.refit_class_weight = refit_class_weight
 
     def _training_rows(self, rows, codes, fold):
         """``rows``, or a stratified subset of ``max_samples`` of them (the same for every C)."""
@@ -93,8 +98,10 @@ class CrossFittedProbe:
         )
         return np.sort(subset)
 
-    def _fit_one(self, Z, codes, C, previous=None):
-        model = LogisticRegression(C=C, max_iter=self.max_iter, tol=self.tol, warm_start=previous is not None)
+    def _fit_one(self, Z, codes, C, previous=None, class_weight=None):
+        model = LogisticRegression(
+            C=C, max_iter=self.max_iter, tol=self.tol, warm_start=previous is not None, class_weight=class_weight
+        )
         if previous is not None and np.array_equal(previous.classes_, np.unique(codes)):
             model.coef_, model.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
         with warnings.catch_warnings():
@@ -147,7 +154,9 @@ class CrossFittedProbe:
         for k, (train, test) in enumerate(self.folds_):
             kept = self._training_rows(train[keep[train]], codes, k)
             if len(np.unique(codes[kept])) >= 2:
-                self.models_[k] = self._fit_one(self._standardised(kept), codes[kept], self.C_, self.models_[k])
+                self.models_[k] = self._fit_one(
+                    self._standardised(kept), codes[kept], self.C_, self.models_[k], self.refit_class_weight
+                )
             proba[test] = self._full_proba(self.models_[k], self._X[test])
         return proba
 

@@ -36,7 +36,7 @@ from .simifeat import (
     simifeat_vote,
 )
 from .sampling import balanced_clean_sample
-from .transition import bayes_clean_posterior, transition_from_verdicts
+from .transition import bayes_clean_posterior, pooled_noise_transition, transition_from_verdicts
 
 __all__ = [
     "TEMPERATURES",
@@ -59,6 +59,7 @@ __all__ = [
     "nearest_neighbours",
     "neighbour_label_distribution",
     "neighbour_transition_matrix",
+    "pooled_noise_transition",
     "normalized_margin",
     "per_class_thresholds",
     "self_confidence",

@@ -1,0 +1,67 @@
+"""ConsensusDetector under a long tail: the pooled transition estimate and the class-balanced refit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skclip_noise import ConsensusDetector, detection_report, make_noisy_labels
+from skclip_noise.noise import make_long_tail
+from skclip_noise.selection import (
+    confident_learning_mask,
+    estimate_noise_transition,
+    pooled_noise_transition,
+    transition_from_verdicts,
+)
+
+
+@pytest.fixture(scope="module")
+def long_tail_digits():
+    """Raw digits, imbalance 10, symmetric noise 30 %: the rarest given labels are mostly wrong."""
+    X, y = load_digits(return_X_y=True)
+    kept = make_long_tail(y, 10, random_state=0)
+    y_noisy, is_noisy = make_noisy_labels(y[kept], "symmetric", 0.3, random_state=0)
+    return X[kept] / 16.0, y_noisy, is_noisy
+
+
+def test_pooled_transition_is_the_mean_of_the_joint_and_the_verdict_counts():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(4) * 0.5, size=200)
+    labels = np.r_[np.arange(4), rng.integers(0, 4, size=196)]
+    clean = confident_learning_mask(labels, proba, filter_by="prune_by_noise_rate")
+    expected = (
+        estimate_noise_transition(labels, proba) + transition_from_verdicts(labels, clean, proba.argmax(axis=1), 4)
+    ) / 2
+    np.testing.assert_allclose(pooled_noise_transition(labels, proba), expected)
+    np.testing.assert_allclose(pooled_noise_transition(labels, proba, clean), expected)
+    np.testing.assert_allclose(expected.sum(axis=1), 1.0)
+
+
+@pytest.fixture(scope="module")
+def long_tail_fits(long_tail_digits):
+    X, y_noisy, _ = long_tail_digits
+    return {weight: ConsensusDetector(class_weight=weight, random_state=0).fit(X, y_noisy) for weight in ("balanced", None)}
+
+
+def test_the_rare_classes_keep_their_diagonal(long_tail_digits, long_tail_fits):
+    X, y_noisy, is_noisy = long_tail_digits
+    rare = np.argsort(np.bincount(y_noisy[~is_noisy]))[:3]
+    diagonal = np.diag(long_tail_fits["balanced"].noise_transition_)[rare]
+    # True diagonal 0.7. Measured: 0.78, 0.62, 0.74; confident learning's joint alone gave 0.35 and 0.56
+    # to two of them.
+    assert (diagonal > 0.5).all(), diagonal
+
+
+def test_class_balanced_refit_keeps_the_clean_members_of_rare_classes(long_tail_digits, long_tail_fits):
+    _, y_noisy, is_noisy = long_tail_digits
+    rarest = np.argsort(np.bincount(y_noisy[~is_noisy]))[:3]
+    members = np.isin(y_noisy, rarest) & ~is_noisy
+    kept = {weight: fit.clean_mask_[members].mean() for weight, fit in long_tail_fits.items()}
+    f1 = {
+        weight: detection_report(is_noisy, fit.clean_mask_, output_dict=True)["clean_f1"]
+        for weight, fit in long_tail_fits.items()
+    }
+    # Measured: 91 % of them kept (87 % unweighted); clean F1 0.989 (0.987 unweighted).
+    assert kept["balanced"] > kept[None] and kept["balanced"] > 0.88, kept
+    assert f1["balanced"] > f1[None], f1
