@@ -4,6 +4,7 @@ Run by hand (not part of the tests), on an otherwise idle machine:
 
     .venv/bin/python benchmarks/bench_realistic_noise.py --out benchmarks/results/detectors_realistic.md
 
+Datalab needs cleanlab's optional dependencies: ``pip install -e ".[benchmarks]"``.
 ``--quick``: the two digits feature sets, seed 0.
 
 Protocol
@@ -151,6 +152,14 @@ def markdown(rows, args, seconds):
     return "\n".join(lines) + "\n"
 
 
+def _require_datalab():
+    """Fail before any fit when cleanlab's Datalab cannot run (its extra is not installed)."""
+    try:
+        import datasets  # noqa: F401  (what cleanlab's Datalab imports first)
+    except ImportError:
+        sys.exit('Datalab needs cleanlab\'s optional dependencies; install them with pip install -e ".[benchmarks]".')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_feature_set_arguments(parser, FEATURE_SETS)
@@ -159,6 +168,7 @@ def main(argv=None):
     parser.add_argument("--rates-long-tail", default="0.2,0.3")
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
+    _require_datalab()
     names, seeds = chosen_feature_sets(args)
     rates = {key: [float(r) for r in getattr(args, f"rates_{key}").split(",")]
              for key in ("model", "open_set", "long_tail")}
