@@ -56,12 +56,12 @@ def pooled_noise_transition(labels, pred_probs, clean_mask=None):
     """``T[true, given]`` as the mean of two estimates that fail in different places.
 
     Confident learning's estimate (:func:`estimate_noise_transition`) counts a sample
-    under every class whose probability reaches that class's threshold, the mean
-    probability of the samples given it. A rare class whose given labels are mostly
-    wrong gets a low threshold, so samples of many other classes are counted as truly
-    of it, and its diagonal comes out far too small (measured on digits, long tail with
-    symmetric noise: 0.11 to 0.25 for a true 0.70), so its clean members are flagged.
-    The verdict counts of its first clean set (:func:`transition_from_verdicts`, with
+    under the most probable of the classes whose probability reaches their threshold,
+    the mean probability of the samples given that class. A rare class whose given
+    labels are mostly wrong gets a low threshold, so samples of many other classes are
+    counted as truly of it, and its diagonal comes out far too small (measured on
+    digits, long tail with symmetric noise 30 %: as low as 0.11 for a true 0.70), so its
+    clean members are flagged. The verdict counts of the first clean set (:func:`transition_from_verdicts`, with
     :func:`confident_learning_mask` pruning by noise rate and the most probable class
     of each pruned sample) have no such leak, but they miss the flips a threshold
     does catch. Their mean keeps both (``benchmarks/results/realistic_noise_design.md``).
