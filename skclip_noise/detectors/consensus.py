@@ -137,7 +137,10 @@ class ConsensusDetector(BaseNoiseDetector):
         a strongly regularised probe otherwise gives a rare class almost no
         probability, even to its clean members, and flags them all (measured on digits,
         long tail 10 with symmetric noise 30 %: a whole class of 12 clean images
-        flagged). None: unweighted, as before 2026-12-04.
+        flagged). Its probabilities are then those of equally frequent classes, not of
+        the data's class shares; multiplying the shares back in lost most of the gain
+        (``benchmarks/results/realistic_noise_design.md``). None: unweighted, as
+        before 2026-12-04.
     max_samples : int or None, default=20_000
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
