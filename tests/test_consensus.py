@@ -266,7 +266,7 @@ def test_fit_takes_the_callers_pred_probs_as_one_more_signal(digits_pixels, digi
     alone = ConsensusDetector(random_state=0).fit(X, y_noisy)
     helped = ConsensusDetector(random_state=0).fit(X, y_noisy, pred_probs=proba)
     assert alone.pred_probs_weight_ == 0.0
-    assert 0 <= helped.pred_probs_weight_ <= 0.5
+    assert 0 <= helped.pred_probs_weight_ <= 1 / 3 + 1e-9
     f1 = {name: detection_report(is_noisy, d.clean_mask_, output_dict=True)["clean_f1"]
           for name, d in (("alone", alone), ("helped", helped))}
     assert f1["helped"] >= f1["alone"] - 0.005, f1
@@ -274,6 +274,17 @@ def test_fit_takes_the_callers_pred_probs_as_one_more_signal(digits_pixels, digi
     np.testing.assert_allclose(helped.class_proba_.sum(axis=1), 1, atol=1e-6)
     # New pairs are judged from the features (the caller's model saw only the training set).
     assert helped.predict_clean(X[:5], y_noisy[:5]).shape == (5,)
+
+
+def test_a_callers_model_never_outweighs_the_probe_or_the_neighbours(digits_pixels, digits_pred_probs):
+    # A model that knows the truth (as one trained on the noise's own inputs nearly does)
+    # earns the most weight there is, and that is the weight of each of the detector's signals.
+    X, y_noisy, _, _ = digits_pred_probs
+    _, y = digits_pixels
+    oracle = np.full((len(y), 10), 0.02)
+    oracle[np.arange(len(y)), y] = 0.82
+    detector = ConsensusDetector(random_state=0).fit(X, y_noisy, pred_probs=oracle)
+    assert detector.pred_probs_weight_ == pytest.approx(1 / 3)
 
 
 @pytest.mark.parametrize(

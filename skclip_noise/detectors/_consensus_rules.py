@@ -8,6 +8,7 @@ import numpy as np
 
 __all__ = [
     "MAX_EXTRA_WEIGHT",
+    "MAX_PRED_PROBS_WEIGHT",
     "SIGNAL_WEIGHTS",
     "SIGNIFICANCE",
     "best_weights",
@@ -20,6 +21,11 @@ __all__ = [
 SIGNAL_WEIGHTS = (0.0, 0.1, 0.2, 1 / 3, 0.5)
 #: The extra signals together weigh at most this much: the features always keep a third.
 MAX_EXTRA_WEIGHT = 2 / 3
+#: The caller's pred_probs weigh at most as much as each of the detector's own signals (the
+#: probe, the neighbours): a model that knows the noise's own inputs (instance-dependent
+#: flips on the pixels it was trained on) passes the significance test and at weight 0.5
+#: outvoted them (digits: -0.007 clean F1; at 1/3 +0.002 to +0.008 where 0.5 was chosen).
+MAX_PRED_PROBS_WEIGHT = 1 / 3
 #: The caller's pred_probs earn weight only when their gain over the detector's own first
 #: probe exceeds this many standard errors of the per-sample gains.
 SIGNIFICANCE = 3.0

@@ -24,6 +24,7 @@ from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
     MAX_EXTRA_WEIGHT,
+    MAX_PRED_PROBS_WEIGHT,
     SIGNAL_WEIGHTS,
     best_weights,
     rival_share,
@@ -358,7 +359,7 @@ class ConsensusDetector(BaseNoiseDetector):
             ``pred_probs``: columns in the order of the sorted labels, ``classes_``),
             e.g. from ``cross_val_predict(..., method="predict_proba")``. They join the
             probe and the neighbours as one more signal after the first refit, with the
-            weight (``pred_probs_weight_``, 0 to 0.5) under which the mixture agrees best
+            weight (``pred_probs_weight_``, 0 to 1/3) under which the mixture agrees best
             with the verdicts so far, beyond what mixing in the detector's own first
             probe would give: what the caller's model shares with that probe (such as
             flips learned from the given labels) earns nothing. In-sample
@@ -451,7 +452,10 @@ class ConsensusDetector(BaseNoiseDetector):
         weight 0.5 and -0.016 to -0.07 clean F1 under pair-flip and class-confusable
         noise)."""
         fixed = self._extra_weights
-        candidates = [fixed + (weight,) for weight in SIGNAL_WEIGHTS if sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9]
+        candidates = [
+            fixed + (weight,) for weight in SIGNAL_WEIGHTS
+            if weight <= MAX_PRED_PROBS_WEIGHT + 1e-9 and sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9
+        ]
         self._extra_weights = verdict_weights(
             codes, refitted, extra + [pred_probs], extra + [first_probe], kept, candidates
         )
