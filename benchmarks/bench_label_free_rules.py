@@ -14,6 +14,10 @@ worth the clean F1 of its candidate refitted on all pairs; regret is the truth's
 minus it, "below defaults" counts the settings where it is worse than the defaults by
 more than 0.005 (the goals of issue "Grid search without the truth": regret at most 0.01
 on average and 0.03 anywhere, never more than 0.005 below the defaults).
+
+Every rule is judged twice: on the whole grid, and on the part of it with the decision
+``threshold`` at its default (``n_neighbors`` x ``cv``), where the truth's pick and the
+defaults are taken from that part too.
 """
 
 from __future__ import annotations
@@ -56,7 +60,19 @@ def rules():
     return found
 
 
+#: The grids every rule is judged on: a name and which candidates of the stored grid it keeps.
+GRIDS = {
+    "whole grid": lambda params: True,
+    "threshold at its default": lambda params: params.get("threshold", DEFAULTS["threshold"]) == DEFAULTS["threshold"],
+}
+
+
 def evaluate(frame):
+    return pd.concat([_evaluate(frame[frame["params"].map(keeps)], grid) for grid, keeps in GRIDS.items()],
+                     ignore_index=True)
+
+
+def _evaluate(frame, grid):
     rows = []
     for (features, seed, noise), group in frame.groupby(["features", "seed", "noise"], sort=False):
         group = group.reset_index(drop=True)
@@ -66,7 +82,7 @@ def evaluate(frame):
         default = f1[is_default.index(True)]
         for rule, pick in rules().items():
             chosen = f1[pick(group)]
-            rows.append({"features": features, "seed": seed, "noise": noise, "rule": rule,
+            rows.append({"features": features, "seed": seed, "noise": noise, "rule": f"{grid}: {rule}",
                          "regret": truth - chosen, "below_default": default - chosen})
     return pd.DataFrame(rows)
 
