@@ -261,6 +261,14 @@ def test_prefer_defaults_keeps_them_unless_the_best_clearly_beats_them():
     assert prefer_defaults({"n_neighbors": 20, "threshold": 0.5})(eleven) == 0
 
 
+def test_prefer_defaults_asks_two_standard_errors_by_default():
+    # A gain of 1.5 standard errors over five folds: enough for the textbook rule, not the default.
+    fold_scores = [[0.72, 0.70, 0.70, 0.70, 0.71], [0.70] * 5, [0.60] * 5]
+    results = _cv_results(fold_scores, GRID_PARAMS)
+    assert prefer_defaults({"n_neighbors": 20})(results) == 1
+    assert prefer_defaults({"n_neighbors": 20}, n_standard_errors=1)(results) == 0
+
+
 def test_prefer_defaults_errors_name_the_fix():
     refit = prefer_defaults({"n_neighbors": 5})
     with pytest.raises(ValueError, match="No candidate of the grid has the defaults"):
