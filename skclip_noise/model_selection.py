@@ -253,7 +253,7 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
     difference: the "one standard error" habit of model selection, aimed at the defaults.
 
     Two standard errors by default: with five folds the standard error itself rests on
-    four degrees of freedom, and one standard error is a one-sided test at about 82 %
+    four degrees of freedom, and one standard error is a one-sided test at about 81 %
     (two: about 94 %). Measured on the 54 settings of the label-free benchmark
     (``benchmarks/results/label_free_rules_class_weight.md``, a
     :class:`~skclip_noise.ConsensusDetector` grid of ``n_neighbors`` x ``cv`` with the
