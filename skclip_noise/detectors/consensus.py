@@ -70,7 +70,8 @@ class ConsensusDetector(BaseNoiseDetector):
        of the calibrated confident joint's estimate and the counts of that clean set's
        verdicts (:func:`~skclip_noise.selection.pooled_noise_transition`: the joint
        alone over-counts the true members of a rare class whose labels are mostly
-       wrong, and its clean members are then flagged).
+       wrong, and its clean members are then flagged), each row smoothed with half a
+       sample per cell so that no confusion is ruled out.
     3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
        ``C``, classes weighted by ``class_weight``) on its kept samples only, count
        only kept neighbours, average, sharpen
@@ -184,7 +185,8 @@ class ConsensusDetector(BaseNoiseDetector):
         probability of the given label (a ranking score); ``suggested_label`` is the
         most probable class, with its probability.
     noise_transition_ : ndarray of shape (n_classes, n_classes)
-        The confident-learning estimate of ``P(given | true)`` that the Bayes rule uses.
+        The estimate of ``P(given | true)`` that the Bayes rule uses (step 2:
+        :func:`~skclip_noise.selection.pooled_noise_transition`).
     C_ : float
         The probe's regularisation.
     n_neighbors_ : int
