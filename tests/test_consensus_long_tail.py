@@ -47,8 +47,9 @@ def test_pooled_transition_rules_no_confusion_out():
     np.testing.assert_allclose(smoothed[~np.eye(3, dtype=bool)].reshape(3, 2), [[0.5 / 51.5] * 2, [0.5 / 31.5] * 2,
                                                                                 [0.5 / 21.5] * 2])
     np.testing.assert_allclose(smoothed.sum(axis=1), 1.0)
-    with pytest.raises(ValueError, match="pseudo_count"):
-        pooled_noise_transition(labels, proba, pseudo_count=-1)
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match="pseudo_count"):
+            pooled_noise_transition(labels, proba, pseudo_count=bad)
 
 
 def test_a_label_its_evidence_rules_out_is_flagged_at_a_low_noise_rate():

@@ -106,15 +106,15 @@ def pooled_noise_transition(labels, pred_probs, clean_mask=None, *, pseudo_count
     >>> pooled_noise_transition(labels, pred_probs, pseudo_count=0).round(3).tolist()
     [[1.0, 0.0], [0.367, 0.633]]
     """
-    if pseudo_count < 0:
-        raise ValueError(f"pseudo_count must be >= 0; got {pseudo_count!r}.")
+    if not np.isfinite(pseudo_count) or pseudo_count < 0:
+        raise ValueError(f"pseudo_count must be a finite number >= 0 (0: no smoothing); got {pseudo_count!r}.")
     probs = np.asarray(pred_probs, dtype=np.float64)
+    codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     if clean_mask is None:
-        clean_mask = confident_learning_mask(labels, probs, filter_by="prune_by_noise_rate")
-    verdicts = transition_from_verdicts(labels, clean_mask, probs.argmax(axis=1), probs.shape[1])
-    pooled = (estimate_noise_transition(labels, probs) + verdicts) / 2
-    n_given = np.bincount(check_label_codes(labels, probs.shape[1], probs.shape[0]), minlength=probs.shape[1])
-    counts = pooled * n_given[:, None] + pseudo_count
+        clean_mask = confident_learning_mask(codes, probs, filter_by="prune_by_noise_rate")
+    verdicts = transition_from_verdicts(codes, clean_mask, probs.argmax(axis=1), probs.shape[1])
+    pooled = (estimate_noise_transition(codes, probs) + verdicts) / 2
+    counts = pooled * np.bincount(codes, minlength=probs.shape[1])[:, None] + pseudo_count
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-300)
 
 
