@@ -61,8 +61,18 @@ TOLERANCES = {
 #: rehearsal (clean_proba against full precision, 30 held-out digits): AVL-Prompter's
 #: prompt training differs by 0.44 (bf16) and 0.27 (fp16) on average; TURN in float16
 #: by 0.42, since the gradient scaler skips its first steps while it finds its scale,
-#: and its one fine-tuning epoch has few steps. Every other fit stays within 0.02.
-ROUNDING_AMPLIFIED = {("AVLPrompter", "*"), ("TurnClassifier", "fp16")}
+#: and its one fine-tuning epoch has few steps. On the first GPU run (H200, 2026-12-04)
+#: TURN in bfloat16 differed by 0.10 in predict_proba, while its full-precision fit there
+#: matched the CPU within 0.01 and the same weights run in full precision on the CPU
+#: matched its bfloat16 predictions (the pickle test). Every other fit stays within 0.02.
+ROUNDING_AMPLIFIED = {("AVLPrompter", "*"), ("TurnClassifier", "fp16"), ("TurnClassifier", "bf16")}
+#: Estimators whose verdicts come from a two-component mixture fitted on a random-weight
+#: model's nearly equal per-sample losses, where rounding moves the posterior across the
+#: threshold: taken to the CPU, their network outputs (predict_proba) are compared instead.
+#: Measured in the CPU rehearsal for AVL-Prompter, the same weights in bfloat16 and in
+#: full precision: predict_proba 0.004 apart on average, clean_proba 0.23, verdicts 97 %
+#: equal; on the H200, verdicts 77 % equal.
+MIXTURE_VERDICTS = {"AVLPrompter"}
 TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None)
 
 
@@ -184,13 +194,14 @@ _LOAD_ON_CPU = textwrap.dedent(
     X, y = np.load(sys.argv[2], allow_pickle=False), np.load(sys.argv[3], allow_pickle=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        results = {}
         if hasattr(estimator, "predict_clean"):
-            results = [estimator.predict_clean(X, y), estimator.clean_proba(X, y)]
-        elif hasattr(estimator, "predict_proba"):
-            results = [estimator.predict_proba(X)]
-        else:
-            results = [estimator.transform(X)]
-    np.savez(sys.argv[4], *results)
+            results.update(verdicts=estimator.predict_clean(X, y), clean_proba=estimator.clean_proba(X, y))
+        if hasattr(estimator, "predict_proba"):
+            results.update(probabilities=estimator.predict_proba(X))
+        if not results:
+            results.update(embeddings=estimator.transform(X))
+    np.savez(sys.argv[4], **results)
     print("warned:", any("using the CPU" in str(w.message) for w in caught))
     """
 )
@@ -202,7 +213,10 @@ def test_fitted_on_the_device_loads_and_predicts_in_a_cpu_only_process(name, dig
     X, y, X_test, y_test = digits
     cls = next(cls for cls in ESTIMATOR_CLASSES if cls.__name__ == name)
     fitted = on_device(fast_instance(cls), DEVICE, "auto").fit(X, y)
-    kind, expected = outputs(fitted, X_test, y_test)
+    if name in MIXTURE_VERDICTS:
+        kind, expected = "probabilities", fitted.predict_proba(X_test)
+    else:
+        kind, expected = outputs(fitted, X_test, y_test)
     paths = [tmp_path / name for name in ("model.pkl", "X.npy", "y.npy", "out.npz")]
     paths[0].write_bytes(pickle.dumps(fitted))
     np.save(paths[1], X_test)
@@ -216,10 +230,10 @@ def test_fitted_on_the_device_loads_and_predicts_in_a_cpu_only_process(name, dig
     assert run.returncode == 0, run.stderr
     assert ("warned: True" in run.stdout) is (DEVICE == "cuda"), run.stdout  # says it falls back to the CPU
     with np.load(paths[3]) as saved:
-        got = tuple(saved[key] for key in sorted(saved.files))
+        got = (saved["verdicts"], saved["clean_proba"]) if kind == "verdicts" else saved[kind]
     # The same weights, run in full precision instead of the device's autocast ("auto":
     # bfloat16 on GPUs that have it).
-    assert_close(kind, got if kind == "verdicts" else got[0], expected, "bf16")
+    assert_close(kind, got, expected, "bf16")
 
 
 # ------------------------------------------------------------------ the embedding cache
@@ -268,7 +282,7 @@ def test_trainer_step_autocasts_and_scales_gradients_only_for_float16(precision,
     from skclip_noise.training.loop import Trainer, make_loader
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).to(DEVICE)
     trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), device=DEVICE,
                       mixed_precision=precision, seed=0)
     assert trainer.amp_dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -455,7 +455,9 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
             with autocast(device, dtype):
                 out = forward(move_to_device(batch, device))
             out = out if isinstance(out, tuple) else (out,)
-            outputs.append(tuple(_to_cpu(o) for o in out))
+            outputs.append(tuple(_copy_to_host(o) for o in out))
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)  # the asynchronous copies have landed
     finally:
         model.train(was_training)
     if not outputs:
@@ -464,8 +466,11 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     return merged if len(merged) > 1 else merged[0]
 
 
-def _to_cpu(tensor):
+def _copy_to_host(tensor):
+    """A CPU copy of ``tensor`` (floats as float32). From a GPU the copy is asynchronous
+    (into pinned memory), so the loop does not wait for each batch's forward pass; read
+    it only after synchronising."""
     tensor = tensor.detach()
     if tensor.is_floating_point():
         tensor = tensor.float()
-    return tensor.cpu()
+    return tensor.to("cpu", non_blocking=tensor.is_cuda)
