@@ -24,7 +24,8 @@ tail + symmetric; ``--rates-*``), on each feature set and seed:
   and, for the pipeline ``detector -> StandardScaler -> LogisticRegression`` (trained on the kept
   pairs), its accuracy on the held-out *true* labels (the truth), on the held-out noisy labels
   and its noise-corrected accuracy (``make_noise_corrected_scorer`` with the
-  ``noise_transition_`` of a default ``ConsensusDetector`` fitted on all noisy labels: no truth).
+  ``noise_transition_`` of a default ``ConsensusDetector`` fitted on all noisy labels: no truth),
+  with each ``solver``: ``"inverse"`` (the default), ``"nnls"`` and ``"auto"``.
 - **Each candidate refitted on all pairs**, as ``GridSearchCV(refit=True)`` does: its clean F1
   is what a pick is worth. Regret = F1 of the truth-picked candidate minus F1 of the
   label-free pick (goal: <= 0.01 on average, <= 0.03 anywhere); "vs defaults" = F1 of the
@@ -58,6 +59,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
+
+#: The noise-corrected scorer's solvers, the library's default first.
+SOLVERS = ("inverse", "nnls", "auto")
 from bench_realistic_noise import noise_draws  # noqa: E402
 
 DEFAULTS = {"n_neighbors": 20, "cv": 5, "threshold": 0.5}
@@ -105,7 +109,8 @@ def rate_fold(params, seed, X, y_noisy, is_noisy, y_true, train, test, scorers):
     kept = train[detector.clean_mask_]
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X[kept], y_noisy[kept])
     row["pipe_noisy_acc"] = pipeline.score(X[test], y_noisy[test])
-    row["pipe_corrected_acc"] = scorers["corrected"](pipeline, X[test], y_noisy[test])
+    for solver in SOLVERS:
+        row[f"pipe_corrected_{solver}_acc"] = scorers[f"corrected_{solver}"](pipeline, X[test], y_noisy[test])
     # The truth: accuracy on the true labels of the held-out samples (without y_true: the clean ones).
     judged = test if y_true is not None else test[~is_noisy[test]]
     truth = y_noisy if y_true is None else y_true
@@ -132,7 +137,7 @@ def select(name, noise, seed, X, y_noisy, is_noisy, y_true, grid):
 
     reference = ConsensusDetector(random_state=seed).fit(X, y_noisy)
     scorers = {"label_free": make_detection_scorer(), "truth": make_detection_scorer(clean_f1_score),
-               "corrected": make_noise_corrected_scorer(reference)}
+               **{f"corrected_{solver}": make_noise_corrected_scorer(reference, solver=solver) for solver in SOLVERS}}
     folds = list(StratifiedKFold(N_SPLITS, shuffle=True, random_state=seed).split(X, y_noisy))
     grid_rows = []
     for params in candidates(grid, y_noisy):
@@ -142,10 +147,14 @@ def select(name, noise, seed, X, y_noisy, is_noisy, y_true, grid):
         grid_rows.append({"params": params, "refit_f1": report["clean_f1"],
                           **{key: float(np.mean([r[key] for r in rated])) for key in rated[0]},
                           "label_free_folds": [r["label_free"] for r in rated],
+                          **{f"pipe_corrected_{solver}_acc_folds": [r[f"pipe_corrected_{solver}_acc"] for r in rated]
+                             for solver in SOLVERS},
                           "label_free_balanced_folds": [r["label_free_balanced"] for r in rated]})
     if GRID_ROWS is not None:
         GRID_ROWS.extend({"features": name, "seed": seed, "noise": noise, **r, "params": repr(r["params"]),
                           "label_free_folds": repr(r["label_free_folds"]),
+                          **{f"pipe_corrected_{solver}_acc_folds": repr(r[f"pipe_corrected_{solver}_acc_folds"])
+                             for solver in SOLVERS},
                           "label_free_balanced_folds": repr(r["label_free_balanced_folds"])} for r in grid_rows)
     return summarise(name, noise, seed, grid_rows, grid)
 
@@ -170,12 +179,18 @@ def summarise(name, noise, seed, grid_rows, grid):
     }
     row["regret"] = row["f1_truth_pick"] - row["f1_label_free_pick"]
     row["vs_default"] = row["f1_default"] - row["f1_label_free_pick"]
-    for key in ("pipe_corrected_acc", "pipe_noisy_acc"):
-        row[f"acc_{key[5:]}_pick"] = pick(key)["pipe_clean_acc"]
     row["acc_truth_pick"] = float(clean_acc.max())
     row["acc_default"] = default[0]["pipe_clean_acc"] if default else float("nan")
-    row["acc_regret"] = row["acc_truth_pick"] - row["acc_corrected_acc_pick"]
-    row["acc_spearman"] = float(spearmanr([r["pipe_corrected_acc"] for r in grid_rows], clean_acc)[0])
+    row["acc_noisy_acc_pick"] = pick("pipe_noisy_acc")["pipe_clean_acc"]
+    for solver in SOLVERS:
+        key = f"pipe_corrected_{solver}_acc"
+        row[f"acc_{solver}_pick"] = pick(key)["pipe_clean_acc"]
+        row[f"acc_regret_{solver}"] = row["acc_truth_pick"] - row[f"acc_{solver}_pick"]
+        row[f"acc_spearman_{solver}"] = float(spearmanr([r[key] for r in grid_rows], clean_acc)[0])
+    # The library's default solver's pick, under the names of the earlier tables.
+    row["acc_corrected_acc_pick"] = row[f"acc_{SOLVERS[0]}_pick"]
+    row["acc_regret"] = row[f"acc_regret_{SOLVERS[0]}"]
+    row["acc_spearman"] = row[f"acc_spearman_{SOLVERS[0]}"]
     log(f"{name} seed {seed} {noise}: label-free pick {row['f1_label_free_pick']:.4f} truth pick "
         f"{row['f1_truth_pick']:.4f} default {row['f1_default']:.4f} (regret {row['regret']:+.4f}); pipeline "
         f"regret {row['acc_regret']:+.4f}")
@@ -197,6 +212,16 @@ def markdown(rows, args, seconds):
     vs_default = np.array([r["vs_default"] for r in rows])
     acc_regret = np.array([r["acc_regret"] for r in rows])
     acc_vs_default = np.array([r["acc_default"] - r["acc_corrected_acc_pick"] for r in rows])
+
+    def solver_summary(solver):
+        with_it = [r for r in rows if np.isfinite(r.get(f"acc_regret_{solver}", np.nan))]
+        if not with_it:
+            return ""
+        regrets = np.array([r[f"acc_regret_{solver}"] for r in with_it])
+        below = np.array([r["acc_default"] - r[f"acc_{solver}_pick"] for r in with_it])
+        return (f" `solver=\"{solver}\"` in the same {len(with_it)} settings: mean {regrets.mean():.4f}, max "
+                f"{regrets.max():.4f}; worse than the defaults by more than 0.005 in {(below > 0.005).sum()} "
+                f"(largest {below.max():.4f}).")
     lines = [
         "# Grid search without the truth: label-free picks against the truth's",
         "",
@@ -212,7 +237,8 @@ def markdown(rows, args, seconds):
         f"{vs_default.max():.4f}).",
         f"- Pipeline (detector -> logistic regression, accuracy on the true labels): regret of the noise-corrected "
         f"pick mean {acc_regret.mean():.4f}, max {acc_regret.max():.4f}; worse than the defaults by more than "
-        f"0.005 in {(acc_vs_default > 0.005).sum()} settings (largest {acc_vs_default.max():.4f}).",
+        f"0.005 in {(acc_vs_default > 0.005).sum()} settings (largest {acc_vs_default.max():.4f}), with the "
+        f"scorer's default `solver=\"{SOLVERS[0]}\"`." + "".join(solver_summary(solver) for solver in SOLVERS[1:]),
         "",
         "## Detector",
         "",
@@ -231,15 +257,19 @@ def markdown(rows, args, seconds):
         "",
         "## Pipeline",
         "",
-        "| features | seed | noise | accuracy on true labels: noise-corrected pick / noisy-accuracy pick / truth pick / "
-        "defaults | regret | Spearman |",
+        f"| features | seed | noise | accuracy on true labels: noise-corrected pick ({' / '.join(SOLVERS)}) / "
+        f"noisy-accuracy pick / truth pick / defaults | regret ({' / '.join(SOLVERS)}) | Spearman "
+        f"({' / '.join(SOLVERS)}) |",
         "|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for r in rows:
+        picks = " / ".join(f"{r.get(f'acc_{solver}_pick', nan):.4f}" for solver in SOLVERS)
+        regrets = " / ".join(fmt(r.get(f"acc_regret_{solver}", nan)) for solver in SOLVERS)
+        spearman = " / ".join(f"{r.get(f'acc_spearman_{solver}', nan):+.2f}" for solver in SOLVERS)
         lines.append(
-            f"| {r['features']} | {r['seed']} | {r['noise']} | {r['acc_corrected_acc_pick']:.4f} / "
-            f"{r['acc_noisy_acc_pick']:.4f} / {r['acc_truth_pick']:.4f} / {r['acc_default']:.4f} | "
-            f"{fmt(r['acc_regret'])} | {r['acc_spearman']:+.2f} |"
+            f"| {r['features']} | {r['seed']} | {r['noise']} | {picks} / {r['acc_noisy_acc_pick']:.4f} / "
+            f"{r['acc_truth_pick']:.4f} / {r['acc_default']:.4f} | {regrets} | {spearman} |"
         )
     return "\n".join(lines) + "\n"
 

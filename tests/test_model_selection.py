@@ -45,7 +45,8 @@ def folds():
 # ------------------------------------------------------------ noise-corrected accuracy
 
 
-def test_noise_corrected_accuracy_recovers_true_accuracy_in_expectation():
+@pytest.mark.parametrize("solver", ["nnls", "inverse"])
+def test_noise_corrected_accuracy_recovers_true_accuracy_in_expectation(solver):
     rng = np.random.default_rng(0)
     n_classes, n = 4, 200_000
     transition = np.full((n_classes, n_classes), 0.1) + np.eye(n_classes) * 0.6  # rows sum to 1
@@ -55,9 +56,64 @@ def test_noise_corrected_accuracy_recovers_true_accuracy_in_expectation():
     y_pred = np.where(rng.random(n) < 0.75, y_true, rng.integers(n_classes, size=n))
     true_accuracy = float(np.mean(y_pred == y_true))
     naive = float(np.mean(y_pred == y_noisy))
-    corrected = noise_corrected_accuracy_score(y_noisy, y_pred, transition)
+    corrected = noise_corrected_accuracy_score(y_noisy, y_pred, transition, solver=solver)
     assert naive < true_accuracy - 0.2
     assert corrected == pytest.approx(true_accuracy, abs=0.01)
+
+
+def _pair_flip(rate, n_classes):
+    return (1 - rate) * np.eye(n_classes) + rate * np.roll(np.eye(n_classes), 1, axis=1)
+
+
+def test_nnls_solver_is_robust_to_an_error_in_the_transition_where_the_inverse_is_not():
+    # Pair-flip noise at 40 %: T is nearly singular, and a transition estimated at 45 %
+    # sends the inverse's estimate far off while the constrained one stays a probability.
+    rng = np.random.default_rng(0)
+    n_classes, n = 10, 5000
+    y_true = rng.integers(n_classes, size=n)
+    y_noisy = np.where(rng.random(n) < 0.4, (y_true + 1) % n_classes, y_true)
+    y_pred = np.where(rng.random(n) < 0.87, y_true, rng.integers(n_classes, size=n))
+    true_accuracy = float(np.mean(y_pred == y_true))
+    misestimated = _pair_flip(0.45, n_classes)
+    constrained = noise_corrected_accuracy_score(y_noisy, y_pred, misestimated, solver="nnls")
+    inverse = noise_corrected_accuracy_score(y_noisy, y_pred, misestimated)
+    assert constrained == pytest.approx(true_accuracy, abs=0.03)
+    assert abs(inverse - true_accuracy) > 0.08
+
+
+def test_auto_solver_takes_the_inverse_inside_the_unit_interval_and_the_constrained_outside():
+    rng = np.random.default_rng(1)
+    n_classes, n = 10, 3000
+    y_true = rng.integers(n_classes, size=n)
+    y_noisy = np.where(rng.random(n) < 0.4, (y_true + 1) % n_classes, y_true)
+    y_pred = np.where(rng.random(n) < 0.95, y_true, rng.integers(n_classes, size=n))
+    for transition in (_pair_flip(0.4, n_classes), _pair_flip(0.46, n_classes)):
+        inverse, constrained, auto = (noise_corrected_accuracy_score(y_noisy, y_pred, transition, solver=solver)
+                                      for solver in ("inverse", "nnls", "auto"))
+        assert auto == (inverse if 0 <= inverse <= 1 else constrained)
+    assert noise_corrected_accuracy_score(y_noisy, y_pred, _pair_flip(0.46, n_classes)) > 1  # the second case
+
+
+def test_nnls_solver_stays_in_the_unit_interval_and_weights_samples():
+    y_noisy = np.array([0, 1, 1, 0, 2, 2])
+    y_pred = np.array([0, 1, 0, 0, 2, 1])
+    transition = _pair_flip(0.3, 3)
+    for weights in (None, np.array([1, 2, 1, 1, 3, 1])):
+        score = noise_corrected_accuracy_score(y_noisy, y_pred, transition, sample_weight=weights, solver="nnls")
+        assert 0.0 <= score <= 1.0
+    # Integer weights are repeated samples.
+    repeated = noise_corrected_accuracy_score(np.repeat(y_noisy, [1, 2, 1, 1, 3, 1]),
+                                              np.repeat(y_pred, [1, 2, 1, 1, 3, 1]), transition, solver="nnls")
+    assert noise_corrected_accuracy_score(
+        y_noisy, y_pred, transition, sample_weight=[1, 2, 1, 1, 3, 1], solver="nnls") == pytest.approx(repeated)
+
+
+@pytest.mark.parametrize("solver", ["lstsq", None, 1])
+def test_noise_corrected_accuracy_refuses_an_unknown_solver(solver):
+    with pytest.raises(ValueError, match="solver must be one of"):
+        noise_corrected_accuracy_score([0, 1], [0, 1], np.eye(2), solver=solver)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        make_noise_corrected_scorer(np.eye(2), solver=solver)
 
 
 def test_noise_corrected_accuracy_identity_is_plain_accuracy_and_labels_map_order():

@@ -455,9 +455,7 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
             with autocast(device, dtype):
                 out = forward(move_to_device(batch, device))
             out = out if isinstance(out, tuple) else (out,)
-            outputs.append(tuple(_copy_to_host(o) for o in out))
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize(device)  # the asynchronous copies have landed
+            outputs.append(tuple(_to_cpu(o) for o in out))
     finally:
         model.train(was_training)
     if not outputs:
@@ -466,11 +464,8 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     return merged if len(merged) > 1 else merged[0]
 
 
-def _copy_to_host(tensor):
-    """A CPU copy of ``tensor`` (floats as float32). From a GPU the copy is asynchronous
-    (into pinned memory), so the loop does not wait for each batch's forward pass; read
-    it only after synchronising."""
+def _to_cpu(tensor):
     tensor = tensor.detach()
     if tensor.is_floating_point():
         tensor = tensor.float()
-    return tensor.to("cpu", non_blocking=tensor.is_cuda)
+    return tensor.cpu()
