@@ -37,7 +37,7 @@ __all__ = [
 MAX_CONDITION = 1e8
 #: Weight of the equation that makes a row of the estimated joint sum to its total.
 _SUM_WEIGHT = 1e3
-SOLVERS = ("inverse", "nnls", "auto")
+SOLVERS = ("inverse", "nnls")
 
 
 def _check_solver(solver):
@@ -80,24 +80,22 @@ def noise_corrected_accuracy_score(
     predictions and true classes, and the true accuracy is the trace of ``C``.
 
     - ``solver="inverse"`` (default): ``C = M T^-1``, i.e. ``mean_n T^-1[given_n,
-      predicted_n]``. Unbiased with the exact ``T``, but it can leave ``[0, 1]``, and
-      where ``T`` is nearly singular (pair-flip noise near 50 %) it magnifies any error
-      in the estimated ``T``: on MobileNetV2 digits with 40 % pair-flip noise, a
-      classifier of true accuracy 0.869 was rated 1.151 with a detector's
-      ``noise_transition_``.
+      predicted_n]``. Unbiased with the exact ``T``, and the better judge in a grid
+      search, where each fold is small. But it can leave ``[0, 1]``, and where ``T`` is
+      nearly singular (pair-flip noise near 50 %) it magnifies any error in the
+      estimated ``T``: on MobileNetV2 digits with 40 % pair-flip noise, a classifier of
+      true accuracy 0.869 was rated 1.151 with a detector's ``noise_transition_``.
     - ``solver="nnls"``: each row of ``C`` is the non-negative solution of
       ``C[p] T = M[p]`` summing to ``M[p]``'s total (non-negative least squares), a
       joint distribution, so the accuracy stays in ``[0, 1]``; the same classifier was
       rated 0.886. It equals the inverse's answer when that is a distribution already,
-      but on a small sample (a cross-validation fold of a few hundred) the constraint
-      cuts the sampling noise on one side only and rates low.
-    - ``solver="auto"``: the inverse's answer where it lies in ``[0, 1]``, else the
-      constrained one.
+      but on a small sample the constraint cuts the sampling noise on one side only and
+      rates low. Use it for one estimate on a large set (thousands of samples), not to
+      rank candidates on cross-validation folds: as a grid-search scorer it picked worse
+      than the inverse (``benchmarks/results/label_free_selection_solvers.md``).
 
-    Measured as grid-search selection regret in
-    ``benchmarks/results/label_free_selection_solvers.md``. Where the noise depends on
-    the image (hard images mislabelled), a classifier that learned those flips is
-    overrated by every solver.
+    Where the noise depends on the image (hard images mislabelled), a classifier that
+    learned those flips is overrated by either solver.
 
     Parameters
     ----------
@@ -112,7 +110,7 @@ def noise_corrected_accuracy_score(
         The classes in the order of the matrix; None: the sorted labels of ``y_noisy``
         and ``y_pred`` together.
     sample_weight : array-like of shape (n_samples,), default=None
-    solver : {"inverse", "nnls", "auto"}, default="inverse"
+    solver : {"inverse", "nnls"}, default="inverse"
         How ``M = C T`` is solved for ``C`` (see above).
 
     Returns
@@ -147,11 +145,9 @@ def noise_corrected_accuracy_score(
         return order[position]
 
     given, predicted = codes(y_noisy, "y_noisy"), codes(y_pred, "y_pred")
-    if solver != "nnls":
+    if solver == "inverse":
         per_sample = np.linalg.inv(transition)[given, predicted]
-        accuracy = float(np.average(per_sample, weights=sample_weight))
-        if solver == "inverse" or 0.0 <= accuracy <= 1.0:
-            return accuracy
+        return float(np.average(per_sample, weights=sample_weight))
     weights = np.ones(len(given)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     joint = np.zeros((len(classes), len(classes)))  # M[predicted, given]
     np.add.at(joint, (predicted, given), weights)
@@ -205,7 +201,7 @@ def make_noise_corrected_scorer(noise_transition, *, labels=None, solver="invers
     labels : array-like of shape (n_classes,), default=None
         The classes in the matrix's order; None: the detector's ``classes_``, else the
         estimator's ``classes_`` at scoring time.
-    solver : {"inverse", "nnls", "auto"}, default="inverse"
+    solver : {"inverse", "nnls"}, default="inverse"
         See :func:`noise_corrected_accuracy_score`.
 
     Returns
