@@ -150,8 +150,8 @@ def main(argv=None):
     fold_columns = [column for column in frame.columns if column.endswith("_folds")]
     for column in fold_columns:
         frame[column] = frame[column].map(lambda text: np.array(ast.literal_eval(text)) if isinstance(text, str) else text)
-    has_pipeline_folds = all(f"pipe_corrected_{solver}_acc_folds" in fold_columns for solver in SOLVERS) and \
-        not frame[[f"pipe_corrected_{solver}_acc_folds" for solver in SOLVERS]].isna().any().any()
+    pipeline_folds = [f"pipe_corrected_{solver}_acc_folds" for solver in SOLVERS]
+    has_pipeline_folds = set(pipeline_folds) <= set(fold_columns) and frame[pipeline_folds].notna().all(axis=None)
     pipeline = evaluate(frame, "pipeline") if has_pipeline_folds else None
     write_markdown(markdown(evaluate(frame), args.grids, pipeline), args.out)
 

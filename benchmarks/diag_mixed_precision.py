@@ -6,8 +6,8 @@ Fits the test suite's fast TurnClassifier (tiny open_clip model, random weights,
 digits) in full precision on the CPU and in full and mixed precision on ``--device``,
 and prints, against the CPU's fit: the share of training samples whose clean/noisy
 selection agrees (``selection_``) and the mean absolute difference of ``predict_proba``
-on 30 held-out digits. A selection
-that differs means rounding was amplified by a discrete choice, not by the network.
+on 30 held-out digits. A selection that differs means rounding was amplified by a
+discrete choice, not by the network.
 ``tests/test_cuda.py`` cites its figures (ROUNDING_AMPLIFIED).
 """
 
