@@ -97,3 +97,25 @@ def test_class_balanced_refit_keeps_the_clean_members_of_rare_classes(long_tail_
     # Measured: 91 % of them kept (87 % unweighted); clean F1 0.989 (0.987 unweighted).
     assert kept["balanced"] > kept[None] and kept["balanced"] > 0.88, kept
     assert f1["balanced"] > f1[None], f1
+
+
+def test_bias_corrected_calibration_gives_rare_classes_their_clean_members_back():
+    """Raw digits, long tail 10 with symmetric noise 30 %, seed 1: the refitted probe gives the
+    rarest classes too little probability on their own clean members; a bias per class,
+    fitted on the kept labels, gives it back."""
+    X, y = load_digits(return_X_y=True)
+    kept = make_long_tail(y, 10, random_state=1)
+    y_noisy, is_noisy = make_noisy_labels(y[kept], "symmetric", 0.3, random_state=1)
+    fits = {
+        calibration: ConsensusDetector(calibration=calibration, random_state=1).fit(X[kept] / 16.0, y_noisy)
+        for calibration in ("bias_corrected", "temperature")
+    }
+    rarest = np.argsort(np.bincount(y_noisy[~is_noisy]))[:3]
+    members = np.isin(y_noisy, rarest) & ~is_noisy
+    kept_share = {name: fit.clean_mask_[members].mean() for name, fit in fits.items()}
+    f1 = {name: detection_report(is_noisy, fit.clean_mask_, output_dict=True)["clean_f1"] for name, fit in fits.items()}
+    # Measured: 94 % of them kept (90 % with the temperature alone); clean F1 0.9901 (0.9861).
+    assert kept_share["bias_corrected"] > kept_share["temperature"] + 0.02, kept_share
+    assert f1["bias_corrected"] > f1["temperature"], f1
+    assert not fits["temperature"].class_bias_.any()
+    assert fits["bias_corrected"].class_bias_.shape == (10,)

@@ -149,3 +149,44 @@ def test_fitted_temperature_minimises_the_log_loss_of_temperature_scale(sharpnes
     labels = np.where(rng.random(500) < 0.7, proba.argmax(axis=1), rng.integers(0, 6, 500))
     losses = [-np.log(temperature_scale(proba, t)[np.arange(500), labels]).mean() for t in TEMPERATURES]
     assert fit_temperature(labels, proba) == TEMPERATURES[int(np.argmin(losses))]
+
+
+def _log_loss(labels, proba):
+    return -np.log(proba[np.arange(len(labels)), labels]).mean()
+
+
+def test_bias_corrected_temperature_gives_an_under_predicted_class_its_probability_back():
+    from skclip_noise.selection import fit_bias_corrected_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 600)
+    logits = 2.0 * np.eye(4)[labels] + rng.normal(size=(600, 4))
+    logits[:, 3] -= 2.0  # class 3 gets too little probability, on its own samples too
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    temperature, bias = fit_bias_corrected_temperature(labels, proba)
+    assert bias[3] == max(bias) and bias[3] > 1.0, bias
+    assert abs(bias.sum()) < 1e-9  # centred: a common shift changes nothing
+    corrected = temperature_scale(proba, temperature, bias=bias)
+    plain = temperature_scale(proba, fit_temperature(labels, proba))
+    assert _log_loss(labels, corrected) < _log_loss(labels, plain) - 0.05
+    np.testing.assert_allclose(corrected.sum(axis=1), 1.0)
+
+
+def test_bias_corrected_temperature_leaves_evenly_fitted_classes_alone_and_reads_only_the_mask():
+    from skclip_noise.selection import fit_bias_corrected_temperature
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 900)
+    logits = 2.0 * np.eye(3)[labels] + rng.normal(size=(900, 3))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    temperature, bias = fit_bias_corrected_temperature(labels, proba)
+    assert np.abs(bias).max() < 0.1, bias
+    assert temperature == pytest.approx(fit_temperature(labels, proba), rel=0.1)  # the plain fit, on a finer scale
+    # Rows outside the mask do not count: mislabelled rows there move nothing.
+    shuffled = np.where(np.arange(900) < 300, (labels + 1) % 3, labels)
+    masked = fit_bias_corrected_temperature(shuffled, proba, mask=np.arange(900) >= 300)
+    alone = fit_bias_corrected_temperature(labels[300:], proba[300:])
+    assert masked[0] == pytest.approx(alone[0], rel=1e-4)
+    np.testing.assert_allclose(masked[1], alone[1], atol=1e-4)
+    # Nothing kept: the plain temperature's fallback, no bias.
+    assert fit_bias_corrected_temperature(labels, proba, mask=np.zeros(900, bool)) == (1.0, pytest.approx(np.zeros(3)))

@@ -1,10 +1,13 @@
 """ConsensusDetector's rules: how much an extra signal weighs (a gain tested against its
-standard error, so that a difference at noise level changes nothing), and the given
-label's share against its strongest rival."""
+standard error, so that a difference at noise level changes nothing), the given label's
+share against its strongest rival, the kept neighbours' label shares and the calibration
+of the evidence."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..selection import fit_bias_corrected_temperature, fit_temperature
 
 __all__ = [
     "MAX_EXTRA_WEIGHT",
@@ -12,6 +15,8 @@ __all__ = [
     "SIGNAL_WEIGHTS",
     "SIGNIFICANCE",
     "best_weights",
+    "calibrate",
+    "kept_neighbour_distribution",
     "rival_share",
     "verdict_weights",
 ]
@@ -81,3 +86,19 @@ def rival_share(proba, codes):
     others = proba.copy()
     others[rows, codes] = -np.inf
     return given / np.maximum(given + others.max(axis=1), 1e-300)
+
+
+def kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
+    """Label shares among each sample's *kept* neighbours (uniform when none is kept)."""
+    weights = keep[indices].astype(np.float64)
+    distribution = distribution_of(indices, codes, n_classes, weights=weights)
+    distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
+    return distribution
+
+
+def calibrate(method, codes, combined, keep):
+    """(temperature, class biases) fitting ``combined`` to the kept labels: both
+    (``"bias_corrected"``) or the temperature alone (``"temperature"``, biases zero)."""
+    if method == "bias_corrected":
+        return fit_bias_corrected_temperature(codes, combined, mask=keep)
+    return fit_temperature(codes, combined, mask=keep), np.zeros(combined.shape[1])

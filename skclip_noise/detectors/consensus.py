@@ -14,7 +14,6 @@ from ..selection import (
     bayes_clean_posterior,
     confident_learning_mask,
     fit_neighbour_outlier_model,
-    fit_temperature,
     neighbour_label_distribution,
     pooled_noise_transition,
     query_label_distribution,
@@ -27,6 +26,8 @@ from ._consensus_rules import (
     MAX_PRED_PROBS_WEIGHT,
     SIGNAL_WEIGHTS,
     best_weights,
+    calibrate,
+    kept_neighbour_distribution,
     rival_share,
     verdict_weights,
 )
@@ -38,14 +39,6 @@ __all__ = ["ConsensusDetector"]
 
 #: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
 AUTO_NEIGHBOURS = 20
-
-
-def _kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
-    """Label shares among each sample's *kept* neighbours (uniform when none is kept)."""
-    weights = keep[indices].astype(np.float64)
-    distribution = distribution_of(indices, codes, n_classes, weights=weights)
-    distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
-    return distribution
 
 
 class ConsensusDetector(BaseNoiseDetector):
@@ -74,8 +67,8 @@ class ConsensusDetector(BaseNoiseDetector):
        sample per cell so that no confusion is ruled out.
     3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
        ``C``, classes weighted by ``class_weight``) on its kept samples only, count
-       only kept neighbours, average, sharpen
-       by the temperature that best fits the kept labels, and apply Bayes' rule
+       only kept neighbours, average, calibrate (a temperature and a bias per class,
+       ``calibration``) to best fit the kept labels, and apply Bayes' rule
        ``P(clean) = T[y, y] R(y | x) / sum_i T[i, y] R(i | x)``. Refitting on the
        kept samples turns the estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
@@ -143,6 +136,12 @@ class ConsensusDetector(BaseNoiseDetector):
         the data's class shares; multiplying the shares back in lost most of the gain
         (``benchmarks/results/realistic_noise_design.md``). None: unweighted, as
         before 2026-12-04.
+    calibration : {"bias_corrected", "temperature"}, default="bias_corrected"
+        How the averaged evidence is fitted to the kept labels (step 3): a temperature
+        and a bias per class (:func:`~skclip_noise.selection.fit_bias_corrected_temperature`;
+        under a long tail the refitted probe gives a rare class too little probability on
+        its own clean members, and the bias gives it back), or the temperature alone (as
+        before 2026-12-05). Measured in ``benchmarks/results/realistic_noise_design.md``.
     max_samples : int or None, default=20_000
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
@@ -193,6 +192,8 @@ class ConsensusDetector(BaseNoiseDetector):
         The neighbours per sample used.
     temperature_ : float
         The last round's temperature.
+    class_bias_ : ndarray of shape (n_classes,)
+        The last round's class biases (zeros with ``calibration="temperature"``).
     zero_shot_weight_ : float
         The zero-shot signal's weight (0 without ``zero_shot``).
     class_proba_ : ndarray of shape (n_samples, n_classes)
@@ -234,6 +235,7 @@ class ConsensusDetector(BaseNoiseDetector):
         "Cs": ["array-like", None],
         "n_rounds": [positive_int],
         "class_weight": [StrOptions({"balanced"}), None],
+        "calibration": [StrOptions({"bias_corrected", "temperature"})],
         "max_samples": [positive_int, None],
         "detect_outliers": ["boolean"],
         "flag_disagreement": ["boolean"],
@@ -252,6 +254,7 @@ class ConsensusDetector(BaseNoiseDetector):
         Cs=None,
         n_rounds=2,
         class_weight="balanced",
+        calibration="bias_corrected",
         max_samples=20_000,
         threshold=0.5,
         detect_outliers=True,
@@ -278,6 +281,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.Cs = Cs
         self.n_rounds = n_rounds
         self.class_weight = class_weight
+        self.calibration = calibration
         self.max_samples = max_samples
         self.threshold = threshold
         self.detect_outliers = detect_outliers
@@ -420,12 +424,12 @@ class ConsensusDetector(BaseNoiseDetector):
         self._transition = pooled_noise_transition(codes, consensus, keep)
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
-            neighbours = _kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
+            neighbours = kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
             if round_ == 0 and pred_probs is not None:
                 self._weigh_pred_probs(codes, (probe_proba + neighbours) / 2, extra, pred_probs, first_probe, keep)
             combined = self._signals(probe_proba, neighbours, extra)
-            self.temperature_ = fit_temperature(codes, combined, mask=keep)
-            self.class_proba_ = temperature_scale(combined, self.temperature_)
+            self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
+            self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
@@ -481,7 +485,7 @@ class ConsensusDetector(BaseNoiseDetector):
         features = self._fitted_features(X_checked)
         n_classes = len(self.classes_)
         indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
-        neighbours = _kept_neighbour_distribution(
+        neighbours = kept_neighbour_distribution(
             query_label_distribution, indices, self._fit_codes, self._kept, n_classes
         )
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
@@ -491,5 +495,6 @@ class ConsensusDetector(BaseNoiseDetector):
             counts = query_label_distribution(indices, self._fit_codes, n_classes) * indices.shape[1]
             outlier = self._outlier_model.proba(counts)
         return self._decide(
-            temperature_scale(combined, self.temperature_), codes, outlier, flag_disagreement=self.flag_disagreement
+            temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,
+            flag_disagreement=self.flag_disagreement,
         )

@@ -6,7 +6,7 @@ selection and AVL-Prompter's co-divide share one implementation. Rules return a
 *clean* mask (True = the given label is kept) or a clean probability or score.
 """
 
-from .calibration import TEMPERATURES, fit_temperature, temperature_scale
+from .calibration import BIAS_PENALTY, TEMPERATURES, fit_bias_corrected_temperature, fit_temperature, temperature_scale
 from .confident import (
     confident_joint,
     confident_learning_mask,
@@ -39,6 +39,7 @@ from .sampling import balanced_clean_sample
 from .transition import bayes_clean_posterior, pooled_noise_transition, transition_from_verdicts
 
 __all__ = [
+    "BIAS_PENALTY",
     "TEMPERATURES",
     "LossMixture",
     "NeighbourIndex",
@@ -50,6 +51,7 @@ __all__ = [
     "estimate_joint",
     "estimate_noise_rate",
     "estimate_noise_transition",
+    "fit_bias_corrected_temperature",
     "fit_temperature",
     "estimate_forget_rate",
     "fit_loss_mixtures",
