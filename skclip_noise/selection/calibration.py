@@ -65,15 +65,26 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     """
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
-    rows = np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+    rows = _fitted_rows(codes, mask)
     if rows.size == 0:
         return 1.0
-    # -log softmax(log p / t)[y] = logsumexp(log p / t) - log p[y] / t: the logarithms and the
-    # rows are taken once, not once per temperature (the same losses as temperature_scale's).
     log_probs = _floored_log(probs[rows])
     log_probs -= log_probs.max(axis=1, keepdims=True)
-    mean_given = log_probs[np.arange(rows.size), codes[rows]].mean()
-    losses = [np.log(np.exp(log_probs / t).sum(axis=1)).mean() - mean_given / t for t in temperatures]
+    return _best_temperature(log_probs, codes[rows], temperatures)
+
+
+def _fitted_rows(codes, mask):
+    return np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+
+
+def _best_temperature(shifted_log_probs, given, temperatures):
+    """The grid temperature of least log-loss, from log-probabilities shifted to a row maximum of 0.
+
+    -log softmax(log p / t)[y] = logsumexp(log p / t) - log p[y] / t: the logarithms and the
+    rows are taken once, not once per temperature (the same losses as temperature_scale's).
+    """
+    mean_given = shifted_log_probs[np.arange(len(given)), given].mean()
+    losses = [np.log(np.exp(shifted_log_probs / t).sum(axis=1)).mean() - mean_given / t for t in temperatures]
     return float(temperatures[int(np.argmin(losses))])
 
 
@@ -104,13 +115,13 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     """
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
-    start = fit_temperature(codes, probs, mask=mask)
-    rows = np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+    rows = _fitted_rows(codes, mask)
     n_classes = probs.shape[1]
     if rows.size == 0:
-        return start, np.zeros(n_classes)
-    log_probs = _floored_log(probs[rows])
+        return 1.0, np.zeros(n_classes)  # fit_temperature's answer for no rows
+    log_probs = _floored_log(probs[rows])  # once, for the grid start and the fit
     given = codes[rows]
+    start = _best_temperature(log_probs - log_probs.max(axis=1, keepdims=True), given, TEMPERATURES)
     one_hot = np.eye(n_classes)[given]
     rows_given = np.arange(rows.size)
 
