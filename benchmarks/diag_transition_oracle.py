@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, chosen_feature_sets, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
+from bench_flag_disagreement import best_other_clean_f1  # noqa: E402
 from bench_realistic_noise import pixel_pred_probs  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 PSEUDO_COUNT = 0.5  # as pooled_noise_transition's default
 TRANSITIONS = ("estimated", "true", "argmax_counts", "soft_joint")
 
@@ -67,20 +67,6 @@ def transitions(detector, codes, true_codes):
         "argmax_counts": smoothed_rows(argmax_joint, codes),
         "soft_joint": smoothed_rows(soft_joint, codes),
     }
-
-
-def best_other_clean_f1():
-    import pandas as pd
-
-    best = {}
-    for name in ("detectors_realistic_digits.csv", "detectors_realistic_fmnist.csv"):
-        path = os.path.join(RESULTS, name)
-        if os.path.exists(path):
-            for row in pd.read_csv(path).itertuples():
-                best[(row.features, int(row.seed), row.noise)] = max(
-                    row.neighbour_clean_f1, row.cleanlab_clean_f1, row.datalab_clean_f1
-                )
-    return best
 
 
 def evaluate(name, seed, rates, best):
