@@ -39,8 +39,9 @@ tail + symmetric; ``--rates-*``), on each feature set and seed:
 plain and class-balanced, the mean truth score, the refitted F1), to judge other selection
 rules (a class-balanced score, a one-standard-error rule) on the same fits afterwards.
 ``--n-repeats K``: the folds of ``RepeatedStratifiedKFold(5, n_repeats=K)`` instead, every
-candidate rated on 5 K held-out folds (a smaller standard error for ``prefer_defaults``;
-the runs so far used 5 folds).
+candidate rated on 5 K held-out folds (more fold differences for ``prefer_defaults``;
+their standard error ignores that the repeats share samples, so it is optimistic). The
+runs so far used 5 folds.
 ``--n-samples``: a stratified subset of each draw (by noisy label, seeded), for the larger
 Fashion-MNIST sets on a small machine. One thread per process. The Markdown table goes to ``--out`` and the raw numbers beside it (.csv).
 """
@@ -144,7 +145,6 @@ def split(seed, X, y_noisy, n_repeats=1):
 
 
 def select(name, noise, seed, X, y_noisy, is_noisy, y_true, grid, n_repeats=1):
-
     from skclip_noise import ConsensusDetector, detection_report
     from skclip_noise.metrics import clean_f1_score
     from skclip_noise.model_selection import make_detection_scorer, make_noise_corrected_scorer
