@@ -38,7 +38,10 @@ The Markdown table goes to ``--out`` and the raw numbers to the same path with `
 ``--pred-probs``: the two claims of ``skclip_noise.filter.find_label_issues`` instead, on the
 same features, noise draws and seeds, written to ``--out`` (e.g.
 ``benchmarks/results/find_label_issues.md``). The caller's ``pred_probs`` are cleanlab's
-tuned out-of-fold probabilities above; (1) ``find_label_issues(labels, pred_probs)`` against
+tuned out-of-fold probabilities above, or with ``--caller-model`` another model's
+(``rf``: a random forest, ``knn``: 10 nearest neighbours, ``svc``: an RBF support-vector
+machine with Platt probabilities; out-of-fold on the same 5 folds); (1)
+``find_label_issues(labels, pred_probs)`` against
 cleanlab's call on the same ``pred_probs`` (its default ``filter_by`` and its best one);
 (2) ``ConsensusDetector().fit(X, y, pred_probs=pred_probs)`` (what
 ``find_label_issues(labels, pred_probs, features=X)`` runs) against ``ConsensusDetector``
@@ -201,124 +204,6 @@ def evaluate(name, seed, with_datalab):
     return rows
 
 
-def evaluate_pred_probs(name, seed):
-    """Rows of the --pred-probs comparison for one feature set and seed."""
-    from cleanlab.rank import get_label_quality_scores
-    from sklearn.metrics import roc_auc_score
-
-    from skclip_noise import ConsensusDetector, detection_report
-    from skclip_noise.filter import find_label_issues, log_proba_features
-
-    X, y, pixels = get_features(name)
-    rows = []
-    for kind, rate in SETTINGS:
-        y_noisy, is_noisy = noisy_labels(name, y, pixels, kind, rate, seed)
-        row = {"features": name, "seed": seed, "noise": f"{kind} {rate:.0%}", "true_rate": float(is_noisy.mean())}
-        proba, kept = cleanlab_best(X, y_noisy, seed)
-
-        def record(method, clean_mask, noisy_score, seconds):
-            report = detection_report(is_noisy, clean_mask, output_dict=True)
-            row.update({f"{method}_clean_f1": report["clean_f1"], f"{method}_noisy_f1": report["noisy_f1"],
-                        f"{method}_auroc": roc_auc_score(is_noisy, noisy_score), f"{method}_s": seconds})
-
-        cleanlab_score = 1 - get_label_quality_scores(y_noisy, proba)
-        record("cleanlab_default", kept["prune_by_noise_rate"][0], cleanlab_score, kept["prune_by_noise_rate"][1])
-        reports = {f: detection_report(is_noisy, mask, output_dict=True) for f, (mask, _) in kept.items()}
-        row["cleanlab_best_clean_f1"] = max(r["clean_f1"] for r in reports.values())
-        row["cleanlab_best_noisy_f1"] = max(r["noisy_f1"] for r in reports.values())
-        issues, seconds = timed(lambda: find_label_issues(y_noisy, proba, detector=ConsensusDetector(random_state=seed)))
-        # The function returns a mask; its ranking is the same detector's clean_proba_.
-        ranking = ConsensusDetector(random_state=seed).fit(log_proba_features(proba), y_noisy, pred_probs=proba)
-        record("ours_pred_probs", ~issues, 1 - ranking.clean_proba_, seconds)
-        # A model of the caller's own that is not the probe: the other backbone's tuned probe.
-        other_proba, _ = cleanlab_best(get_features(OTHER_FEATURES[name])[0], y_noisy, seed)
-        for method, extra in (("consensus", None), ("consensus_pred_probs", proba),
-                              ("consensus_other_probs", other_proba)):
-            detector, seconds = timed(lambda: ConsensusDetector(random_state=seed).fit(X, y_noisy, pred_probs=extra))
-            record(method, detector.clean_mask_, 1 - detector.clean_proba_, seconds)
-            row[f"{method}_weight"] = detector.pred_probs_weight_
-        log(f"{name} seed {seed} {row['noise']}: pred_probs only {row['ours_pred_probs_clean_f1']:.4f}/"
-            f"{row['ours_pred_probs_noisy_f1']:.4f} vs cleanlab {row['cleanlab_default_clean_f1']:.4f}/"
-            f"{row['cleanlab_default_noisy_f1']:.4f}; with features {row['consensus_pred_probs_clean_f1']:.4f} vs "
-            f"{row['consensus_clean_f1']:.4f}")
-        rows.append(row)
-    return rows
-
-
-def markdown_pred_probs(rows, args, seconds):
-    import cleanlab
-
-    import skclip_noise
-
-    def pair(r, ours, theirs, metric):
-        mark = "**" if r[f"{ours}_{metric}"] >= r[f"{theirs}_{metric}"] else ""
-        return f"{mark}{r[f'{ours}_{metric}']:.4f}{mark} / {r[f'{theirs}_{metric}']:.4f}"
-
-    lines = [
-        "# find_label_issues: cleanlab's call, and ConsensusDetector with the caller's pred_probs",
-        "",
-        f"`{' '.join(['benchmarks/bench_detectors.py'] + args)}`: {len(rows)} settings in {seconds / 60:.0f} min on "
-        f"{platform.processor() or platform.machine()}, one thread per method; skclip_noise "
-        f"{skclip_noise.__version__}, cleanlab {cleanlab.__version__}. Protocol in the script's docstring "
-        "(`--pred-probs`). `pred_probs`: cleanlab's tuned out-of-fold logistic-regression probabilities, "
-        "the same array for every method. Bold: ours at least as good.",
-        "",
-        "## 1. `find_label_issues(labels, pred_probs)`: ours against cleanlab's call on the same pred_probs",
-        "",
-        "| features | seed | noise | clean F1 ours / cleanlab | noisy F1 ours / cleanlab | AUROC ours / cleanlab "
-        "| cleanlab best filter clean / noisy F1 | s ours / cleanlab (incl. its C search) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['features']} | {r['seed']} | {r['noise']} | "
-            f"{pair(r, 'ours_pred_probs', 'cleanlab_default', 'clean_f1')} | "
-            f"{pair(r, 'ours_pred_probs', 'cleanlab_default', 'noisy_f1')} | "
-            f"{pair(r, 'ours_pred_probs', 'cleanlab_default', 'auroc')} | "
-            f"{r['cleanlab_best_clean_f1']:.4f} / {r['cleanlab_best_noisy_f1']:.4f} | "
-            f"{r['ours_pred_probs_s']:.1f} / {r['cleanlab_default_s']:.1f} |"
-        )
-    count = {metric: sum(r[f"ours_pred_probs_{metric}"] >= r[f"cleanlab_default_{metric}"] for r in rows)
-             for metric in ("clean_f1", "noisy_f1", "auroc")}
-    best = sum(r["ours_pred_probs_clean_f1"] >= r["cleanlab_best_clean_f1"] for r in rows)
-    lines += [
-        "",
-        f"At least as good as cleanlab's call: clean F1 in {count['clean_f1']} of {len(rows)} settings, noisy F1 in "
-        f"{count['noisy_f1']}, AUROC in {count['auroc']}; clean F1 at least cleanlab's best filter (picked with "
-        f"the truth) in {best}.",
-        "",
-        "## 2. `ConsensusDetector().fit(X, y, pred_probs=...)` against `ConsensusDetector().fit(X, y)`",
-        "",
-        "Two caller models: the same tuned probe as above (on these features), and the tuned probe of the "
-        f"other embedding of the same images ({', '.join(f'{a} <- {b}' for a, b in OTHER_FEATURES.items())}).",
-        "",
-        "| features | seed | noise | clean F1 with / without | noisy F1 with / without | AUROC with / without "
-        "| weight | clean F1 with other model's / without | noisy F1 with other's / without | AUROC with other's "
-        "/ without | weight |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['features']} | {r['seed']} | {r['noise']} | "
-            + " | ".join(pair(r, method, "consensus", metric) for method in ("consensus_pred_probs",)
-                         for metric in ("clean_f1", "noisy_f1", "auroc"))
-            + f" | {r['consensus_pred_probs_weight']:.2f} | "
-            + " | ".join(pair(r, "consensus_other_probs", "consensus", metric)
-                         for metric in ("clean_f1", "noisy_f1", "auroc"))
-            + f" | {r['consensus_other_probs_weight']:.2f} |"
-        )
-    for method, what in (("consensus_pred_probs", "the same probe's"), ("consensus_other_probs", "the other model's")):
-        count = {metric: sum(r[f"{method}_{metric}"] >= r[f"consensus_{metric}"] for r in rows)
-                 for metric in ("clean_f1", "noisy_f1", "auroc")}
-        worst = min(r[f"{method}_clean_f1"] - r["consensus_clean_f1"] for r in rows)
-        lines.append(
-            f"\nWith {what} pred_probs at least as good as without: clean F1 in {count['clean_f1']} of {len(rows)} "
-            f"settings, noisy F1 in {count['noisy_f1']}, AUROC in {count['auroc']} (largest clean-F1 change "
-            f"against: {worst:+.4f})."
-        )
-    return "\n".join(lines) + "\n"
-
-
 def markdown(rows, args, seconds):
     import cleanlab
     import sklearn
@@ -378,16 +263,22 @@ def markdown(rows, args, seconds):
 
 
 def main(argv=None):
+    from _find_label_issues_bench import CALLER_MODELS, evaluate_pred_probs, markdown_pred_probs
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_feature_set_arguments(parser, FEATURE_SETS)
     parser.add_argument("--no-datalab", action="store_true")
     parser.add_argument("--pred-probs", action="store_true",
                         help="compare find_label_issues / fit(pred_probs=...) instead (see the docstring)")
+    parser.add_argument("--caller-model", choices=sorted(CALLER_MODELS), default="lr",
+                        help="with --pred-probs: the model whose out-of-fold pred_probs the caller has")
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
     names, seeds = chosen_feature_sets(args)
     if args.pred_probs:
-        run_and_write(names, seeds, evaluate_pred_probs, markdown_pred_probs, argv, args.out)
+        run_and_write(names, seeds, lambda name, seed: evaluate_pred_probs(name, seed, args.caller_model),
+                      lambda rows, argv_, seconds: markdown_pred_probs(rows, argv_, seconds, args.caller_model),
+                      argv, args.out)
     else:
         run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, not args.no_datalab), markdown, argv,
                       args.out)

@@ -26,13 +26,41 @@ RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 #: Probabilities are floored here before a logarithm (as cleanlab clips them).
 PROBA_FLOOR = 1e-6
+#: The floor of the ``pred_probs``-only route's log-probabilities, as a share of the
+#: uniform probability 1/K.
+FEATURE_FLOOR_SHARE = 0.1
 
 
 def log_proba_features(pred_probs):
-    """The features of the ``pred_probs``-only route: log-probabilities, in which the probe
-    and the neighbours compare samples by the shape of their predicted distribution
-    (measured better than the probabilities themselves or centred log-ratios)."""
-    return np.log(np.clip(pred_probs, PROBA_FLOOR, None)).astype(np.float32)
+    """The features of the ``pred_probs``-only route: log-probabilities floored at a tenth
+    of the uniform probability, in which the probe and the neighbours compare samples by
+    the shape of their predicted distribution where it carries information. Below the
+    floor a model's probabilities are mostly its own noise (a nearest-neighbour model's
+    absent votes, a forest's empty leaves, an SVM's far tail) and, unfloored, their
+    logarithms dominate every distance. A logistic regression's far tail does carry
+    information (its log-probabilities are its logits less a constant), and the floor
+    costs it some: ``benchmarks/results/find_label_issues_models.md``."""
+    pred_probs = np.asarray(pred_probs)
+    floor = FEATURE_FLOOR_SHARE / pred_probs.shape[1]
+    return np.log(np.clip(pred_probs, floor, None)).astype(np.float32)
+
+
+def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
+    """The fitted detector behind :func:`find_label_issues` (checked inputs; ``detector``
+    is cloned, None is ``ConsensusDetector(random_state=0)``).
+
+    Without ``features`` it works on :func:`log_proba_features`; its first round takes
+    ``pred_probs`` themselves as the probe's out-of-fold probabilities of the given
+    labels (they are exactly that, from the caller's model, which a probe refitted on
+    their logarithms only approximates), the later rounds refit the probe on the samples
+    it keeps, and it types no outliers (``detect_outliers=False``): the outlier model
+    reads the labels of a sample's neighbours in an embedding, and among a model's
+    probability vectors a class under heavy noise looks like images of no class."""
+    detector = ConsensusDetector(random_state=0) if detector is None else clone(detector)
+    if features is None:
+        detector.set_params(detect_outliers=False)
+        return detector._fit_with(log_proba_features(pred_probs), codes, pred_probs=pred_probs, first_probe=pred_probs)
+    return detector.fit(features, codes, pred_probs=pred_probs)
 
 
 def _confidence_weighted_entropy(codes, proba):
@@ -132,12 +160,14 @@ def find_label_issues(
 
     A drop-in for ``cleanlab.filter.find_label_issues`` backed by
     :class:`~skclip_noise.ConsensusDetector`. With ``pred_probs`` alone, the detector
-    works on their log-probabilities: its probe relearns the classes from your
-    model's output on the samples it keeps, and the neighbours compare samples by the
-    shape of their predicted distribution. With ``features`` too, it works on the
+    works on their (floored) log-probabilities: its first round takes your
+    ``pred_probs`` as its probe's, later rounds relearn the classes from your model's
+    output on the samples it keeps, and the neighbours compare samples by the shape of
+    their predicted distribution. With ``features`` too, it works on the
     features and your ``pred_probs`` join as one more signal, weighted by how well they
     predict the labels it trusts (weight 0 when they do not help). Measured in
-    ``benchmarks/results/find_label_issues.md``.
+    ``benchmarks/results/find_label_issues_*.md``, with four kinds of caller model in
+    ``find_label_issues_models.md``.
 
     Parameters
     ----------
@@ -171,6 +201,8 @@ def find_label_issues(
     detector : ConsensusDetector, default=None
         A configured, unfitted detector to use (cloned); None is
         ``ConsensusDetector(random_state=0)``, deterministic like cleanlab's call.
+        Without ``features`` its ``detect_outliers`` is set to False (outliers are
+        judged among image neighbours, not among a model's probabilities).
 
     Returns
     -------
@@ -213,8 +245,7 @@ def find_label_issues(
         detector.set_params(n_jobs=n_jobs)
     if verbose:
         detector.set_params(verbose=1)
-    X = log_proba_features(pred_probs) if features is None else features
-    detector.fit(X, codes, pred_probs=pred_probs)
+    detector = fit_pred_probs_detector(codes, pred_probs, features, detector)
     proba = detector.class_proba_
     if filter_by is None:
         issues = ~detector.clean_mask_

@@ -56,7 +56,8 @@ def test_projection_features_equal_encode_image():
     net = _net("open_clip:skclip-tiny", "full", feature="projection").eval()
     x = _images("open_clip:skclip-tiny", n=4)
     with torch.no_grad():
-        assert torch.equal(net.features(x), backbone.model.encode_image(x))
+        # Same weights and computation; CPU kernels may still differ in the last bit (7e-7 measured).
+        torch.testing.assert_close(net.features(x), backbone.model.encode_image(x))
         # the pre-projection feature is what `proj` maps to the embedding
         pre = _net("open_clip:skclip-tiny").eval().features(x)
         torch.testing.assert_close(pre @ backbone.model.visual.proj, backbone.model.encode_image(x))

@@ -379,7 +379,13 @@ class ConsensusDetector(BaseNoiseDetector):
         -------
         self
         """
-        self._fit(X, y, pred_probs=pred_probs)
+        return self._fit_with(X, y, pred_probs=pred_probs)
+
+    def _fit_with(self, X, y, **signals):
+        """:meth:`fit` with the private signals too: ``first_probe``, out-of-fold
+        probabilities of the given labels that replace the cross-fitted probe's in the
+        first round (``skclip_noise.filter``'s ``pred_probs``-only route)."""
+        self._fit(X, y, **signals)
         issues = self.label_issues_  # every sample of X, unreadable image files included
         self.outlier_proba_ = (
             issues["outlier_score"].to_numpy(dtype=np.float64) if "outlier_score" in issues else np.zeros(len(issues))
@@ -387,13 +393,15 @@ class ConsensusDetector(BaseNoiseDetector):
         self.outlier_rate_ = float((issues["issue_type"] == "outlier").mean())
         return self
 
-    def _check_fit_signals(self, encoding, pred_probs=None):
-        if pred_probs is not None:
-            pred_probs = check_pred_probs(pred_probs, n_samples=len(encoding.codes), classes=encoding.classes)
-            pred_probs = pred_probs.astype(np.float64)
-        return {"pred_probs": pred_probs}
+    def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None):
+        checked = {"pred_probs": pred_probs, "first_probe": first_probe}
+        for name, proba in checked.items():
+            if proba is not None:
+                proba = check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes)
+                checked[name] = proba.astype(np.float64)
+        return checked
 
-    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None):
+    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None):
         self.device_ = str(resolve_device(self.device))
         # Input validation's own float32 copy (or fresh embeddings): kept as embeddings_, not copied again.
         features = np.asarray(self._features(X_checked), dtype=np.float32)
@@ -403,7 +411,8 @@ class ConsensusDetector(BaseNoiseDetector):
             max_samples=self.max_samples, random_state=seed_from_random_state(self.random_state), tol=1e-3,
             refit_class_weight=self.class_weight,
         )
-        probe_proba = first_probe = self._probe.fit(features, codes)
+        own_first_probe = self._probe.fit(features, codes)  # also C and the fold models of the refits
+        probe_proba = own_first_probe if first_probe is None else first_probe
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
         indices, _ = self._neighbour_index.search(None, self.n_neighbors_)
@@ -426,7 +435,7 @@ class ConsensusDetector(BaseNoiseDetector):
             probe_proba = self._probe.refit(codes, keep)
             neighbours = kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
             if round_ == 0 and pred_probs is not None:
-                self._weigh_pred_probs(codes, (probe_proba + neighbours) / 2, extra, pred_probs, first_probe, keep)
+                self._weigh_pred_probs(codes, (probe_proba + neighbours) / 2, extra, pred_probs, own_first_probe, keep)
             combined = self._signals(probe_proba, neighbours, extra)
             self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
             self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
@@ -449,21 +458,23 @@ class ConsensusDetector(BaseNoiseDetector):
         self._outlier_model, proba = fit_neighbour_outlier_model(label_counts, codes, n_classes, reference=reference)
         return proba
 
-    def _weigh_pred_probs(self, codes, refitted, extra, pred_probs, first_probe, kept):
+    def _weigh_pred_probs(self, codes, refitted, extra, pred_probs, own_first_probe, kept):
         """Append the caller's ``pred_probs`` to ``extra`` with its weight, chosen by
         :func:`verdict_weights` against the *refitted* mixture and with the detector's
         own first probe as the reference: a model trained on the given labels has
         learned their structured flips, as that first probe has, and weighed by how well
         it predicts the kept labels it looked better than it is (measured on digits:
         weight 0.5 and -0.016 to -0.07 clean F1 under pair-flip and class-confusable
-        noise)."""
+        noise). In the ``pred_probs``-only route the reference is the probe fitted on
+        their log-probabilities, so the weight measures what the caller's model knows
+        beyond a linear reading of its own outputs."""
         fixed = self._extra_weights
         candidates = [
             fixed + (weight,) for weight in SIGNAL_WEIGHTS
             if weight <= MAX_PRED_PROBS_WEIGHT + 1e-9 and sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9
         ]
         self._extra_weights = verdict_weights(
-            codes, refitted, extra + [pred_probs], extra + [first_probe], kept, candidates
+            codes, refitted, extra + [pred_probs], extra + [own_first_probe], kept, candidates
         )
         self.pred_probs_weight_ = self._extra_weights[-1]
         extra.append(pred_probs)
