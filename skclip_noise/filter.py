@@ -20,7 +20,7 @@ from .detectors import ConsensusDetector
 from .selection import confident_learning_mask, normalized_margin, self_confidence
 from .data.labels import check_label_codes, check_pred_probs
 
-__all__ = ["find_label_issues"]
+__all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
 
 RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
@@ -46,8 +46,8 @@ def log_proba_features(pred_probs):
 
 
 def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
-    """The fitted detector behind :func:`find_label_issues` (checked inputs; ``detector``
-    is cloned, None is ``ConsensusDetector(random_state=0)``).
+    """The fitted :class:`~skclip_noise.ConsensusDetector` behind :func:`find_label_issues`,
+    for its scores (``clean_proba_``, ``class_proba_``, ``label_issues_``).
 
     Without ``features`` it works on :func:`log_proba_features`; its first round takes
     ``pred_probs`` themselves as the probe's out-of-fold probabilities of the given
@@ -55,7 +55,38 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     their logarithms only approximates), the later rounds refit the probe on the samples
     it keeps, and it types no outliers (``detect_outliers=False``): the outlier model
     reads the labels of a sample's neighbours in an embedding, and among a model's
-    probability vectors a class under heavy noise looks like images of no class."""
+    probability vectors a class under heavy noise looks like images of no class. With
+    ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs)``.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_samples,)
+        Given labels as integer codes ``0 .. K-1``.
+    pred_probs : array-like of shape (n_samples, K) or None
+        Out-of-sample predicted probabilities.
+    features : array-like of shape (n_samples, n_features), default=None
+        At least one of ``pred_probs`` and ``features`` is needed.
+    detector : ConsensusDetector, default=None
+        Cloned before fitting; None is ``ConsensusDetector(random_state=0)``.
+
+    Returns
+    -------
+    detector : ConsensusDetector
+        The fitted clone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skclip_noise.filter import fit_pred_probs_detector
+    >>> labels = np.repeat([0, 1, 2], 50)
+    >>> pred_probs = np.full((150, 3), 0.1) + 0.7 * np.eye(3)[labels]
+    >>> pred_probs[:5] = [0.8, 0.1, 0.1]   # five samples of class 0 ...
+    >>> labels[:5] = 1                      # ... labelled 1
+    >>> detector = fit_pred_probs_detector(labels, pred_probs)
+    >>> bool((detector.clean_proba_[:5] < 0.5).all() and (detector.clean_proba_[5:] > 0.5).mean() > 0.95)
+    True
+    """
+    codes, pred_probs, features = _check_evidence(codes, pred_probs, features)
     detector = ConsensusDetector(random_state=0) if detector is None else clone(detector)
     if features is None:
         detector.set_params(detect_outliers=False)

@@ -161,3 +161,14 @@ def test_pred_probs_alone_of_a_nearest_neighbour_model(digits_case):
     ours_f1 = _f1s(is_noisy, find_label_issues(y_noisy, proba))
     theirs_f1 = _f1s(is_noisy, cleanlab_filter.find_label_issues(y_noisy, proba))
     assert ours_f1[0] > theirs_f1[0] + 0.05, (ours_f1, theirs_f1)
+
+
+def test_fit_pred_probs_detector_checks_its_evidence_and_leaves_the_given_detector_unfitted(digits_case):
+    _, y_noisy, _, proba = digits_case
+    with pytest.raises(ValueError, match="needs evidence"):
+        fit_pred_probs_detector(y_noisy, None)
+    with pytest.raises(ValueError, match="pred_probs"):
+        fit_pred_probs_detector(y_noisy, proba[:, 0])
+    given = ConsensusDetector(random_state=0)
+    fitted = fit_pred_probs_detector(y_noisy, proba, detector=given)
+    assert fitted is not given and not hasattr(given, "clean_mask_") and given.detect_outliers
