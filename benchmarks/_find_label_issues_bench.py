@@ -7,7 +7,7 @@ from __future__ import annotations
 import platform
 import warnings
 
-from bench_detectors import FILTERS, OTHER_FEATURES, SETTINGS, cleanlab_best, log, noisy_labels, timed
+from bench_detectors import OTHER_FEATURES, SETTINGS, cleanlab_best, cleanlab_verdicts, log, noisy_labels, timed
 from _features import get_features
 
 
@@ -41,7 +41,6 @@ CALLER_NAMES = {"lr": "cleanlab's tuned out-of-fold logistic-regression probabil
 def caller_pred_probs(caller, X, y_noisy, seed):
     """The caller's out-of-fold ``pred_probs`` and cleanlab's verdicts on them:
     ``(pred_probs, {filter_by: (kept mask, seconds incl. the model)})``."""
-    from cleanlab.filter import find_label_issues
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     if CALLER_MODELS[caller] is None:
@@ -51,11 +50,7 @@ def caller_pred_probs(caller, X, y_noisy, seed):
         warnings.simplefilter("ignore")
         proba, seconds = timed(lambda: cross_val_predict(CALLER_MODELS[caller](seed), X, y_noisy, cv=folds,
                                                          method="predict_proba"))
-    kept = {}
-    for filter_by in FILTERS:
-        issues, extra = timed(lambda: find_label_issues(y_noisy, proba, filter_by=filter_by))
-        kept[filter_by] = (~issues, seconds + extra)
-    return proba, kept
+    return proba, cleanlab_verdicts(y_noisy, proba, seconds)
 
 
 def evaluate_pred_probs(name, seed, caller="lr"):

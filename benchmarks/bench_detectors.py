@@ -103,7 +103,6 @@ def timed(fit):
 
 def cleanlab_best(X, y_noisy, seed):
     """Tuned cleanlab: out-of-fold probabilities (C by cross-validation), every filter_by."""
-    from cleanlab.filter import find_label_issues
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.preprocessing import StandardScaler
@@ -119,11 +118,20 @@ def cleanlab_best(X, y_noisy, seed):
                                      cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba")
 
     proba, seconds = timed(probabilities)
+    return proba, cleanlab_verdicts(y_noisy, proba, seconds)
+
+
+def cleanlab_verdicts(y_noisy, proba, seconds):
+    """cleanlab's ``find_label_issues`` on ``proba`` with every ``filter_by``:
+    ``{filter_by: (kept mask, seconds + the call's)}``, ``seconds`` being what the
+    probabilities took."""
+    from cleanlab.filter import find_label_issues
+
     kept = {}
     for filter_by in FILTERS:
         issues, extra = timed(lambda: find_label_issues(y_noisy, proba, filter_by=filter_by))
         kept[filter_by] = (~issues, seconds + extra)
-    return proba, kept
+    return kept
 
 
 def datalab(X, y_noisy):
