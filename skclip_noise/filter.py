@@ -67,7 +67,8 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     features : array-like of shape (n_samples, n_features), default=None
         At least one of ``pred_probs`` and ``features`` is needed.
     detector : ConsensusDetector, default=None
-        Cloned before fitting; None is ``ConsensusDetector(random_state=0)``.
+        Cloned before fitting (another type raises a TypeError); None is
+        ``ConsensusDetector(random_state=0)``.
 
     Returns
     -------
@@ -87,7 +88,20 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     True
     """
     codes, pred_probs, features = _check_evidence(codes, pred_probs, features)
-    detector = ConsensusDetector(random_state=0) if detector is None else clone(detector)
+    return _fit_checked(codes, pred_probs, features, _cloned_detector(detector))
+
+
+def _cloned_detector(detector):
+    """An unfitted clone of ``detector``, or ``ConsensusDetector(random_state=0)``."""
+    if detector is None:
+        return ConsensusDetector(random_state=0)
+    if not isinstance(detector, ConsensusDetector):
+        raise TypeError(f"detector must be a ConsensusDetector; got {type(detector).__name__}.")
+    return clone(detector)
+
+
+def _fit_checked(codes, pred_probs, features, detector):
+    """:func:`fit_pred_probs_detector` on checked inputs and a detector of our own."""
     if features is None:
         detector.set_params(detect_outliers=False)
         return detector._fit_with(log_proba_features(pred_probs), codes, pred_probs=pred_probs, first_probe=pred_probs)
@@ -267,16 +281,12 @@ def find_label_issues(
     """
     _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label)
     codes, pred_probs, features = _check_evidence(labels, pred_probs, features)
-    if detector is None:
-        detector = ConsensusDetector(random_state=0)
-    elif not isinstance(detector, ConsensusDetector):
-        raise TypeError(f"detector must be a ConsensusDetector; got {type(detector).__name__}.")
-    detector = clone(detector)
+    detector = _cloned_detector(detector)
     if n_jobs is not None:
         detector.set_params(n_jobs=n_jobs)
     if verbose:
         detector.set_params(verbose=1)
-    detector = fit_pred_probs_detector(codes, pred_probs, features, detector)
+    detector = _fit_checked(codes, pred_probs, features, detector)
     proba = detector.class_proba_
     if filter_by is None:
         issues = ~detector.clean_mask_

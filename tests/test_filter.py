@@ -169,6 +169,8 @@ def test_fit_pred_probs_detector_checks_its_evidence_and_leaves_the_given_detect
         fit_pred_probs_detector(y_noisy, None)
     with pytest.raises(ValueError, match="pred_probs"):
         fit_pred_probs_detector(y_noisy, proba[:, 0])
+    with pytest.raises(TypeError, match="ConsensusDetector"):
+        fit_pred_probs_detector(y_noisy, proba, detector=LogisticRegression())
     given = ConsensusDetector(random_state=0)
     fitted = fit_pred_probs_detector(y_noisy, proba, detector=given)
     assert fitted is not given and not hasattr(given, "clean_mask_") and given.detect_outliers
