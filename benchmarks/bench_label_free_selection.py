@@ -41,7 +41,7 @@ rules (a class-balanced score, a one-standard-error rule) on the same fits after
 ``--n-repeats K``: the folds of ``RepeatedStratifiedKFold(5, n_repeats=K)`` instead, every
 candidate rated on 5 K held-out folds (more fold differences for ``prefer_defaults``;
 their standard error ignores that the repeats share samples, so it is optimistic). The
-runs so far used 5 folds.
+``*_repeats2`` tables (2026-12-05) used ``--n-repeats 2``; the others 5 folds.
 ``--n-samples``: a stratified subset of each draw (by noisy label, seeded), for the larger
 Fashion-MNIST sets on a small machine. One thread per process. The Markdown table goes to ``--out`` and the raw numbers beside it (.csv).
 """

@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
 
 from skclip_noise import (
     ConsensusDetector,
@@ -336,3 +336,24 @@ def test_prefer_defaults_as_refit_of_a_label_free_search(digits_noisy):
     plain = GridSearchCV(ConsensusDetector(random_state=0), grid, cv=cv).fit(X, y_noisy)
     assert search.best_index_ in (plain.best_index_, 3)  # the best, or the defaults (the last candidate)
     assert hasattr(search, "best_estimator_") and search.best_estimator_.get_params()["threshold"] in (0.3, 0.5)
+
+
+def test_prefer_defaults_over_repeated_folds_for_a_pipeline(digits_noisy):
+    """The guide's route for a pipeline: its threshold searched too, rated by the
+    noise-corrected accuracy on 5 x 2 folds, refitted by prefer_defaults."""
+    imblearn_pipeline = pytest.importorskip("imblearn.pipeline")
+    X, _, y_noisy, _ = digits_noisy
+    scorer = make_noise_corrected_scorer(ConsensusDetector(random_state=0).fit(X, y_noisy))
+    pipeline = imblearn_pipeline.make_pipeline(ConsensusDetector(random_state=0), LogisticRegression(max_iter=500))
+    name = "consensusdetector__threshold"
+    search = GridSearchCV(pipeline, {name: [0.5, 0.999]}, scoring=scorer,
+                          cv=RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=0),
+                          refit=prefer_defaults({name: 0.5})).fit(X, y_noisy)
+    assert "split9_test_score" in search.cv_results_ and "split10_test_score" not in search.cv_results_
+    assert search.best_params_ == {name: 0.5}
+    # Flagging nearly every pair (0.999) trains a worse classifier on all ten folds, so with
+    # it as the defaults the rule leaves them.
+    differences = (search.cv_results_[f"split{i}_test_score"][0] - search.cv_results_[f"split{i}_test_score"][1]
+                   for i in range(10))
+    assert min(differences) > 0
+    assert prefer_defaults({name: 0.999})(search.cv_results_) == 0
