@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
 from ..backbones.loading import load_backbone
@@ -33,7 +32,7 @@ from ._consensus_rules import (
 )
 from ._neighbourhood import check_neighbourhood
 from ._probe import DEFAULT_CS, CrossFittedProbe
-from .label_match import class_text_features
+from .label_match import class_text_features, zero_shot_proba
 
 __all__ = ["ConsensusDetector"]
 
@@ -328,14 +327,7 @@ class ConsensusDetector(BaseNoiseDetector):
             raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {self.backbone!r}.")
         templates = [self.templates] if isinstance(self.templates, str) else list(self.templates)
         text = class_text_features(backbone, self.class_names_, templates)
-        if features.shape[1] != text.shape[1]:
-            raise ValueError(
-                f"X has {features.shape[1]} features but {self.backbone}'s joint space has {text.shape[1]}; "
-                "zero_shot=True needs images, or embeddings from the same CLIP."
-            )
-        unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-        logits = float(backbone.model.logit_scale.exp()) * unit @ text.T
-        return torch.as_tensor(logits).softmax(dim=1).numpy().astype(np.float64)
+        return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), self.backbone)
 
     def _signals(self, probe_proba, neighbour_proba, extra=()):
         """``(1 - sum w) (P + H) / 2 + sum w_s S_s`` over the extra signals ``S_s``."""

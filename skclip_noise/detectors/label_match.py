@@ -117,18 +117,7 @@ class LabelMatchDetector(BaseNoiseDetector):
         return self._score_pairs(X_checked, codes)
 
     def _score_pairs(self, X_checked, codes):
-        features = self._features(X_checked)
-        width = self.text_features_.shape[1]
-        if features.shape[1] != width:
-            raise ValueError(
-                f"X has {features.shape[1]} features but {self.backbone}'s joint space has "
-                f"{width}; pass images, or embeddings from the same CLIP."
-            )
-        features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-        logits = self.logit_scale_ * features @ self.text_features_.T
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        proba /= proba.sum(axis=1, keepdims=True)
+        proba = zero_shot_proba(self._features(X_checked), self.text_features_, self.logit_scale_, self.backbone)
         predicted = proba.argmax(axis=1)
         return Scores(proba[np.arange(len(codes)), codes], predicted == codes, predicted,
                       suggested_proba=proba.max(axis=1))
@@ -138,6 +127,24 @@ class LabelMatchDetector(BaseNoiseDetector):
             # the fit-time device, or the CPU (with a warning) on a machine without it
             device = str(fitted_device(self.device_))
         return super()._features(X_checked, device)
+
+
+def zero_shot_proba(features, text_features, logit_scale, backbone_name):
+    """CLIP's zero-shot class probabilities of image embeddings ``features``: the softmax
+    of ``logit_scale`` times their cosine similarity to each class's text embedding
+    (:func:`class_text_features`), as a (n_samples, n_classes) float64 array."""
+    width = text_features.shape[1]
+    if features.shape[1] != width:
+        raise ValueError(
+            f"X has {features.shape[1]} features but {backbone_name}'s joint space has "
+            f"{width}; pass images, or embeddings from the same CLIP."
+        )
+    unit = np.asarray(features, dtype=np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    logits = logit_scale * unit @ np.asarray(text_features, dtype=np.float64).T
+    logits -= logits.max(axis=1, keepdims=True)
+    proba = np.exp(logits)
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 @torch.inference_mode()
