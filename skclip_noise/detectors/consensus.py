@@ -386,12 +386,15 @@ class ConsensusDetector(BaseNoiseDetector):
         return self
 
     def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None):
-        checked = {"pred_probs": pred_probs, "first_probe": first_probe}
-        for name, proba in checked.items():
-            if proba is not None:
-                proba = check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes)
-                checked[name] = proba.astype(np.float64)
-        return checked
+        def checked(proba):
+            if proba is None:
+                return None
+            return check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes).astype(np.float64)
+
+        pred_probs_checked = checked(pred_probs)
+        # The pred_probs-only route passes one array as both: checked and copied once (neither is written to).
+        first_probe_checked = pred_probs_checked if first_probe is pred_probs else checked(first_probe)
+        return {"pred_probs": pred_probs_checked, "first_probe": first_probe_checked}
 
     def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None):
         self.device_ = str(resolve_device(self.device))
