@@ -64,6 +64,7 @@ FLAG_DETECTORS = {
     "threshold": ("consensus", "gmm", "dual-prompt"),
     "n_neighbors": ("consensus", "neighbour"),
     "tuning": ("gmm", "small-loss", "dual-prompt"),
+    "flag_disagreement": ("consensus",),
     "per_class": ("gmm",),
     "forget_rate": ("small-loss",),
     "cv": ("consensus", "gmm", "small-loss"),

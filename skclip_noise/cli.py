@@ -150,6 +150,10 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen", action=RecordGiven,
                         help="gmm/small-loss: how much of the image tower the loss model trains; "
                              "dual-prompt: frozen or peft")
+    parser.add_argument("--flag-disagreement", action=RecordGivenFlag,
+                        help="consensus: also flag the kept pairs whose most probable class is another "
+                             "(turn on when more than half of 30 such pairs, checked by hand, are wrong; "
+                             "see the user guide, 'Hard images')")
     parser.add_argument("--per-class", action=RecordGivenFlag, help="gmm: one mixture per class")
     parser.add_argument("--forget-rate", type=number_type(float, 0, 1, high_open=True), default=None, action=RecordGiven,
                         help="small-loss: share dropped per class (default: estimated)")
@@ -227,7 +231,7 @@ def make_detector(args, backbone, pretrained, image_size):
     if args.detector == "consensus":
         return detectors.ConsensusDetector(
             n_neighbors=args.n_neighbors or "auto", threshold=args.threshold, cv=args.cv or 5,
-            random_state=args.random_state, **common
+            flag_disagreement=args.flag_disagreement, random_state=args.random_state, **common
         )
     trained = dict(epochs=args.epochs, cv=args.cv, tuning=args.tuning, random_state=args.random_state, **common)
     if args.detector == "small-loss":

@@ -364,7 +364,8 @@ def _stop(*args, **kwargs):
     [
         ("consensus", ["--epochs", "10"], ["--epochs"]),  # the default value, but given
         ("consensus", ["--per-class", "--tuning", "peft"], ["--per-class", "--tuning"]),
-        ("gmm", ["--n-neighbors", "5", "--epochs", "3", "--cv", "3"], ["--n-neighbors"]),
+        ("gmm", ["--n-neighbors", "5", "--epochs", "3", "--cv", "3", "--flag-disagreement"],
+         ["--flag-disagreement", "--n-neighbors"]),
         ("neighbour", ["--threshold", "0.3", "--random-state", "1", "--n-neighbors", "3"],
          ["--random-state", "--threshold"]),
         ("label-match", ["--forget-rate", "0.2", "--class-names", "a,b"], ["--forget-rate"]),
@@ -386,6 +387,21 @@ def test_detect_warns_about_flags_the_detector_does_not_use(detector, argv, warn
                                "(only to ")
         assert line.endswith("it is ignored.")
     assert all("dual-prompt" in line for line in lines if "--epochs" in line)
+
+
+def test_detect_passes_flag_disagreement_to_the_consensus_detector(digits_folder, tmp_path, monkeypatch):
+    made = {}
+
+    def record(*args, **kwargs):
+        made["detector"] = cli_make_detector(*args, **kwargs)
+        raise _Stop
+
+    cli_make_detector = cli.make_detector
+    monkeypatch.setattr(cli, "make_detector", record)
+    for argv, expected in (([], False), (["--flag-disagreement"], True)):
+        with pytest.raises(_Stop):
+            cli.main(["detect", str(digits_folder), "--output-dir", str(tmp_path), "--quiet", *argv])
+        assert made["detector"].get_params()["flag_disagreement"] is expected
 
 
 def test_demo_does_not_warn_about_its_random_state(tmp_path, capsys, monkeypatch):

@@ -86,12 +86,9 @@ class ConsensusDetector(BaseNoiseDetector):
        has learned the flips, and Bayes' rule keeps them. Flagging also the pairs whose
        most probable class is another catches them: ``P(clean)`` is capped by
        ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``, below one half exactly there.
-       Measured on digits with a model's plausible wrong labels, clean F1 0.84-0.93
-       becomes 0.93-0.97; under class-conditional noise, images of no class and long
-       tails it drops hard pairs that are right (clean F1 up to -0.04 on digits, -0.06 on
-       Fashion-MNIST), so it is off by default.
-       No label-free test was found that tells the two apart
-       (``benchmarks/results/realistic_noise_design.md``).
+       It wins under a model's plausible wrong labels and costs elsewhere; no label-free
+       test tells the two apart, thirty labels checked by hand do (user guide, "Hard
+       images"; ``benchmarks/results/flag_disagreement_*.md``).
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     ``label_issues_["issue_type"]`` says what is wrong with a flagged pair:
@@ -156,7 +153,9 @@ class ConsensusDetector(BaseNoiseDetector):
     flag_disagreement : bool, default=False
         Also flag the pairs whose most probable class is not the given label (step 5):
         for labels from annotators who confuse hard images with a similar class. It
-        costs clean F1 under class-conditional noise.
+        costs clean F1 under class-conditional noise. To decide, check about 30 of those
+        pairs by hand (kept by the default, ``predicted_label != given_label``): turn it
+        on when more than half are wrong (user guide, "Hard images").
     zero_shot : bool, default=False
         Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
         integer labels need ``class_names``).
