@@ -3,6 +3,8 @@ transition estimates, new pairs, and clear errors for bad input."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -418,3 +420,18 @@ def test_checking_the_disputed_pairs_tells_a_models_wrong_labels_from_class_leve
         detector, _, class_level_noisy = fitted[kind]
         disputed = _disputed(detector)
         assert disputed.any() and class_level_noisy[:N_FIT][disputed].mean() < 0.5, kind
+
+
+def test_the_disputed_pairs_to_check_make_a_review_page_of_their_own(fitted):
+    """The guide's review-page recipe shows exactly the pairs drawn for checking."""
+    from skclip_noise.report import label_issues_html
+
+    detector = fitted["symmetric"][0]
+    issues = detector.label_issues_
+    disputed = issues[_disputed(detector)]
+    to_check = disputed.sample(min(30, len(disputed)), random_state=0)
+    page = issues.assign(is_label_issue=issues.index.isin(to_check.index))
+    html = label_issues_html(None, page, review=True)
+    shown = sorted(int(sample) for sample in re.findall(r'data-sample="(\d+)"', html))
+    assert shown == sorted(to_check.index.tolist()) and len(shown) == min(30, len(disputed)) > 0
+    assert page["is_label_issue"].sum() == len(shown) and not detector.label_issues_.equals(page)  # a copy
