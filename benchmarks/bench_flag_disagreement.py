@@ -88,6 +88,11 @@ def probability_turned_on(n_disputed, n_wrong, n_checked):
     return float(hypergeom(n_disputed, n_wrong, n_checked).sf(n_checked // 2))
 
 
+def shortfall(row, n_checked):
+    """Expected clean F1 below the better of False and True, after checking ``n_checked`` pairs."""
+    return max(row["False_clean_f1"], row["True_clean_f1"]) - row[f"checked_{n_checked}_clean_f1"]
+
+
 def probability_right(row, n_checked):
     """The probability that checking ``n_checked`` disputed pairs picks the better setting."""
     p_on = row[f"on_after_{n_checked}"]
@@ -163,7 +168,7 @@ def markdown(rows, args, seconds):
         wins = [sum(r[key] > r["best_other_clean_f1"] for r in chosen)
                 for key in ("False_clean_f1", "True_clean_f1", f"checked_{n}_clean_f1")]
         shares = [r["disputed_wrong"] / r["disputed"] for r in chosen if r["disputed"]]
-        regret = [max(r["False_clean_f1"], r["True_clean_f1"]) - r[f"checked_{n}_clean_f1"] for r in chosen]
+        regret = [shortfall(r, n) for r in chosen]
         lines.append(f"- {family} ({len(chosen)} draws): ahead of every other method in {wins[0]} (False), "
                      f"{wins[1]} (True) and {wins[2]} (checked {n}); clean-F1 change with True {min(change):+.4f} "
                      f"to {max(change):+.4f}; disputed pairs wrong {min(shares):.2f}-{max(shares):.2f}; checked "
@@ -171,7 +176,7 @@ def markdown(rows, args, seconds):
     lines += ["", "Checking more or fewer pairs, over all draws (expected shortfall from the better of False and "
               "True, and how often the better one is chosen with probability under 0.9):", ""]
     for k in checks:
-        regret = [max(r["False_clean_f1"], r["True_clean_f1"]) - r[f"checked_{k}_clean_f1"] for r in rows]
+        regret = [shortfall(r, k) for r in rows]
         unsure = sum(probability_right(r, k) < 0.9 for r in rows)
         lines.append(f"- {k} checked: mean {np.mean(regret):.4f}, at most {max(regret):.4f}; under 0.9 in "
                      f"{unsure} of {len(rows)} draws.")
