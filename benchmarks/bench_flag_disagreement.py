@@ -9,7 +9,7 @@ settings) and ``bench_realistic_noise.py`` (model-based flips, open set, long ta
 ``--seeds``. For each draw ``ConsensusDetector(random_state=seed)`` is fitted with
 ``flag_disagreement=False`` (the default) and ``True``; the best clean F1 of the other
 methods (tuned cleanlab at its best ``filter_by``, Datalab, ``NeighbourDetector``) is read
-from the results of those two benchmarks (``detectors_consensus.csv``,
+from the results of those two benchmarks (``detectors_consensus[_mnist].csv``,
 ``detectors_realistic_*.csv``), so that a "win" means the same as there. One thread.
 
 **Deciding it by checking a few labels.** The pairs ``flag_disagreement=True`` adds are
@@ -48,9 +48,10 @@ def best_other_clean_f1():
     import pandas as pd
 
     best = {}
-    paths = [("detectors_consensus.csv", ("neighbour", "cleanlab"))] + [
+    paths = [(name, ("neighbour", "cleanlab")) for name in ("detectors_consensus.csv", "detectors_consensus_mnist.csv")]
+    paths += [
         (name, ("neighbour", "cleanlab", "datalab"))
-        for name in ("detectors_realistic_digits.csv", "detectors_realistic_fmnist.csv")
+        for name in ("detectors_realistic_digits.csv", "detectors_realistic_fmnist.csv", "detectors_realistic_mnist.csv")
     ]
     for name, methods in paths:
         table = pd.read_csv(os.path.join(RESULTS, name))

@@ -18,8 +18,8 @@ method on the same matrix and the same noise draw, cleanlab tuned and at its bes
   (:func:`~skclip_noise.noise.make_model_noise` with the out-of-fold probabilities of a
   logistic regression on the pixels, 5 folds).
 - ``open set``: that share of each class is replaced by images of the other data set
-  (digits for Fashion-MNIST and the other way round, with their horizontal mirror images
-  where one set has too few), embedded like the rest, keeping the replaced image's label
+  (digits for Fashion-MNIST and Fashion-MNIST for both digit sets, with their horizontal
+  mirror images where one set has too few), embedded like the rest, keeping the replaced image's label
   (:func:`~skclip_noise.noise.make_open_set`). They count as noisy: no label is right.
 - ``long tail``: classes subsampled to an imbalance of 10 (:func:`~skclip_noise.noise.make_long_tail`),
   then symmetric noise.
@@ -60,7 +60,8 @@ def pixel_pred_probs(pixels, y, seed):
 
 
 def outside_images(dataset, n_needed):
-    """Images of the other data set (uint8), with their mirror images appended when too few."""
+    """Images of the other data set (uint8; Fashion-MNIST for both digit sets), with their
+    mirror images appended when too few."""
     images, _ = load_images("digits" if dataset == "fashion" else "fashion")
     if len(images) < n_needed:
         images = np.concatenate([images, images[:, :, ::-1]])
@@ -73,10 +74,11 @@ def outside_features(name, n_needed):
     """The outside images as the feature set ``name`` sees its own images."""
     dataset, spec, side = FEATURE_SETS[name]
     images = outside_images(dataset, n_needed)
-    if spec is None:  # raw digits: 8x8 pixels in [0, 1], as X / 16
+    if spec is None:  # raw pixels in [0, 1] at the data set's own size (digits: 8x8, as X / 16)
         from PIL import Image
 
-        small = [np.asarray(Image.fromarray(image).resize((8, 8), Image.BILINEAR)) for image in images]
+        own_side = load_images(dataset)[0].shape[1]
+        small = [np.asarray(Image.fromarray(image).resize((own_side, own_side), Image.BILINEAR)) for image in images]
         return np.stack(small).reshape(len(images), -1) / 255.0
     from skclip_noise import ImageEmbedder
 
