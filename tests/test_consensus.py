@@ -23,6 +23,7 @@ from skclip_noise.datasets import load_digits_images
 from skclip_noise.detectors._consensus_rules import (
     SIGNAL_WEIGHTS,
     best_weights,
+    calibrated_to_verdicts,
     rival_share,
     verdict_weights,
 )
@@ -248,6 +249,26 @@ def test_caller_pred_probs_earn_weight_only_for_what_the_first_probe_lacks():
     wobbly = np.clip(vague + rng.normal(scale=0.02, size=vague.shape), 1e-3, None)
     wobbly /= wobbly.sum(axis=1, keepdims=True)
     assert verdict_weights(codes, vague, [wobbly], [vague], kept, candidates) == (0.0,)
+
+
+def test_a_merely_sharper_model_earns_no_weight_once_both_fit_the_kept_labels():
+    # One model's probabilities at two temperatures: the same knowledge, one flatter (as a
+    # strongly regularised first probe is). Mixed in raw, the sharper looks better.
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), 100)
+    logits = rng.normal(size=(400, 4))
+    logits[np.arange(400), codes] += 2.0
+    kept = rng.random(400) < 0.8  # the verdicts so far
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    # Flatter by exactly eight steps of the temperature grid, so both calibrate alike.
+    sharp, flat = softmax(logits), softmax(15 ** (-8 / 40) * logits)
+    candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
+    assert verdict_weights(codes, flat, [sharp], [flat], kept, candidates)[0] > 0
+    signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (sharp, flat))
+    np.testing.assert_allclose(signal, reference, atol=1e-9)
+    assert verdict_weights(codes, flat, [signal], [reference], kept, candidates) == (0.0,)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..selection import fit_bias_corrected_temperature, fit_temperature
+from ..selection import fit_bias_corrected_temperature, fit_temperature, temperature_scale
 
 __all__ = [
     "MAX_EXTRA_WEIGHT",
@@ -16,6 +16,7 @@ __all__ = [
     "SIGNIFICANCE",
     "best_weights",
     "calibrate",
+    "calibrated_to_verdicts",
     "kept_neighbour_distribution",
     "rival_share",
     "verdict_weights",
@@ -75,6 +76,20 @@ def verdict_weights(codes, combined, signals, reference, kept, candidates):
         if gain > SIGNIFICANCE * error and gain > best_gain:
             best, best_gain = tuple(float(w) for w in weights), gain
     return best
+
+
+def calibrated_to_verdicts(codes, proba, kept):
+    """``proba`` at the temperature that fits the ``kept`` samples' labels best.
+
+    :func:`verdict_weights` compares two signals mixed in at the same weight, so one that is
+    merely flatter loses log-loss on the kept samples and gains it on the flagged ones
+    whatever it knows: measured on MNIST embedded by MobileNetV2 under pair-flip noise,
+    the detector's strongly regularised first probe (``C_`` 0.001, temperature 0.30 to fit
+    the kept labels) made a tuned logistic regression of the same features (0.78) look
+    better by 16 standard errors, though it predicts the true labels worse (0.60
+    against 0.70); it took weight 1/3 and cost 0.014 clean F1. Both at their own
+    temperature, its gain is -19 standard errors."""
+    return temperature_scale(proba, fit_temperature(codes, proba, mask=kept))
 
 
 def rival_share(proba, codes):
