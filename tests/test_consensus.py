@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from scipy.special import softmax
 from sklearn.metrics import roc_auc_score
 
 from skclip_noise import (
@@ -27,6 +28,7 @@ from skclip_noise.detectors._consensus_rules import (
     rival_share,
     verdict_weights,
 )
+from skclip_noise.selection.calibration import TEMPERATURES
 
 N_FIT = 1200  # the rest of the 1,797 digits are new pairs
 
@@ -259,11 +261,8 @@ def test_a_merely_sharper_model_earns_no_weight_once_both_fit_the_kept_labels():
     logits = rng.normal(size=(400, 4))
     logits[np.arange(400), codes] += 2.0
     kept = rng.random(400) < 0.8  # the verdicts so far
-    def softmax(z):
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
     # Flatter by exactly eight steps of the temperature grid, so both calibrate alike.
-    sharp, flat = softmax(logits), softmax(15 ** (-8 / 40) * logits)
+    sharp, flat = softmax(logits, axis=1), softmax(logits * TEMPERATURES[0] / TEMPERATURES[8], axis=1)
     candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
     assert verdict_weights(codes, flat, [sharp], [flat], kept, candidates)[0] > 0
     signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (sharp, flat))
