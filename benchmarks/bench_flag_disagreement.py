@@ -48,10 +48,12 @@ def best_other_clean_f1():
     import pandas as pd
 
     best = {}
-    paths = [(name, ("neighbour", "cleanlab")) for name in ("detectors_consensus.csv", "detectors_consensus_mnist.csv")]
+    class_conditional = ("detectors_consensus.csv", "detectors_consensus_mnist.csv", "detectors_consensus_effnetlite0.csv")
+    paths = [(name, ("neighbour", "cleanlab")) for name in class_conditional]
     paths += [
         (name, ("neighbour", "cleanlab", "datalab"))
-        for name in ("detectors_realistic_digits.csv", "detectors_realistic_fmnist.csv", "detectors_realistic_mnist.csv")
+        for name in ("detectors_realistic_digits.csv", "detectors_realistic_fmnist.csv", "detectors_realistic_mnist.csv",
+                     "detectors_realistic_effnetlite0.csv")
     ]
     for name, methods in paths:
         table = pd.read_csv(os.path.join(RESULTS, name))

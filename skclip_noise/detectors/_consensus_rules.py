@@ -1,7 +1,7 @@
-"""ConsensusDetector's rules: how much an extra signal weighs (a gain tested against its
-standard error, so that a difference at noise level changes nothing), the given label's
-share against its strongest rival, the kept neighbours' label shares and the calibration
-of the evidence."""
+"""ConsensusDetector's rules: how its signals mix, how much an extra signal weighs (a gain
+tested against its standard error, so that a difference at noise level changes nothing),
+the given label's share against its strongest rival, the kept neighbours' label shares and
+the calibration of the evidence."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ __all__ = [
     "calibrate",
     "calibrated_to_verdicts",
     "kept_neighbour_distribution",
+    "mix_signals",
+    "pred_probs_candidates",
     "rival_share",
     "verdict_weights",
 ]
@@ -35,6 +37,27 @@ MAX_PRED_PROBS_WEIGHT = 1 / 3
 #: The caller's pred_probs earn weight only when their gain over the detector's own first
 #: probe exceeds this many standard errors of the per-sample gains.
 SIGNIFICANCE = 3.0
+
+
+def mix_signals(probe_proba, neighbour_proba, weights=(), extra=()):
+    """``(1 - sum w) (P + H) / 2 + sum w_s S_s``: the probe's and the neighbours' equal
+    shares, with each extra signal ``S_s`` at its weight ``w_s``."""
+    combined = (probe_proba + neighbour_proba) / 2
+    weighted = [(weight, signal) for weight, signal in zip(weights, extra) if weight > 0]
+    if not weighted:
+        return combined
+    mixed = (1 - sum(weight for weight, _ in weighted)) * combined
+    for weight, signal in weighted:
+        mixed += weight * signal
+    return mixed
+
+
+def pred_probs_candidates(fixed):
+    """The weight tuples the caller's ``pred_probs`` may take after the ``fixed`` ones."""
+    return [
+        fixed + (weight,) for weight in SIGNAL_WEIGHTS
+        if weight <= MAX_PRED_PROBS_WEIGHT + 1e-9 and sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9
+    ]
 
 
 def best_weights(codes, combined, signals, kept, candidates):

@@ -21,13 +21,13 @@ from ..selection import (
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
-    MAX_EXTRA_WEIGHT,
-    MAX_PRED_PROBS_WEIGHT,
     SIGNAL_WEIGHTS,
     best_weights,
     calibrate,
     calibrated_to_verdicts,
     kept_neighbour_distribution,
+    mix_signals,
+    pred_probs_candidates,
     rival_share,
     verdict_weights,
 )
@@ -331,15 +331,7 @@ class ConsensusDetector(BaseNoiseDetector):
         return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), self.backbone)
 
     def _signals(self, probe_proba, neighbour_proba, extra=()):
-        """``(1 - sum w) (P + H) / 2 + sum w_s S_s`` over the extra signals ``S_s``."""
-        combined = (probe_proba + neighbour_proba) / 2
-        weighted = [(weight, signal) for weight, signal in zip(self._extra_weights, extra) if weight > 0]
-        if not weighted:
-            return combined
-        mixed = (1 - sum(weight for weight, _ in weighted)) * combined
-        for weight, signal in weighted:
-            mixed += weight * signal
-        return mixed
+        return mix_signals(probe_proba, neighbour_proba, self._extra_weights, extra)
 
     # ------------------------------------------------------------------ fit
 
@@ -466,11 +458,7 @@ class ConsensusDetector(BaseNoiseDetector):
         the reference is the probe fitted on their log-probabilities and both enter as
         they are (calibrated, 10 nearest neighbours' lost the weight they need under
         symmetric noise at 60 % on Fashion-MNIST, -0.04 clean F1)."""
-        fixed = self._extra_weights
-        candidates = [
-            fixed + (weight,) for weight in SIGNAL_WEIGHTS
-            if weight <= MAX_PRED_PROBS_WEIGHT + 1e-9 and sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9
-        ]
+        candidates = pred_probs_candidates(self._extra_weights)
         signal, reference = pred_probs, own_first_probe
         if calibrated:
             signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (pred_probs, own_first_probe))
