@@ -49,6 +49,13 @@ def cleanlab_pred_probs(features, labels, seed):
     return pred_probs, C
 
 
+def best_in_bold(row, methods, metric):
+    """``row[f"{method}_{metric}"]`` of each method, " / "-joined, the best in bold."""
+    values = [row[f"{method}_{metric}"] for method in methods]
+    top = max(values)
+    return " / ".join(f"**{v:.4f}**" if v == top else f"{v:.4f}" for v in values)
+
+
 def write_csv(rows, path):
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for r in rows for key in r)))

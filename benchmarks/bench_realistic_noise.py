@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, run_and_write  # noqa: E402
+from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write  # noqa: E402
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
@@ -133,16 +133,11 @@ def markdown(rows, args, seconds):
         "|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def cells(row, metric):
-        values = [row[f"{method}_{metric}"] for method in METHODS]
-        top = max(values)
-        return " / ".join(f"**{v:.4f}**" if v == top else f"{v:.4f}" for v in values)
-
     for r in rows:
+        metrics = " | ".join(best_in_bold(r, METHODS, metric) for metric in ("clean_f1", "noisy_f1", "auroc"))
         lines.append(
-            f"| {r['features']} | {r['seed']} | {r['noise']} | {r['true_rate']:.3f} | {cells(r, 'clean_f1')} | "
-            f"{cells(r, 'noisy_f1')} | {cells(r, 'auroc')} | {r['consensus_rate']:.3f} | "
-            f"{r['consensus_outlier_noisy']:.3f} / {r['consensus_outlier_clean']:.3f} |"
+            f"| {r['features']} | {r['seed']} | {r['noise']} | {r['true_rate']:.3f} | {metrics} | "
+            f"{r['consensus_rate']:.3f} | {r['consensus_outlier_noisy']:.3f} / {r['consensus_outlier_clean']:.3f} |"
         )
     ahead = sum(r["consensus_clean_f1"] > max(r[f"{m}_clean_f1"] for m in METHODS[1:]) for r in rows)
     lines += [

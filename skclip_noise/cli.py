@@ -145,8 +145,8 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("--threshold", type=number_type(float, 0, 1), default=0.5, action=RecordGiven,
                         help="consensus/gmm/dual-prompt: clean when the clean probability exceeds it")
     parser.add_argument("--n-neighbors", type=number_type(int, 1), default=None, action=RecordGiven,
-                        help="consensus (default: 20, fewer for a smaller class) / neighbour (default 10): "
-                             "neighbours per sample")
+                        help="consensus (default: 20) / neighbour (default: 10): neighbours per sample, "
+                             "fewer by default for a smaller class")
     parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen", action=RecordGiven,
                         help="gmm/small-loss: how much of the image tower the loss model trains; "
                              "dual-prompt: frozen or peft")
@@ -227,7 +227,7 @@ def make_detector(args, backbone, pretrained, image_size):
             random_state=args.random_state, **common,
         )
     if args.detector == "neighbour":
-        return detectors.NeighbourDetector(n_neighbors=args.n_neighbors or 10, **common)
+        return detectors.NeighbourDetector(n_neighbors=args.n_neighbors or "auto", **common)
     if args.detector == "consensus":
         return detectors.ConsensusDetector(
             n_neighbors=args.n_neighbors or "auto", threshold=args.threshold, cv=args.cv or 5,

@@ -133,9 +133,23 @@ def test_a_neighbourhood_larger_than_a_class_is_refused_with_the_fix(make):
     y = np.r_[np.zeros(36, int), np.ones(4, int)]
     with pytest.raises(ValueError, match="n_neighbors=10 is not below the size of class '1' \\(4 samples\\)"):
         make(n_neighbors=10).fit(X, y)
-    y[-1] = 2  # class 2 has one sample
-    with pytest.raises(ValueError, match="class '2' \\(1 samples\\)"):
-        make(n_neighbors=1).fit(X, y)
+    y[-1] = 2  # class 2 has one sample: no neighbourhood size fits, "auto" included
+    for n_neighbors in (1, "auto"):
+        with pytest.raises(ValueError, match="class '2' has a single sample"):
+            make(n_neighbors=n_neighbors).fit(X, y)
+
+
+def test_neighbour_detector_fits_its_default_neighbourhood_inside_a_small_class():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(36, int), np.ones(6, int)]
+    X = np.eye(2)[y] * 6 + rng.normal(size=(42, 2))
+    y_noisy = y.copy()
+    y_noisy[[0, 40]] = [1, 0]
+    detector = NeighbourDetector().fit(X, y_noisy)  # 10 neighbours would not fit class 1 (6 samples)
+    assert detector.n_neighbors_ == 5
+    np.testing.assert_array_equal(detector.clean_mask_, NeighbourDetector(n_neighbors=5).fit(X, y_noisy).clean_mask_)
+    np.testing.assert_array_equal(np.flatnonzero(~detector.clean_mask_), [0, 40])
+    assert NeighbourDetector().fit(rng.normal(size=(60, 2)), np.repeat([0, 1], 30)).n_neighbors_ == 10  # SimiFeat's
 
 
 def test_consensus_needs_enough_samples_per_class_for_its_folds():
@@ -186,14 +200,33 @@ def test_in_an_imbalanced_learn_pipeline_under_grid_search(digits_pixels):
     assert search.score(X[1200:], y[1200:]) > plain.score(X[1200:], y[1200:]) + 0.1
 
 
-def test_auto_neighbourhood_shrinks_to_fit_the_smallest_class():
+def test_auto_neighbourhood_fits_each_pair_inside_its_own_class():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(60, int), np.ones(8, int)]
     X = np.eye(2)[y] * 4 + rng.normal(size=(68, 2))
-    assert ConsensusDetector(random_state=0).fit(X, y).n_neighbors_ == 7
-    y[:40] = np.repeat([0, 2], 20)
-    assert ConsensusDetector(random_state=0).fit(X, y).n_neighbors_ == 7
-    assert ConsensusDetector(random_state=0).fit(np.r_[X, X], np.r_[y, y]).n_neighbors_ == 15
+    detector = ConsensusDetector(random_state=0).fit(X, y)
+    assert detector.n_neighbors_ == 20  # the class of 8 does not shrink the others' neighbourhoods
+    slots = detector._slots(y)
+    assert slots.sum(axis=1).tolist() == [20] * 60 + [7] * 8
+    y3 = np.tile(y, 3)  # every class above 20: every pair asks all 20, as an int would
+    assert ConsensusDetector(random_state=0).fit(np.tile(X, (3, 1)), y3)._slots(y3) is None
+    with pytest.raises(ValueError, match="n_neighbors=8 is not below the size of class '1'"):
+        ConsensusDetector(n_neighbors=8).fit(X, y)  # an int is one size for every pair
+
+
+def test_one_small_class_leaves_every_other_neighbourhood_whole(digits_pixels):
+    X, y = digits_pixels
+    rows = np.r_[np.flatnonzero(y != 9), np.flatnonzero(y == 9)[:10]]
+    X, y = X[rows], y[rows]
+    y_noisy, is_noisy = _noisy(y, "pairflip")
+    into_small = (y_noisy == 9) & (y != 9)  # the small class attracts no flips: it stays small
+    y_noisy[into_small], is_noisy[into_small] = y[into_small], False
+    smallest = np.bincount(y_noisy).min()
+    scores = {}
+    for n_neighbors in ("auto", smallest - 1):  # the second: one small class sets every neighbourhood
+        detector = ConsensusDetector(n_neighbors=n_neighbors, random_state=0).fit(X, y_noisy)
+        scores[n_neighbors] = detection_report(is_noisy, detector.clean_mask_, output_dict=True)["clean_f1"]
+    assert scores["auto"] > scores[smallest - 1] + 0.02, scores  # measured: 0.977 against 0.928
 
 
 def test_max_samples_bounds_the_probe_folds_and_still_scores_every_sample(digits_pixels, fitted):

@@ -20,6 +20,7 @@ __all__ = [
     "kept_neighbour_distribution",
     "mix_signals",
     "pred_probs_candidates",
+    "weigh_pred_probs",
     "rival_share",
     "verdict_weights",
 ]
@@ -58,6 +59,26 @@ def pred_probs_candidates(fixed):
         fixed + (weight,) for weight in SIGNAL_WEIGHTS
         if weight <= MAX_PRED_PROBS_WEIGHT + 1e-9 and sum(fixed) + weight <= MAX_EXTRA_WEIGHT + 1e-9
     ]
+
+
+def weigh_pred_probs(codes, refitted, extra, fixed, pred_probs, own_first_probe, kept, calibrated):
+    """(the weights of ``extra`` and the caller's ``pred_probs``, the signal to mix in):
+    the weight :func:`verdict_weights` gives ``pred_probs`` against the *refitted*
+    mixture, after the ``fixed`` weights of ``extra``, the reference being the
+    detector's own first probe (it learned the given labels' structured flips as the
+    caller's model did; weighed by the kept labels alone, such a model took 0.5 and cost
+    0.016-0.07 clean F1 on digits). With features both are ``calibrated``
+    (:func:`calibrated_to_verdicts`). In the ``pred_probs``-only route the reference is
+    the probe fitted on their log-probabilities and both enter as they are (calibrated,
+    10 nearest neighbours' lost the weight they need under symmetric noise at 60 % on
+    Fashion-MNIST, -0.04 clean F1)."""
+    signal, reference = pred_probs, own_first_probe
+    if calibrated:
+        signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (pred_probs, own_first_probe))
+    weights = verdict_weights(
+        codes, refitted, extra + [signal], extra + [reference], kept, pred_probs_candidates(fixed)
+    )
+    return weights, signal
 
 
 def best_weights(codes, combined, signals, kept, candidates):
@@ -126,9 +147,12 @@ def rival_share(proba, codes):
     return given / np.maximum(given + others.max(axis=1), 1e-300)
 
 
-def kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes):
-    """Label shares among each sample's *kept* neighbours (uniform when none is kept)."""
+def kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes, slots=None):
+    """Label shares among each sample's *kept* neighbours (uniform when none is kept),
+    among the neighbours it asks (``slots``, see ``neighbourhood_slots``; None: all)."""
     weights = keep[indices].astype(np.float64)
+    if slots is not None:
+        weights *= slots
     distribution = distribution_of(indices, codes, n_classes, weights=weights)
     distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
     return distribution

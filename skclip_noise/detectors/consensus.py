@@ -24,20 +24,18 @@ from ._consensus_rules import (
     SIGNAL_WEIGHTS,
     best_weights,
     calibrate,
-    calibrated_to_verdicts,
     kept_neighbour_distribution,
     mix_signals,
-    pred_probs_candidates,
     rival_share,
-    verdict_weights,
+    weigh_pred_probs,
 )
-from ._neighbourhood import check_neighbourhood
+from ._neighbourhood import check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe
 from .label_match import class_text_features, zero_shot_proba
 
 __all__ = ["ConsensusDetector"]
 
-#: ``n_neighbors="auto"``: this many, or fewer for a smaller class.
+#: ``n_neighbors="auto"``: this many, or one fewer than its given class has for a pair of a smaller class.
 AUTO_NEIGHBOURS = 20
 
 
@@ -113,9 +111,14 @@ class ConsensusDetector(BaseNoiseDetector):
         X is a feature array (unless ``zero_shot``, which needs its text tower).
     pretrained : str, bool or None, default="openai"
     n_neighbors : int or "auto", default="auto"
-        Neighbours per sample, below the size of the smallest class. ``"auto"``: 20, or
-        one less than the smallest class when a class is smaller. SimiFeat's 10 was the
-        first choice; 20 smooths the label shares where noise is dense (measured in
+        Neighbours per sample. An int must be below the size of the smallest class.
+        ``"auto"``: 20, and a pair given a class of ``m <= 20`` samples asks its
+        ``m - 1`` nearest, so that its neighbourhood fits inside its class while one
+        small class leaves every other neighbourhood at 20 (one class of 7 or 12
+        samples used to set every neighbourhood to 4-10: clean F1 -0.002 to +0.018
+        against that, better in 22 of 32 settings, ``benchmarks/results/small_classes.md``).
+        SimiFeat's 10 was the first choice;
+        20 smooths the label shares where noise is dense (measured in
         ``benchmarks/results/detectors_consensus.md``: better in 9 of 10 settings, and
         the one setting 10 lost to cleanlab).
     cv : int, default=5
@@ -189,7 +192,8 @@ class ConsensusDetector(BaseNoiseDetector):
     C_ : float
         The probe's regularisation.
     n_neighbors_ : int
-        The neighbours per sample used.
+        The neighbours searched per sample (with ``"auto"``, a pair given a class of
+        at most this many samples asks one fewer than its class has).
     temperature_ : float
         The last round's temperature.
     class_bias_ : ndarray of shape (n_classes,)
@@ -306,9 +310,9 @@ class ConsensusDetector(BaseNoiseDetector):
         return bool(self.zero_shot)
 
     def _check_params(self, X_checked, encoding):
-        smallest = int(np.bincount(encoding.codes).min())
-        self.n_neighbors_ = min(AUTO_NEIGHBOURS, smallest - 1) if self.n_neighbors == "auto" else self.n_neighbors
-        check_neighbourhood(max(self.n_neighbors_, 1), encoding)
+        auto = self.n_neighbors == "auto"  # each pair's neighbourhood then fits its class (_slots)
+        check_neighbourhood(1 if auto else self.n_neighbors, encoding)
+        self.n_neighbors_ = min(AUTO_NEIGHBOURS, len(encoding.codes) - 1) if auto else self.n_neighbors
         counts = np.bincount(encoding.codes)
         if counts.min() < self.cv:
             smallest = encoding.classes[int(np.argmin(counts))]
@@ -405,8 +409,11 @@ class ConsensusDetector(BaseNoiseDetector):
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
         indices, _ = self._neighbour_index.search(None, self.n_neighbors_)
-        neighbours = neighbour_label_distribution(indices, codes, n_classes)
-        label_counts = neighbours * indices.shape[1]  # every neighbour's given label: the outlier evidence
+        self._class_sizes = np.bincount(codes, minlength=n_classes)
+        slots = self._slots(codes)
+        neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
+        # every asked neighbour's given label: the outlier evidence
+        label_counts = neighbours * (indices.shape[1] if slots is None else slots.sum(axis=1, keepdims=True))
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         self._extra_weights = ()
@@ -422,10 +429,16 @@ class ConsensusDetector(BaseNoiseDetector):
         self._transition = pooled_noise_transition(codes, consensus, keep)
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
-            neighbours = kept_neighbour_distribution(neighbour_label_distribution, indices, codes, keep, n_classes)
-            if round_ == 0 and pred_probs is not None:
-                mixture = (probe_proba + neighbours) / 2
-                self._weigh_pred_probs(codes, mixture, extra, pred_probs, own_first_probe, keep, first_probe is None)
+            neighbours = kept_neighbour_distribution(
+                neighbour_label_distribution, indices, codes, keep, n_classes, slots
+            )
+            if round_ == 0 and pred_probs is not None:  # the caller's pred_probs join, weighed once
+                self._extra_weights, signal = weigh_pred_probs(
+                    codes, (probe_proba + neighbours) / 2, extra, self._extra_weights, pred_probs, own_first_probe,
+                    keep, calibrated=first_probe is None,
+                )
+                self.pred_probs_weight_ = self._extra_weights[-1]
+                extra.append(signal)
             combined = self._signals(probe_proba, neighbours, extra)
             self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
             self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
@@ -439,6 +452,14 @@ class ConsensusDetector(BaseNoiseDetector):
         self._kept = keep
         return scores
 
+    def _slots(self, codes):
+        """The neighbours each pair asks (see ``neighbourhood_slots``); None: all of them.
+        With ``n_neighbors="auto"`` a pair given a class of ``m <= n_neighbors_`` samples
+        asks ``m - 1``, so one small class does not shrink every neighbourhood."""
+        if self.n_neighbors != "auto":
+            return None
+        return neighbourhood_slots(codes, self._class_sizes, self.n_neighbors_)
+
     def _fit_outliers(self, label_counts, codes, reference, n_classes):
         """P(outlier) of the training samples (None with ``detect_outliers=False``), the
         class profiles taken around the ``reference`` (so far clean) samples."""
@@ -447,24 +468,6 @@ class ConsensusDetector(BaseNoiseDetector):
             return None
         self._outlier_model, proba = fit_neighbour_outlier_model(label_counts, codes, n_classes, reference=reference)
         return proba
-
-    def _weigh_pred_probs(self, codes, refitted, extra, pred_probs, own_first_probe, kept, calibrated):
-        """Append the caller's ``pred_probs`` to ``extra`` with the weight
-        :func:`verdict_weights` gives them against the *refitted* mixture, the reference
-        being the detector's own first probe (it learned the given labels' structured
-        flips as the caller's model did; weighed by the kept labels alone, such a model
-        took 0.5 and cost 0.016-0.07 clean F1 on digits). With features both are
-        ``calibrated`` (:func:`calibrated_to_verdicts`). In the ``pred_probs``-only route
-        the reference is the probe fitted on their log-probabilities and both enter as
-        they are (calibrated, 10 nearest neighbours' lost the weight they need under
-        symmetric noise at 60 % on Fashion-MNIST, -0.04 clean F1)."""
-        candidates = pred_probs_candidates(self._extra_weights)
-        signal, reference = pred_probs, own_first_probe
-        if calibrated:
-            signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (pred_probs, own_first_probe))
-        self._extra_weights = verdict_weights(codes, refitted, extra + [signal], extra + [reference], kept, candidates)
-        self.pred_probs_weight_ = self._extra_weights[-1]
-        extra.append(signal)
 
     def _decide(self, proba, codes, outlier=None, flag_disagreement=False):
         clean = bayes_clean_posterior(codes, proba, self._transition)
@@ -483,14 +486,16 @@ class ConsensusDetector(BaseNoiseDetector):
         features = self._fitted_features(X_checked)
         n_classes = len(self.classes_)
         indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
+        slots = self._slots(codes)
         neighbours = kept_neighbour_distribution(
-            query_label_distribution, indices, self._fit_codes, self._kept, n_classes
+            query_label_distribution, indices, self._fit_codes, self._kept, n_classes, slots
         )
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
         outlier = None
         if self._outlier_model is not None:
-            counts = query_label_distribution(indices, self._fit_codes, n_classes) * indices.shape[1]
+            counts = query_label_distribution(indices, self._fit_codes, n_classes, weights=slots)
+            counts *= indices.shape[1] if slots is None else slots.sum(axis=1, keepdims=True)
             outlier = self._outlier_model.proba(counts)
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,

@@ -16,7 +16,10 @@ from ..selection import (
 )
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import resolve_device
-from ._neighbourhood import check_neighbourhood
+from ._neighbourhood import resolve_neighbourhood
+
+#: ``n_neighbors="auto"``: SimiFeat's 10, or fewer for a smaller class.
+AUTO_NEIGHBOURS = 10
 
 __all__ = ["NeighbourDetector"]
 
@@ -48,8 +51,10 @@ class NeighbourDetector(BaseNoiseDetector):
         Backbone spec (see :func:`skclip_noise.backbones.load_backbone`). Ignored when
         X is a feature array.
     pretrained : str, bool or None, default="openai"
-    n_neighbors : int, default=10
-        Neighbours per sample (SimiFeat uses 10).
+    n_neighbors : int or "auto", default="auto"
+        Neighbours per sample. ``"auto"``: SimiFeat's 10, or one fewer than the
+        smallest class has samples when that is fewer (``n_neighbors_``); an int must
+        be below every class's size.
     rule : {"vote", "rank"}, default="vote"
     weighted : bool, default=True
         Weight votes by cosine similarity.
@@ -68,6 +73,8 @@ class NeighbourDetector(BaseNoiseDetector):
     ----------
     classes_, clean_proba_, clean_mask_, noise_rate_, label_issues_
         The detector contract.
+    n_neighbors_ : int
+        The neighbours per sample used.
     noise_transition_ : ndarray of shape (n_classes, n_classes)
         ``P(given | true)`` fitted to the consistency of neighbours' labels.
     embeddings_ : ndarray of shape (n_samples, n_features), float32
@@ -97,7 +104,7 @@ class NeighbourDetector(BaseNoiseDetector):
             "backbone", "pretrained", "image_size", "batch_size", "num_workers", "n_jobs", "device", "mixed_precision",
             "cache_dir", "skip_unreadable", "verbose",
         ),
-        "n_neighbors": [positive_int],
+        "n_neighbors": [positive_int, StrOptions({"auto"})],
         "rule": [StrOptions({"vote", "rank"})],
         "weighted": ["boolean"],
         "knn_backend": [StrOptions(set(KNN_BACKENDS))],
@@ -108,7 +115,7 @@ class NeighbourDetector(BaseNoiseDetector):
         backbone="open_clip:ViT-B-32",
         pretrained="openai",
         *,
-        n_neighbors=10,
+        n_neighbors="auto",
         rule="vote",
         weighted=True,
         knn_backend="auto",
@@ -139,7 +146,7 @@ class NeighbourDetector(BaseNoiseDetector):
         self.verbose = verbose
 
     def _check_params(self, X_checked, encoding):
-        check_neighbourhood(self.n_neighbors, encoding)
+        self.n_neighbors_ = resolve_neighbourhood(self.n_neighbors, AUTO_NEIGHBOURS, encoding)
 
     def _fit_scores(self, X_checked, codes, encoding):
         self.device_ = str(resolve_device(self.device))
@@ -148,12 +155,13 @@ class NeighbourDetector(BaseNoiseDetector):
         n_classes = len(encoding.classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors.
         self._neighbour_index = NeighbourIndex(embeddings, backend=self.knn_backend, n_jobs=self.n_jobs)
-        indices, similarities = self._neighbour_index.search(None, min(max(self.n_neighbors, 2), len(codes) - 1))
+        k = self.n_neighbors_
+        indices, similarities = self._neighbour_index.search(None, min(max(k, 2), len(codes) - 1))
         transition = neighbour_transition_matrix(indices, codes, n_classes, n_consensus=min(3, indices.shape[1] + 1))
-        neighbours = indices[:, : self.n_neighbors], similarities[:, : self.n_neighbors]
+        neighbours = indices[:, :k], similarities[:, :k]
         rule = simifeat_vote if self.rule == "vote" else simifeat_rank
         extra = {} if self.rule == "vote" else {"transition_matrix": transition}
-        clean = rule(embeddings, codes, n_neighbors=self.n_neighbors, n_classes=n_classes,
+        clean = rule(embeddings, codes, n_neighbors=k, n_classes=n_classes,
                      weighted=bool(self.weighted), neighbours=neighbours, **extra)
         self.embeddings_ = embeddings
         votes = self._vote_scores(neighbours, codes, codes, n_classes, own_vote=True)
@@ -177,5 +185,5 @@ class NeighbourDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         queries = self._fitted_features(X_checked)
-        neighbours = self._neighbour_index.search(queries, self.n_neighbors)
+        neighbours = self._neighbour_index.search(queries, self.n_neighbors_)
         return self._vote_scores(neighbours, codes, self._fit_codes, len(self.classes_))
