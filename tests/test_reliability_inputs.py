@@ -606,8 +606,8 @@ def test_detector_skip_unreadable_rechecks_the_readable_samples(tmp_path, digits
     paths, labels, bad = _labelled_files(tmp_path, digits)
     labels = labels.astype(object)
     labels[[5, 17, 0, 1]] = "small"  # two unreadable, two readable samples
-    detector = _skipping_detector("consensus", n_neighbors=1, skip_unreadable=True)
-    with pytest.raises(ValueError, match=r"cv=3 folds need at least 3 samples of every class; class 'small' has 2"):
+    detector = _skipping_detector("consensus", n_neighbors=2, skip_unreadable=True)
+    with pytest.raises(ValueError, match=r"n_neighbors=2 is not below the size of class 'small' \(2 samples\)"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             detector.fit(paths, labels)

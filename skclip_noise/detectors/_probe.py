@@ -130,7 +130,9 @@ class CrossFittedProbe:
         self.scaler_ = _Standardiser(X)
         self._X = X
         splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=self._seed)
-        self.folds_ = list(splitter.split(np.zeros((len(codes), 1)), codes))
+        with warnings.catch_warnings():  # a class smaller than n_folds: the detector has said so
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            self.folds_ = list(splitter.split(np.zeros((len(codes), 1)), codes))
         fitted_rows = [self._training_rows(train, codes, k) for k, (train, _) in enumerate(self.folds_)]
         best = (np.inf, None, None, None)
         models = [None] * self.n_folds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
@@ -122,7 +124,8 @@ class ConsensusDetector(BaseNoiseDetector):
         ``benchmarks/results/detectors_consensus.md``: better in 9 of 10 settings, and
         the one setting 10 lost to cleanlab).
     cv : int, default=5
-        Folds of the cross-fitted probe.
+        Folds of the cross-fitted probe. A class of fewer samples is judged with a
+        warning (each of its samples by a probe that saw the others only).
     Cs : sequence of float, default=None
         Regularisation path of the probe; None is ``10 ** arange(-4, 2)``.
     n_rounds : int, default=2
@@ -314,11 +317,17 @@ class ConsensusDetector(BaseNoiseDetector):
         check_neighbourhood(1 if auto else self.n_neighbors, encoding)
         self.n_neighbors_ = min(AUTO_NEIGHBOURS, len(encoding.codes) - 1) if auto else self.n_neighbors
         counts = np.bincount(encoding.codes)
+        if counts.max() < self.cv:
+            raise ValueError(
+                f"cv={self.cv} folds need at least {self.cv} samples of some class; the largest has "
+                f"{counts.max()}. Lower cv."
+            )
         if counts.min() < self.cv:
             smallest = encoding.classes[int(np.argmin(counts))]
-            raise ValueError(
-                f"cv={self.cv} folds need at least {self.cv} samples of every class; class '{smallest}' has "
-                f"{counts.min()}. Lower cv, or drop or merge that class."
+            warnings.warn(
+                f"class '{smallest}' has {counts.min()} samples, fewer than cv={self.cv} folds: the probe that "
+                f"judges each of them saw at most {counts.min() - 1}, so they are easily judged wrong labels. "
+                "Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=6,
             )
         if self.Cs is not None and (len(self.Cs) == 0 or min(self.Cs) <= 0):
             raise ValueError(f"Cs must be a non-empty sequence of positive numbers; got {self.Cs!r}.")
