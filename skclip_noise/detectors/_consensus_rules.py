@@ -20,9 +20,9 @@ __all__ = [
     "kept_neighbour_distribution",
     "mix_signals",
     "pred_probs_candidates",
-    "weigh_pred_probs",
     "rival_share",
     "verdict_weights",
+    "weigh_pred_probs",
 ]
 
 #: Weights an extra signal (CLIP's zero-shot probabilities, the caller's ``pred_probs``) may

@@ -119,10 +119,9 @@ class ConsensusDetector(BaseNoiseDetector):
         small class leaves every other neighbourhood at 20 (one class of 7 or 12
         samples used to set every neighbourhood to 4-10: clean F1 -0.002 to +0.018
         against that, better in 22 of 32 settings, ``benchmarks/results/small_classes.md``).
-        SimiFeat's 10 was the first choice;
-        20 smooths the label shares where noise is dense (measured in
-        ``benchmarks/results/detectors_consensus.md``: better in 9 of 10 settings, and
-        the one setting 10 lost to cleanlab).
+        SimiFeat's 10 was the first choice; 20 smooths the label shares where noise is
+        dense (measured in ``benchmarks/results/detectors_consensus.md``: better in 9 of
+        10 settings, and the one setting 10 lost to cleanlab).
     cv : int, default=5
         Folds of the cross-fitted probe. A class of fewer samples is judged with a
         warning (each of its samples by a probe that saw the others only).
