@@ -43,7 +43,7 @@ NOISES = (("symmetric", 0.2), ("pairflip", 0.3))
 
 
 def small_class_draws(name, seed, sizes):
-    """(label, X, noisy labels, noisy mask, mask of the small class) for each size and noise."""
+    """(label, X, noisy labels, noisy mask) for each size and noise."""
     from skclip_noise.noise import make_noisy_labels
 
     X, y, _ = get_features(name, verbose=False)
@@ -55,7 +55,7 @@ def small_class_draws(name, seed, sizes):
             y_noisy, is_noisy = make_noisy_labels(y[rows], kind, rate, random_state=seed)
             into_small = (y_noisy == small) & (y[rows] != small)
             y_noisy[into_small], is_noisy[into_small] = y[rows][into_small], False
-            yield f"class of {size} + {kind} {rate:.0%}", X[rows], y_noisy, is_noisy, y[rows] == small
+            yield f"class of {size} + {kind} {rate:.0%}", X[rows], y_noisy, is_noisy
 
 
 def evaluate(name, seed, sizes):
@@ -64,7 +64,7 @@ def evaluate(name, seed, sizes):
     from skclip_noise import ConsensusDetector, detection_report
 
     rows = []
-    for noise, X, y_noisy, is_noisy, in_small in small_class_draws(name, seed, sizes):
+    for noise, X, y_noisy, is_noisy in small_class_draws(name, seed, sizes):
         smallest = int(np.bincount(y_noisy).min())
         row = {"features": name, "seed": seed, "noise": noise, "true_rate": float(is_noisy.mean()),
                "smallest_given": smallest}

@@ -211,10 +211,10 @@ def test_auto_neighbourhood_fits_each_pair_inside_its_own_class():
     X = np.eye(2)[y] * 4 + rng.normal(size=(68, 2))
     detector = ConsensusDetector(random_state=0).fit(X, y)
     assert detector.n_neighbors_ == 20  # the class of 8 does not shrink the others' neighbourhoods
-    slots = detector._slots(y)
+    slots = detector._slots(y, y)
     assert slots.sum(axis=1).tolist() == [20] * 60 + [7] * 8
     y3 = np.tile(y, 3)  # every class above 20: every pair asks all 20, as an int would
-    assert ConsensusDetector(random_state=0).fit(np.tile(X, (3, 1)), y3)._slots(y3) is None
+    assert ConsensusDetector(random_state=0).fit(np.tile(X, (3, 1)), y3)._slots(y3, y3) is None
     with pytest.raises(ValueError, match="n_neighbors=8 is not below the size of class '1'"):
         ConsensusDetector(n_neighbors=8).fit(X, y)  # an int is one size for every pair
 

@@ -31,7 +31,7 @@ from ._consensus_rules import (
     rival_share,
     weigh_pred_probs,
 )
-from ._neighbourhood import check_neighbourhood, neighbourhood_slots
+from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe
 from .label_match import class_text_features, zero_shot_proba
 
@@ -417,11 +417,10 @@ class ConsensusDetector(BaseNoiseDetector):
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
         indices, _ = self._neighbour_index.search(None, self.n_neighbors_)
-        self._class_sizes = np.bincount(codes, minlength=n_classes)
-        slots = self._slots(codes)
+        slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
         # every asked neighbour's given label: the outlier evidence
-        label_counts = neighbours * (indices.shape[1] if slots is None else slots.sum(axis=1, keepdims=True))
+        label_counts = neighbours * asked_neighbours(slots, indices.shape[1])
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         self._extra_weights = ()
@@ -460,13 +459,15 @@ class ConsensusDetector(BaseNoiseDetector):
         self._kept = keep
         return scores
 
-    def _slots(self, codes):
+    def _slots(self, codes, fit_codes):
         """The neighbours each pair asks (see ``neighbourhood_slots``); None: all of them.
-        With ``n_neighbors="auto"`` a pair given a class of ``m <= n_neighbors_`` samples
-        asks ``m - 1``, so one small class does not shrink every neighbourhood."""
+        With ``n_neighbors="auto"`` a pair given a class of ``m <= n_neighbors_`` training
+        samples (``fit_codes``) asks ``m - 1``, so one small class does not shrink every
+        neighbourhood."""
         if self.n_neighbors != "auto":
             return None
-        return neighbourhood_slots(codes, self._class_sizes, self.n_neighbors_)
+        class_sizes = np.bincount(fit_codes, minlength=len(self.classes_))
+        return neighbourhood_slots(codes, class_sizes, self.n_neighbors_)
 
     def _fit_outliers(self, label_counts, codes, reference, n_classes):
         """P(outlier) of the training samples (None with ``detect_outliers=False``), the
@@ -494,7 +495,7 @@ class ConsensusDetector(BaseNoiseDetector):
         features = self._fitted_features(X_checked)
         n_classes = len(self.classes_)
         indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
-        slots = self._slots(codes)
+        slots = self._slots(codes, self._fit_codes)
         neighbours = kept_neighbour_distribution(
             query_label_distribution, indices, self._fit_codes, self._kept, n_classes, slots
         )
@@ -503,7 +504,7 @@ class ConsensusDetector(BaseNoiseDetector):
         outlier = None
         if self._outlier_model is not None:
             counts = query_label_distribution(indices, self._fit_codes, n_classes, weights=slots)
-            counts *= indices.shape[1] if slots is None else slots.sum(axis=1, keepdims=True)
+            counts *= asked_neighbours(slots, indices.shape[1])
             outlier = self._outlier_model.proba(counts)
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,
