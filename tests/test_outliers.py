@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits, load_sample_images
 from skclip_noise import ConsensusDetector, make_noisy_labels
 from skclip_noise.base import ISSUE_TYPES, issue_types
 from skclip_noise.noise import make_open_set
-from skclip_noise.selection import fit_neighbour_outlier_model
+from skclip_noise.selection import decidedness, fit_neighbour_outlier_model
 
 
 def _class_counts(labels, k, rng, purity=0.9):
@@ -61,8 +61,25 @@ def test_the_outlier_share_is_the_minority():
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 4, 200)
     counts = rng.multinomial(20, np.full(4, 0.25), size=200).astype(float)  # nothing but arbitrary labels
-    model, _ = fit_neighbour_outlier_model(counts, labels, 4)
+    model, proba = fit_neighbour_outlier_model(counts, labels, 4)
     assert model.outlier_share <= 0.5
+    assert model.rejected and not proba.any()  # most samples of no class says the classes are not there
+
+
+def test_undecided_posteriors_reject_the_fit():
+    """Classes the features barely separate: a member's neighbours share its label at 0.2 against
+    0.1 for the marginal, so 20 of them cannot tell it from an outlier, and EM's share is no
+    share of outliers."""
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(10), 100)
+    counts = _class_counts(labels, 20, rng, purity=0.2)
+    model, proba = fit_neighbour_outlier_model(counts, labels, 10)
+    assert model.rejected and not proba.any() and not model.proba(counts).any()
+    assert decidedness(np.full(5, 0.3), 0.3) == 0.0
+    clear = _class_counts(labels, 20, rng)  # the same classes, well separated, with 50 outliers
+    clear[:50] = rng.multinomial(20, np.full(10, 0.1), size=50)
+    model, proba = fit_neighbour_outlier_model(clear, labels, 10)
+    assert not model.rejected and decidedness(proba, model.outlier_share) > 0.9
 
 
 def test_counts_must_match_the_labels():

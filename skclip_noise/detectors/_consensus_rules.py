@@ -17,6 +17,7 @@ __all__ = [
     "best_weights",
     "calibrate",
     "calibrated_to_verdicts",
+    "evidence_gain",
     "kept_neighbour_distribution",
     "mix_signals",
     "pred_probs_candidates",
@@ -134,6 +135,26 @@ def calibrated_to_verdicts(codes, proba, kept):
     against 0.70); it took weight 1/3 and cost 0.014 clean F1. Both at their own
     temperature, its gain is -19 standard errors."""
     return temperature_scale(proba, fit_temperature(codes, proba, mask=kept))
+
+
+def evidence_gain(codes, evidence):
+    """How much better the ``evidence``, at the temperature that fits every given label,
+    predicts those labels than their frequencies do: the mean log-likelihood ratio, in
+    nats per sample.
+
+    Not above zero, the evidence says nothing a detector could judge a label by, and
+    confident learning reads that as noise everywhere: on features drawn independently of
+    the labels (64-512 dimensions, 10 or 100 classes) Bayes' rule through its transition
+    estimate flagged 67-95 % of the labels, cleanlab's call on the same probe 52-68 %.
+    On such features the gain came out negative in 40 draws of 40-5,000 samples (the
+    temperature cannot flatten noise all the way to the frequencies, and out-of-fold
+    probabilities are anti-correlated with the labels they did not see), so no margin
+    is needed.
+    """
+    calibrated = temperature_scale(evidence, fit_temperature(codes, evidence))
+    frequencies = np.bincount(codes, minlength=evidence.shape[1]) / len(codes)
+    rows = np.arange(len(codes))
+    return float(np.mean(np.log(calibrated[rows, codes]) - np.log(frequencies[codes])))
 
 
 def rival_share(proba, codes):

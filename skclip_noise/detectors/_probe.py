@@ -12,10 +12,26 @@ from sklearn.utils import resample
 
 from ..selection._common import block_rows_for
 
-__all__ = ["CrossFittedProbe", "DEFAULT_CS"]
+__all__ = ["CrossFittedProbe", "DEFAULT_CS", "check_folds"]
 
 #: The regularisation path: C = 1e-4 ... 10, walked upwards while the loss improves.
 DEFAULT_CS = tuple(10.0 ** np.arange(-4, 2))
+
+
+def check_folds(codes, classes, cv, *, stacklevel=2):
+    """Refuse ``cv`` folds that no class can fill; warn about a class smaller than them
+    (each of its samples is then judged by a probe that saw the others only)."""
+    counts = np.bincount(codes)
+    if counts.max() < cv:
+        raise ValueError(
+            f"cv={cv} folds need at least {cv} samples of some class; the largest has {counts.max()}. Lower cv."
+        )
+    if counts.min() < cv:
+        warnings.warn(
+            f"class '{classes[int(np.argmin(counts))]}' has {counts.min()} samples, fewer than cv={cv} folds: the "
+            f"probe that judges each of them saw at most {counts.min() - 1}, so they are easily judged wrong "
+            "labels. Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=stacklevel + 1,
+        )
 
 
 class _Standardiser:

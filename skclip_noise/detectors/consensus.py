@@ -26,13 +26,14 @@ from ._consensus_rules import (
     SIGNAL_WEIGHTS,
     best_weights,
     calibrate,
+    evidence_gain,
     kept_neighbour_distribution,
     mix_signals,
     rival_share,
     weigh_pred_probs,
 )
 from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
-from ._probe import DEFAULT_CS, CrossFittedProbe
+from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
 
 __all__ = ["ConsensusDetector"]
@@ -50,7 +51,8 @@ class ConsensusDetector(BaseNoiseDetector):
     best ``filter_by``) on both clean-side and noisy-side F1 in every setting
     measured: symmetric, pair-flip, instance-dependent and class-confusable noise, on
     Fashion-MNIST and digits embeddings and on raw pixels
-    (``benchmarks/results/detectors_consensus.md``).
+    (``benchmarks/results/detectors_consensus.md``). Read more in the
+    :ref:`User Guide <consensus>`.
 
     1. **Evidence.** Out-of-fold class probabilities ``P`` of a multinomial logistic
        regression (full batch, L-BFGS) on standardised features, ``C`` chosen by the
@@ -61,10 +63,8 @@ class ConsensusDetector(BaseNoiseDetector):
     2. **Noise structure.** Confident learning on ``Q``: pruning by noise rate gives
        the first clean set, and the transition matrix ``T[true, given]`` is the mean
        of the calibrated confident joint's estimate and the counts of that clean set's
-       verdicts (:func:`~skclip_noise.selection.pooled_noise_transition`: the joint
-       alone over-counts the true members of a rare class whose labels are mostly
-       wrong, and its clean members are then flagged), each row smoothed with half a
-       sample per cell so that no confusion is ruled out.
+       verdicts, each row smoothed with half a sample per cell
+       (:func:`~skclip_noise.selection.pooled_noise_transition`).
     3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
        ``C``, classes weighted by ``class_weight``) on its kept samples only, count
        only kept neighbours, average, calibrate (a temperature and a bias per class,
@@ -77,22 +77,19 @@ class ConsensusDetector(BaseNoiseDetector):
        neighbours (all of them, as given) are compared under two hypotheses, a class
        (or the border of two) against labels as arbitrary as the data set's
        (:func:`~skclip_noise.selection.fit_neighbour_outlier_model`); ``P(clean)`` is
-       multiplied by ``1 - P(outlier)``. Without it, such images get evidence spread
-       over every class and the Bayes rule falls back on the noise prior, which says
-       "clean" (measured: 0.3 % of 20 % foreign images flagged).
-
+       multiplied by ``1 - P(outlier)``. A fit that puts half the data outside every
+       class, or leaves its posteriors undecided (features that barely separate the
+       classes), is rejected with a warning: no pair is then typed ``"outlier"``.
     5. **Hard images with a plausible wrong label** (``flag_disagreement=True``, off by
-       default): a class-level ``T`` spreads a class's flips over all its images, but
-       annotators mislabel the ambiguous ones, where a probe fitted to the given labels
-       has learned the flips, and Bayes' rule keeps them. Flagging also the pairs whose
-       most probable class is another catches them: ``P(clean)`` is capped by
-       ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``, below one half exactly there.
-       It gains under a model's plausible wrong labels (Fashion-MNIST: +0.012 to +0.024
-       clean F1 at 30 %, -0.008 to +0.001 at 20 %) and costs under every other noise
-       measured; no label-free test tells the two apart, thirty labels checked by hand
-       do (user guide, "Hard images"; ``benchmarks/results/flag_disagreement_*.md``).
+       default): also flag the pairs whose most probable class is another (``P(clean)``
+       capped by ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``). It gains under a
+       model's plausible wrong labels and costs under every other noise measured;
+       thirty labels checked by hand tell which you have (user guide, "Hard images").
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
+    Features that predict the given labels no better than the labels' frequencies do
+    (``evidence_gain_`` not above zero) give nothing to judge a label by: every pair is
+    then clean, with a warning (``benchmarks/results/weak_features.md``).
     ``label_issues_["issue_type"]`` says what is wrong with a flagged pair:
     ``"outlier"`` when the image more likely than not belongs to none of the classes
     (no ``suggested_label``; its probability is ``outlier_score``), else ``"label"``
@@ -114,14 +111,10 @@ class ConsensusDetector(BaseNoiseDetector):
     pretrained : str, bool or None, default="openai"
     n_neighbors : int or "auto", default="auto"
         Neighbours per sample. An int must be below the size of the smallest class.
-        ``"auto"``: 20, and a pair given a class of ``m <= 20`` samples asks its
-        ``m - 1`` nearest, so that its neighbourhood fits inside its class while one
-        small class leaves every other neighbourhood at 20 (one class of 7 or 12
-        samples used to set every neighbourhood to 4-10: clean F1 -0.002 to +0.018
-        against that, better in 22 of 32 settings, ``benchmarks/results/small_classes.md``).
-        SimiFeat's 10 was the first choice; 20 smooths the label shares where noise is
-        dense (measured in ``benchmarks/results/detectors_consensus.md``: better in 9 of
-        10 settings, and the one setting 10 lost to cleanlab).
+        ``"auto"``: 20 (SimiFeat's 10 lost where noise is dense,
+        ``benchmarks/results/detectors_consensus.md``), and a pair given a class of
+        ``m <= 20`` samples asks its ``m - 1`` nearest, so one small class leaves every
+        other neighbourhood whole (``benchmarks/results/small_classes.md``).
     cv : int, default=5
         Folds of the cross-fitted probe. A class of fewer samples is judged with a
         warning (each of its samples by a probe that saw the others only).
@@ -133,12 +126,8 @@ class ConsensusDetector(BaseNoiseDetector):
         Class weights of the probe refitted on the kept samples (scikit-learn's
         meaning; ``C`` is still chosen unweighted). ``"balanced"``: under a long tail,
         a strongly regularised probe otherwise gives a rare class almost no
-        probability, even to its clean members, and flags them all (measured on digits,
-        long tail 10 with symmetric noise 30 %: a whole class of 12 clean images
-        flagged). Its probabilities are then those of equally frequent classes, not of
-        the data's class shares; multiplying the shares back in lost most of the gain
-        (``benchmarks/results/realistic_noise_design.md``). None: unweighted, as
-        before 2026-12-04.
+        probability, even to its clean members, and flags them all
+        (``benchmarks/results/realistic_noise_design.md``). None: unweighted.
     calibration : {"bias_corrected", "temperature"}, default="bias_corrected"
         How the averaged evidence is fitted to the kept labels (step 3): a temperature
         and a bias per class (:func:`~skclip_noise.selection.fit_bias_corrected_temperature`;
@@ -149,9 +138,8 @@ class ConsensusDetector(BaseNoiseDetector):
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
         (every sample is still scored out of fold; ``C`` is chosen on these subsets).
-        None: all of them. Below 25,000 samples (with ``cv=5``) nothing is subsampled; on
-        all 70,000 Fashion-MNIST embeddings 20,000 against all gave clean F1 0.9680
-        against 0.9687 in 0.6x the time.
+        None: all of them. On all 70,000 Fashion-MNIST embeddings: clean F1 0.9680
+        against 0.9687 with all, in 0.6x the time.
     threshold : float in [0, 1], default=0.5
     detect_outliers : bool, default=True
         Judge images of none of the classes as issues (step 4). False: every image is
@@ -212,6 +200,10 @@ class ConsensusDetector(BaseNoiseDetector):
         with ``detect_outliers=False``; NaN for an image file that could not be read).
     outlier_rate_ : float
         The share of training pairs whose ``issue_type`` is ``"outlier"``.
+    evidence_gain_ : float
+        How much better the first round's evidence (``Q``, at the temperature that fits
+        every given label) predicts the given labels than their frequencies do, in nats
+        per sample. Not above zero: every pair is judged clean.
     embeddings_ : ndarray of shape (n_samples, n_features), float32
         The training features; new pairs are searched among them, and :meth:`score`
         (label-free, for ``GridSearchCV``) trains its reference classifier on the kept ones.
@@ -315,19 +307,7 @@ class ConsensusDetector(BaseNoiseDetector):
         auto = self.n_neighbors == "auto"  # each pair's neighbourhood then fits its class (_slots)
         check_neighbourhood(1 if auto else self.n_neighbors, encoding)
         self.n_neighbors_ = min(AUTO_NEIGHBOURS, len(encoding.codes) - 1) if auto else self.n_neighbors
-        counts = np.bincount(encoding.codes)
-        if counts.max() < self.cv:
-            raise ValueError(
-                f"cv={self.cv} folds need at least {self.cv} samples of some class; the largest has "
-                f"{counts.max()}. Lower cv."
-            )
-        if counts.min() < self.cv:
-            smallest = encoding.classes[int(np.argmin(counts))]
-            warnings.warn(
-                f"class '{smallest}' has {counts.min()} samples, fewer than cv={self.cv} folds: the probe that "
-                f"judges each of them saw at most {counts.min() - 1}, so they are easily judged wrong labels. "
-                "Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=6,
-            )
+        check_folds(encoding.codes, encoding.classes, self.cv, stacklevel=6)
         if self.Cs is not None and (len(self.Cs) == 0 or min(self.Cs) <= 0):
             raise ValueError(f"Cs must be a non-empty sequence of positive numbers; got {self.Cs!r}.")
 
@@ -432,6 +412,14 @@ class ConsensusDetector(BaseNoiseDetector):
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
+        self.evidence_gain_ = evidence_gain(codes, consensus)
+        self._informative = self.evidence_gain_ > 0
+        if not self._informative:
+            warnings.warn(
+                f"the features predict the given labels no better than the labels' frequencies do (a gain of "
+                f"{self.evidence_gain_:.4f} nats per sample): there is nothing to judge a label by, so every label "
+                "is kept. Use a backbone that suits these images.", UserWarning, stacklevel=5,
+            )
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         self._transition = pooled_noise_transition(codes, consensus, keep)
         for round_ in range(self.n_rounds):
@@ -452,6 +440,13 @@ class ConsensusDetector(BaseNoiseDetector):
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
+        if self._outlier_model is not None and self._outlier_model.rejected_outliers:
+            warnings.warn(
+                f"the outlier model would call {self._outlier_model.rejected_outliers} of {len(codes)} samples images "
+                "of no class, but their neighbourhoods barely tell a class member from an outlier (the features "
+                "separate these classes poorly), so none is typed 'outlier'. Check that the backbone suits these "
+                "images.", UserWarning, stacklevel=5,
+            )
         if self.flag_disagreement:  # step 5 on the final verdicts; the rounds and kept neighbours keep Bayes'
             scores = self._decide(self.class_proba_, codes, outlier, flag_disagreement=True)
         self._probe.release()
@@ -470,16 +465,20 @@ class ConsensusDetector(BaseNoiseDetector):
         return neighbourhood_slots(codes, class_sizes, self.n_neighbors_)
 
     def _fit_outliers(self, label_counts, codes, reference, n_classes):
-        """P(outlier) of the training samples (None with ``detect_outliers=False``), the
-        class profiles taken around the ``reference`` (so far clean) samples."""
-        if not self.detect_outliers:
+        """P(outlier) of the training samples (None with ``detect_outliers=False`` or
+        features without evidence), the class profiles taken around the ``reference``
+        (so far clean) samples."""
+        if not (self.detect_outliers and self._informative):
             self._outlier_model = None
             return None
         self._outlier_model, proba = fit_neighbour_outlier_model(label_counts, codes, n_classes, reference=reference)
         return proba
 
     def _decide(self, proba, codes, outlier=None, flag_disagreement=False):
-        clean = bayes_clean_posterior(codes, proba, self._transition)
+        if not self._informative:  # no evidence against any label (see evidence_gain_)
+            clean, flag_disagreement = np.ones(len(codes)), False
+        else:
+            clean = bayes_clean_posterior(codes, proba, self._transition)
         if outlier is not None:
             clean = clean * (1.0 - outlier)
         if flag_disagreement:

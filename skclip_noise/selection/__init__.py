@@ -27,7 +27,7 @@ from .mixture import (
     small_loss_mask,
 )
 from .neighbours import NeighbourIndex, nearest_neighbours
-from .outliers import NeighbourOutlierModel, fit_neighbour_outlier_model
+from .outliers import MIN_DECIDEDNESS, NeighbourOutlierModel, decidedness, fit_neighbour_outlier_model
 from .simifeat import (
     neighbour_label_distribution,
     neighbour_transition_matrix,
@@ -40,6 +40,7 @@ from .transition import bayes_clean_posterior, pooled_noise_transition, transiti
 
 __all__ = [
     "BIAS_PENALTY",
+    "MIN_DECIDEDNESS",
     "TEMPERATURES",
     "LossMixture",
     "NeighbourIndex",
@@ -48,6 +49,7 @@ __all__ = [
     "balanced_clean_sample",
     "confident_joint",
     "confident_learning_mask",
+    "decidedness",
     "estimate_joint",
     "estimate_noise_rate",
     "estimate_noise_transition",
