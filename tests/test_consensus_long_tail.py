@@ -52,6 +52,19 @@ def test_pooled_transition_rules_no_confusion_out():
             pooled_noise_transition(labels, proba, pseudo_count=bad)
 
 
+def test_the_transition_prior_stays_at_five_counts_a_row_with_many_classes():
+    """Half a count in each of 100 cells would add 50 counts to a row of 50 samples and halve
+    its diagonal; from 10 classes on, the prior per row stays at 5 counts."""
+    for n_classes in (3, 10, 20, 100):
+        labels = np.repeat(np.arange(n_classes), 50)
+        proba = np.eye(n_classes)[labels] * 0.9 + 0.1 / n_classes
+        expected = pooled_noise_transition(labels, proba, pseudo_count=min(0.5, 5 / n_classes))
+        np.testing.assert_allclose(pooled_noise_transition(labels, proba), expected)
+        assert np.diag(expected).min() > (0.9 if n_classes >= 10 else 0.95)
+    with pytest.raises(ValueError, match="pseudo_count"):
+        pooled_noise_transition(labels, proba, pseudo_count="jeffreys")
+
+
 def test_a_label_its_evidence_rules_out_is_flagged_at_a_low_noise_rate():
     """Long tail 10 with symmetric noise 5 %: most confusions are never counted. Before the
     pseudo-count, six wrong labels whose class had probability 0.00-0.15 were judged clean

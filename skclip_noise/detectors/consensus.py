@@ -63,7 +63,7 @@ class ConsensusDetector(BaseNoiseDetector):
     2. **Noise structure.** Confident learning on ``Q``: pruning by noise rate gives
        the first clean set, and the transition matrix ``T[true, given]`` is the mean
        of the calibrated confident joint's estimate and the counts of that clean set's
-       verdicts, each row smoothed with half a sample per cell
+       verdicts, each row smoothed with half a sample per cell (5 a row beyond 10 classes)
        (:func:`~skclip_noise.selection.pooled_noise_transition`).
     3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
        ``C``, classes weighted by ``class_weight``) on its kept samples only, count
