@@ -92,6 +92,28 @@ def run_and_write(names, seeds, evaluate, render, argv, out):
     write_markdown_and_csv(text, rows, out)
 
 
+def gaussian_classes(n_classes, per_class, std, seed):
+    """``n_classes`` Gaussian classes of ``per_class`` samples in 64 dimensions (``make_blobs``,
+    centres in [-5, 5]): the larger ``std``, the less the features tell the classes apart."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n_classes * per_class, centers=n_classes, n_features=64, cluster_std=std,
+                      random_state=seed, center_box=(-5, 5))
+    return X.astype(np.float32), y
+
+
+def main_over_seeds(description, evaluate, render, argv=None):
+    """The command line of a benchmark that makes its own data: ``--seeds`` and ``--out``;
+    ``evaluate(None, seed)`` per seed, as :func:`run_and_write` runs it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
+    args = parser.parse_args(argv)
+    run_and_write([None], [int(s) for s in args.seeds.split(",")], evaluate, render, argv, args.out)
+
+
 def add_feature_set_arguments(parser, feature_sets):
     """The options that choose what a detector benchmark runs on: --quick, --features, --seeds."""
     parser.add_argument("--quick", action="store_true", help="the digits feature sets, seed 0")

@@ -23,7 +23,6 @@ raw numbers beside it (``.csv``).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import platform
@@ -37,21 +36,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, run_and_write  # noqa: E402
+from _bench_common import best_in_bold, gaussian_classes, main_over_seeds  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_jeffreys", "neighbour", "cleanlab", "datalab")
 GAUSSIAN = ((30, 50, 4.0), (30, 50, 6.0), (30, 50, 8.0), (100, 50, 4.0), (100, 50, 6.0), (100, 50, 8.0),
             (100, 30, 6.0))
 NOISES = (("symmetric", 0.2), ("symmetric", 0.4), ("pairflip", 0.3))
-
-
-def gaussian_classes(n_classes, per_class, std, seed):
-    from sklearn.datasets import make_blobs
-
-    X, y = make_blobs(n_samples=n_classes * per_class, centers=n_classes, n_features=64, cluster_std=std,
-                      random_state=seed, center_box=(-5, 5))
-    return X.astype(np.float32), y
 
 
 def twenty_real_classes():
@@ -129,11 +120,7 @@ def markdown(rows, args, seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
-    args = parser.parse_args(argv)
-    run_and_write(["many"], [int(s) for s in args.seeds.split(",")], evaluate, markdown, argv, args.out)
+    main_over_seeds(__doc__.splitlines()[0], evaluate, markdown, argv)
 
 
 if __name__ == "__main__":

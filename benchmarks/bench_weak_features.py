@@ -32,7 +32,6 @@ it (``.csv``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -45,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, log, run_and_write  # noqa: E402
+from _bench_common import best_in_bold, gaussian_classes, log, main_over_seeds  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_no_outliers", "neighbour", "cleanlab", "datalab")
@@ -54,14 +53,6 @@ GAUSSIAN = ((10, 300, 10.0), (10, 300, 12.0), (10, 300, 13.0), (10, 300, 14.0),
 INDEPENDENT = ((10, 3000, 64), (10, 3000, 512), (100, 5000, 64))
 POOLED = (("digits", 2), ("digits", 4), ("fashion", 7), ("fashion", 14))
 FASHION_SAMPLES = 3000
-
-
-def gaussian_classes(n_classes, per_class, std, seed):
-    from sklearn.datasets import make_blobs
-
-    X, y = make_blobs(n_samples=n_classes * per_class, centers=n_classes, n_features=64, cluster_std=std,
-                      random_state=seed, center_box=(-5, 5))
-    return X.astype(np.float32), y
 
 
 def independent_features(n_classes, n_samples, n_features, seed):
@@ -153,12 +144,7 @@ def markdown(rows, args, seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
-    args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    run_and_write(["weak"], seeds, evaluate, markdown, argv, args.out)
+    main_over_seeds(__doc__.splitlines()[0], evaluate, markdown, argv)
 
 
 if __name__ == "__main__":
