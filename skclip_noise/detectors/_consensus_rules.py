@@ -145,7 +145,8 @@ def evidence_gain(codes, evidence):
     Not above zero, the evidence says nothing a detector could judge a label by, and
     confident learning reads that as noise everywhere: on features drawn independently of
     the labels (64-512 dimensions, 10 or 100 classes) Bayes' rule through its transition
-    estimate flagged 67-95 % of the labels, cleanlab's call on the same probe 52-68 %.
+    estimate flagged 67-95 % of the labels (99.6-100 % with the outlier step), cleanlab's
+    default call on a logistic regression's out-of-fold probabilities 52-68 %.
     On such features the gain came out negative in 40 draws of 40-5,000 samples (the
     temperature cannot flatten noise all the way to the frequencies, and out-of-fold
     probabilities are anti-correlated with the labels they did not see), so no margin

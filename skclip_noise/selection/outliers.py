@@ -207,9 +207,9 @@ def decidedness(proba, share):
     """How far the outlier posteriors moved from the prior share towards 0 or 1.
 
     ``1 - mean H(proba) / H(share)``, with ``H`` the binary entropy: 1 when every
-    posterior is 0 or 1, 0 when the neighbourhoods leave every sample at the prior
-    (an entropy criterion for whether a two-component mixture is supported, as
-    Celeux and Soromenho's normalised entropy criterion asks).
+    posterior is 0 or 1, 0 when the neighbourhoods leave every sample at the prior: an
+    entropy criterion for whether the two-component mixture separates anything, in the
+    spirit of Celeux and Soromenho's normalised entropy criterion.
 
     Examples
     --------
