@@ -59,3 +59,15 @@ def test_weak_but_real_evidence_is_still_judged():
     assert detector.evidence_gain_ > 0.3
     assert 0.1 < 1 - detector.clean_mask_.mean() < 0.5
     assert _clean_f1(is_noisy, detector) > 0.8  # tuned cleanlab: 0.83
+
+
+def test_find_label_issues_with_a_model_that_knows_nothing_returns_no_issue():
+    """cleanlab's call flags 62 % of these labels."""
+    from skclip_noise import find_label_issues
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2000)
+    pred_probs = rng.dirichlet(np.ones(10), 2000)
+    with pytest.warns(UserWarning, match=r"pred_probs alone\) predicts the given labels no better"):
+        issues = find_label_issues(labels, pred_probs)
+    assert not issues.any()

@@ -416,9 +416,10 @@ class ConsensusDetector(BaseNoiseDetector):
         self._informative = self.evidence_gain_ > 0
         if not self._informative:
             warnings.warn(
-                f"the features predict the given labels no better than the labels' frequencies do (a gain of "
-                f"{self.evidence_gain_:.4f} nats per sample): there is nothing to judge a label by, so every label "
-                "is kept. Use a backbone that suits these images.", UserWarning, stacklevel=5,
+                f"the evidence (the features, or pred_probs alone) predicts the given labels no better than the "
+                f"labels' frequencies do (a gain of {self.evidence_gain_:.4f} nats per sample): there is nothing to "
+                "judge a label by, so every label is kept. Use a backbone (or a model) that suits these images.",
+                UserWarning, stacklevel=5,
             )
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         self._transition = pooled_noise_transition(codes, consensus, keep)
