@@ -49,6 +49,21 @@ def cleanlab_pred_probs(features, labels, seed):
     return pred_probs, C
 
 
+def run_line(script, args, n_settings, seconds, threads="one thread per method"):
+    """The opening of a result table: the command, its size and time, the machine and the
+    library versions: "`benchmarks/SCRIPT ARGS`: N settings in M min on CPU, THREADS;
+    skclip_noise V, cleanlab V." """
+    import platform
+
+    import cleanlab
+
+    import skclip_noise
+
+    return (f"`{' '.join([f'benchmarks/{script}'] + list(args))}`: {n_settings} settings in {seconds / 60:.0f} min "
+            f"on {platform.processor() or platform.machine()}, {threads}; skclip_noise {skclip_noise.__version__}, "
+            f"cleanlab {cleanlab.__version__}.")
+
+
 def best_in_bold(row, methods, metric):
     """``row[f"{method}_{metric}"]`` of each method, " / "-joined, the best in bold."""
     values = [row[f"{method}_{metric}"] for method in methods]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import sys
 import time
 
@@ -29,7 +28,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write, run_line  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
 
@@ -67,14 +66,10 @@ def evaluate(name, seed, reference):
 
 
 def markdown(rows, args, seconds):
-    import skclip_noise
-
     lines = [
         "# ConsensusDetector today against a reference run",
         "",
-        f"`{' '.join(['benchmarks/bench_consensus_changes.py'] + args)}`: {len(rows)} settings in "
-        f"{seconds / 60:.0f} min on {platform.processor() or platform.machine()}, one thread; skclip_noise "
-        f"{skclip_noise.__version__}. Same features and noise draws as the reference; protocol in the "
+        run_line("bench_consensus_changes.py", args, len(rows), seconds, "one thread") + " Same features and noise draws as the reference; protocol in the "
         "script's docstring.",
         "",
         "| features | seed | noise | clean F1 now / before (change) | noisy F1 now / before (change) | "

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import sys
 import warnings
 
@@ -36,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, gaussian_classes, main_over_seeds  # noqa: E402
+from _bench_common import best_in_bold, gaussian_classes, main_over_seeds, run_line  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_jeffreys", "neighbour", "cleanlab", "datalab")
@@ -96,14 +95,10 @@ def evaluate(_, seed):
 
 
 def markdown(rows, args, seconds):
-    import skclip_noise
-
     lines = [
         "# Label-error detection with many classes",
         "",
-        f"`benchmarks/bench_many_classes.py {' '.join(args)}`: {len(rows)} settings in {seconds / 60:.0f} min on "
-        f"{platform.machine()}, one thread per method; skclip_noise {skclip_noise.__version__}. Protocol in the "
-        "script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
+        run_line("bench_many_classes.py", args, len(rows), seconds) + " Protocol in the script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
         "Bold: the best of the five.",
         "",
         "| features | seed | noise | clean F1: consensus / jeffreys / neighbour / cleanlab / Datalab | noisy F1: "

@@ -17,7 +17,6 @@ images it calls outliers ("false"), and the AUROC of its outlier score against t
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import warnings
 
@@ -28,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write  # noqa: E402
+from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write, run_line  # noqa: E402
 from _features import FEATURE_SETS  # noqa: E402
 from bench_realistic_noise import noise_draws  # noqa: E402
 
@@ -65,14 +64,11 @@ def evaluate(name, seed, rates):
 
 
 def markdown(rows, args, seconds):
-    import cleanlab
-
     lines = [
         "# Images of no class: ConsensusDetector's issue_type against Datalab's outlier issue",
         "",
-        f"`{' '.join(['benchmarks/bench_outlier_typing.py'] + args)}`: {len(rows)} settings in "
-        f"{seconds / 60:.0f} min on {platform.processor() or platform.machine()}, one thread; cleanlab "
-        f"{cleanlab.__version__}. Protocol in the script's docstring.",
+        run_line("bench_outlier_typing.py", args, len(rows), seconds, "one thread") + " Protocol in the "
+        "script's docstring.",
         "",
         "| features | seed | noise | found: ours / Datalab | real images called outliers: ours / Datalab | "
         "AUROC: ours / Datalab |",

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -42,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write  # noqa: E402
+from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write, run_line  # noqa: E402
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
@@ -114,16 +113,10 @@ def evaluate(name, seed, rates):
 
 
 def markdown(rows, args, seconds):
-    import cleanlab
-
-    import skclip_noise
-
     lines = [
         "# Label-error detection under realistic noise",
         "",
-        f"`{' '.join(['benchmarks/bench_realistic_noise.py'] + args)}`: {len(rows)} settings in "
-        f"{seconds / 60:.0f} min on {platform.processor() or platform.machine()}, one thread per method; "
-        f"skclip_noise {skclip_noise.__version__}, cleanlab {cleanlab.__version__}. Protocol in the script's "
+        run_line("bench_realistic_noise.py", args, len(rows), seconds) + " Protocol in the script's "
         "docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). Bold: the "
         "best of the four.",
         "",

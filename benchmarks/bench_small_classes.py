@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -34,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write  # noqa: E402
+from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write, run_line  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
 from bench_detectors import compare_methods, timed  # noqa: E402
 
@@ -81,16 +80,10 @@ def evaluate(name, seed, sizes):
 
 
 def markdown(rows, args, seconds):
-    import cleanlab
-
-    import skclip_noise
-
     lines = [
         "# One small class: the detection of every other class",
         "",
-        f"`{' '.join(['benchmarks/bench_small_classes.py'] + args)}`: {len(rows)} settings in "
-        f"{seconds / 60:.0f} min on {platform.processor() or platform.machine()}, one thread per method; "
-        f"skclip_noise {skclip_noise.__version__}, cleanlab {cleanlab.__version__}. Protocol in the script's "
+        run_line("bench_small_classes.py", args, len(rows), seconds) + " Protocol in the script's "
         "docstring. `consensus`: the default (each pair's neighbourhood fits inside its own class); `shrunk`: "
         "every neighbourhood one smaller than the smallest class (the default before); cleanlab's columns are "
         "its best `filter_by` per metric (picked with the truth). Bold: the best of the five.",

@@ -33,7 +33,6 @@ it (``.csv``).
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import warnings
 
@@ -44,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, gaussian_classes, log, main_over_seeds  # noqa: E402
+from _bench_common import best_in_bold, gaussian_classes, log, main_over_seeds, run_line  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_no_outliers", "neighbour", "cleanlab", "datalab")
@@ -119,14 +118,10 @@ def evaluate(_, seed):
 
 
 def markdown(rows, args, seconds):
-    import skclip_noise
-
     lines = [
         "# Label-error detection on weak features",
         "",
-        f"`benchmarks/bench_weak_features.py {' '.join(args)}`: {len(rows)} settings in {seconds / 60:.0f} min on "
-        f"{platform.machine()}, one thread per method; skclip_noise {skclip_noise.__version__}. Protocol in the "
-        "script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
+        run_line("bench_weak_features.py", args, len(rows), seconds) + " Protocol in the script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
         "Bold: the best of the five.",
         "",
         "| features | seed | noise | evidence accuracy | clean F1: consensus / no outlier step / neighbour / cleanlab / "
