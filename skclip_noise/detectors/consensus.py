@@ -300,6 +300,11 @@ class ConsensusDetector(BaseNoiseDetector):
         self.verbose = verbose
 
     @property
+    def _informative(self):
+        """Whether the features carry evidence to judge a label by (``evidence_gain_``)."""
+        return self.evidence_gain_ > 0
+
+    @property
     def _needs_class_names(self):
         return bool(self.zero_shot)
 
@@ -413,7 +418,6 @@ class ConsensusDetector(BaseNoiseDetector):
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
         self.evidence_gain_ = evidence_gain(codes, consensus)
-        self._informative = self.evidence_gain_ > 0
         if not self._informative:
             warnings.warn(
                 f"the evidence (the features, or pred_probs alone) predicts the given labels no better than the "

@@ -115,9 +115,9 @@ def pooled_noise_transition(labels, pred_probs, clean_mask=None, *, pseudo_count
     >>> pooled_noise_transition(labels, pred_probs, pseudo_count=0).round(3).tolist()
     [[1.0, 0.0], [0.367, 0.633]]
     """
-    if isinstance(pseudo_count, str) and pseudo_count == "auto":
+    if pseudo_count == "auto":
         pseudo_count = min(TRANSITION_PSEUDO_COUNT, TRANSITION_ROW_PRIOR / np.shape(pred_probs)[1])
-    elif isinstance(pseudo_count, str) or not np.isfinite(pseudo_count) or pseudo_count < 0:
+    if isinstance(pseudo_count, str) or not np.isfinite(pseudo_count) or pseudo_count < 0:
         raise ValueError(f"pseudo_count must be a finite number >= 0 (0: no smoothing); got {pseudo_count!r}.")
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
