@@ -11,6 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import resample
 
 from ..selection._common import block_rows_for
+from ._duplicates import grouped_folds
 
 __all__ = ["CrossFittedProbe", "DEFAULT_CS", "check_folds"]
 
@@ -18,19 +19,22 @@ __all__ = ["CrossFittedProbe", "DEFAULT_CS", "check_folds"]
 DEFAULT_CS = tuple(10.0 ** np.arange(-4, 2))
 
 
-def check_folds(codes, classes, cv, *, stacklevel=2):
+def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
     """Refuse ``cv`` folds that no class can fill; warn about a class smaller than them
-    (each of its samples is then judged by a probe that saw the others only)."""
-    counts = np.bincount(codes)
+    (each of its samples is then judged by a probe that saw the others only).
+    ``distinct=True``: ``codes`` are those of the distinct samples (one per set of exact
+    copies, which share a fold)."""
+    counts = np.bincount(codes, minlength=len(classes))
+    unit = "distinct samples (the others are exact copies)" if distinct else "samples"
     if counts.max() < cv:
         raise ValueError(
-            f"cv={cv} folds need at least {cv} samples of some class; the largest has {counts.max()}. Lower cv."
+            f"cv={cv} folds need at least {cv} {unit} of some class; the largest has {counts.max()}. Lower cv."
         )
     if counts.min() < cv:
         warnings.warn(
-            f"class '{classes[int(np.argmin(counts))]}' has {counts.min()} samples, fewer than cv={cv} folds: the "
-            f"probe that judges each of them saw at most {counts.min() - 1}, so they are easily judged wrong "
-            "labels. Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=stacklevel + 1,
+            f"class '{classes[int(np.argmin(counts))]}' has {counts.min()} {unit}, fewer than cv={cv} folds: the "
+            f"probe that judges each of them saw at most {max(counts.min() - 1, 0)}, so they are easily judged "
+            "wrong labels. Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=stacklevel + 1,
         )
 
 
@@ -137,18 +141,22 @@ class CrossFittedProbe:
             proba[start:start + block_rows, model.classes_] = model.predict_proba(block)
         return proba
 
-    def fit(self, X, codes):
+    def fit(self, X, codes, groups=None):
         """Standardise X, choose C and return the out-of-fold probabilities (n, K).
 
         Rows are standardised when a model needs them, never all at once: ``X`` itself is
-        kept (not copied) for :meth:`refit` until :meth:`release`."""
+        kept (not copied) for :meth:`refit` until :meth:`release`. Samples that share a
+        ``groups`` id (exact copies, see ``_duplicates``) share a fold."""
         self._seed = int(self.random_state) % (2**32)
         self.scaler_ = _Standardiser(X)
         self._X = X
-        splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=self._seed)
         with warnings.catch_warnings():  # a class smaller than n_folds: the detector has said so
             warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-            self.folds_ = list(splitter.split(np.zeros((len(codes), 1)), codes))
+            if groups is None:
+                splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=self._seed)
+                self.folds_ = list(splitter.split(np.zeros((len(codes), 1)), codes))
+            else:
+                self.folds_ = grouped_folds(codes, groups, self.n_folds, self._seed)
         fitted_rows = [self._training_rows(train, codes, k) for k, (train, _) in enumerate(self.folds_)]
         best = (np.inf, None, None, None)
         models = [None] * self.n_folds

@@ -32,6 +32,7 @@ from ._consensus_rules import (
     rival_share,
     weigh_pred_probs,
 )
+from ._duplicates import duplicate_groups, neighbours_outside_groups, same_label_groups
 from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
@@ -72,6 +73,12 @@ class ConsensusDetector(BaseNoiseDetector):
        ``P(clean) = T[y, y] R(y | x) / sum_i T[i, y] R(i | x)``. Refitting on the
        kept samples turns the estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
+
+    Exact copies (samples whose features are identical, e.g. one image crawled twice)
+    are judged as one: they share a fold of the probe, and copies given the same label
+    never ask each other as neighbours, so a copied wrong label is not taken as evidence
+    for itself
+    (``n_duplicates_``; :ref:`User Guide <duplicates>`).
 
     4. **Images of no class** (``detect_outliers=True``): the labels of each sample's
        neighbours (all of them, as given) are compared under two hypotheses, a class
@@ -204,6 +211,9 @@ class ConsensusDetector(BaseNoiseDetector):
         How much better the first round's evidence (``Q``, at the temperature that fits
         every given label) predicts the given labels than their frequencies do, in nats
         per sample. Not above zero: every pair is judged clean.
+    n_duplicates_ : int
+        How many training samples have an exact copy among the others (identical
+        features; 0 with ``pred_probs`` alone in :func:`~skclip_noise.find_label_issues`).
     embeddings_ : ndarray of shape (n_samples, n_features), float32
         The training features; new pairs are searched among them, and :meth:`score`
         (label-free, for ``GridSearchCV``) trains its reference classifier on the kept ones.
@@ -397,11 +407,18 @@ class ConsensusDetector(BaseNoiseDetector):
             max_samples=self.max_samples, random_state=seed_from_random_state(self.random_state), tol=1e-3,
             refit_class_weight=self.class_weight,
         )
-        own_first_probe = self._probe.fit(features, codes)  # also C and the fold models of the refits
+        # Copies of one image vote and train as one (the pred_probs-only route's features are
+        # the caller's probabilities, whose equal rows are different images).
+        groups = duplicate_groups(features) if first_probe is None else None
+        self.n_duplicates_ = 0 if groups is None else int((np.bincount(groups)[groups] > 1).sum())
+        if groups is not None:
+            distinct = np.unique(groups, return_index=True)[1]
+            check_folds(codes[distinct], encoding.classes, self.cv, distinct=True, stacklevel=5)
+        own_first_probe = self._probe.fit(features, codes, groups)  # also C and the fold models of the refits
         probe_proba = own_first_probe if first_probe is None else first_probe
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
-        indices, _ = self._neighbour_index.search(None, self.n_neighbors_)
+        indices, _ = neighbours_outside_groups(self._neighbour_index, same_label_groups(groups, codes), self.n_neighbors_)
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
         # every asked neighbour's given label: the outlier evidence

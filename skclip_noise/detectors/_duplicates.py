@@ -1,0 +1,110 @@
+"""Samples whose features are identical: one image given (or annotated) more than once.
+
+Web-crawled and merged data sets hold copies of one image, usually with the same label,
+so an annotator's mistake is copied too. A copy's label is then no independent
+evidence about the other: a probe cross-fitted with the copies in different folds has
+trained on the very pair it judges (its "out-of-fold" probability has memorised the
+flip), and the copy is the nearest neighbour, voting for the same label. Both signals
+treat each group of identical samples as one: its members share a fold, and those
+given the same label never ask each other as neighbours (a copy given another label is
+a second opinion on the image, and is asked).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from ..selection._common import block_rows_for
+
+__all__ = ["duplicate_groups", "grouped_folds", "neighbours_outside_groups", "same_label_groups"]
+
+
+def duplicate_groups(features):
+    """Group ids of the rows of ``features`` (identical rows share one), or None when
+    every row is unique.
+
+    Rows are grouped by a 64-bit hash of their bits (the sum of the bit patterns times
+    random odd multipliers, in wrapping integer arithmetic: exact whatever the summation
+    order), and each row is then compared with the first row of its hash: a row that
+    differs (a collision: among a million distinct rows, a chance of about 3 in 10^8)
+    is kept apart.
+
+    Returns
+    -------
+    ndarray of int64 of shape (n_samples,) or None
+    """
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    n_samples, n_features = features.shape
+    multipliers = np.random.default_rng(0).integers(1, 2**63, size=n_features, dtype=np.uint64) | np.uint64(1)
+    hashes = np.empty(n_samples, dtype=np.uint64)
+    block_rows = max(1, block_rows_for(n_features) // 4)
+    for start in range(0, n_samples, block_rows):  # uint64 products in bounded blocks
+        bits = features[start:start + block_rows].view(np.uint32).astype(np.uint64)
+        hashes[start:start + block_rows] = (bits * multipliers).sum(axis=1, dtype=np.uint64)
+    _, first, candidate, counts = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
+    if counts.max() == 1:
+        return None
+    groups = candidate
+    representative = first[groups]
+    for start in range(0, n_samples, block_rows):
+        rows = slice(start, start + block_rows)
+        differs = (features[rows] != features[representative[rows]]).any(axis=1)
+        groups[start + np.flatnonzero(differs)] = len(counts) + start + np.flatnonzero(differs)
+    _, groups = np.unique(groups, return_inverse=True)
+    return groups if np.bincount(groups).max() > 1 else None
+
+
+def same_label_groups(groups, codes):
+    """``groups`` split by the given label (None when that leaves every group single)."""
+    if groups is None:
+        return None
+    _, split = np.unique(np.stack([groups, codes], axis=1), axis=0, return_inverse=True)
+    split = split.ravel()
+    return split if np.bincount(split).max() > 1 else None
+
+
+def grouped_folds(codes, groups, n_folds, random_state):
+    """``n_folds`` (train, test) splits that never part a group: the groups are split
+    stratified by their first member's label, and each sample follows its group (the
+    detector has checked that the groups fill the folds: ``check_folds``)."""
+    first = np.unique(groups, return_index=True)[1]
+    fold_of_group = np.empty(len(first), dtype=np.int64)
+    splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+    for fold, (_, test) in enumerate(splitter.split(np.zeros((len(first), 1)), codes[first])):
+        fold_of_group[test] = fold
+    fold_of_sample = fold_of_group[groups]
+    return [(np.flatnonzero(fold_of_sample != fold), np.flatnonzero(fold_of_sample == fold))
+            for fold in range(n_folds)]
+
+
+def neighbours_outside_groups(index, groups, n_neighbors):
+    """Every sample's ``n_neighbors`` nearest neighbours outside its own group, as
+    ``index.search(None, n_neighbors)`` returns them (``groups=None``: that search).
+
+    The members of a group of ``s`` identical rows share one search of ``n_neighbors + s``
+    neighbours, from which the group is dropped (where fewer than ``n_neighbors`` samples
+    lie outside it, its own members fill the last places)."""
+    indices, similarities = index.search(None, n_neighbors)
+    if groups is None:
+        return indices, similarities
+    sizes = np.bincount(groups)
+    grouped = np.flatnonzero(sizes[groups] > 1)
+    first = grouped[np.unique(groups[grouped], return_index=True)[1]]  # one query per group
+    query_of_group = np.full(len(sizes), -1)
+    for size in np.unique(sizes[groups[first]]):
+        queries = first[sizes[groups[first]] == size]
+        ids, sims = index.search(index.features[queries], min(n_neighbors + size, index.n_samples))
+        order = np.argsort(groups[ids] == groups[queries][:, None], axis=1, kind="stable")
+        ids, sims = np.take_along_axis(ids, order, 1), np.take_along_axis(sims, order, 1)
+        query_of_group[groups[queries]] = np.arange(len(queries))
+        members = np.flatnonzero(np.isin(groups, groups[queries]))
+        shared = query_of_group[groups[members]]
+        if index.n_samples - size >= n_neighbors:
+            indices[members], similarities[members] = ids[shared, :n_neighbors], sims[shared, :n_neighbors]
+        else:  # the group's own members fill the last places: each member's list drops itself
+            itself = ids[shared] == members[:, None]
+            keep = np.argsort(itself, axis=1, kind="stable")[:, :n_neighbors]
+            indices[members] = np.take_along_axis(ids[shared], keep, 1)
+            similarities[members] = np.take_along_axis(sims[shared], keep, 1)
+    return indices, similarities
