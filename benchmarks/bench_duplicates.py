@@ -27,6 +27,13 @@ Every method runs on the same features and the same draw, as in ``bench_detector
 truth, and Datalab). "consensus before" is ``ConsensusDetector`` with copies judged as
 separate samples (the default before 2026-12-05's change: ``duplicate_groups`` made to
 find none). Fashion-MNIST uses the first 5,000 of the benchmarks' 10,000 images.
+
+``--near SIGMA``: near-copies instead (a re-encoded or resized image): each copy's
+features get Gaussian noise of SIGMA times each feature's standard deviation, so no
+copy is exact. "consensus" is then ``ConsensusDetector().fit(X, y, groups=...)`` with
+the ids that tie each copy to its original, and "consensus before" the same detector
+without them (what a user gets who does not pass them); the ``relabelled`` copies are
+left out.
 """
 
 from __future__ import annotations
@@ -61,8 +68,9 @@ MAX_IMAGES = 5000
 METHODS = ("consensus", "consensus_before", "neighbour", "cleanlab", "datalab")
 
 
-def with_copies(X, y, y_noisy, is_noisy, copies, kind, rate, seed):
-    """The draw with copies added: (features, given labels, wrong-label mask, copy mask)."""
+def with_copies(X, y, y_noisy, is_noisy, copies, kind, rate, seed, near=0.0):
+    """The draw with copies added: (features, given labels, wrong-label mask, group ids);
+    ``near``: the copies' features moved by that many standard deviations' noise."""
     from skclip_noise import make_noisy_labels
 
     rng = np.random.default_rng(seed + 1000)
@@ -75,27 +83,31 @@ def with_copies(X, y, y_noisy, is_noisy, copies, kind, rate, seed):
         copy_labels = second[repeat]
     else:
         copy_labels = y_noisy[repeat]
-    is_copy = np.r_[np.zeros(n, bool), np.ones(len(repeat), bool)]
-    return (np.vstack([X, X[repeat]]), np.r_[y_noisy, copy_labels], np.r_[is_noisy, copy_labels != y[repeat]],
-            is_copy)
+    X_copies = X[repeat]
+    if near:
+        X_copies = X_copies + near * X.std(axis=0) * rng.standard_normal(X_copies.shape).astype(np.float32)
+    return (np.vstack([X, X_copies]), np.r_[y_noisy, copy_labels], np.r_[is_noisy, copy_labels != y[repeat]],
+            np.r_[np.arange(n), repeat])
 
 
-def before_change(X, y_noisy, seed):
-    """ConsensusDetector with copies judged as separate samples."""
+def before_change(X, y_noisy, seed, groups=None):
+    """ConsensusDetector with copies judged as separate samples; with ``groups``, the
+    detector given them (near-copies, which only they tie together)."""
     from skclip_noise import ConsensusDetector
     from skclip_noise.detectors import consensus
 
     grouping = consensus.duplicate_groups
-    consensus.duplicate_groups = lambda features: None
+    if groups is None:
+        consensus.duplicate_groups = lambda features: None
     try:
         start = time.perf_counter()
-        detector = ConsensusDetector(random_state=seed).fit(X, y_noisy)
+        detector = ConsensusDetector(random_state=seed).fit(X, y_noisy, groups=groups)
         return detector, time.perf_counter() - start
     finally:
         consensus.duplicate_groups = grouping
 
 
-def evaluate(name, seed):
+def evaluate(name, seed, near=0.0):
     from sklearn.metrics import roc_auc_score
 
     from skclip_noise import detection_report, make_noisy_labels
@@ -105,32 +117,38 @@ def evaluate(name, seed):
     rows = []
     for kind, rate in NOISES:
         y_noisy, is_noisy = make_noisy_labels(y, kind, rate, random_state=seed)
-        for copies in COPIES:
-            X_all, y_all, noisy_all, is_copy = with_copies(X, y, y_noisy, is_noisy, copies, kind, rate, seed)
-            row = {"features": name, "seed": seed, "noise": f"{kind} {rate:.0%}", "copies": copies,
+        for copies in COPIES[:3] if near else COPIES:
+            X_all, y_all, noisy_all, groups = with_copies(X, y, y_noisy, is_noisy, copies, kind, rate, seed, near)
+            row = {"features": name, "seed": seed, "noise": f"{kind} {rate:.0%}",
+                   "copies": f"{copies} near {near:g}" if near else copies,
                    "n_samples": len(y_all), "true_rate": float(noisy_all.mean())}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 compare_methods(X_all, y_all, noisy_all, seed, True, row)
-                before, seconds = before_change(X_all, y_all, seed)
-            report = detection_report(noisy_all, before.clean_mask_, output_dict=True)
-            row.update({"consensus_before_clean_f1": report["clean_f1"],
-                        "consensus_before_noisy_f1": report["noisy_f1"],
-                        "consensus_before_auroc": roc_auc_score(noisy_all, 1 - before.clean_proba_),
-                        "consensus_before_s": seconds})
+                other, seconds = before_change(X_all, y_all, seed, groups if near else None)
+            report = detection_report(noisy_all, other.clean_mask_, output_dict=True)
+            other_row = {"clean_f1": report["clean_f1"], "noisy_f1": report["noisy_f1"],
+                         "auroc": roc_auc_score(noisy_all, 1 - other.clean_proba_), "s": seconds}
+            if near:  # compare_methods ran the detector without groups: that is "before"
+                for key, value in other_row.items():
+                    row[f"consensus_before_{key}"], row[f"consensus_{key}"] = row[f"consensus_{key}"], value
+            else:
+                row.update({f"consensus_before_{key}": value for key, value in other_row.items()})
             rows.append(row)
     return rows
 
 
 def markdown(rows, args, seconds):
+    near = "near" in rows[0]["copies"]
+    ours, other = ("consensus with groups", "without") if near else ("consensus", "consensus before")
     lines = [
-        "# Label-error detection with exact copies of some images",
+        f"# Label-error detection with {'near-' if near else 'exact '}copies of some images",
         "",
         run_line("bench_duplicates.py", args, len(rows), seconds) + " Protocol in the script's docstring; "
         "cleanlab's columns are its best `filter_by` per metric (picked with the truth). Bold: the best of the five.",
         "",
-        "| features | seed | noise | copies | samples | true rate | clean F1: consensus / consensus before / "
-        "neighbour / cleanlab / Datalab | noisy F1: same order | AUROC: same order | seconds: consensus / before |",
+        f"| features | seed | noise | copies | samples | true rate | clean F1: {ours} / {other} / "
+        f"neighbour / cleanlab / Datalab | noisy F1: same order | AUROC: same order | seconds: {ours} / {other} |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -143,8 +161,9 @@ def markdown(rows, args, seconds):
     others = ("neighbour", "cleanlab", "datalab")
     ahead = sum(row["consensus_clean_f1"] >= max(row[f"{m}_clean_f1"] for m in others) for row in rows)
     change = [row["consensus_clean_f1"] - row["consensus_before_clean_f1"] for row in rows]
-    lines += ["", f"ConsensusDetector has the best clean F1 of it, NeighbourDetector, cleanlab and Datalab in "
-              f"{ahead} of {len(rows)} settings; against before the change, clean F1 moves by "
+    name = "ConsensusDetector with groups" if near else "ConsensusDetector"
+    lines += ["", f"{name} has the best clean F1 of it, NeighbourDetector, cleanlab and "
+              f"Datalab in {ahead} of {len(rows)} settings; against {other}, clean F1 moves by "
               f"{min(change):+.4f} to {max(change):+.4f}."]
     return "\n".join(lines) + "\n"
 
@@ -152,10 +171,12 @@ def markdown(rows, args, seconds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_feature_set_arguments(parser, FEATURE_SETS)
+    parser.add_argument("--near", type=float, default=0.0,
+                        help="near-copies: noise of this many standard deviations on each copy's features")
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
     names, seeds = chosen_feature_sets(args)
-    run_and_write(names, seeds, evaluate, markdown, argv, args.out)
+    run_and_write(names, seeds, lambda name, seed: evaluate(name, seed, args.near), markdown, argv, args.out)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """ConsensusDetector's rules: how its signals mix, how much an extra signal weighs (a gain
 tested against its standard error, so that a difference at noise level changes nothing),
 the given label's share against its strongest rival, the kept neighbours' label shares and
-the calibration of the evidence."""
+the calibration of the evidence, and the warnings when the evidence cannot judge."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -23,6 +25,8 @@ __all__ = [
     "pred_probs_candidates",
     "rival_share",
     "verdict_weights",
+    "warn_rejected_outliers",
+    "warn_without_evidence",
     "weigh_pred_probs",
 ]
 
@@ -186,3 +190,23 @@ def calibrate(method, codes, combined, keep):
     if method == "bias_corrected":
         return fit_bias_corrected_temperature(codes, combined, mask=keep)
     return fit_temperature(codes, combined, mask=keep), np.zeros(combined.shape[1])
+
+
+def warn_without_evidence(gain, stacklevel):
+    """Say that the evidence (``evidence_gain`` not above zero) leaves every label kept."""
+    warnings.warn(
+        f"the evidence (the features, or pred_probs alone) predicts the given labels no better than the "
+        f"labels' frequencies do (a gain of {gain:.4f} nats per sample): there is nothing to judge a label by, so "
+        "every label is kept. Use a backbone (or a model) that suits these images.",
+        UserWarning, stacklevel=stacklevel + 1,
+    )
+
+
+def warn_rejected_outliers(n_rejected, n_samples, stacklevel):
+    """Say that a rejected outlier fit (``NeighbourOutlierModel.rejected``) typed no outlier."""
+    warnings.warn(
+        f"the outlier model would call {n_rejected} of {n_samples} samples images of no class, but their "
+        "neighbourhoods barely tell a class member from an outlier (the features separate these classes poorly), "
+        "so none is typed 'outlier'. Check that the backbone suits these images.",
+        UserWarning, stacklevel=stacklevel + 1,
+    )

@@ -1,13 +1,14 @@
-"""Samples whose features are identical: one image given (or annotated) more than once.
+"""Samples that are not independent: exact copies of one image, and the caller's ``groups``.
 
 Web-crawled and merged data sets hold copies of one image, usually with the same label,
 so an annotator's mistake is copied too. A copy's label is then no independent
 evidence about the other: a probe cross-fitted with the copies in different folds has
 trained on the very pair it judges (its "out-of-fold" probability has memorised the
 flip), and the copy is the nearest neighbour, voting for the same label. Both signals
-treat each group of identical samples as one: its members share a fold, and those
-given the same label never ask each other as neighbours (a copy given another label is
-a second opinion on the image, and is asked).
+treat each group as one: its members share a fold, and those given the same label
+never ask each other as neighbours (a copy given another label is a second opinion on
+the image, and is asked). Exact copies are found from the features
+(:func:`duplicate_groups`); near-copies only the caller's ``groups`` can tie together.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..selection._common import block_rows_for
 
-__all__ = ["duplicate_groups", "grouped_folds", "neighbours_outside_groups", "same_label_groups"]
+__all__ = [
+    "check_groups", "duplicate_groups", "grouped_folds", "merged_groups", "neighbours_outside_groups",
+    "same_label_groups",
+]
 
 
 def duplicate_groups(features):
@@ -55,6 +59,23 @@ def duplicate_groups(features):
     return groups if np.bincount(groups).max() > 1 else None
 
 
+def check_groups(groups, n_samples):
+    """``groups`` (one id per sample, as scikit-learn's ``GroupKFold`` takes them) as
+    int codes, after checking them."""
+    ids = np.asarray(groups)
+    if ids.ndim != 1 or len(ids) != n_samples:
+        raise ValueError(
+            f"groups must hold one id per sample ({n_samples}); got shape {ids.shape}. Give a sample that "
+            "belongs to no group an id of its own."
+        )
+    if ids.dtype.kind == "f" and np.isnan(ids).any():
+        raise ValueError("groups holds NaN; give every sample an id (one of its own for a sample in no group).")
+    try:
+        return np.unique(ids, return_inverse=True)[1].ravel()
+    except TypeError as error:
+        raise ValueError(f"groups must be ids of one type that sort (ints or strings); {error}.") from None
+
+
 def same_label_groups(groups, codes):
     """``groups`` split by the given label (None when that leaves every group single)."""
     if groups is None:
@@ -78,28 +99,58 @@ def grouped_folds(codes, groups, n_folds, random_state):
             for fold in range(n_folds)]
 
 
-def neighbours_outside_groups(index, groups, n_neighbors):
+def merged_groups(*groupings):
+    """The finest grouping that keeps together every group of each ``groupings`` entry
+    (None entries are skipped), or None when every sample is alone."""
+    groupings = [g for g in groupings if g is not None]
+    if not groupings:
+        return None
+    if len(groupings) == 1:
+        merged = groupings[0]
+    else:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        n_samples = len(groupings[0])
+        rows = np.concatenate([np.arange(n_samples)] * len(groupings))
+        graph = coo_matrix((np.ones(len(rows)), (rows, np.concatenate([_first_member(g) for g in groupings]))),
+                           shape=(n_samples, n_samples))
+        merged = connected_components(graph, directed=False)[1]
+    return merged if np.bincount(merged).max() > 1 else None
+
+
+def _first_member(groups):
+    """Each sample's first fellow member (itself when it comes first)."""
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    return first[inverse.ravel()]
+
+
+def neighbours_outside_groups(index, groups, n_neighbors, copies=None):
     """Every sample's ``n_neighbors`` nearest neighbours outside its own group, as
     ``index.search(None, n_neighbors)`` returns them (``groups=None``: that search).
 
-    The members of a group of ``s`` identical rows share one search of ``n_neighbors + s``
-    neighbours, from which the group is dropped (where fewer than ``n_neighbors`` samples
-    lie outside it, its own members fill the last places)."""
+    A member of a group of ``s`` samples searches ``n_neighbors + s`` neighbours and
+    drops the group's (where fewer than ``n_neighbors`` samples lie outside it, its own
+    members fill the last places). Identical rows of a group (the same ``copies`` id)
+    share one search."""
     indices, similarities = index.search(None, n_neighbors)
     if groups is None:
         return indices, similarities
     sizes = np.bincount(groups)
+    identical = np.arange(len(groups)) if copies is None else copies
+    _, key = np.unique(np.stack([identical, groups], axis=1), axis=0, return_inverse=True)
+    key = key.ravel()
     grouped = np.flatnonzero(sizes[groups] > 1)
-    first = grouped[np.unique(groups[grouped], return_index=True)[1]]  # one query per group
-    query_of_group = np.full(len(sizes), -1)
+    first = grouped[np.unique(key[grouped], return_index=True)[1]]  # one query per set of identical rows
+    query_of_key = np.full(key.max() + 1, -1)
     for size in np.unique(sizes[groups[first]]):
         queries = first[sizes[groups[first]] == size]
         ids, sims = index.search(index.features[queries], min(n_neighbors + size, index.n_samples))
         order = np.argsort(groups[ids] == groups[queries][:, None], axis=1, kind="stable")
         ids, sims = np.take_along_axis(ids, order, 1), np.take_along_axis(sims, order, 1)
-        query_of_group[groups[queries]] = np.arange(len(queries))
-        members = np.flatnonzero(np.isin(groups, groups[queries]))
-        shared = query_of_group[groups[members]]
+        query_of_key[key[queries]] = np.arange(len(queries))
+        members = np.flatnonzero(np.isin(key, key[queries]))
+        shared = query_of_key[key[members]]
         if index.n_samples - size >= n_neighbors:
             indices[members], similarities[members] = ids[shared, :n_neighbors], sims[shared, :n_neighbors]
         else:  # the group's own members fill the last places: each member's list drops itself

@@ -22,10 +22,10 @@ DEFAULT_CS = tuple(10.0 ** np.arange(-4, 2))
 def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
     """Refuse ``cv`` folds that no class can fill; warn about a class smaller than them
     (each of its samples is then judged by a probe that saw the others only).
-    ``distinct=True``: ``codes`` are those of the distinct samples (one per set of exact
-    copies, which share a fold)."""
+    ``distinct=True``: ``codes`` are those of the distinct samples (one per group of
+    exact copies or ``groups`` id, whose members share a fold)."""
     counts = np.bincount(codes, minlength=len(classes))
-    unit = "distinct samples (the others are exact copies)" if distinct else "samples"
+    unit = "distinct samples (exact copies, and the samples of one group, count once)" if distinct else "samples"
     if counts.max() < cv:
         raise ValueError(
             f"cv={cv} folds need at least {cv} {unit} of some class; the largest has {counts.max()}. Lower cv."

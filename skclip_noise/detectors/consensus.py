@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
@@ -30,9 +28,17 @@ from ._consensus_rules import (
     kept_neighbour_distribution,
     mix_signals,
     rival_share,
+    warn_rejected_outliers,
+    warn_without_evidence,
     weigh_pred_probs,
 )
-from ._duplicates import duplicate_groups, neighbours_outside_groups, same_label_groups
+from ._duplicates import (
+    check_groups,
+    duplicate_groups,
+    merged_groups,
+    neighbours_outside_groups,
+    same_label_groups,
+)
 from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
@@ -74,11 +80,8 @@ class ConsensusDetector(BaseNoiseDetector):
        kept samples turns the estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
 
-    Exact copies (samples whose features are identical, e.g. one image crawled twice)
-    are judged as one: they share a fold of the probe, and copies given the same label
-    never ask each other as neighbours, so a copied wrong label is not taken as evidence
-    for itself
-    (``n_duplicates_``; :ref:`User Guide <duplicates>`).
+    Exact copies of one image (identical features), and the samples of one ``groups``
+    id, are judged as one (:ref:`User Guide <duplicates>`).
 
     4. **Images of no class** (``detect_outliers=True``): the labels of each sample's
        neighbours (all of them, as given) are compared under two hypotheses, a class
@@ -131,16 +134,12 @@ class ConsensusDetector(BaseNoiseDetector):
         Rounds of refitting on the kept samples.
     class_weight : {"balanced"} or None, default="balanced"
         Class weights of the probe refitted on the kept samples (scikit-learn's
-        meaning; ``C`` is still chosen unweighted). ``"balanced"``: under a long tail,
-        a strongly regularised probe otherwise gives a rare class almost no
-        probability, even to its clean members, and flags them all
-        (``benchmarks/results/realistic_noise_design.md``). None: unweighted.
+        meaning; ``C`` is still chosen unweighted): under a long tail an unweighted,
+        strongly regularised probe flags a rare class's clean members (step 3).
     calibration : {"bias_corrected", "temperature"}, default="bias_corrected"
         How the averaged evidence is fitted to the kept labels (step 3): a temperature
-        and a bias per class (:func:`~skclip_noise.selection.fit_bias_corrected_temperature`;
-        under a long tail the refitted probe gives a rare class too little probability on
-        its own clean members, and the bias gives it back), or the temperature alone (as
-        before 2026-12-05). Measured in ``benchmarks/results/realistic_noise_design.md``.
+        and a bias per class (:func:`~skclip_noise.selection.fit_bias_corrected_temperature`),
+        or the temperature alone (as before 2026-12-05).
     max_samples : int or None, default=20_000
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
@@ -153,11 +152,9 @@ class ConsensusDetector(BaseNoiseDetector):
         assumed to belong to one of the classes (steps 1 to 3 only, as measured in
         ``detectors_consensus.md`` before this step existed).
     flag_disagreement : bool, default=False
-        Also flag the pairs whose most probable class is not the given label (step 5):
-        for labels from annotators who confuse hard images with a similar class. It
-        costs clean F1 under class-conditional noise. To decide, check about 30 of those
-        pairs by hand (kept by the default, ``predicted_label != given_label``): turn it
-        on when more than half are wrong (user guide, "Hard images").
+        Also flag the pairs whose most probable class is not the given label (step 5).
+        To decide, check about 30 of those pairs by hand (kept by the default,
+        ``predicted_label != given_label``): turn it on when more than half are wrong.
     zero_shot : bool, default=False
         Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
         integer labels need ``class_names``).
@@ -342,7 +339,7 @@ class ConsensusDetector(BaseNoiseDetector):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y, pred_probs=None):
+    def fit(self, X, y, pred_probs=None, groups=None):
         """Judge every (sample, given label) pair of a training set.
 
         Parameters
@@ -367,12 +364,17 @@ class ConsensusDetector(BaseNoiseDetector):
             ``Pipeline`` and ``GridSearchCV`` with scikit-learn's metadata routing
             (``set_fit_request(pred_probs=True)``). New pairs
             (``predict_clean(X_new, y_new)``) are judged without it.
+        groups : array-like of shape (n_samples,), default=None
+            Ids of samples that are not independent (near-copies of one image, frames
+            of one video), as ``GroupKFold`` takes them: a group shares a fold of the
+            probe, and its members given the same label never ask each other as
+            neighbours. Exact copies are grouped anyway. Routed like ``pred_probs``.
 
         Returns
         -------
         self
         """
-        return self._fit_with(X, y, pred_probs=pred_probs)
+        return self._fit_with(X, y, pred_probs=pred_probs, groups=groups)
 
     def _fit_with(self, X, y, **signals):
         """:meth:`fit` with the private signals too: ``first_probe``, out-of-fold
@@ -386,7 +388,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.outlier_rate_ = float((issues["issue_type"] == "outlier").mean())
         return self
 
-    def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None):
+    def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None, groups=None):
         def checked(proba):
             if proba is None:
                 return None
@@ -395,9 +397,10 @@ class ConsensusDetector(BaseNoiseDetector):
         pred_probs_checked = checked(pred_probs)
         # The pred_probs-only route passes one array as both: checked and copied once (neither is written to).
         first_probe_checked = pred_probs_checked if first_probe is pred_probs else checked(first_probe)
-        return {"pred_probs": pred_probs_checked, "first_probe": first_probe_checked}
+        return {"pred_probs": pred_probs_checked, "first_probe": first_probe_checked,
+                "groups": None if groups is None else check_groups(groups, len(encoding.codes))}
 
-    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None):
+    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None, groups=None):
         self.device_ = str(resolve_device(self.device))
         # Input validation's own float32 copy (or fresh embeddings): kept as embeddings_, not copied again.
         features = np.asarray(self._features(X_checked), dtype=np.float32)
@@ -409,16 +412,19 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         # Copies of one image vote and train as one (the pred_probs-only route's features are
         # the caller's probabilities, whose equal rows are different images).
-        groups = duplicate_groups(features) if first_probe is None else None
-        self.n_duplicates_ = 0 if groups is None else int((np.bincount(groups)[groups] > 1).sum())
-        if groups is not None:
-            distinct = np.unique(groups, return_index=True)[1]
-            check_folds(codes[distinct], encoding.classes, self.cv, distinct=True, stacklevel=5)
+        copies = duplicate_groups(features) if first_probe is None else None
+        self.n_duplicates_ = 0 if copies is None else int((np.bincount(copies)[copies] > 1).sum())
+        groups = merged_groups(copies, groups)
+        if groups is not None:  # the probe's folds hold one sample per group
+            check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True,
+                        stacklevel=5)
         own_first_probe = self._probe.fit(features, codes, groups)  # also C and the fold models of the refits
         probe_proba = own_first_probe if first_probe is None else first_probe
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
-        indices, _ = neighbours_outside_groups(self._neighbour_index, same_label_groups(groups, codes), self.n_neighbors_)
+        indices, _ = neighbours_outside_groups(
+            self._neighbour_index, same_label_groups(groups, codes), self.n_neighbors_, copies=copies
+        )
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
         # every asked neighbour's given label: the outlier evidence
@@ -436,12 +442,7 @@ class ConsensusDetector(BaseNoiseDetector):
         consensus = self._signals(probe_proba, neighbours, extra)
         self.evidence_gain_ = evidence_gain(codes, consensus)
         if not self._informative:
-            warnings.warn(
-                f"the evidence (the features, or pred_probs alone) predicts the given labels no better than the "
-                f"labels' frequencies do (a gain of {self.evidence_gain_:.4f} nats per sample): there is nothing to "
-                "judge a label by, so every label is kept. Use a backbone (or a model) that suits these images.",
-                UserWarning, stacklevel=5,
-            )
+            warn_without_evidence(self.evidence_gain_, stacklevel=5)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         self._transition = pooled_noise_transition(codes, consensus, keep)
         for round_ in range(self.n_rounds):
@@ -463,12 +464,7 @@ class ConsensusDetector(BaseNoiseDetector):
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
         if self._outlier_model is not None and self._outlier_model.rejected_outliers:
-            warnings.warn(
-                f"the outlier model would call {self._outlier_model.rejected_outliers} of {len(codes)} samples images "
-                "of no class, but their neighbourhoods barely tell a class member from an outlier (the features "
-                "separate these classes poorly), so none is typed 'outlier'. Check that the backbone suits these "
-                "images.", UserWarning, stacklevel=5,
-            )
+            warn_rejected_outliers(self._outlier_model.rejected_outliers, len(codes), stacklevel=5)
         if self.flag_disagreement:  # step 5 on the final verdicts; the rounds and kept neighbours keep Bayes'
             scores = self._decide(self.class_proba_, codes, outlier, flag_disagreement=True)
         self._probe.release()
