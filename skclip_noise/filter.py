@@ -45,7 +45,7 @@ def log_proba_features(pred_probs):
     return np.log(np.clip(pred_probs, floor, None)).astype(np.float32)
 
 
-def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
+def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, groups=None):
     """The fitted :class:`~skclip_noise.ConsensusDetector` behind :func:`find_label_issues`,
     for its scores (``clean_proba_``, ``class_proba_``, ``label_issues_``).
 
@@ -56,7 +56,7 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     it keeps, and it types no outliers (``detect_outliers=False``): the outlier model
     reads the labels of a sample's neighbours in an embedding, and among a model's
     probability vectors a class under heavy noise looks like images of no class. With
-    ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs)``.
+    ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs, groups=groups)``.
 
     Parameters
     ----------
@@ -69,6 +69,8 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     detector : ConsensusDetector, default=None
         Cloned before fitting (another type raises a TypeError); None is
         ``ConsensusDetector(random_state=0)``.
+    groups : array-like of shape (n_samples,), default=None
+        Ids of samples that are not independent (see ``ConsensusDetector.fit``).
 
     Returns
     -------
@@ -88,7 +90,7 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None):
     True
     """
     codes, pred_probs, features = _check_evidence(codes, pred_probs, features)
-    return _fit_checked(codes, pred_probs, features, _cloned_detector(detector))
+    return _fit_checked(codes, pred_probs, features, _cloned_detector(detector), groups)
 
 
 def _cloned_detector(detector):
@@ -100,12 +102,14 @@ def _cloned_detector(detector):
     return clone(detector)
 
 
-def _fit_checked(codes, pred_probs, features, detector):
+def _fit_checked(codes, pred_probs, features, detector, groups=None):
     """:func:`fit_pred_probs_detector` on checked inputs and a detector of our own."""
     if features is None:
         detector.set_params(detect_outliers=False)
-        return detector._fit_with(log_proba_features(pred_probs), codes, pred_probs=pred_probs, first_probe=pred_probs)
-    return detector.fit(features, codes, pred_probs=pred_probs)
+        return detector._fit_with(
+            log_proba_features(pred_probs), codes, pred_probs=pred_probs, first_probe=pred_probs, groups=groups
+        )
+    return detector.fit(features, codes, pred_probs=pred_probs, groups=groups)
 
 
 def _confidence_weighted_entropy(codes, proba):
@@ -200,6 +204,7 @@ def find_label_issues(
     verbose=False,
     multi_label=False,
     detector=None,
+    groups=None,
 ):
     """Find label issues from your model's ``pred_probs``, from embeddings, or both.
 
@@ -248,6 +253,11 @@ def find_label_issues(
         ``ConsensusDetector(random_state=0)``, deterministic like cleanlab's call.
         Without ``features`` its ``detect_outliers`` is set to False (outliers are
         judged among image neighbours, not among a model's probabilities).
+    groups : array-like of shape (n_samples,), default=None
+        Ids of samples that are not independent (near-copies of one image, frames of
+        one video): judged as one, as in ``ConsensusDetector.fit`` (with ``features``,
+        exact copies are grouped anyway). Not in cleanlab's call; make your
+        ``pred_probs`` with the same groups (``GroupKFold``).
 
     Returns
     -------
@@ -286,7 +296,7 @@ def find_label_issues(
         detector.set_params(n_jobs=n_jobs)
     if verbose:
         detector.set_params(verbose=1)
-    detector = _fit_checked(codes, pred_probs, features, detector)
+    detector = _fit_checked(codes, pred_probs, features, detector, groups)
     proba = detector.class_proba_
     if filter_by is None:
         issues = ~detector.clean_mask_

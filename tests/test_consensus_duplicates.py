@@ -193,3 +193,29 @@ def test_members_of_a_group_of_different_rows_never_ask_each_other():
         outside = expected[row][groups[expected[row]] != groups[row]][:5]
         np.testing.assert_array_equal(indices[row], outside)
     assert same_label_groups(groups, codes) is not None
+
+
+def test_find_label_issues_takes_groups():
+    from skclip_noise import find_label_issues
+
+    X, y, is_noisy, is_copy, groups = _digits_with_near_copies()
+    with_groups = find_label_issues(y, features=X, groups=groups)
+    without = find_label_issues(y, features=X)
+    assert with_groups[is_noisy & is_copy].mean() > 0.9 > 0.5 > without[is_noisy & is_copy].mean()
+    with pytest.raises(ValueError, match="one id per sample"):
+        find_label_issues(y, features=X, groups=groups[:10])
+
+
+def test_copies_given_another_label_are_judged_apart():
+    """A copy given another label is a second opinion: its own group, so it may train the
+    probe that judges the other copy and is asked as its neighbour."""
+    from skclip_noise.detectors._duplicates import judged_groups
+
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    X = np.vstack([X, X[[0, 0, 1]]])
+    codes = np.r_[np.arange(20) % 2, 0, 1, 1]  # row 0 (label 0): copies labelled 0 and 1; row 1: a copy with 1
+    copies, judged = judged_groups(X, codes, groups=np.r_[np.arange(20), 0, 0, 1])
+    assert copies[0] == copies[20] == copies[21] and copies[1] == copies[22]
+    assert judged[0] == judged[20] != judged[21] and judged[1] == judged[22]
+    _, none = judged_groups(X[:20], codes[:20])
+    assert none is None

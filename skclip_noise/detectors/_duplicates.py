@@ -5,9 +5,9 @@ so an annotator's mistake is copied too. A copy's label is then no independent
 evidence about the other: a probe cross-fitted with the copies in different folds has
 trained on the very pair it judges (its "out-of-fold" probability has memorised the
 flip), and the copy is the nearest neighbour, voting for the same label. Both signals
-treat each group as one: its members share a fold, and those given the same label
-never ask each other as neighbours (a copy given another label is a second opinion on
-the image, and is asked). Exact copies are found from the features
+treat the members of a group given the same label as one: they share a fold and never
+ask each other as neighbours (a copy given another label is a second opinion on the
+image: it may train the probe that judges the other, and is asked as a neighbour). Exact copies are found from the features
 (:func:`duplicate_groups`); near-copies only the caller's ``groups`` can tie together.
 """
 
@@ -19,8 +19,8 @@ from sklearn.model_selection import StratifiedKFold
 from ..selection._common import block_rows_for
 
 __all__ = [
-    "check_groups", "duplicate_groups", "grouped_folds", "merged_groups", "neighbours_outside_groups",
-    "same_label_groups",
+    "check_groups", "copied_samples", "duplicate_groups", "grouped_folds", "judged_groups", "merged_groups",
+    "neighbours_outside_groups", "same_label_groups",
 ]
 
 
@@ -57,6 +57,19 @@ def duplicate_groups(features):
         groups[start + np.flatnonzero(differs)] = len(counts) + start + np.flatnonzero(differs)
     _, groups = np.unique(groups, return_inverse=True)
     return groups if np.bincount(groups).max() > 1 else None
+
+
+def judged_groups(features, codes, groups=None, find_copies=True):
+    """``(copies, judged)``: the exact copies among the rows of ``features`` (None without
+    any, or without ``find_copies``), and the groups a detector judges as one sample:
+    the copies and the caller's ``groups`` (int codes) merged, split by given label."""
+    copies = duplicate_groups(features) if find_copies else None
+    return copies, same_label_groups(merged_groups(copies, groups), codes)
+
+
+def copied_samples(copies):
+    """How many samples have an exact copy among the others (``n_duplicates_``)."""
+    return 0 if copies is None else int((np.bincount(copies)[copies] > 1).sum())
 
 
 def check_groups(groups, n_samples):

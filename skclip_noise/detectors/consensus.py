@@ -32,13 +32,7 @@ from ._consensus_rules import (
     warn_without_evidence,
     weigh_pred_probs,
 )
-from ._duplicates import (
-    check_groups,
-    duplicate_groups,
-    merged_groups,
-    neighbours_outside_groups,
-    same_label_groups,
-)
+from ._duplicates import check_groups, copied_samples, judged_groups, neighbours_outside_groups
 from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
@@ -366,9 +360,9 @@ class ConsensusDetector(BaseNoiseDetector):
             (``predict_clean(X_new, y_new)``) are judged without it.
         groups : array-like of shape (n_samples,), default=None
             Ids of samples that are not independent (near-copies of one image, frames
-            of one video), as ``GroupKFold`` takes them: a group shares a fold of the
-            probe, and its members given the same label never ask each other as
-            neighbours. Exact copies are grouped anyway. Routed like ``pred_probs``.
+            of one video), as ``GroupKFold`` takes them: its members given the same label
+            share a fold of the probe and never ask each other as neighbours. Exact
+            copies are grouped anyway. Routed like ``pred_probs``.
 
         Returns
         -------
@@ -412,9 +406,8 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         # Copies of one image vote and train as one (the pred_probs-only route's features are
         # the caller's probabilities, whose equal rows are different images).
-        copies = duplicate_groups(features) if first_probe is None else None
-        self.n_duplicates_ = 0 if copies is None else int((np.bincount(copies)[copies] > 1).sum())
-        groups = merged_groups(copies, groups)
+        copies, groups = judged_groups(features, codes, groups, find_copies=first_probe is None)
+        self.n_duplicates_ = copied_samples(copies)
         if groups is not None:  # the probe's folds hold one sample per group
             check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True,
                         stacklevel=5)
@@ -422,9 +415,7 @@ class ConsensusDetector(BaseNoiseDetector):
         probe_proba = own_first_probe if first_probe is None else first_probe
         self.C_ = float(self._probe.C_)
         self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
-        indices, _ = neighbours_outside_groups(
-            self._neighbour_index, same_label_groups(groups, codes), self.n_neighbors_, copies=copies
-        )
+        indices, _ = neighbours_outside_groups(self._neighbour_index, groups, self.n_neighbors_, copies=copies)
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
         # every asked neighbour's given label: the outlier evidence
