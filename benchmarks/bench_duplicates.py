@@ -25,8 +25,8 @@ too, and counts as a wrong label):
 Every method runs on the same features and the same draw, as in ``bench_detectors.py``
 (``compare_methods``: cleanlab tuned, its best ``filter_by`` per metric picked with the
 truth, and Datalab). "consensus before" is ``ConsensusDetector`` with copies judged as
-separate samples (the default before 2026-12-05's change: ``duplicate_groups`` made to
-find none). Fashion-MNIST uses the first 5,000 of the benchmarks' 10,000 images.
+separate samples (the default before 2026-12-05's change: copies not looked for).
+Fashion-MNIST uses the first 5,000 of the benchmarks' 10,000 images.
 
 ``--near SIGMA``: near-copies instead (a re-encoded or resized image): each copy's
 features get Gaussian noise of SIGMA times each feature's standard deviation, so no
@@ -94,17 +94,17 @@ def before_change(X, y_noisy, seed, groups=None):
     """ConsensusDetector with copies judged as separate samples; with ``groups``, the
     detector given them (near-copies, which only they tie together)."""
     from skclip_noise import ConsensusDetector
-    from skclip_noise.detectors import consensus
+    from skclip_noise.detectors import _duplicates, consensus
 
-    grouping = consensus.duplicate_groups
-    if groups is None:
-        consensus.duplicate_groups = lambda features: None
+    if groups is None:  # copies not looked for
+        consensus.judged_groups = lambda features, codes, groups=None, find_copies=True: _duplicates.judged_groups(
+            features, codes, groups, find_copies=False)
     try:
         start = time.perf_counter()
         detector = ConsensusDetector(random_state=seed).fit(X, y_noisy, groups=groups)
         return detector, time.perf_counter() - start
     finally:
-        consensus.duplicate_groups = grouping
+        consensus.judged_groups = _duplicates.judged_groups
 
 
 def evaluate(name, seed, near=0.0):

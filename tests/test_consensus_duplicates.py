@@ -1,5 +1,6 @@
-"""Exact copies of one image (identical features): ConsensusDetector judges them as one, so
-a copied wrong label is not taken as evidence for itself."""
+"""Copies of one image: exact copies (identical features) and the members of a ``groups`` id
+given the same label are judged as one sample, so a copied wrong label is not taken as
+evidence for itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from skclip_noise import ConsensusDetector, make_noisy_labels
 from skclip_noise.detectors._duplicates import (
     duplicate_groups,
     grouped_folds,
+    judged_groups,
     merged_groups,
     neighbours_outside_groups,
     same_label_groups,
@@ -209,8 +211,6 @@ def test_find_label_issues_takes_groups():
 def test_copies_given_another_label_are_judged_apart():
     """A copy given another label is a second opinion: its own group, so it may train the
     probe that judges the other copy and is asked as its neighbour."""
-    from skclip_noise.detectors._duplicates import judged_groups
-
     X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     X = np.vstack([X, X[[0, 0, 1]]])
     codes = np.r_[np.arange(20) % 2, 0, 1, 1]  # row 0 (label 0): copies labelled 0 and 1; row 1: a copy with 1

@@ -7,8 +7,9 @@ trained on the very pair it judges (its "out-of-fold" probability has memorised 
 flip), and the copy is the nearest neighbour, voting for the same label. Both signals
 treat the members of a group given the same label as one: they share a fold and never
 ask each other as neighbours (a copy given another label is a second opinion on the
-image: it may train the probe that judges the other, and is asked as a neighbour). Exact copies are found from the features
-(:func:`duplicate_groups`); near-copies only the caller's ``groups`` can tie together.
+image: it may train the probe that judges the other, and is asked as a neighbour).
+Exact copies are found from the features (:func:`duplicate_groups`); near-copies only
+the caller's ``groups`` can tie together.
 """
 
 from __future__ import annotations

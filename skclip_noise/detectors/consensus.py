@@ -74,9 +74,6 @@ class ConsensusDetector(BaseNoiseDetector):
        kept samples turns the estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
 
-    Exact copies of one image (identical features), and the samples of one ``groups``
-    id, are judged as one (:ref:`User Guide <duplicates>`).
-
     4. **Images of no class** (``detect_outliers=True``): the labels of each sample's
        neighbours (all of them, as given) are compared under two hypotheses, a class
        (or the border of two) against labels as arbitrary as the data set's
@@ -98,6 +95,8 @@ class ConsensusDetector(BaseNoiseDetector):
     ``"outlier"`` when the image more likely than not belongs to none of the classes
     (no ``suggested_label``; its probability is ``outlier_score``), else ``"label"``
     (a wrong label, ``suggested_label`` the likely right one); kept pairs are ``"ok"``.
+    Exact copies of one image (identical features) given the same label, and such
+    members of one ``groups`` id, are judged as one (:ref:`User Guide <duplicates>`).
     ``fit(X, y, pred_probs=...)`` adds the out-of-sample probabilities of the caller's
     own model as one more signal (see :meth:`fit`; :func:`skclip_noise.find_label_issues`
     is cleanlab's function on top of it).
