@@ -89,7 +89,7 @@ def test_a_group_larger_than_the_rest_fills_with_its_own_members():
 
 
 def test_copied_wrong_labels_are_found():
-    """A fifth of the digits given five times: before, the probe trained on each wrong label's
+    """A tenth of the digits given five times: before, the probe trained on each wrong label's
     copies and the copies voted for it, so 38 % of the copied flips were found (clean F1 0.962)."""
     X, y, is_noisy, is_copy = _digits_with_copies()
     detector = ConsensusDetector(random_state=0).fit(X, y)
