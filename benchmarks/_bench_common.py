@@ -64,6 +64,14 @@ def run_line(script, args, n_settings, seconds, threads="one thread per method")
             f"cleanlab {cleanlab.__version__}.")
 
 
+def compared_run_line(script, args, n_settings, seconds, n_methods):
+    """:func:`run_line` for a table of methods side by side, with where the protocol is, how
+    cleanlab's columns were picked, and what bold means ("the best of the ``n_methods``")."""
+    return (run_line(script, args, n_settings, seconds) + " Protocol in the script's docstring; cleanlab's "
+            "columns are its best `filter_by` per metric (picked with the truth). Bold: the best of the "
+            f"{n_methods}.")
+
+
 def best_in_bold(row, methods, metric):
     """``row[f"{method}_{metric}"]`` of each method, " / "-joined, the best in bold."""
     values = [row[f"{method}_{metric}"] for method in methods]

@@ -55,8 +55,8 @@ from _bench_common import (  # noqa: E402
     add_feature_set_arguments,
     best_in_bold,
     chosen_feature_sets,
+    compared_run_line,
     run_and_write,
-    run_line,
 )
 from _features import get_features  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
@@ -144,8 +144,7 @@ def markdown(rows, args, seconds):
     lines = [
         f"# Label-error detection with {'near-' if near else 'exact '}copies of some images",
         "",
-        run_line("bench_duplicates.py", args, len(rows), seconds) + " Protocol in the script's docstring; "
-        "cleanlab's columns are its best `filter_by` per metric (picked with the truth). Bold: the best of the five.",
+        compared_run_line("bench_duplicates.py", args, len(rows), seconds, "five"),
         "",
         f"| features | seed | noise | copies | samples | true rate | clean F1: {ours} / {other} / "
         f"neighbour / cleanlab / Datalab | noisy F1: same order | AUROC: same order | seconds: {ours} / {other} |",

@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, gaussian_classes, main_over_seeds, run_line  # noqa: E402
+from _bench_common import best_in_bold, compared_run_line, gaussian_classes, main_over_seeds  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_jeffreys", "neighbour", "cleanlab", "datalab")
@@ -98,8 +98,7 @@ def markdown(rows, args, seconds):
     lines = [
         "# Label-error detection with many classes",
         "",
-        run_line("bench_many_classes.py", args, len(rows), seconds) + " Protocol in the script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
-        "Bold: the best of the five.",
+        compared_run_line("bench_many_classes.py", args, len(rows), seconds, "five"),
         "",
         "| features | seed | noise | clean F1: consensus / jeffreys / neighbour / cleanlab / Datalab | noisy F1: "
         "same order | flagged: consensus / jeffreys (true) |",

@@ -41,7 +41,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write, run_line  # noqa: E402
+from _bench_common import (  # noqa: E402
+    add_feature_set_arguments,
+    best_in_bold,
+    chosen_feature_sets,
+    compared_run_line,
+    run_and_write,
+)
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
@@ -116,9 +122,7 @@ def markdown(rows, args, seconds):
     lines = [
         "# Label-error detection under realistic noise",
         "",
-        run_line("bench_realistic_noise.py", args, len(rows), seconds) + " Protocol in the script's "
-        "docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). Bold: the "
-        "best of the four.",
+        compared_run_line("bench_realistic_noise.py", args, len(rows), seconds, "four"),
         "",
         "| features | seed | noise | true rate | clean F1: consensus / neighbour / cleanlab / Datalab | "
         "noisy F1: consensus / neighbour / cleanlab / Datalab | AUROC: consensus / neighbour / cleanlab / "

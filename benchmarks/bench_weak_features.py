@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, gaussian_classes, log, main_over_seeds, run_line  # noqa: E402
+from _bench_common import best_in_bold, compared_run_line, gaussian_classes, log, main_over_seeds  # noqa: E402
 from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_no_outliers", "neighbour", "cleanlab", "datalab")
@@ -121,8 +121,7 @@ def markdown(rows, args, seconds):
     lines = [
         "# Label-error detection on weak features",
         "",
-        run_line("bench_weak_features.py", args, len(rows), seconds) + " Protocol in the script's docstring; cleanlab's columns are its best `filter_by` per metric (picked with the truth). "
-        "Bold: the best of the five.",
+        compared_run_line("bench_weak_features.py", args, len(rows), seconds, "five"),
         "",
         "| features | seed | noise | evidence accuracy | clean F1: consensus / no outlier step / neighbour / cleanlab / "
         "Datalab | noisy F1: same order | typed outliers (consensus) | flagged (consensus) | evidence gain (nats) |",
