@@ -94,7 +94,8 @@ def build_parser():
         description=(
             "Find suspected label errors. INPUT is a folder with one subfolder of images "
             "per class, or a CSV file with 'path' and 'label' columns (relative paths are "
-            "read from the CSV's folder). Writes label_issues.csv (cleanlab's columns plus "
+            "read from the CSV's folder) and an optional 'group' column (ids of near-copies of "
+            "one image or frames of one video, judged as one by --detector consensus). Writes label_issues.csv (cleanlab's columns plus "
             "the path) and a self-contained report.html."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -368,14 +369,18 @@ def run_demo(args):
 
 
 def read_detect_input(path):
-    """X (paths) and y (labels) from an image folder or a CSV of path,label."""
+    """X (paths), y (labels) and groups from an image folder or a CSV of path,label.
+
+    ``groups`` holds the CSV's optional ``group`` column as int ids (an empty cell: a
+    group of its own), or None (a folder, or no such column).
+    """
     import numpy as np
     import pandas as pd
 
     from .datasets import load_image_folder
 
     if os.path.isdir(path):
-        return load_image_folder(path)
+        return (*load_image_folder(path), None)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
     try:
@@ -393,17 +398,27 @@ def read_detect_input(path):
         raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
     base = os.path.dirname(os.path.abspath(path))
     paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table["path"].astype(str)]
-    return np.asarray(paths, dtype=object), table["label"].to_numpy()
+    groups = None
+    if "group" in table.columns:
+        groups = pd.factorize(table["group"])[0]
+        alone = groups < 0  # an empty cell
+        groups[alone] = groups.max() + 1 + np.arange(alone.sum())
+    return np.asarray(paths, dtype=object), table["label"].to_numpy(), groups
 
 
 def run_detect(args):
     check_flag_values(args)
-    X, y = read_detect_input(args.input)
+    X, y, groups = read_detect_input(args.input)
     if not args.skip_unreadable:
         check_images_readable(X)
     _check_outputs(args)
     warn_unused_flags(args)
-    _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes.")
+    if groups is not None and args.detector != "consensus":
+        print(f"skclip-noise detect: warning: the CSV's 'group' column is read by --detector consensus only "
+              f"(not {args.detector}); it is ignored.", file=sys.stderr)
+        groups = None
+    in_groups = "" if groups is None else f", {len(set(groups.tolist()))} groups"
+    _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
     unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
     if os.path.isfile(unreadable_csv):
@@ -411,7 +426,7 @@ def run_detect(args):
     try:
         with warnings.catch_warnings():  # what was skipped is said below, with the CSV
             warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
-            detector.fit(X, y)
+            detector.fit(X, y, **({} if groups is None else {"groups": groups}))
     finally:
         skipped = list_unreadable(args, detector, len(X), unreadable_csv)
     _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}.")
@@ -429,7 +444,7 @@ def run_apply(args):
 
     from .decisions import _apply_decision_table, _read_decisions
 
-    X, y = read_detect_input(args.input)
+    X, y, _ = read_detect_input(args.input)
     table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position; paths are accepted too.
     by_path = not table["sample"].str.fullmatch(r"\d+").all()

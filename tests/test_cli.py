@@ -148,6 +148,45 @@ def test_detect_on_a_csv_with_relative_paths(detector, digits_folder, tmp_path):
     assert len(pd.read_csv(tmp_path / "out" / "label_issues.csv")) == 30
 
 
+def _csv_with_groups(digits_folder, tmp_path):
+    from skclip_noise.datasets import load_image_folder
+
+    paths, labels = load_image_folder(digits_folder)
+    groups = [f"video{i // 2}" if i < 10 else None for i in range(30)]  # five pairs; the rest alone
+    csv = str(tmp_path / "labels.csv")
+    pd.DataFrame({"path": paths, "label": labels, "group": groups}).to_csv(csv, index=False)
+    return csv
+
+
+def test_detect_passes_a_csv_group_column_to_the_consensus_detector(digits_folder, tmp_path, capsys, monkeypatch):
+    from skclip_noise import ConsensusDetector
+
+    seen = {}
+    real_fit = ConsensusDetector.fit
+
+    def recording_fit(self, X, y, pred_probs=None, groups=None):
+        seen["groups"] = groups
+        return real_fit(self, X, y, pred_probs=pred_probs, groups=groups)
+
+    monkeypatch.setattr(ConsensusDetector, "fit", recording_fit)
+    csv = _csv_with_groups(digits_folder, tmp_path)
+    status = cli.main(["detect", csv, "--output-dir", str(tmp_path / "out"), "--n-neighbors", "2", "--cv", "3",
+                       *TINY_FLAGS[:-1]])
+    assert status == 0 and "30 images, 10 classes, 25 groups." in capsys.readouterr().err
+    groups = seen["groups"]
+    assert [groups[i] == groups[i + 1] for i in range(0, 10, 2)] == [True] * 5
+    assert len(set(groups[10:].tolist())) == 20 and not set(groups[10:]) & set(groups[:10])  # empty: alone
+    assert len(pd.read_csv(tmp_path / "out" / "label_issues.csv")) == 30
+
+
+def test_detect_says_other_detectors_ignore_the_group_column(digits_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "make_detector", _stop)
+    with pytest.raises(_Stop):
+        cli.main(["detect", _csv_with_groups(digits_folder, tmp_path), "--detector", "neighbour",
+                  "--output-dir", str(tmp_path / "out"), "--quiet"])
+    assert "the CSV's 'group' column is read by --detector consensus only (not neighbour)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

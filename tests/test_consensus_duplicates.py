@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from skclip_noise import ConsensusDetector, make_noisy_labels
+from skclip_noise import ConsensusDetector, NeighbourDetector, make_noisy_labels
 from skclip_noise.detectors._duplicates import (
+    distinct_image_neighbours,
     duplicate_groups,
     grouped_folds,
     judged_groups,
@@ -219,3 +220,56 @@ def test_copies_given_another_label_are_judged_apart():
     assert judged[0] == judged[20] != judged[21] and judged[1] == judged[22]
     _, none = judged_groups(X[:20], codes[:20])
     assert none is None
+
+
+def _burst_beside_a_sample(seed=0):
+    """Two classes of 30; beside sample 0 (class 0) lies one image labelled 1, given 8 times.
+    Returns features, labels and the burst's rows."""
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    X = np.eye(2)[y] * 3 + rng.normal(scale=0.6, size=(60, 2))
+    burst = X[0] + np.array([0.01, 0.0])
+    X = np.vstack([X, np.repeat(burst[None], 8, axis=0)]).astype(np.float32)
+    return X, np.r_[y, np.ones(8, int)], np.arange(60, 68)
+
+
+def test_each_neighbour_image_is_counted_once_per_label():
+    X, codes, burst = _burst_beside_a_sample()
+    X = np.vstack([X, X[60:61]])  # and once more labelled 0: another opinion, another neighbour
+    codes = np.r_[codes, 0]
+    index, indices, similarities = distinct_image_neighbours(
+        lambda rows: NeighbourIndex(rows, backend="sklearn"), X, codes, 5, copies=duplicate_groups(X))
+    assert index.index.n_samples == 62 and len(index.rows) == 62
+    assert (np.isin(indices, burst).sum(axis=1) <= 1).all()  # the burst takes one place at most
+    assert set(indices[0, :2]) == {60, 68}  # sample 0 asks it once per label given
+    assert not np.isin(indices[burst], burst).any() and (indices[burst, 0] == 68).all()
+    assert indices.shape == similarities.shape == (69, 5) and (np.diff(similarities, axis=1) <= 1e-6).all()
+    # Without copies given one label, the index holds every row and the search is the plain one.
+    plain = X[:60]
+    index, indices, _ = distinct_image_neighbours(
+        lambda rows: NeighbourIndex(rows, backend="sklearn"), plain, codes[:60], 5, copies=duplicate_groups(plain))
+    assert index.rows is None
+    np.testing.assert_array_equal(indices, NeighbourIndex(plain, backend="sklearn").search(None, 5)[0])
+
+
+@pytest.mark.parametrize("detector", [NeighbourDetector(knn_backend="sklearn"), ConsensusDetector(random_state=0)])
+def test_a_burst_of_copies_is_one_voter(detector):
+    """Before, the burst filled eight of sample 0's ten places and outvoted its class, and
+    its copies voted for each other (NeighbourDetector kept all eight wrong labels)."""
+    X, y, burst = _burst_beside_a_sample()
+    detector.fit(X, y)
+    assert detector.clean_mask_[0] and not detector.clean_mask_[burst].any()
+    # New pairs are searched among distinct images too.
+    assert detector.predict_clean(X[[0]] + 0.001, [0])[0]
+
+
+def test_a_burst_of_copies_does_not_outvote_the_neighbourhoods_it_enters():
+    """Raw digits, pair-flip 30 %, a fiftieth of the images given nine more times: each copied
+    image used to fill up to ten places of its neighbours' neighbourhoods (accuracy 0.985)."""
+    digits = load_digits()
+    X = (digits.data / 16).astype(np.float32)
+    y_noisy, is_noisy = make_noisy_labels(digits.target, "pairflip", 0.3, random_state=0)
+    repeat = np.repeat(np.random.default_rng(0).choice(len(X), 36, replace=False), 9)
+    X, y_noisy, is_noisy = np.vstack([X, X[repeat]]), np.r_[y_noisy, y_noisy[repeat]], np.r_[is_noisy, is_noisy[repeat]]
+    detector = ConsensusDetector(random_state=0).fit(X, y_noisy)
+    assert (detector.clean_mask_ == ~is_noisy).mean() > 0.993

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ..selection import fit_bias_corrected_temperature, fit_temperature, temperature_scale
+from ..selection import confident_learning_mask, fit_bias_corrected_temperature, fit_temperature, temperature_scale
 
 __all__ = [
     "MAX_EXTRA_WEIGHT",
@@ -28,6 +28,7 @@ __all__ = [
     "warn_rejected_outliers",
     "warn_without_evidence",
     "weigh_pred_probs",
+    "weigh_zero_shot",
 ]
 
 #: Weights an extra signal (CLIP's zero-shot probabilities, the caller's ``pred_probs``) may
@@ -84,6 +85,15 @@ def weigh_pred_probs(codes, refitted, extra, fixed, pred_probs, own_first_probe,
         codes, refitted, extra + [signal], extra + [reference], kept, pred_probs_candidates(fixed)
     )
     return weights, signal
+
+
+def weigh_zero_shot(codes, probe_proba, neighbour_proba, zero_shot):
+    """The weight of CLIP's ``zero_shot`` probabilities (a 1-tuple): the one of
+    SIGNAL_WEIGHTS under which the mixture best predicts the given labels that
+    confident learning keeps on the probe's and neighbours' equal mixture."""
+    unweighted = (probe_proba + neighbour_proba) / 2
+    first_clean = confident_learning_mask(codes, unweighted, filter_by="prune_by_noise_rate")
+    return best_weights(codes, unweighted, [zero_shot], first_clean, [(weight,) for weight in SIGNAL_WEIGHTS])
 
 
 def best_weights(codes, combined, signals, kept, candidates):

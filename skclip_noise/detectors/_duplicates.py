@@ -20,8 +20,8 @@ from sklearn.model_selection import StratifiedKFold
 from ..selection._common import block_rows_for
 
 __all__ = [
-    "check_groups", "copied_samples", "duplicate_groups", "grouped_folds", "judged_groups", "merged_groups",
-    "neighbours_outside_groups", "same_label_groups",
+    "DistinctImageIndex", "check_groups", "copied_samples", "distinct_image_neighbours", "duplicate_groups", "grouped_folds",
+    "judged_groups", "merged_groups", "neighbours_outside_groups", "same_label_groups",
 ]
 
 
@@ -173,3 +173,44 @@ def neighbours_outside_groups(index, groups, n_neighbors, copies=None):
             indices[members] = np.take_along_axis(ids[shared], keep, 1)
             similarities[members] = np.take_along_axis(sims[shared], keep, 1)
     return indices, similarities
+
+
+class DistinctImageIndex:
+    """A neighbour index over ``rows`` of the samples (all of them when None) whose
+    searches return sample indices: see :func:`distinct_image_neighbours`."""
+
+    def __init__(self, index, rows=None):
+        self.index, self.rows = index, rows
+
+    def search(self, queries, n_neighbors):
+        """``index.search`` (new ``queries`` among the indexed rows), as sample indices."""
+        indices, similarities = self.index.search(queries, n_neighbors)
+        return (indices if self.rows is None else self.rows[indices]), similarities
+
+    def distinct(self, values):
+        """The indexed samples' ``values`` (one per sample)."""
+        return values if self.rows is None else values[self.rows]
+
+
+def distinct_image_neighbours(make_index, features, codes, n_neighbors, copies=None, groups=None):
+    """``(index, indices, similarities)``: every sample's ``n_neighbors`` nearest neighbours
+    outside its ``groups`` (see :func:`neighbours_outside_groups`), each image counted once
+    per label it was given, and the :class:`DistinctImageIndex` that searches new queries
+    among the same rows.
+
+    Without that, the copies of one neighbour image (a placeholder crawled from many pages)
+    fill several places of a neighbourhood with one annotator's label. With ``copies``, the
+    index (``make_index(features[rows])``) holds the first of each set of identical rows
+    given one label; a set of copies given another label is another row (another
+    opinion). It holds every row without such copies, or where fewer than
+    ``n_neighbors + 1`` distinct rows are left.
+    """
+    units = None if copies is None else same_label_groups(copies, codes)
+    if units is None or units.max() < n_neighbors:
+        index = make_index(features)
+        return (DistinctImageIndex(index), *neighbours_outside_groups(index, groups, n_neighbors, copies=copies))
+    rows = np.unique(units, return_index=True)[1]
+    index = make_index(features[rows])
+    unit_groups = None if groups is None else same_label_groups(groups[rows], codes[rows])
+    unit_indices, similarities = neighbours_outside_groups(index, unit_groups, n_neighbors, copies=copies[rows])
+    return DistinctImageIndex(index, rows), rows[unit_indices[units]], similarities[units]

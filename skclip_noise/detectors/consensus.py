@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
@@ -21,8 +23,6 @@ from ..selection import (
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
-    SIGNAL_WEIGHTS,
-    best_weights,
     calibrate,
     evidence_gain,
     kept_neighbour_distribution,
@@ -31,8 +31,9 @@ from ._consensus_rules import (
     warn_rejected_outliers,
     warn_without_evidence,
     weigh_pred_probs,
+    weigh_zero_shot,
 )
-from ._duplicates import check_groups, copied_samples, judged_groups, neighbours_outside_groups
+from ._duplicates import check_groups, copied_samples, distinct_image_neighbours, judged_groups
 from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
@@ -96,7 +97,8 @@ class ConsensusDetector(BaseNoiseDetector):
     (no ``suggested_label``; its probability is ``outlier_score``), else ``"label"``
     (a wrong label, ``suggested_label`` the likely right one); kept pairs are ``"ok"``.
     Exact copies of one image (identical features) given the same label, and such
-    members of one ``groups`` id, are judged as one (:ref:`User Guide <duplicates>`).
+    members of one ``groups`` id, are judged as one, and a neighbour image's copies take
+    one place of a neighbourhood (:ref:`User Guide <duplicates>`).
     ``fit(X, y, pred_probs=...)`` adds the out-of-sample probabilities of the caller's
     own model as one more signal (see :meth:`fit`; :func:`skclip_noise.find_label_issues`
     is cleanlab's function on top of it).
@@ -413,20 +415,17 @@ class ConsensusDetector(BaseNoiseDetector):
         own_first_probe = self._probe.fit(features, codes, groups)  # also C and the fold models of the refits
         probe_proba = own_first_probe if first_probe is None else first_probe
         self.C_ = float(self._probe.C_)
-        self._neighbour_index = NeighbourIndex(features, backend=self.knn_backend, n_jobs=self.n_jobs)
-        indices, _ = neighbours_outside_groups(self._neighbour_index, groups, self.n_neighbors_, copies=copies)
+        self._neighbour_index, indices, _ = distinct_image_neighbours(
+            partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), features, codes, self.n_neighbors_,
+            copies=copies, groups=groups,
+        )
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
         # every asked neighbour's given label: the outlier evidence
         label_counts = neighbours * asked_neighbours(slots, indices.shape[1])
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
-        self._extra_weights = ()
-        if extra:
-            unweighted = (probe_proba + neighbours) / 2
-            first_clean = confident_learning_mask(codes, unweighted, filter_by="prune_by_noise_rate")
-            candidates = [(weight,) for weight in SIGNAL_WEIGHTS]
-            self._extra_weights = best_weights(codes, unweighted, extra, first_clean, candidates)
+        self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
@@ -469,7 +468,7 @@ class ConsensusDetector(BaseNoiseDetector):
         neighbourhood."""
         if self.n_neighbors != "auto":
             return None
-        class_sizes = np.bincount(fit_codes, minlength=len(self.classes_))
+        class_sizes = np.bincount(self._neighbour_index.distinct(fit_codes), minlength=len(self.classes_))
         return neighbourhood_slots(codes, class_sizes, self.n_neighbors_)
 
     def _fit_outliers(self, label_counts, codes, reference, n_classes):

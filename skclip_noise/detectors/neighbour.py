@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .._param_validation import StrOptions, constraints_for, positive_int
@@ -16,6 +18,7 @@ from ..selection import (
 )
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import resolve_device
+from ._duplicates import distinct_image_neighbours, duplicate_groups
 from ._neighbourhood import resolve_neighbourhood
 
 #: ``n_neighbors="auto"``: SimiFeat's 10, or fewer for a smaller class.
@@ -33,6 +36,10 @@ class NeighbourDetector(BaseNoiseDetector):
     cosine similarity (faiss when installed, else scikit-learn; an approximate IVF
     index from 50,000 samples) vote for their given labels, weighted by similarity, the sample
     itself with weight 1. No model is trained, so nothing memorises the noise.
+    Exact copies of one image (identical features) given one label vote once: a copy
+    is not the sample's neighbour, and the copies of a neighbour image take one place
+    of the neighbourhood (a copy given another label is another voter; see
+    :ref:`duplicates`). This departs from SimiFeat only where the features hold copies.
 
     - ``rule="vote"``: a label is kept when it wins its neighbourhood's vote.
     - ``rule="rank"``: in each class, the estimated number of wrong labels (from a
@@ -154,9 +161,12 @@ class NeighbourDetector(BaseNoiseDetector):
         embeddings = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors.
-        self._neighbour_index = NeighbourIndex(embeddings, backend=self.knn_backend, n_jobs=self.n_jobs)
         k = self.n_neighbors_
-        indices, similarities = self._neighbour_index.search(None, min(max(k, 2), len(codes) - 1))
+        # Copies of one image given one label vote once (see distinct_image_neighbours).
+        self._neighbour_index, indices, similarities = distinct_image_neighbours(
+            partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), embeddings, codes,
+            min(max(k, 2), len(codes) - 1), copies=duplicate_groups(embeddings),
+        )
         transition = neighbour_transition_matrix(indices, codes, n_classes, n_consensus=min(3, indices.shape[1] + 1))
         neighbours = indices[:, :k], similarities[:, :k]
         rule = simifeat_vote if self.rule == "vote" else simifeat_rank
