@@ -20,6 +20,10 @@ default filter), and ``cleanlab`` with ``C`` tuned by ``LogisticRegressionCV`` f
 Results go to ``--out`` (markdown), the same name with ``.csv``, and ``--plot`` (time and
 memory against N, log-log).
 
+``--copies SHARE [SHARE ...]``: the last SHARE of the rows are exact copies of earlier rows, with their
+given labels (a crawled data set with duplicates), to measure what finding and grouping
+the copies costs.
+
 ``--fashion-mnist-70k``: all 60,000 + 10,000 Fashion-MNIST images embedded by the real
 MobileNetV2 weights at 96 px (through the embedding cache), 40 % pair-flip noise, then
 ``ConsensusDetector`` and cleanlab's tuned pipeline on the same features, side by side.
@@ -120,7 +124,18 @@ def _peak_rss_mib():
     return _status_mib("VmHWM")
 
 
-def child(detector, n, dim, threads):
+def with_copies(X, y_noisy, is_noisy, share, seed=0):
+    """The last ``share`` of the rows replaced by exact copies of earlier rows (given labels too)."""
+    n_copies = int(round(share * len(X)))
+    if not n_copies:
+        return X, y_noisy, is_noisy
+    source = np.random.default_rng(seed).integers(0, len(X) - n_copies, n_copies)
+    for values in (X, y_noisy, is_noisy):
+        values[len(X) - n_copies:] = values[source]
+    return X, y_noisy, is_noisy
+
+
+def child(detector, n, dim, threads, copies=0.0):
     """One measurement in this process; prints a JSON line."""
     import torch
 
@@ -128,7 +143,7 @@ def child(detector, n, dim, threads):
     from skclip_noise import detection_report, make_noisy_labels
 
     X, y = clustered_embeddings(n, dim)
-    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
+    X, y_noisy, is_noisy = with_copies(X, *make_noisy_labels(y, "symmetric", 0.4, random_state=0), copies)
     import skclip_noise  # noqa: F401  (imports counted in the baseline, not in the fit)
 
     _reset_peak_rss()
@@ -137,13 +152,14 @@ def child(detector, n, dim, threads):
     clean = fit_one(detector, X, y_noisy)
     seconds = time.perf_counter() - start
     report = detection_report(is_noisy, clean, output_dict=True)
-    print(json.dumps({"detector": detector, "n": n, "dim": dim, "threads": threads, "seconds": seconds,
+    print(json.dumps({"detector": detector, "n": n, "dim": dim, "threads": threads, "copies": copies,
+                      "seconds": seconds,
                       "peak_mib": _peak_rss_mib() - baseline, "data_mib": X.nbytes / 2**20,
                       "clean_f1": report["clean_f1"], "noisy_f1": report["noisy_f1"]}))
 
 
-def run_child(detector, n, dim, timeout, threads=1):
-    command = [sys.executable, __file__, "--child", detector, str(n), str(dim), str(threads)]
+def run_child(detector, n, dim, timeout, threads=1, copies=0.0):
+    command = [sys.executable, __file__, "--child", detector, str(n), str(dim), str(threads), str(copies)]
     environment = dict(os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES})
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True, env=environment)
@@ -156,21 +172,25 @@ def run_child(detector, n, dim, timeout, threads=1):
 
 def scaling_markdown(rows, argv):
     threads = sorted({r.get("threads", 1) for r in rows})
+    copies = any(r.get("copies", 0) for r in rows)
     lines = [
-        "# Detector cost against N (synthetic clustered embeddings, 40 % symmetric noise)",
+        "# Detector cost against N (synthetic clustered embeddings, 40 % symmetric noise"
+        + ("; the last `copies` of the rows exact copies of earlier ones)" if copies else ")"),
         "",
         f"`benchmarks/bench_detector_scaling.py {' '.join(argv)}`; {'/'.join(map(str, threads))} thread(s) "
         "(OpenMP, BLAS, faiss, torch), each run in a fresh process. Peak memory is above the process's "
         "level once the data exist (the float32 features are `data MiB`).",
         "",
-        "| detector | N | D | fit s | peak MiB | data MiB | clean F1 | noisy F1 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| detector | N | D |" + (" copies |" if copies else "")
+        + " fit s | peak MiB | data MiB | clean F1 | noisy F1 |",
+        "|---|---|---|" + ("---|" if copies else "") + "---|---|---|---|---|",
     ]
     for r in rows:
+        first = f"| {r['detector']} | {r['n']:,} | {r['dim']} |" + (f" {r.get('copies', 0):.0%} |" if copies else "")
         if "error" in r:
-            lines.append(f"| {r['detector']} | {r['n']:,} | {r['dim']} | {r['error']} | | | | |")
+            lines.append(f"{first} {r['error']} | | | | |")
         else:
-            lines.append(f"| {r['detector']} | {r['n']:,} | {r['dim']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | "
+            lines.append(f"{first} {r['seconds']:.1f} | {r['peak_mib']:.0f} | "
                          f"{r['data_mib']:.0f} | {r['clean_f1']:.4f} | {r['noisy_f1']:.4f} |")
     ratios = scaling_ratios(rows)
     if ratios:
@@ -181,16 +201,16 @@ def scaling_markdown(rows, argv):
 
 
 def scaling_ratios(rows):
-    done = {(r["detector"], r["n"], r["dim"]): r for r in rows if "error" not in r}
+    done = {(r["detector"], r["n"], r["dim"], r.get("copies", 0)): r for r in rows if "error" not in r}
 
     def ratio(row, baseline, key):
         return f"{row[key] / baseline[key]:.2f}" if baseline else "not run"
 
     lines = []
-    for (detector, n, dim), row in done.items():
+    for (detector, n, dim, copies), row in done.items():
         if detector.startswith("cleanlab"):
             continue
-        plain, tuned = done.get(("cleanlab-c1", n, dim)), done.get(("cleanlab", n, dim))
+        plain, tuned = done.get(("cleanlab-c1", n, dim, copies)), done.get(("cleanlab", n, dim, copies))
         if plain or tuned:
             lines.append(f"| {detector} | {n:,} | {dim} | {ratio(row, plain, 'seconds')} | "
                          f"{ratio(row, tuned, 'seconds')} | {ratio(row, plain, 'peak_mib')} |")
@@ -266,7 +286,7 @@ def fashion_mnist_70k(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        return child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
+        return child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), float(argv[5]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[512, 1280])
@@ -274,6 +294,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
     parser.add_argument("--threads", type=int, default=1, help="threads of every library in each run")
     parser.add_argument("--plot", default=None, help="PNG of time and memory against N (log-log)")
+    parser.add_argument("--copies", type=float, nargs="+", default=[0.0],
+                        help="shares of the rows that copy earlier rows (one run each)")
     parser.add_argument("--fashion-mnist-70k", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -283,9 +305,10 @@ def main(argv=None):
         rows = []
         for dim in args.dims:
             for n in args.sizes:
-                for detector in args.detectors:
-                    rows.append(run_child(detector, n, dim, args.timeout, args.threads))
-                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                for copies in args.copies:
+                    for detector in args.detectors:
+                        rows.append(run_child(detector, n, dim, args.timeout, args.threads, copies))
+                        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         text = scaling_markdown(rows, argv)
         if args.out:
             write_csv(rows, os.path.splitext(args.out)[0] + ".csv")

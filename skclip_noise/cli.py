@@ -95,8 +95,8 @@ def build_parser():
             "Find suspected label errors. INPUT is a folder with one subfolder of images "
             "per class, or a CSV file with 'path' and 'label' columns (relative paths are "
             "read from the CSV's folder) and an optional 'group' column (ids of near-copies of "
-            "one image or frames of one video, judged as one by --detector consensus). Writes label_issues.csv (cleanlab's columns plus "
-            "the path) and a self-contained report.html."
+            "one image or frames of one video, judged as one by --detector consensus). Writes "
+            "label_issues.csv (cleanlab's columns plus the path) and a self-contained report.html."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

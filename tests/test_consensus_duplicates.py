@@ -4,6 +4,8 @@ evidence for itself."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -240,8 +242,8 @@ def test_each_neighbour_image_is_counted_once_per_label():
     X = np.vstack([X, X[60:61]])  # and once more labelled 0: another opinion, another neighbour
     codes = np.r_[codes, 0]
     index, indices, similarities = distinct_image_neighbours(
-        lambda rows: NeighbourIndex(rows, backend="sklearn"), X, codes, 5, copies=duplicate_groups(X))
-    assert index.index.n_samples == 62 and len(index.rows) == 62
+        partial(NeighbourIndex, backend="sklearn"), X, codes, 5, copies=duplicate_groups(X))
+    assert index.index.n_samples == 62 and len(index.rows) == 62 and index.index.features is X  # read in place
     assert (np.isin(indices, burst).sum(axis=1) <= 1).all()  # the burst takes one place at most
     assert set(indices[0, :2]) == {60, 68}  # sample 0 asks it once per label given
     assert not np.isin(indices[burst], burst).any() and (indices[burst, 0] == 68).all()
@@ -249,7 +251,7 @@ def test_each_neighbour_image_is_counted_once_per_label():
     # Without copies given one label, the index holds every row and the search is the plain one.
     plain = X[:60]
     index, indices, _ = distinct_image_neighbours(
-        lambda rows: NeighbourIndex(rows, backend="sklearn"), plain, codes[:60], 5, copies=duplicate_groups(plain))
+        partial(NeighbourIndex, backend="sklearn"), plain, codes[:60], 5, copies=duplicate_groups(plain))
     assert index.rows is None
     np.testing.assert_array_equal(indices, NeighbourIndex(plain, backend="sklearn").search(None, 5)[0])
 

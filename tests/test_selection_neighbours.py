@@ -364,3 +364,23 @@ def test_the_ivf_lists_hold_4_bit_codes_once_there_are_rows_enough_to_learn_them
     coded = stored(2000)
     assert isinstance(coded, faiss.IndexIVFPQFastScan) and coded.pq.nbits == 4 and not coded.by_residual
     assert isinstance(stored(400), faiss.IndexIVFFlat)  # too few rows for 16 levels per dimension
+
+
+@pytest.mark.parametrize("backend, approximate", [("sklearn", None)] + ([("faiss", False), ("faiss", "ivf"),
+                                                                          ("faiss", "hnsw")] if HAS_FAISS else []))
+def test_an_index_of_some_rows_reads_them_in_place_and_answers_in_their_positions(backend, approximate):
+    features, _, _, _ = _clusters(n_per_class=60, n_classes=3, dim=80, noise=0.5)
+    rows = np.sort(np.random.default_rng(0).choice(len(features), 120, replace=False))
+    subset = NeighbourIndex(features, rows=rows, backend=backend, approximate=approximate)
+    gathered = NeighbourIndex(features[rows], backend=backend, approximate=approximate)
+    assert subset.n_samples == 120 and subset.features is features
+    for queries in (None, features[:9] * 2.0):
+        ids, sims = subset.search(queries, 6)
+        expected_ids, expected_sims = gathered.search(queries, 6)
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
+    np.testing.assert_array_equal(subset.indexed_features([0, 5]), features[rows[[0, 5]]])
+    short = subset._exact_rows(subset.unit_rows(slice(0, 3)), 4)  # the fallback scans the rows block by block
+    np.testing.assert_array_equal(short[0], gathered._exact_rows(gathered.unit_rows(slice(0, 3)), 4)[0])
+    with pytest.raises(ValueError, match="rows must be at least 2 row indices"):
+        NeighbourIndex(features, rows=[3])

@@ -21,8 +21,8 @@ from sklearn.model_selection import StratifiedKFold
 from ..selection._common import block_rows_for
 
 __all__ = [
-    "DistinctImageIndex", "check_groups", "copied_samples", "distinct_image_neighbours", "duplicate_groups", "grouped_folds",
-    "judged_groups", "merged_groups", "neighbours_outside_groups", "same_label_groups",
+    "DistinctImageIndex", "check_groups", "copied_samples", "distinct_image_neighbours", "duplicate_groups",
+    "grouped_folds", "judged_groups", "merged_groups", "neighbours_outside_groups", "same_label_groups",
 ]
 
 
@@ -163,7 +163,7 @@ def neighbours_outside_groups(index, groups, n_neighbors):
         chunk = max(1, min(block_rows_for(index.n_features), 2**24 // (candidates + 1)))
         for begin in range(0, len(same_width), chunk):
             rows = same_width[begin:begin + chunk]
-            ids, sims = index.search(index.features[rows], candidates + 1)  # itself among them
+            ids, sims = index.search(index.indexed_features(rows), candidates + 1)  # itself among them
             keep = np.argsort(_candidate_ranks(ids, rows, groups), axis=1, kind="stable")[:, :n_neighbors]
             indices[rows] = np.take_along_axis(ids, keep, 1)
             similarities[rows] = np.take_along_axis(sims, keep, 1)
@@ -209,17 +209,17 @@ def distinct_image_neighbours(make_index, features, codes, n_neighbors, copies=N
 
     Without that, the copies of one neighbour image (a placeholder crawled from many pages)
     fill several places of a neighbourhood with one annotator's label. With ``copies``, the
-    index (``make_index(features[rows])``) holds the first of each set of identical rows
-    given one label; a set of copies given another label is another row (another
-    opinion). It holds every row without such copies, or where fewer than
-    ``n_neighbors + 1`` distinct rows are left.
+    index (``make_index(features, rows=rows)``, the rows read in place) holds the first of
+    each set of identical rows given one label; a set of copies given another label is
+    another row (another opinion). It holds every row without such copies, or where fewer
+    than ``n_neighbors + 1`` distinct rows are left.
     """
     units = None if copies is None else same_label_groups(copies, codes)
     if units is None or units.max() < n_neighbors:
         index = make_index(features)
         return (DistinctImageIndex(index), *neighbours_outside_groups(index, groups, n_neighbors))
     rows = np.unique(units, return_index=True)[1]
-    index = make_index(features[rows])
+    index = make_index(features, rows=rows)
     unit_groups = None if groups is None else same_label_groups(groups[rows], codes[rows])
     unit_indices, similarities = neighbours_outside_groups(index, unit_groups, n_neighbors)
     return DistinctImageIndex(index, rows), rows[unit_indices[units]], similarities[units]

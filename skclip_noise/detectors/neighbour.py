@@ -160,9 +160,9 @@ class NeighbourDetector(BaseNoiseDetector):
         # Unnormalised: the neighbour index works on unit vectors itself.
         embeddings = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
-        # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors.
         k = self.n_neighbors_
-        # Copies of one image given one label vote once (see distinct_image_neighbours).
+        # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors;
+        # copies of one image given one label vote once (see distinct_image_neighbours).
         self._neighbour_index, indices, similarities = distinct_image_neighbours(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), embeddings, codes,
             min(max(k, 2), len(codes) - 1), copies=duplicate_groups(embeddings),

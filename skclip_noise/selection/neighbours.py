@@ -180,6 +180,9 @@ class NeighbourIndex:
     Parameters
     ----------
     features : array-like of shape (n_samples, n_features)
+    rows : array-like of int or None, default=None
+        Index only these rows of ``features`` (read in place, never gathered into a copy):
+        searches then return positions in ``rows``. None: every row.
     backend : {"auto", "faiss", "sklearn"}, default="auto"
     approximate : bool, {"ivf", "hnsw"} or None, default=None
     ef_search : int, default=64
@@ -198,13 +201,19 @@ class NeighbourIndex:
     [[2, 1]]
     """
 
-    def __init__(self, features, *, backend="auto", approximate=None, ef_search=64, n_jobs=None):
+    def __init__(self, features, *, rows=None, backend="auto", approximate=None, ef_search=64, n_jobs=None):
         if backend not in KNN_BACKENDS:
             raise ValueError(f"backend must be one of {KNN_BACKENDS}; got {backend!r}.")
         #: The features as given (float32, C order): read, never modified, never copied when
         #: they already are float32 in C order. Unit rows are made block by block.
         self.features = _checked_features(features)
+        #: The indexed rows of ``features`` (None: all of them).
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        if self.rows is not None and (self.rows.ndim != 1 or len(self.rows) < 2):
+            raise ValueError(f"rows must be at least 2 row indices; got shape {self.rows.shape}.")
         self._inverse_norms = _inverse_norms(self.features)
+        if self.rows is not None:
+            self._inverse_norms = self._inverse_norms[self.rows]
         self.ef_search = check_int(ef_search, "ef_search", 1)
         self.n_jobs = n_jobs
         faiss = _faiss_or_none()
@@ -227,7 +236,8 @@ class NeighbourIndex:
 
     @property
     def n_samples(self):
-        return self.features.shape[0]
+        """How many rows are indexed."""
+        return self.features.shape[0] if self.rows is None else len(self.rows)
 
     @property
     def n_features(self):
@@ -238,9 +248,13 @@ class NeighbourIndex:
         state["_index"] = None  # faiss indexes do not pickle; rebuilt on the next search
         return state
 
-    def unit_rows(self, rows):
-        """The rows ``rows`` (a slice or indices) of the features, scaled to unit length."""
-        return self.features[rows] * self._inverse_norms[rows, None]
+    def indexed_features(self, positions):
+        """The features of the indexed rows at ``positions`` (a slice or indices)."""
+        return self.features[positions] if self.rows is None else self.features[self.rows[positions]]
+
+    def unit_rows(self, positions):
+        """The indexed rows at ``positions`` (a slice or indices), scaled to unit length."""
+        return self.indexed_features(positions) * self._inverse_norms[positions, None]
 
     def add_unit_rows_to(self, index):
         """Add every unit row to a faiss ``index``, block by block (no full normalised copy)."""
@@ -274,15 +288,16 @@ class NeighbourIndex:
         where an id is -1 (a missing result)."""
         faiss = _faiss_or_none()
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        feature_ids = ids if self.rows is None else np.where(ids >= 0, self.rows[ids], -1)
         if faiss is not None:
             sims = np.empty(ids.shape, dtype=np.float32)
             faiss.fvec_inner_products_by_idx(
                 faiss.swig_ptr(sims), faiss.swig_ptr(np.ascontiguousarray(queries, dtype=np.float32)),
-                faiss.swig_ptr(self.features), faiss.swig_ptr(ids), self.n_features, *ids.shape,
+                faiss.swig_ptr(self.features), faiss.swig_ptr(feature_ids), self.n_features, *ids.shape,
             )
         else:
-            sims = np.stack([np.einsum("ij,ij->i", queries, self.features[ids[:, c]]) for c in range(ids.shape[1])],
-                            axis=1)
+            sims = np.stack([np.einsum("ij,ij->i", queries, self.features[feature_ids[:, c]])
+                             for c in range(ids.shape[1])], axis=1)
         sims *= self._inverse_norms[ids]
         sims[ids < 0] = -np.inf
         return sims
@@ -290,7 +305,13 @@ class NeighbourIndex:
     def _exact_rows(self, queries, n_query):
         """Exact top ``n_query`` of unit ``queries`` (a fallback for the few rows an approximate
         index leaves short)."""
-        sims = (queries @ self.features.T) * self._inverse_norms
+        if self.rows is None:
+            sims = queries @ self.features.T
+        else:  # the indexed rows block by block, never all gathered at once
+            block = block_rows_for(self.n_features)
+            sims = np.hstack([queries @ self.indexed_features(slice(start, start + block)).T
+                              for start in range(0, self.n_samples, block)])
+        sims *= self._inverse_norms
         top = _top_columns(sims, n_query)
         return top.astype(np.int64), np.take_along_axis(sims, top, 1)
 
