@@ -273,3 +273,21 @@ def test_views_have_the_right_size_and_differ(rng_guard):
 def test_preprocess_config_validates_interpolation():
     with pytest.raises(ValueError, match="interpolation"):
         PreprocessConfig(image_size=8, interpolation="lanczos9")
+
+
+def test_classes_spelt_two_ways_are_named_at_the_callers_line():
+    import warnings
+
+    from skclip_noise import NeighbourDetector
+
+    with pytest.warns(UserWarning, match=r"differ only in case or spaces \('Cat ' and 'cat'; 'DOG' and 'dog'\)") as caught:
+        LabelEncoding(["cat", "Cat ", "dog", "DOG", "bird"])
+    assert caught[0].filename == __file__
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    with pytest.warns(UserWarning, match="differ only in case or spaces") as caught:
+        NeighbourDetector(n_neighbors=2).fit(X, ["sea lion", "Sea  Lion", "seal"] * 10)
+    assert caught[0].filename == __file__  # past fit and the label encoding, the user's own line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LabelEncoding(["cat", "cats", "dog"])  # other words, or ints, are not variants
+        LabelEncoding([1, 2, 1])

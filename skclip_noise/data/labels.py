@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -131,6 +134,8 @@ class LabelEncoding:
                 f"at least {min_classes} classes are needed to tell right labels from wrong ones."
             )
         self.class_names = _resolve_class_names(self.classes, class_names)
+        if self.classes.dtype.kind in "US":
+            _warn_about_spelling_variants(self.classes)
 
     @property
     def codes(self):
@@ -160,6 +165,38 @@ class LabelEncoding:
     def decode(self, codes):
         """Labels of integer codes."""
         return self.classes[np.asarray(codes)]
+
+
+def _warn_about_spelling_variants(classes):
+    """Warn when string classes differ only in case or spaces ("Cat", "cat ", "cat"): merged
+    data sets spell one class several ways, and each spelling would be judged a class of
+    its own, its members' labels against the others'."""
+    spellings = {}
+    for label in classes.tolist():
+        spellings.setdefault(" ".join(str(label).split()).casefold(), []).append(label)
+    variants = [names for names in spellings.values() if len(names) > 1]
+    if variants:
+        shown = "; ".join(" and ".join(repr(name) for name in names) for names in variants[:5])
+        warnings.warn(
+            f"y has classes that differ only in case or spaces ({shown}{'; ...' if len(variants) > 5 else ''}): "
+            "each is judged a class of its own. If they are one class, merge them before fitting, e.g. "
+            "y = [' '.join(label.split()).lower() for label in y].",
+            UserWarning,
+            stacklevel=_first_caller_outside_the_package(),
+        )
+
+
+def _first_caller_outside_the_package():
+    """The ``stacklevel`` at which a warning raised by this module's caller points at the
+    first frame outside skclip_noise (labels are encoded at different depths of ``fit``)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = inspect.currentframe(), 0
+    try:
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+            frame, level = frame.f_back, level + 1
+    finally:
+        del frame
+    return level
 
 
 def _resolve_class_names(classes, class_names):
