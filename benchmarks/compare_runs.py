@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import write_markdown  # noqa: E402
 
 
 def compared(before, after, keys, columns):
@@ -67,10 +71,7 @@ def main(argv=None):
     command = "benchmarks/compare_runs.py " + " ".join(
         [os.path.basename(args.before), os.path.basename(args.after), "--keys", args.keys, "--columns", args.columns])
     text = markdown(merged, keys, columns, args.title, command)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text)
-    print(text, end="")
+    write_markdown(text, args.out)
 
 
 if __name__ == "__main__":

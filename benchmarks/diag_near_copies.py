@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import write_markdown  # noqa: E402
 from _features import load_images  # noqa: E402
 
 
@@ -89,10 +90,7 @@ def main(argv=None):
         quantiles = " / ".join(f"{v:.4f}" for v in np.quantile(similarity, [0.01, 0.1, 0.5]))
         lines.append(f"| {name} | {quantiles} | {np.mean(similarity <= nearest_other):.3f} |")
     text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text)
-    print(text, end="")
+    write_markdown(text, args.out)
 
 
 if __name__ == "__main__":
