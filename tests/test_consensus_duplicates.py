@@ -291,3 +291,15 @@ def test_a_group_of_near_copies_takes_one_place_in_each_neighbourhood():
     X, y_noisy, is_noisy = np.vstack([X, near]), np.r_[y_noisy, y_noisy[repeat]], np.r_[is_noisy, is_noisy[repeat]]
     detector = ConsensusDetector(random_state=0).fit(X, y_noisy, groups=np.r_[np.arange(len(digits.target)), repeat])
     assert detector.n_duplicates_ == 0 and (detector.clean_mask_ == ~is_noisy).mean() > 0.993
+
+
+def test_neighbour_detector_fits_its_auto_neighbourhood_to_distinct_images():
+    """A class of three images each given five times has two neighbours of its own: with
+    ten, its copies (counted once) were outvoted and a third of them flagged."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.repeat(rng.normal(size=(3, 8)) + 4, 5, axis=0), rng.normal(size=(40, 8)),
+                   rng.normal(size=(40, 8)) + np.r_[0, 0, 0, 0, 0, 0, 0, 8]]).astype(np.float32)
+    y = np.r_[np.zeros(15, int), np.ones(40, int), np.full(40, 2)]
+    detector = NeighbourDetector().fit(X, y)
+    assert detector.n_neighbors_ == 2 and detector.clean_mask_[:15].all()
+    assert NeighbourDetector(n_neighbors=5).fit(X, y).n_neighbors_ == 5  # an int is kept as given

@@ -18,7 +18,7 @@ from ..selection import (
 )
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import resolve_device
-from ._duplicates import distinct_image_neighbours, duplicate_groups
+from ._duplicates import distinct_image_neighbours, duplicate_groups, same_label_groups
 from ._neighbourhood import resolve_neighbourhood
 
 #: ``n_neighbors="auto"``: SimiFeat's 10, or fewer for a smaller class.
@@ -60,8 +60,8 @@ class NeighbourDetector(BaseNoiseDetector):
     pretrained : str, bool or None, default="openai"
     n_neighbors : int or "auto", default="auto"
         Neighbours per sample. ``"auto"``: SimiFeat's 10, or one fewer than the
-        smallest class has samples when that is fewer (``n_neighbors_``); an int must
-        be below every class's size.
+        smallest class has samples (distinct images, where the features hold copies)
+        when that is fewer (``n_neighbors_``); an int must be below every class's size.
     rule : {"vote", "rank"}, default="vote"
     weighted : bool, default=True
         Weight votes by cosine similarity.
@@ -160,12 +160,13 @@ class NeighbourDetector(BaseNoiseDetector):
         # Unnormalised: the neighbour index works on unit vectors itself.
         embeddings = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
-        k = self.n_neighbors_
+        copies = duplicate_groups(embeddings)
+        k = self.n_neighbors_ = self._fitted_neighbourhood(codes, copies, n_classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors;
         # copies of one image given one label vote once (see distinct_image_neighbours).
         self._neighbour_index, indices, similarities = distinct_image_neighbours(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), embeddings, codes,
-            min(max(k, 2), len(codes) - 1), copies=duplicate_groups(embeddings),
+            min(max(k, 2), len(codes) - 1), copies=copies,
         )
         transition = neighbour_transition_matrix(indices, codes, n_classes, n_consensus=min(3, indices.shape[1] + 1))
         neighbours = indices[:, :k], similarities[:, :k]
@@ -177,6 +178,16 @@ class NeighbourDetector(BaseNoiseDetector):
         votes = self._vote_scores(neighbours, codes, codes, n_classes, own_vote=True)
         return Scores(votes.clean_proba, clean, votes.predicted, suggested_proba=votes.suggested_proba,
                       noise_transition=transition)
+
+    def _fitted_neighbourhood(self, codes, copies, n_classes):
+        """``n_neighbors_``, with ``"auto"`` also below the smallest class's count of distinct
+        images (copies given one label count once): a class of three images each given five
+        times has two neighbours of its own, not fourteen."""
+        units = None if copies is None else same_label_groups(copies, codes)
+        if self.n_neighbors != "auto" or units is None:
+            return self.n_neighbors_
+        distinct = np.bincount(codes[np.unique(units, return_index=True)[1]], minlength=n_classes)
+        return max(1, min(self.n_neighbors_, int(distinct.min()) - 1))
 
     def _vote_scores(self, neighbours, codes, training_codes, n_classes, own_vote=False):
         """Share of the neighbourhood's votes for each given label; with ``own_vote``
