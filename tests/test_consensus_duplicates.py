@@ -219,10 +219,10 @@ def test_copies_given_another_label_are_judged_apart():
     X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     X = np.vstack([X, X[[0, 0, 1]]])
     codes = np.r_[np.arange(20) % 2, 0, 1, 1]  # row 0 (label 0): copies labelled 0 and 1; row 1: a copy with 1
-    copies, judged = judged_groups(X, codes, groups=np.r_[np.arange(20), 0, 0, 1])
+    copies, _, judged = judged_groups(X, codes, groups=np.r_[np.arange(20), 0, 0, 1])
     assert copies[0] == copies[20] == copies[21] and copies[1] == copies[22]
     assert judged[0] == judged[20] != judged[21] and judged[1] == judged[22]
-    _, none = judged_groups(X[:20], codes[:20])
+    _, _, none = judged_groups(X[:20], codes[:20])
     assert none is None
 
 
@@ -242,7 +242,7 @@ def test_each_neighbour_image_is_counted_once_per_label():
     X = np.vstack([X, X[60:61]])  # and once more labelled 0: another opinion, another neighbour
     codes = np.r_[codes, 0]
     index, indices, similarities = distinct_image_neighbours(
-        partial(NeighbourIndex, backend="sklearn"), X, codes, 5, copies=duplicate_groups(X))
+        partial(NeighbourIndex, backend="sklearn"), X, codes, 5, units=same_label_groups(duplicate_groups(X), codes))
     assert index.index.n_samples == 62 and len(index.rows) == 62 and index.index.features is X  # read in place
     assert (np.isin(indices, burst).sum(axis=1) <= 1).all()  # the burst takes one place at most
     assert set(indices[0, :2]) == {60, 68}  # sample 0 asks it once per label given
@@ -251,7 +251,8 @@ def test_each_neighbour_image_is_counted_once_per_label():
     # Without copies given one label, the index holds every row and the search is the plain one.
     plain = X[:60]
     index, indices, _ = distinct_image_neighbours(
-        partial(NeighbourIndex, backend="sklearn"), plain, codes[:60], 5, copies=duplicate_groups(plain))
+        partial(NeighbourIndex, backend="sklearn"), plain, codes[:60], 5,
+        units=same_label_groups(duplicate_groups(plain), codes[:60]))
     assert index.rows is None
     np.testing.assert_array_equal(indices, NeighbourIndex(plain, backend="sklearn").search(None, 5)[0])
 

@@ -62,11 +62,14 @@ def duplicate_groups(features):
 
 
 def judged_groups(features, codes, groups=None, find_copies=True):
-    """``(copies, judged)``: the exact copies among the rows of ``features`` (None without
-    any, or without ``find_copies``), and the groups a detector judges as one sample:
-    the copies and the caller's ``groups`` (int codes) merged, split by given label."""
+    """``(copies, units, judged)``: the exact copies among the rows of ``features`` (None
+    without any, or without ``find_copies``); those copies split by given label (the
+    images a neighbourhood counts once, see :func:`distinct_image_neighbours`); and the
+    groups a detector judges as one sample: the copies and the caller's ``groups`` (int
+    codes) merged, split by given label (the units themselves without ``groups``)."""
     copies = duplicate_groups(features) if find_copies else None
-    return copies, same_label_groups(merged_groups(copies, groups), codes)
+    units = same_label_groups(copies, codes)
+    return copies, units, units if groups is None else same_label_groups(merged_groups(copies, groups), codes)
 
 
 def copied_samples(copies):
@@ -201,20 +204,20 @@ class DistinctImageIndex:
         return values if self.rows is None else values[self.rows]
 
 
-def distinct_image_neighbours(make_index, features, codes, n_neighbors, copies=None, groups=None):
+def distinct_image_neighbours(make_index, features, codes, n_neighbors, units=None, groups=None):
     """``(index, indices, similarities)``: every sample's ``n_neighbors`` nearest neighbours
     outside its ``groups`` (see :func:`neighbours_outside_groups`), each image counted once
     per label it was given, and the :class:`DistinctImageIndex` that searches new queries
     among the same rows.
 
     Without that, the copies of one neighbour image (a placeholder crawled from many pages)
-    fill several places of a neighbourhood with one annotator's label. With ``copies``, the
+    fill several places of a neighbourhood with one annotator's label. With ``units`` (the
+    sets of identical rows given one label, ``same_label_groups(copies, codes)``), the
     index (``make_index(features, rows=rows)``, the rows read in place) holds the first of
-    each set of identical rows given one label; a set of copies given another label is
-    another row (another opinion). It holds every row without such copies, or where fewer
-    than ``n_neighbors + 1`` distinct rows are left.
+    each set; a set of copies given another label is another row (another opinion). It
+    holds every row without ``units``, or where fewer than ``n_neighbors + 1`` distinct
+    rows are left.
     """
-    units = None if copies is None else same_label_groups(copies, codes)
     if units is None or units.max() < n_neighbors:
         index = make_index(features)
         return (DistinctImageIndex(index), *neighbours_outside_groups(index, groups, n_neighbors))

@@ -407,7 +407,7 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         # Copies of one image vote and train as one (the pred_probs-only route's features are
         # the caller's probabilities, whose equal rows are different images).
-        copies, groups = judged_groups(features, codes, groups, find_copies=first_probe is None)
+        copies, units, groups = judged_groups(features, codes, groups, find_copies=first_probe is None)
         self.n_duplicates_ = copied_samples(copies)
         if groups is not None:  # the probe's folds hold one sample per group
             check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True,
@@ -417,7 +417,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.C_ = float(self._probe.C_)
         self._neighbour_index, indices, _ = distinct_image_neighbours(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), features, codes, self.n_neighbors_,
-            copies=copies, groups=groups,
+            units=units, groups=groups,
         )
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)

@@ -160,13 +160,13 @@ class NeighbourDetector(BaseNoiseDetector):
         # Unnormalised: the neighbour index works on unit vectors itself.
         embeddings = np.asarray(self._features(X_checked), dtype=np.float32)
         n_classes = len(encoding.classes)
-        copies = duplicate_groups(embeddings)
-        k = self.n_neighbors_ = self._fitted_neighbourhood(codes, copies, n_classes)
+        units = same_label_groups(duplicate_groups(embeddings), codes)  # copies given one label
+        k = self.n_neighbors_ = self._fitted_neighbourhood(codes, units, n_classes)
         # HOC's transition estimate needs a sample and two neighbours, whatever n_neighbors;
         # copies of one image given one label vote once (see distinct_image_neighbours).
         self._neighbour_index, indices, similarities = distinct_image_neighbours(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), embeddings, codes,
-            min(max(k, 2), len(codes) - 1), copies=copies,
+            min(max(k, 2), len(codes) - 1), units=units,
         )
         transition = neighbour_transition_matrix(indices, codes, n_classes, n_consensus=min(3, indices.shape[1] + 1))
         neighbours = indices[:, :k], similarities[:, :k]
@@ -179,11 +179,10 @@ class NeighbourDetector(BaseNoiseDetector):
         return Scores(votes.clean_proba, clean, votes.predicted, suggested_proba=votes.suggested_proba,
                       noise_transition=transition)
 
-    def _fitted_neighbourhood(self, codes, copies, n_classes):
+    def _fitted_neighbourhood(self, codes, units, n_classes):
         """``n_neighbors_``, with ``"auto"`` also below the smallest class's count of distinct
         images (copies given one label count once): a class of three images each given five
         times has two neighbours of its own, not fourteen."""
-        units = None if copies is None else same_label_groups(copies, codes)
         if self.n_neighbors != "auto" or units is None:
             return self.n_neighbors_
         distinct = np.bincount(codes[np.unique(units, return_index=True)[1]], minlength=n_classes)
