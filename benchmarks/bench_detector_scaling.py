@@ -7,7 +7,7 @@ Run by hand (not part of the tests), on an otherwise idle machine, in one comman
     .venv/bin/python benchmarks/bench_detector_scaling.py --fashion-mnist-70k \
         --out benchmarks/results/detector_fashion_mnist_70k.md
 
-Synthetic data: ``K = 10`` Gaussian clusters in ``D`` dimensions (unit-norm centres plus
+Synthetic data: ``K = 10`` Gaussian clusters (``--classes``) in ``D`` dimensions (unit-norm centres plus
 isotropic noise, so neighbours and a linear probe both carry signal, like frozen
 embeddings), float32, 40 % symmetric label noise. Each (detector, N, D) runs in a fresh
 process with ``--threads`` threads (OpenMP, BLAS, faiss and torch alike): the wall time of
@@ -52,11 +52,11 @@ N_CLASSES = 10
 DETECTORS = ("consensus", "neighbour", "gmm", "cleanlab-c1", "cleanlab")
 
 
-def clustered_embeddings(n, dim, seed=0):
+def clustered_embeddings(n, dim, seed=0, n_classes=N_CLASSES):
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(N_CLASSES, dim)).astype(np.float32)
+    centres = rng.normal(size=(n_classes, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    y = rng.integers(0, N_CLASSES, n)
+    y = rng.integers(0, n_classes, n)
     X = centres[y] + rng.normal(scale=1.5 / np.sqrt(dim), size=(n, dim)).astype(np.float32)
     return X.astype(np.float32), y
 
@@ -135,14 +135,14 @@ def with_copies(X, y_noisy, is_noisy, share, seed=0):
     return X, y_noisy, is_noisy
 
 
-def child(detector, n, dim, threads, copies=0.0):
+def child(detector, n, dim, threads, copies=0.0, n_classes=N_CLASSES):
     """One measurement in this process; prints a JSON line."""
     import torch
 
     torch.set_num_threads(threads)
     from skclip_noise import detection_report, make_noisy_labels
 
-    X, y = clustered_embeddings(n, dim)
+    X, y = clustered_embeddings(n, dim, n_classes=n_classes)
     X, y_noisy, is_noisy = with_copies(X, *make_noisy_labels(y, "symmetric", 0.4, random_state=0), copies)
     import skclip_noise  # noqa: F401  (imports counted in the baseline, not in the fit)
 
@@ -152,29 +152,32 @@ def child(detector, n, dim, threads, copies=0.0):
     clean = fit_one(detector, X, y_noisy)
     seconds = time.perf_counter() - start
     report = detection_report(is_noisy, clean, output_dict=True)
-    print(json.dumps({"detector": detector, "n": n, "dim": dim, "threads": threads, "copies": copies,
+    print(json.dumps({"detector": detector, "n": n, "dim": dim, "classes": n_classes, "threads": threads, "copies": copies,
                       "seconds": seconds,
                       "peak_mib": _peak_rss_mib() - baseline, "data_mib": X.nbytes / 2**20,
                       "clean_f1": report["clean_f1"], "noisy_f1": report["noisy_f1"]}))
 
 
-def run_child(detector, n, dim, timeout, threads=1, copies=0.0):
-    command = [sys.executable, __file__, "--child", detector, str(n), str(dim), str(threads), str(copies)]
+def run_child(detector, n, dim, timeout, threads=1, copies=0.0, n_classes=N_CLASSES):
+    command = [sys.executable, __file__, "--child", detector, str(n), str(dim), str(threads), str(copies),
+               str(n_classes)]
     environment = dict(os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES})
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True, env=environment)
     except subprocess.TimeoutExpired:
-        return {"detector": detector, "n": n, "dim": dim, "error": f"over {timeout} s"}
+        return {"detector": detector, "n": n, "dim": dim, "classes": n_classes, "error": f"over {timeout} s"}
     except subprocess.CalledProcessError as exc:
-        return {"detector": detector, "n": n, "dim": dim, "error": exc.stderr.strip().splitlines()[-1][:120]}
+        return {"detector": detector, "n": n, "dim": dim, "classes": n_classes,
+                "error": exc.stderr.strip().splitlines()[-1][:120]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def scaling_markdown(rows, argv):
     threads = sorted({r.get("threads", 1) for r in rows})
     copies = any(r.get("copies", 0) for r in rows)
+    classes = "/".join(str(k) for k in sorted({r.get("classes", N_CLASSES) for r in rows}))
     lines = [
-        "# Detector cost against N (synthetic clustered embeddings, 40 % symmetric noise"
+        f"# Detector cost against N (synthetic clustered embeddings, {classes} classes, 40 % symmetric noise"
         + ("; the last `copies` of the rows exact copies of earlier ones)" if copies else ")"),
         "",
         f"`benchmarks/bench_detector_scaling.py {' '.join(argv)}`; {'/'.join(map(str, threads))} thread(s) "
@@ -286,7 +289,7 @@ def fashion_mnist_70k(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        return child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), float(argv[5]))
+        return child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), float(argv[5]), int(argv[6]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[512, 1280])
@@ -294,6 +297,7 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
     parser.add_argument("--threads", type=int, default=1, help="threads of every library in each run")
     parser.add_argument("--plot", default=None, help="PNG of time and memory against N (log-log)")
+    parser.add_argument("--classes", type=int, default=N_CLASSES, help="number of classes (clusters)")
     parser.add_argument("--copies", type=float, nargs="+", default=[0.0],
                         help="shares of the rows that copy earlier rows (one run each)")
     parser.add_argument("--fashion-mnist-70k", action="store_true")
@@ -307,7 +311,7 @@ def main(argv=None):
             for n in args.sizes:
                 for copies in args.copies:
                     for detector in args.detectors:
-                        rows.append(run_child(detector, n, dim, args.timeout, args.threads, copies))
+                        rows.append(run_child(detector, n, dim, args.timeout, args.threads, copies, args.classes))
                         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         text = scaling_markdown(rows, argv)
         if args.out:

@@ -12,7 +12,14 @@ from sklearn.datasets import load_digits, load_sample_images
 from skclip_noise import ConsensusDetector, make_noisy_labels
 from skclip_noise.base import ISSUE_TYPES, issue_types
 from skclip_noise.noise import make_open_set
-from skclip_noise.selection import decidedness, fit_neighbour_outlier_model
+from skclip_noise.selection import (
+    NeighbourOutlierModel,
+    decidedness,
+    fit_neighbour_outlier_model,
+    neighbour_label_counts,
+    neighbour_label_distribution,
+)
+from skclip_noise.selection.outliers import _most_frequent_labels
 
 
 def _class_counts(labels, k, rng, purity=0.9):
@@ -85,6 +92,61 @@ def test_undecided_posteriors_reject_the_fit():
 def test_counts_must_match_the_labels():
     with pytest.raises(ValueError, match=r"counts must have shape \(n_samples, n_classes\) = \(3, 2\)"):
         fit_neighbour_outlier_model(np.ones((3, 4)), np.array([0, 1, 0]), 2)
+
+
+def _dense_class_log_likelihood(model, counts):
+    """The class hypothesis written out on dense counts, as the model's docstring states it."""
+    from scipy.special import logsumexp
+
+    log_marginal = np.log(model.label_marginal)
+    single = logsumexp(counts @ np.log(model.profiles).T + log_marginal, axis=1)
+    frequent = np.argsort(-counts, axis=1, kind="stable")[:, :4]
+    border = []
+    for a in range(4):
+        for b in range(a + 1, 4):
+            first, second = model.profiles[frequent[:, a]], model.profiles[frequent[:, b]]
+            blends = np.stack([(counts * np.log(w * first + (1 - w) * second)).sum(axis=1)
+                               for w in (0.125, 0.375, 0.625, 0.875)], axis=1)
+            prior = np.log(2.0) + log_marginal[frequent[:, a]] + log_marginal[frequent[:, b]]
+            border.append(logsumexp(blends, axis=1) - np.log(4) + prior)
+    return np.logaddexp(single, logsumexp(np.stack(border, axis=1), axis=1)) + np.log(0.5)
+
+
+def test_sparse_counts_give_the_dense_formula_ties_and_short_rows_included():
+    """Counts are read as a sparse matrix (with many classes most are zero): the same log-odds
+    as the dense formula, for rows with tied counts, fewer labels than border places, or none."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    n_classes = 12
+    counts = np.zeros((400, n_classes))
+    for row in counts:
+        labels = rng.integers(0, n_classes, rng.integers(0, 7))  # 0-6 neighbours: short rows and ties
+        np.add.at(row, labels, 1.0)
+    counts[:5] = 0.0
+    counts[5, [3, 9]] = 2.0  # a tie of two labels; the lowest absent ones follow
+    assert (np.argsort(-counts, axis=1, kind="stable")[:, :4] == _most_frequent_labels(sparse.csr_matrix(counts), 4)).all()
+
+    profiles = rng.dirichlet(np.ones(n_classes), size=n_classes) + np.eye(n_classes)
+    model = NeighbourOutlierModel(profiles / profiles.sum(axis=1, keepdims=True),
+                                  rng.dirichlet(np.ones(n_classes)), outlier_share=0.1)
+    expected = counts @ np.log(model.label_marginal) - _dense_class_log_likelihood(model, counts)
+    np.testing.assert_allclose(model.log_odds(counts), expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(model.log_odds(sparse.csr_matrix(counts)), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_neighbour_label_counts_are_the_label_shares_times_the_asked_neighbours():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 30, 200)
+    indices = rng.integers(0, 200, (200, 8))
+    slots = np.arange(8) < rng.integers(0, 9, 200)[:, None]  # some rows ask none
+    counts = neighbour_label_counts(indices, labels, 30, slots=slots)
+    assert counts.shape == (200, 30) and counts.nnz <= slots.sum()
+    shares = neighbour_label_distribution(indices, labels, 30, weights=slots)
+    np.testing.assert_allclose(counts.toarray(), shares * slots.sum(axis=1, keepdims=True), atol=1e-12)
+    np.testing.assert_array_equal(neighbour_label_counts(indices, labels, 30).toarray().sum(axis=1), 8)
+    with pytest.raises(ValueError, match="slots must have the shape"):
+        neighbour_label_counts(indices, labels, 30, slots=slots[:, :3])
 
 
 def test_issue_types_cover_each_kind():

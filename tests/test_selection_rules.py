@@ -139,14 +139,16 @@ def test_fitted_temperature_sharpens_right_but_flat_probabilities_and_softens_wr
     assert fit_temperature(labels, overconfident, mask=[True, False, True, False]) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("sharpness", [0.3, 1.0, 5.0])
-def test_fitted_temperature_minimises_the_log_loss_of_temperature_scale(sharpness):
+@pytest.mark.parametrize("sharpness", [0.02, 0.3, 1.0, 5.0, 40.0])
+@pytest.mark.parametrize("right", [0.1, 0.7, 1.0])
+def test_fitted_temperature_minimises_the_log_loss_of_temperature_scale(sharpness, right):
+    """The bisection over the grid finds argmin's temperature, at either end of the grid too."""
     from skclip_noise.selection import TEMPERATURES
 
     rng = np.random.default_rng(0)
     logits = 3 * sharpness * rng.normal(size=(500, 6))
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    labels = np.where(rng.random(500) < 0.7, proba.argmax(axis=1), rng.integers(0, 6, 500))
+    labels = np.where(rng.random(500) < right, proba.argmax(axis=1), rng.integers(0, 6, 500))
     losses = [-np.log(temperature_scale(proba, t)[np.arange(500), labels]).mean() for t in TEMPERATURES]
     assert fit_temperature(labels, proba) == TEMPERATURES[int(np.argmin(losses))]
 
@@ -190,3 +192,25 @@ def test_bias_corrected_temperature_leaves_evenly_fitted_classes_alone_and_reads
     np.testing.assert_allclose(masked[1], alone[1], atol=1e-4)
     # Nothing kept: the plain temperature's fallback, no bias.
     assert fit_bias_corrected_temperature(labels, proba, mask=np.zeros(900, bool)) == (1.0, pytest.approx(np.zeros(3)))
+
+
+def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypatch):
+    """They work on a few rows at a time (bounded memory with many classes): blocks of 7
+    rows give what one block gives."""
+    from skclip_noise.selection import bayes_clean_posterior, calibration, fit_bias_corrected_temperature, transition
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 5, 300)
+    logits = 1.5 * np.eye(5)[labels] + rng.normal(size=(300, 5))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    T = np.full((5, 5), 0.05) + 0.75 * np.eye(5)
+    whole = (fit_temperature(labels, proba), fit_bias_corrected_temperature(labels, proba),
+             bayes_clean_posterior(labels, proba, T))
+    for module in (calibration, transition):
+        monkeypatch.setattr(module, "block_rows_for", lambda n_columns: 7)
+    blocks = (fit_temperature(labels, proba), fit_bias_corrected_temperature(labels, proba),
+              bayes_clean_posterior(labels, proba, T))
+    assert blocks[0] == whole[0]
+    assert blocks[1][0] == pytest.approx(whole[1][0], rel=1e-6)
+    np.testing.assert_allclose(blocks[1][1], whole[1][1], atol=1e-6)
+    np.testing.assert_allclose(blocks[2], whole[2], rtol=1e-12)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["asked_neighbours", "check_neighbourhood", "neighbourhood_slots", "resolve_neighbourhood"]
+__all__ = ["check_neighbourhood", "neighbourhood_slots", "resolve_neighbourhood"]
 
 
 def check_neighbourhood(n_neighbors, encoding):
@@ -54,9 +54,3 @@ def neighbourhood_slots(codes, class_sizes, n_neighbors):
     if sizes.min() >= n_neighbors:
         return None
     return np.arange(n_neighbors) < sizes[:, None]
-
-
-def asked_neighbours(slots, n_neighbors):
-    """How many neighbours each sample asks: ``n_neighbors`` when ``slots`` is None, else
-    its row sums (a column, to turn label shares into label counts)."""
-    return n_neighbors if slots is None else slots.sum(axis=1, keepdims=True)

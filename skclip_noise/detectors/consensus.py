@@ -15,6 +15,7 @@ from ..selection import (
     bayes_clean_posterior,
     confident_learning_mask,
     fit_neighbour_outlier_model,
+    neighbour_label_counts,
     neighbour_label_distribution,
     pooled_noise_transition,
     query_label_distribution,
@@ -34,7 +35,7 @@ from ._consensus_rules import (
     weigh_zero_shot,
 )
 from ._duplicates import check_groups, copied_samples, distinct_image_neighbours, judged_groups
-from ._neighbourhood import asked_neighbours, check_neighbourhood, neighbourhood_slots
+from ._neighbourhood import check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import class_text_features, zero_shot_proba
 
@@ -421,19 +422,23 @@ class ConsensusDetector(BaseNoiseDetector):
         )
         slots = self._slots(codes, codes)
         neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
-        # every asked neighbour's given label: the outlier evidence
-        label_counts = neighbours * asked_neighbours(slots, indices.shape[1])
+        label_counts = neighbour_label_counts(indices, codes, n_classes, slots=slots)  # the outlier evidence
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
         consensus = self._signals(probe_proba, neighbours, extra)
+        # Each (n, K) array goes once no step needs it: with many classes they are the memory.
+        del probe_proba, neighbours
+        if pred_probs is None:
+            own_first_probe = None
         self.evidence_gain_ = evidence_gain(codes, consensus)
         if not self._informative:
             warn_without_evidence(self.evidence_gain_, stacklevel=5)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         self._transition = pooled_noise_transition(codes, consensus, keep)
+        del consensus
         for round_ in range(self.n_rounds):
             probe_proba = self._probe.refit(codes, keep)
             neighbours = kept_neighbour_distribution(
@@ -447,8 +452,10 @@ class ConsensusDetector(BaseNoiseDetector):
                 self.pred_probs_weight_ = self._extra_weights[-1]
                 extra.append(signal)
             combined = self._signals(probe_proba, neighbours, extra)
+            del probe_proba, neighbours
             self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
             self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
+            del combined
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
@@ -509,9 +516,7 @@ class ConsensusDetector(BaseNoiseDetector):
         combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
         outlier = None
         if self._outlier_model is not None:
-            counts = query_label_distribution(indices, self._fit_codes, n_classes, weights=slots)
-            counts *= asked_neighbours(slots, indices.shape[1])
-            outlier = self._outlier_model.proba(counts)
+            outlier = self._outlier_model.proba(neighbour_label_counts(indices, self._fit_codes, n_classes, slots=slots))
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,
             flag_disagreement=self.flag_disagreement,

@@ -29,6 +29,7 @@ from .mixture import (
 from .neighbours import NeighbourIndex, nearest_neighbours
 from .outliers import MIN_DECIDEDNESS, NeighbourOutlierModel, decidedness, fit_neighbour_outlier_model
 from .simifeat import (
+    neighbour_label_counts,
     neighbour_label_distribution,
     neighbour_transition_matrix,
     query_label_distribution,
@@ -61,6 +62,7 @@ __all__ = [
     "loss_mixture_clean_proba",
     "loss_mixture_posterior",
     "nearest_neighbours",
+    "neighbour_label_counts",
     "neighbour_label_distribution",
     "neighbour_transition_matrix",
     "pooled_noise_transition",

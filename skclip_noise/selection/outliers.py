@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 
 __all__ = ["MIN_DECIDEDNESS", "NeighbourOutlierModel", "decidedness", "fit_neighbour_outlier_model"]
@@ -53,8 +54,8 @@ N_BLEND_WEIGHTS = 4
 MIN_OUTLIER_SHARE, MAX_OUTLIER_SHARE = 1e-6, 0.5
 #: A fit whose posteriors are less decided than this (see ``decidedness``) is rejected.
 MIN_DECIDEDNESS = 0.5
-#: Rows per block: bounds the temporary (block, n_classes) arrays of the border terms.
-BLOCK_ROWS = 65_536
+#: Entries of a block of rows: bounds the temporary (block, n_classes) arrays.
+BLOCK_ENTRIES = 2**21
 
 
 @dataclass
@@ -94,32 +95,41 @@ class NeighbourOutlierModel:
     rejected_outliers: int = 0
 
     def log_odds(self, counts):
-        """Log-likelihood ratio, outlier against a class, of each row of neighbour label counts."""
-        counts = np.asarray(counts, dtype=np.float64)
+        """Log-likelihood ratio, outlier against a class, of each row of neighbour label counts
+        (an array or a scipy sparse matrix of shape (n_samples, n_classes))."""
+        counts = _sparse_counts(counts)
         log_profiles = np.log(self.profiles)
         log_marginal = np.log(self.label_marginal)
-        out = np.empty(len(counts))
-        for start in range(0, len(counts), BLOCK_ROWS):
-            block = counts[start:start + BLOCK_ROWS]
-            out[start:start + BLOCK_ROWS] = block @ log_marginal - self._class_log_likelihood(
+        out = np.empty(counts.shape[0])
+        block_rows = max(1, BLOCK_ENTRIES // len(log_marginal))
+        for start in range(0, counts.shape[0], block_rows):
+            block = counts[start:start + block_rows]
+            out[start:start + block_rows] = block @ log_marginal - self._class_log_likelihood(
                 block, log_profiles, log_marginal
             )
         return out
 
     def _class_log_likelihood(self, counts, log_profiles, log_marginal):
+        """Of a block of sparse counts: the border blends are summed over each row's
+        non-zero counts only (k neighbours, not n_classes columns)."""
         single = logsumexp(counts @ log_profiles.T + log_marginal, axis=1)
         n_border = min(N_BORDER_CLASSES, len(self.label_marginal))
         if n_border < 2:
             return single
-        frequent = np.argsort(-counts, axis=1, kind="stable")[:, :n_border]
+        frequent = _most_frequent_labels(counts, n_border)
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        labels, values = counts.indices, counts.data
         weights = (np.arange(N_BLEND_WEIGHTS) + 0.5) / N_BLEND_WEIGHTS
+        # profile_at[a]: each non-zero count's label share in the profile of the row's a-th label
+        profile_at = [self.profiles[frequent[rows, a], labels] for a in range(n_border)]
         border = []
         for a in range(n_border):
             for b in range(a + 1, n_border):
-                first, second = self.profiles[frequent[:, a]], self.profiles[frequent[:, b]]
-                blends = np.stack(
-                    [(counts * np.log(w * first + (1 - w) * second)).sum(axis=1) for w in weights], axis=1
-                )
+                first, second = profile_at[a], profile_at[b]
+                blends = np.stack([
+                    np.bincount(rows, weights=values * np.log(w * first + (1 - w) * second), minlength=len(single))
+                    for w in weights
+                ], axis=1)
                 prior = np.log(2.0) + log_marginal[frequent[:, a]] + log_marginal[frequent[:, b]]
                 border.append(logsumexp(blends, axis=1) - np.log(len(weights)) + prior)
         border = logsumexp(np.stack(border, axis=1), axis=1)
@@ -132,6 +142,37 @@ class NeighbourOutlierModel:
         return _posterior(self.log_odds(counts), self.outlier_share)
 
 
+def _sparse_counts(counts):
+    """Counts as a CSR matrix of float64 with sorted, summed, non-zero entries."""
+    counts = sparse.csr_matrix(counts, dtype=np.float64)
+    counts.sum_duplicates()
+    counts.eliminate_zeros()
+    return counts
+
+
+def _most_frequent_labels(counts, n_labels):
+    """The ``n_labels`` labels of each row of sparse ``counts`` in order of falling count,
+    ties (and the labels no neighbour carries, which follow) in increasing order: the
+    first columns of a stable ``argsort(-counts)`` of the dense rows."""
+    n_rows, n_classes = counts.shape
+    per_row = np.diff(counts.indptr)
+    rows = np.repeat(np.arange(n_rows), per_row)
+    order = np.lexsort((counts.indices, -counts.data, rows))
+    rank = np.arange(len(order)) - counts.indptr[rows[order]]
+    frequent = np.empty((n_rows, n_labels), dtype=np.intp)
+    top = rank < n_labels
+    frequent[rows[order][top], rank[top]] = counts.indices[order][top]
+    short = np.flatnonzero(per_row < n_labels)
+    if short.size:  # fewer labels than places: the lowest labels absent from the row follow
+        n_candidates = min(n_classes, 2 * n_labels - 1)  # a row lacks at least n_labels of these
+        present = counts[short][:, :n_candidates].toarray() > 0
+        absent = np.argsort(present, axis=1, kind="stable")
+        for place in range(n_labels):
+            needs = per_row[short] <= place
+            frequent[short[needs], place] = absent[needs, place - per_row[short[needs]]]
+    return frequent
+
+
 def _posterior(log_odds, share):
     logit = np.clip(log_odds + np.log(share) - np.log1p(-share), -700, 700)
     return 1.0 / (1.0 + np.exp(-logit))
@@ -142,9 +183,12 @@ def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, ma
 
     Parameters
     ----------
-    counts : array-like of shape (n_samples, n_classes)
+    counts : array-like or scipy sparse matrix of shape (n_samples, n_classes)
         How many of each sample's neighbours carry each label (the sample itself not
         counted), e.g. ``k * neighbour_label_distribution(indices, labels, n_classes)``.
+        A sample has at most as many labels as neighbours, so with many classes a
+        sparse matrix (as :func:`~skclip_noise.selection.neighbour_label_counts` makes) saves memory and time:
+        the model's cost grows with the non-zero counts, not ``n_samples * n_classes``.
     labels : array-like of shape (n_samples,)
         The given labels as codes ``0 .. n_classes - 1``.
     n_classes : int
@@ -175,15 +219,20 @@ def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, ma
     >>> np.flatnonzero(proba > 0.5).tolist(), round(model.outlier_share, 2)
     ([0, 1, 2, 3, 4, 5, 6, 7], 0.04)
     """
-    counts = np.asarray(counts, dtype=np.float64)
     labels = np.asarray(labels)
-    if counts.ndim != 2 or counts.shape != (len(labels), n_classes):
+    shape = counts.shape if sparse.issparse(counts) else np.shape(counts)
+    if shape != (len(labels), n_classes):
         raise ValueError(
-            f"counts must have shape (n_samples, n_classes) = ({len(labels)}, {n_classes}); got {counts.shape}."
+            f"counts must have shape (n_samples, n_classes) = ({len(labels)}, {n_classes}); got {shape}."
         )
+    counts = _sparse_counts(counts)
     reference = np.ones(len(labels), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
-    profiles = np.zeros((n_classes, n_classes))
-    np.add.at(profiles, labels[reference], counts[reference])
+    reference_rows = np.flatnonzero(reference)
+    of_class = sparse.csr_matrix(
+        (np.ones(reference_rows.size), (labels[reference_rows], np.arange(reference_rows.size))),
+        shape=(n_classes, reference_rows.size),
+    )
+    profiles = (of_class @ counts[reference_rows]).toarray()
     profiles = (profiles + 1.0) / (profiles.sum(axis=1, keepdims=True) + n_classes)
     label_marginal = np.bincount(labels, minlength=n_classes) / len(labels)
     label_marginal = np.clip(label_marginal, 1e-12, None)

@@ -17,6 +17,7 @@ from ._common import check_int, check_label_codes, lowest_per_group
 from .neighbours import nearest_neighbours
 
 __all__ = [
+    "neighbour_label_counts",
     "neighbour_label_distribution",
     "query_label_distribution",
     "neighbour_transition_matrix",
@@ -121,6 +122,55 @@ def query_label_distribution(neighbour_indices, labels, n_classes, *, weights=No
     return _label_distribution(idx, codes, n_classes, weights, 0.0)
 
 
+def neighbour_label_counts(neighbour_indices, labels, n_classes, *, slots=None):
+    """How many of each sample's neighbours carry each label, as a sparse matrix.
+
+    The counts behind :func:`neighbour_label_distribution`, with at most ``n_neighbors``
+    non-zero entries per row whatever the number of classes: with a thousand classes a
+    dense (n_samples, n_classes) array of them would be almost all zeros.
+
+    Parameters
+    ----------
+    neighbour_indices : array-like of int, shape (n_samples, n_neighbors)
+        Each row indexes ``labels`` (the labelled samples the neighbours were searched among).
+    labels : array-like of shape (n_labelled,)
+        Given labels as integer codes ``0 .. n_classes-1``.
+    n_classes : int
+    slots : array-like of bool, shape (n_samples, n_neighbors), default=None
+        Which neighbours each sample asks; None: all of them.
+
+    Returns
+    -------
+    counts : scipy.sparse.csr_matrix of shape (n_samples, n_classes)
+
+    Examples
+    --------
+    >>> neighbour_label_counts([[1, 2], [0, 2], [0, 1]], [0, 0, 1], 2).toarray()
+    array([[1., 1.],
+           [1., 1.],
+           [2., 0.]])
+    """
+    from scipy.sparse import csr_matrix
+
+    n_classes = check_int(n_classes, "n_classes", 1)
+    codes = check_label_codes(labels, n_classes)
+    idx = _check_neighbour_indices(neighbour_indices, n_searched=len(codes))
+    n_samples, n_neighbors = idx.shape
+    if slots is None:
+        asked = np.ones(idx.size)
+    else:
+        asked = np.asarray(slots, dtype=np.float64)
+        if asked.shape != idx.shape:
+            raise ValueError(f"slots must have the shape of neighbour_indices {idx.shape}; got {asked.shape}.")
+        asked = asked.ravel()
+    counts = csr_matrix(
+        (asked, codes[idx].ravel(), np.arange(0, idx.size + 1, n_neighbors)), shape=(n_samples, n_classes)
+    )
+    counts.sum_duplicates()
+    counts.eliminate_zeros()
+    return counts
+
+
 def _label_distribution(idx, codes, n_classes, weights, self_weight):
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
@@ -131,7 +181,8 @@ def _label_distribution(idx, codes, n_classes, weights, self_weight):
     if not np.isfinite(self_weight) or self_weight < 0:
         raise ValueError(f"self_weight must be a finite number >= 0; got {self_weight!r}.")
     votes = _neighbour_votes(idx, codes, n_classes, weights, float(self_weight))
-    return votes / votes.sum(axis=1, keepdims=True)
+    votes /= votes.sum(axis=1, keepdims=True)
+    return votes
 
 
 def neighbour_transition_matrix(

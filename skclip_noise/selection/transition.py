@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_label_codes
+from ._common import block_rows_for, check_label_codes
 from .confident import confident_learning_mask, estimate_noise_transition
 
 __all__ = ["bayes_clean_posterior", "pooled_noise_transition", "transition_from_verdicts"]
@@ -166,7 +166,10 @@ def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
         raise ValueError(f"transition must be a finite, non-negative {probs.shape[1]} x {probs.shape[1]} matrix.")
     T = T + smoothing
     T /= T.sum(axis=1, keepdims=True)
-    rows = np.arange(len(codes))
-    evidence = probs * T[:, codes].T  # p(i | x) T[i, y] for every class i
-    clean = evidence[rows, codes]
-    return np.clip(clean / np.maximum(evidence.sum(axis=1), 1e-300), 0.0, 1.0)
+    clean = probs[np.arange(len(codes)), codes] * T[codes, codes]
+    total = np.empty(len(codes))  # sum_i p(i | x) T[i, y], a block of rows at a time (bounded temporaries)
+    block_rows = block_rows_for(probs.shape[1])
+    for start in range(0, len(codes), block_rows):
+        block = slice(start, start + block_rows)
+        total[block] = np.einsum("ij,ji->i", probs[block], T[:, codes[block]])
+    return np.clip(clean / np.maximum(total, 1e-300), 0.0, 1.0)
