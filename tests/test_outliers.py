@@ -82,6 +82,9 @@ def test_undecided_posteriors_reject_the_fit():
     counts = _class_counts(labels, 20, rng, purity=0.2)
     model, proba = fit_neighbour_outlier_model(counts, labels, 10)
     assert model.rejected and not proba.any() and not model.proba(counts).any()
+    from scipy import sparse
+
+    assert model.proba(sparse.csr_matrix(counts)).shape == (len(counts),)  # sparse counts, as the detector passes
     assert decidedness(np.full(5, 0.3), 0.3) == 0.0
     clear = _class_counts(labels, 20, rng)  # the same classes, well separated, with 50 outliers
     clear[:50] = rng.multinomial(20, np.full(10, 0.1), size=50)

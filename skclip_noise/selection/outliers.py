@@ -138,7 +138,7 @@ class NeighbourOutlierModel:
     def proba(self, counts):
         """Posterior probability that each sample (row of neighbour label counts) is an outlier."""
         if self.rejected:
-            return np.zeros(len(counts))
+            return np.zeros(_sparse_counts(counts).shape[0])
         return _posterior(self.log_odds(counts), self.outlier_share)
 
 
