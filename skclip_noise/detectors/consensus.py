@@ -516,7 +516,8 @@ class ConsensusDetector(BaseNoiseDetector):
         combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
         outlier = None
         if self._outlier_model is not None:
-            outlier = self._outlier_model.proba(neighbour_label_counts(indices, self._fit_codes, n_classes, slots=slots))
+            counts = neighbour_label_counts(indices, self._fit_codes, n_classes, slots=slots)
+            outlier = self._outlier_model.proba(counts)
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,
             flag_disagreement=self.flag_disagreement,

@@ -144,7 +144,7 @@ class NeighbourOutlierModel:
 
 def _sparse_counts(counts):
     """Counts as a CSR matrix of float64 with sorted, summed, non-zero entries."""
-    counts = sparse.csr_matrix(counts, dtype=np.float64)
+    counts = sparse.csr_matrix(counts, dtype=np.float64, copy=True)  # the caller's matrix is not reordered
     counts.sum_duplicates()
     counts.eliminate_zeros()
     return counts
@@ -187,8 +187,9 @@ def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, ma
         How many of each sample's neighbours carry each label (the sample itself not
         counted), e.g. ``k * neighbour_label_distribution(indices, labels, n_classes)``.
         A sample has at most as many labels as neighbours, so with many classes a
-        sparse matrix (as :func:`~skclip_noise.selection.neighbour_label_counts` makes) saves memory and time:
-        the model's cost grows with the non-zero counts, not ``n_samples * n_classes``.
+        sparse matrix (as :func:`~skclip_noise.selection.neighbour_label_counts` makes)
+        saves memory and time: the model's cost grows with the non-zero counts, not
+        ``n_samples * n_classes``.
     labels : array-like of shape (n_samples,)
         The given labels as codes ``0 .. n_classes - 1``.
     n_classes : int
