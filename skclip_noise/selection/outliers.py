@@ -143,8 +143,13 @@ class NeighbourOutlierModel:
 
 
 def _sparse_counts(counts):
-    """Counts as a CSR matrix of float64 with sorted, summed, non-zero entries."""
-    counts = sparse.csr_matrix(counts, dtype=np.float64, copy=True)  # the caller's matrix is not reordered
+    """Counts as a CSR matrix of float64 with sorted, summed, non-zero entries: read as they
+    are when they already are one (as :func:`fit_neighbour_outlier_model` passes them on to
+    ``log_odds``), otherwise a tidied copy (the caller's matrix is not reordered)."""
+    if (sparse.issparse(counts) and counts.format == "csr" and counts.dtype == np.float64
+            and counts.has_canonical_format and counts.data.all()):
+        return counts
+    counts = sparse.csr_matrix(counts, dtype=np.float64, copy=True)
     counts.sum_duplicates()
     counts.eliminate_zeros()
     return counts
