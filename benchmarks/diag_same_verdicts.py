@@ -2,7 +2,8 @@
 
 Fits the default detector on fixed draws (digits raw and MobileNetV2, Fashion-MNIST
 MobileNetV2: symmetric 20 % and pair-flip 30 %; the digits with a fifth replaced by images
-of no class; Gaussian classes, 100 of 30 samples and 1,000 of 20) and saves its
+of no class; Gaussian classes of ``_bench_common.gaussian_classes``, 100 of 30 samples and
+1,000 of 20) and saves its
 ``clean_proba_``, ``class_proba_``, ``outlier_proba_`` and ``clean_mask_``. Run it once with
 the library before a change (``PYTHONPATH`` pointing at a checkout of it) and once after,
 then compare:
@@ -25,6 +26,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import gaussian_classes  # noqa: E402
 from _features import get_features  # noqa: E402
 
 
@@ -42,11 +44,8 @@ def draws():
                        else get_features("fmnist_mobilenetv2", verbose=False)[0][:len(X)].astype(np.float32))
             X_open, y_open, _ = make_open_set(X, y, outside, 0.2, random_state=0)
             yield f"{name}.open_set", X_open, y_open
-    rng = np.random.default_rng(0)
     for n_classes, per_class in ((100, 30), (1000, 20)):
-        centres = rng.normal(size=(n_classes, 128)) * 5 / np.sqrt(128)
-        y = np.repeat(np.arange(n_classes), per_class)
-        X = (centres[y] + rng.normal(size=(y.size, 128)) / np.sqrt(128)).astype(np.float32)
+        X, y = gaussian_classes(n_classes, per_class, std=4.0, seed=0)
         yield f"gaussian{n_classes}", X, make_noisy_labels(y, "symmetric", 0.2, random_state=0)[0]
 
 
