@@ -440,10 +440,12 @@ class ConsensusDetector(BaseNoiseDetector):
         self._transition = pooled_noise_transition(codes, consensus, keep)
         del consensus
         for round_ in range(self.n_rounds):
-            probe_proba = self._probe.refit(codes, keep)
-            neighbours = kept_neighbour_distribution(
-                neighbour_label_distribution, indices, codes, keep, n_classes, slots
-            )
+            probe_proba = neighbours = None  # the probe and the neighbours weigh nothing (see weigh_pred_probs)
+            if sum(self._extra_weights) < 1 - 1e-9:
+                probe_proba = self._probe.refit(codes, keep)
+                neighbours = kept_neighbour_distribution(
+                    neighbour_label_distribution, indices, codes, keep, n_classes, slots
+                )
             if round_ == 0 and pred_probs is not None:  # the caller's pred_probs join, weighed once
                 self._extra_weights, signal = weigh_pred_probs(
                     codes, (probe_proba + neighbours) / 2, extra, self._extra_weights, pred_probs, own_first_probe,
