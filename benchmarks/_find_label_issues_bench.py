@@ -82,6 +82,7 @@ def evaluate_pred_probs(name, seed, caller="lr"):
         # The function returns a mask; its ranking is the same detector's clean_proba_.
         ranking = fit_pred_probs_detector(y_noisy, proba, detector=ConsensusDetector(random_state=seed))
         record("ours_pred_probs", ~issues, 1 - ranking.clean_proba_, seconds)
+        row["ours_pred_probs_weight"] = ranking.pred_probs_weight_  # 1: judged by the pred_probs alone
         # A model of the caller's own that is not the probe: the other backbone's tuned probe.
         other_proba, _ = cleanlab_best(get_features(OTHER_FEATURES[name])[0], y_noisy, seed)
         for method, extra in (("consensus", None), ("consensus_pred_probs", proba),

@@ -53,7 +53,9 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, gro
     ``pred_probs`` themselves as the probe's out-of-fold probabilities of the given
     labels (they are exactly that, from the caller's model, which a probe refitted on
     their logarithms only approximates), the later rounds refit the probe on the samples
-    it keeps, and it types no outliers (``detect_outliers=False``): the outlier model
+    it keeps (unless that probe and the neighbours predict the kept labels worse than
+    ``pred_probs`` do: ``pred_probs`` are then the evidence alone,
+    ``pred_probs_weight_ = 1``), and it types no outliers (``detect_outliers=False``): the outlier model
     reads the labels of a sample's neighbours in an embedding, and among a model's
     probability vectors a class under heavy noise looks like images of no class. With
     ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs, groups=groups)``.
@@ -213,7 +215,9 @@ def find_label_issues(
     works on their (floored) log-probabilities: its first round takes your
     ``pred_probs`` as its probe's, later rounds relearn the classes from your model's
     output on the samples it keeps, and the neighbours compare samples by the shape of
-    their predicted distribution. With ``features`` too, it works on the
+    their predicted distribution. Where those relearned signals predict the labels it
+    keeps worse than your ``pred_probs`` (many classes of few samples each), your
+    ``pred_probs`` are its evidence alone. With ``features`` too, it works on the
     features and your ``pred_probs`` join as one more signal, weighted by how well they
     predict the labels it trusts (weight 0 when they do not help). Measured in
     ``benchmarks/results/find_label_issues_*.md``, with four kinds of caller model in

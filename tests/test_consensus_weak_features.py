@@ -71,3 +71,20 @@ def test_find_label_issues_with_a_model_that_knows_nothing_returns_no_issue():
     with pytest.warns(UserWarning, match=r"pred_probs alone\) predicts the given labels no better"):
         issues = find_label_issues(labels, pred_probs)
     assert not issues.any()
+
+
+def test_votes_with_exact_zeros_under_heavy_noise_are_evidence():
+    """Five neighbours' votes for the given label, 60 % of the labels wrong: the given label
+    often gets no vote, and no temperature lifts a zero, so the gain against the
+    frequencies came out -0.90 nats; as a mixture with the frequencies (a label drawn at
+    random with their share) it is +0.09 at many standard errors. Random probabilities stay
+    below zero."""
+    from skclip_noise.detectors._consensus_rules import evidence_gain
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 180)
+    given, _ = make_noisy_labels(y, "symmetric", 0.6, random_state=0)
+    given_share = np.full((10, 10), 0.6 / 9) + np.eye(10) * (0.4 - 0.6 / 9)  # given labels around each true class
+    votes = np.array([rng.multinomial(5, given_share[c]) for c in y]) / 5
+    assert evidence_gain(given, votes) > 0.05
+    assert evidence_gain(given, rng.dirichlet(np.ones(10), size=len(y))) < 0

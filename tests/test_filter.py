@@ -174,3 +174,86 @@ def test_fit_pred_probs_detector_checks_its_evidence_and_leaves_the_given_detect
     given = ConsensusDetector(random_state=0)
     fitted = fit_pred_probs_detector(y_noisy, proba, detector=given)
     assert fitted is not given and not hasattr(given, "clean_mask_") and given.detect_outliers
+
+
+# ------------------------------------- a caller's model the refit cannot read
+
+
+def _many_class_pred_probs(n_samples, n_classes, scale, seed=0):
+    """A simulated caller's model: logits ``scale`` on the true class, standard normal noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n_samples)
+    logits = rng.normal(size=(n_samples, n_classes))
+    logits[np.arange(n_samples), y] += scale
+    return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_kept_log_loss_reads_the_kept_rows_at_their_own_temperature():
+    from scipy.special import softmax
+
+    from skclip_noise.detectors._consensus_rules import kept_log_loss
+    from skclip_noise.selection.calibration import TEMPERATURES
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), 100)
+    logits = rng.normal(size=(400, 4))
+    logits[np.arange(400), codes] += 2.0
+    kept = rng.random(400) < 0.8
+    sharp, flat = softmax(logits, axis=1), softmax(logits * TEMPERATURES[0] / TEMPERATURES[8], axis=1)
+    assert kept_log_loss(codes, flat, kept) == pytest.approx(kept_log_loss(codes, sharp, kept), rel=1e-9)
+    wrong_elsewhere = sharp.copy()
+    wrong_elsewhere[~kept] = np.roll(sharp[~kept], 1, axis=1)
+    assert kept_log_loss(codes, wrong_elsewhere, kept) == kept_log_loss(codes, sharp, kept)
+    assert kept_log_loss(codes, np.full((400, 4), 0.25), kept) == pytest.approx(np.log(4))
+
+
+def test_pred_probs_the_refit_reads_worse_take_all_the_weight_in_the_pred_probs_only_route():
+    from skclip_noise.detectors._consensus_rules import MAX_PRED_PROBS_WEIGHT, weigh_pred_probs
+
+    y, pred_probs = _many_class_pred_probs(600, 6, 3.0)
+    kept = np.ones(600, dtype=bool)
+    blind = np.random.default_rng(1).dirichlet(np.ones(6), size=600)  # a refit that reads nothing
+    weights, signal = weigh_pred_probs(y, blind, [], (), pred_probs, blind, kept, calibrated=False)
+    assert weights == (1.0,) and signal is pred_probs
+    # With features the detector's own signals keep two thirds, whatever the caller's model knows.
+    weights, _ = weigh_pred_probs(y, blind, [], (), pred_probs, blind, kept, calibrated=True)
+    assert weights[0] <= MAX_PRED_PROBS_WEIGHT + 1e-9
+    # A refit that reads the labels better than the caller's model does leaves the cap alone.
+    weights, _ = weigh_pred_probs(y, np.eye(6)[y] * 0.9 + 0.02, [], (), pred_probs, blind, kept, calibrated=False)
+    assert weights[0] <= MAX_PRED_PROBS_WEIGHT + 1e-9
+
+
+def test_mixing_without_the_probe_and_the_neighbours_needs_the_extra_signals_to_weigh_everything():
+    from skclip_noise.detectors._consensus_rules import mix_signals
+
+    signal = np.array([[0.7, 0.3], [0.2, 0.8]])
+    np.testing.assert_array_equal(mix_signals(None, None, (1.0,), [signal]), signal)
+    np.testing.assert_allclose(mix_signals(None, None, (0.25, 0.75), [signal, signal[::-1]]),
+                               0.25 * signal + 0.75 * signal[::-1])
+    with pytest.raises(ValueError, match="weigh 0.5"):
+        mix_signals(None, None, (0.5,), [signal])
+
+
+def test_pred_probs_of_many_classes_that_the_refit_cannot_read_are_the_evidence():
+    """75 classes of 20 samples: a probe refitted on 75-dimensional log-probabilities and
+    neighbours among them read the classes worse than the caller's model (84 % accurate).
+    Measured: clean F1 0.9815 (0.9620 with the weight capped at 1/3; cleanlab's call 0.9605)."""
+    from skclip_noise.selection import temperature_scale
+
+    y, pred_probs = _many_class_pred_probs(1500, 75, 3.5)
+    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
+    detector = fit_pred_probs_detector(y_noisy, pred_probs)
+    assert detector.pred_probs_weight_ == 1.0
+    np.testing.assert_allclose(
+        detector.class_proba_, temperature_scale(pred_probs, detector.temperature_, bias=detector.class_bias_)
+    )
+    assert detection_report(is_noisy, detector.clean_mask_, output_dict=True)["clean_f1"] > 0.975
+    # New pairs (without the caller's pred_probs) are judged by the probe and neighbours of the first refit.
+    assert detector.predict_clean(log_proba_features(pred_probs[:5]), y_noisy[:5]).shape == (5,)
+
+
+def test_pred_probs_the_refit_reads_as_well_keep_their_cap(digits_case):
+    """Under pair-flip noise the refit un-learns the flips the caller's model learned."""
+    _, y_noisy, _, proba = digits_case
+    detector = fit_pred_probs_detector(y_noisy, proba, detector=ConsensusDetector(random_state=0))
+    assert detector.pred_probs_weight_ <= 1 / 3 + 1e-9

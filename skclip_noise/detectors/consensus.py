@@ -7,7 +7,6 @@ from functools import partial
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
-from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector, Scores
 from ..data.labels import check_pred_probs
 from ..selection import (
@@ -37,7 +36,7 @@ from ._consensus_rules import (
 from ._duplicates import check_groups, copied_samples, distinct_image_neighbours, judged_groups
 from ._neighbourhood import check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
-from .label_match import class_text_features, zero_shot_proba
+from .label_match import clip_zero_shot_proba
 
 __all__ = ["ConsensusDetector"]
 
@@ -194,7 +193,9 @@ class ConsensusDetector(BaseNoiseDetector):
         The calibrated class probabilities of the training samples (the last round's
         mixture of signals): the evidence behind ``label_quality`` and the Bayes rule.
     pred_probs_weight_ : float
-        The weight of the ``pred_probs`` passed to :meth:`fit` (0 without them).
+        The weight of the ``pred_probs`` passed to :meth:`fit` (0 without them; at most
+        1/3, or 1 in :func:`~skclip_noise.find_label_issues` without ``features`` when
+        they predict the kept labels better than the probe refitted on them).
     outlier_proba_ : ndarray of shape (n_samples,)
         The probability that each training image belongs to none of the classes (0
         with ``detect_outliers=False``; NaN for an image file that could not be read).
@@ -202,8 +203,9 @@ class ConsensusDetector(BaseNoiseDetector):
         The share of training pairs whose ``issue_type`` is ``"outlier"``.
     evidence_gain_ : float
         How much better the first round's evidence (``Q``, at the temperature that fits
-        every given label) predicts the given labels than their frequencies do, in nats
-        per sample. Not above zero: every pair is judged clean.
+        every given label, or mixed with the frequencies where that gains significantly
+        more) predicts the given labels than their frequencies do, in nats per sample.
+        Not above zero: every pair is judged clean.
     n_duplicates_ : int
         How many training samples have an exact copy among the others (identical
         features; 0 with ``pred_probs`` alone in :func:`~skclip_noise.find_label_issues`).
@@ -323,12 +325,9 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _zero_shot_proba(self, features):
         """CLIP's zero-shot class probabilities of (CLIP) image embeddings."""
-        backbone = load_backbone(self.backbone, self.pretrained, device=fitted_device(self.device_))
-        if not backbone.is_clip:
-            raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {self.backbone!r}.")
-        templates = [self.templates] if isinstance(self.templates, str) else list(self.templates)
-        text = class_text_features(backbone, self.class_names_, templates)
-        return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), self.backbone)
+        return clip_zero_shot_proba(
+            features, self.backbone, self.pretrained, fitted_device(self.device_), self.class_names_, self.templates
+        )
 
     def _signals(self, probe_proba, neighbour_proba, extra=()):
         return mix_signals(probe_proba, neighbour_proba, self._extra_weights, extra)

@@ -147,6 +147,18 @@ def zero_shot_proba(features, text_features, logit_scale, backbone_name):
     return proba / proba.sum(axis=1, keepdims=True)
 
 
+def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_names, templates):
+    """:func:`zero_shot_proba` of CLIP image embeddings ``features`` with the text tower of
+    ``backbone_spec`` (loaded on ``device``) and the prompts ``templates`` (a str or a
+    sequence of them) of each of ``class_names``."""
+    backbone = load_backbone(backbone_spec, pretrained, device=device)
+    if not backbone.is_clip:
+        raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {backbone_spec!r}.")
+    templates = [templates] if isinstance(templates, str) else list(templates)
+    text = class_text_features(backbone, class_names, templates)
+    return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), backbone_spec)
+
+
 @torch.inference_mode()
 def class_text_features(backbone, class_names, templates):
     """L2-normalised text embeddings of each class, averaged over the prompt templates
