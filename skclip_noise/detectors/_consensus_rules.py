@@ -45,8 +45,8 @@ MAX_EXTRA_WEIGHT = 2 / 3
 MAX_PRED_PROBS_WEIGHT = 1 / 3
 #: The shares of the labels' frequencies mixed into the evidence by :func:`evidence_gain`.
 FREQUENCY_SHARES = (0.25, 0.5, 0.75, 0.9)
-#: The caller's pred_probs earn weight only when their gain over the detector's own first
-#: probe exceeds this many standard errors of the per-sample gains.
+#: A gain counts only above this many standard errors of its per-sample gains: the caller's
+#: pred_probs' over the detector's own first probe, and :func:`evidence_gain`'s mixtures.
 SIGNIFICANCE = 3.0
 
 
