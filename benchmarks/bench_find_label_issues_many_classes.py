@@ -25,7 +25,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import run_line, write_markdown_and_csv  # noqa: E402
+from _bench_common import best_in_bold, run_line, write_markdown_and_csv  # noqa: E402
 
 #: (samples, classes, scale) of each setting.
 SETTINGS = ((20_000, 100, 3.0), (20_000, 100, 4.0), (20_000, 1000, 4.0), (20_000, 1000, 5.0),
@@ -82,11 +82,9 @@ def render(rows, argv, seconds):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ours, theirs = r["ours_clean_f1"], r["cleanlab_clean_f1"]
-        f1 = f"**{ours:.4f}** / {theirs:.4f}" if ours >= theirs else f"{ours:.4f} / **{theirs:.4f}**"
         lines.append(
             f"| {r['n']:,} | {r['classes']:,} | {r['scale']:g} | {r['model_accuracy']:.3f} / "
-            f"{r['true_class_proba']:.3f} | {f1} | {r['ours_auroc']:.4f} / {r['given_proba_auroc']:.4f} | "
+            f"{r['true_class_proba']:.3f} | {best_in_bold(r, ('ours', 'cleanlab'), 'clean_f1')} | {r['ours_auroc']:.4f} / {r['given_proba_auroc']:.4f} | "
             f"{r['ours_class_accuracy']:.3f} | {r['ours_s']:.1f} / {r['cleanlab_s']:.1f} |"
         )
     return "\n".join(lines) + "\n"

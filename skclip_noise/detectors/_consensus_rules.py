@@ -26,6 +26,7 @@ __all__ = [
     "mix_signals",
     "pred_probs_candidates",
     "rival_share",
+    "significant_gain",
     "verdict_weights",
     "warn_rejected_outliers",
     "warn_without_evidence",
@@ -142,6 +143,13 @@ def best_weights(codes, combined, signals, kept, candidates):
     return tuple(float(w) for w in min(candidates, key=log_loss))
 
 
+def significant_gain(gains):
+    """The mean of the per-sample ``gains`` where it exceeds SIGNIFICANCE standard errors
+    of them, else ``-inf`` (a gain at noise level counts as none)."""
+    gain = float(gains.mean())
+    return gain if gain > SIGNIFICANCE * float(gains.std() / np.sqrt(len(gains))) else -np.inf
+
+
 def verdict_weights(codes, combined, signals, reference, kept, candidates):
     """The candidate weights under which the mixture best agrees with the verdicts so
     far (the given label is right for the ``kept`` samples, wrong for the others),
@@ -162,9 +170,8 @@ def verdict_weights(codes, combined, signals, reference, kept, candidates):
 
     best, best_gain = tuple(0.0 for _ in signals), 0.0
     for weights in candidates:
-        gains = sample_losses(weights, reference) - sample_losses(weights, signals)
-        gain, error = float(gains.mean()), float(gains.std() / np.sqrt(len(gains)))
-        if gain > SIGNIFICANCE * error and gain > best_gain:
+        gain = significant_gain(sample_losses(weights, reference) - sample_losses(weights, signals))
+        if gain > best_gain:
             best, best_gain = tuple(float(w) for w in weights), gain
     return best
 
@@ -214,10 +221,7 @@ def evidence_gain(codes, evidence):
     given, chance = calibrated[rows, codes], frequencies[codes]
     best = float(np.mean(np.log(given) - np.log(chance)))
     for share in FREQUENCY_SHARES:
-        gains = np.log((1 - share) * given + share * chance) - np.log(chance)
-        gain, error = float(gains.mean()), float(gains.std() / np.sqrt(len(gains)))
-        if gain > SIGNIFICANCE * error and gain > best:
-            best = gain
+        best = max(best, significant_gain(np.log((1 - share) * given + share * chance) - np.log(chance)))
     return best
 
 
