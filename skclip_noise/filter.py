@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .detectors import ConsensusDetector
+from .detectors._absent_classes import split_absent_classes
 from .selection import confident_learning_mask, normalized_margin, self_confidence
 from .data.labels import check_label_codes, check_pred_probs
 
@@ -59,6 +60,12 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, gro
     reads the labels of a sample's neighbours in an embedding, and among a model's
     probability vectors a class under heavy noise looks like images of no class. With
     ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs, groups=groups)``.
+
+    Classes of ``pred_probs`` that no sample is given are not among the detector's
+    ``classes_``: it is fitted on ``pred_probs`` renormalised over the given classes, and
+    the caller's probability of the others (calibrated) enters Bayes' rule as evidence
+    that a label is wrong whatever it is: such samples are typed ``"outlier"`` (no
+    suggested label among the given classes).
 
     Parameters
     ----------
@@ -105,13 +112,33 @@ def _cloned_detector(detector):
 
 
 def _fit_checked(codes, pred_probs, features, detector, groups=None):
-    """:func:`fit_pred_probs_detector` on checked inputs and a detector of our own."""
+    """:func:`fit_pred_probs_detector` on checked inputs and a detector of our own.
+
+    Classes of ``pred_probs`` that no sample is given leave the detector's classes
+    (``classes_``: the given ones) and enter as evidence against every label
+    (``_absent_classes``)."""
+    signals = {"groups": groups}
+    if pred_probs is not None:
+        _, pred_probs, absent_proba = split_absent_classes(codes, pred_probs)
+        signals.update(pred_probs=pred_probs, absent_proba=absent_proba)
     if features is None:
         detector.set_params(detect_outliers=False)
-        return detector._fit_with(
-            log_proba_features(pred_probs), codes, pred_probs=pred_probs, first_probe=pred_probs, groups=groups
-        )
-    return detector.fit(features, codes, pred_probs=pred_probs, groups=groups)
+        return detector._fit_with(log_proba_features(pred_probs), codes, first_probe=pred_probs, **signals)
+    return detector._fit_with(features, codes, **signals)
+
+
+def _caller_class_proba(detector, n_classes):
+    """The detector's calibrated probabilities over all ``n_classes`` of the caller's
+    ``pred_probs`` (0 for a class that no sample is given, unless the caller's model
+    gave it some: then its calibrated share)."""
+    proba = np.zeros((len(detector.class_proba_), n_classes))
+    absent = detector._absent_class_proba
+    if absent is None:
+        proba[:, detector.classes_] = detector.class_proba_
+        return proba
+    proba[:, detector.classes_] = detector.class_proba_ * (1.0 - absent.sum(axis=1))[:, None]
+    proba[:, np.setdiff1d(np.arange(n_classes), detector.classes_)] = absent
+    return proba
 
 
 def _confidence_weighted_entropy(codes, proba):
@@ -183,13 +210,6 @@ def _check_evidence(labels, pred_probs, features):
                 f"features has {features.shape[0]} rows but labels has {codes.shape[0]} entries; "
                 "pass one row per sample."
             )
-    n_classes = pred_probs.shape[1] if pred_probs is not None else int(codes.max()) + 1
-    missing = np.setdiff1d(np.arange(n_classes), codes)
-    if missing.size:
-        raise ValueError(
-            f"labels has no sample of class(es) {missing[:10].tolist()}; every class 0..{n_classes - 1} "
-            "needs at least one labelled sample (drop the empty classes' columns of pred_probs)."
-        )
     return codes, pred_probs, features
 
 
@@ -226,11 +246,16 @@ def find_label_issues(
     Parameters
     ----------
     labels : array-like of shape (n_samples,)
-        Given labels as integer codes ``0 .. K-1`` (cleanlab's format); every class
-        must occur.
+        Given labels as integer codes ``0 .. K-1`` (cleanlab's format). A class of one
+        sample is judged by ``pred_probs`` alone (nothing else has seen it; without
+        ``pred_probs`` it is refused).
     pred_probs : array-like of shape (n_samples, K), default=None
         Out-of-sample predicted probabilities (e.g. from ``cross_val_predict(...,
-        method="predict_proba")``); column ``k`` is class ``k``.
+        method="predict_proba")``); column ``k`` is class ``k``. Classes that no label
+        uses may have columns (a model trained on more classes): a sample your model
+        places in one of them is an issue whatever its label, as Bayes' rule over all
+        ``K`` classes says (typed ``"outlier"`` in the detector's ``label_issues_``:
+        it fits none of the given classes).
     features : array-like of shape (n_samples, n_features), default=None
         Embeddings of the samples (e.g. from :class:`~skclip_noise.ImageEmbedder`).
     return_indices_ranked_by : {None, "self_confidence", "normalized_margin", \
@@ -242,7 +267,9 @@ def find_label_issues(
 "confident_learning", "predicted_neq_given"}, default=None
         None: the detector's own decision (Bayes' rule with the estimated noise
         transition, no noise rate needed). A cleanlab filter name applies that
-        confident-learning rule to the detector's calibrated probabilities instead.
+        confident-learning rule to the detector's calibrated probabilities instead
+        (over the classes the labels use; a sample most probably of another class of
+        ``pred_probs`` is an issue too).
     frac_noise : float in (0, 1], default=1.0
         As in cleanlab; only with a ``filter_by``.
     min_examples_per_class : int, default=1
@@ -301,14 +328,16 @@ def find_label_issues(
     if verbose:
         detector.set_params(verbose=1)
     detector = _fit_checked(codes, pred_probs, features, detector, groups)
-    proba = detector.class_proba_
+    proba = _caller_class_proba(detector, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
     if filter_by is None:
         issues = ~detector.clean_mask_
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
-    else:
+    else:  # confident learning over the given classes; a sample most probably of another class is an issue too
         issues = ~confident_learning_mask(
-            codes, proba, filter_by=filter_by, frac_noise=frac_noise, min_per_class=min_examples_per_class,
+            np.searchsorted(detector.classes_, codes), detector.class_proba_, filter_by=filter_by,
+            frac_noise=frac_noise, min_per_class=min_examples_per_class,
         )
+        issues |= ~np.isin(proba.argmax(axis=1), detector.classes_)
     if return_indices_ranked_by is None:
         return issues
     score = {

@@ -139,6 +139,26 @@ def test_a_neighbourhood_larger_than_a_class_is_refused_with_the_fix(make):
             make(n_neighbors=n_neighbors).fit(X, y)
 
 
+def test_a_class_of_one_sample_is_judged_by_the_callers_pred_probs():
+    """Without another model a class of one sample is refused (nothing in the features can
+    back its label); with pred_probs its row comes from them: kept where they back it,
+    flagged where they point elsewhere. The warning says why."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    X = np.eye(2)[y] * 4 + rng.normal(size=(80, 2))
+    y[[0, 40]] = [2, 3]  # two lone labels on images of classes 0 and 1
+    with pytest.raises(ValueError, match="class '2' has a single sample.*Pass pred_probs from a model that knows"):
+        ConsensusDetector(random_state=0).fit(X, y)
+    pred_probs = np.full((80, 4), 0.02)
+    pred_probs[np.arange(80), np.repeat([0, 1], 40)] = 0.94
+    pred_probs[0] = [0.02, 0.02, 0.94, 0.02]  # the model backs the lone label 2 ...
+    pred_probs[40] = [0.02, 0.94, 0.02, 0.02]  # ... not the lone label 3
+    with pytest.warns(UserWarning, match="has 1 sample, fewer than cv=5 folds: the probe that judges it never"):
+        detector = ConsensusDetector(random_state=0).fit(X, y, pred_probs=pred_probs)
+    assert detector.clean_mask_[0] and not detector.clean_mask_[40]
+    assert detector.clean_mask_[1:40].all() and detector.clean_mask_[41:].all()
+
+
 def test_neighbour_detector_fits_its_default_neighbourhood_inside_a_small_class():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(36, int), np.ones(6, int)]

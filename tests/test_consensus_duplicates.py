@@ -64,7 +64,7 @@ def test_a_class_of_copies_is_counted_by_its_distinct_samples():
     X, y, _, _ = _digits_with_copies(n_copied=0)
     X = np.vstack([X, np.full((3, X.shape[1]), 0.5, dtype=np.float32)])
     y = np.r_[y, 10, 10, 10]
-    with pytest.warns(UserWarning, match="class '10' has 1 distinct samples .*exact copies.*fewer than cv=5"):
+    with pytest.warns(UserWarning, match="class '10' has 1 distinct sample .*exact copies.*fewer than cv=5"):
         ConsensusDetector(random_state=0, n_neighbors=2).fit(X, y)
     with pytest.raises(ValueError, match="cv=5 folds need at least 5 distinct samples .* the largest has 2"):
         ConsensusDetector(random_state=0, n_neighbors=1).fit(np.repeat(X[:4], 3, axis=0), np.repeat([0, 0, 1, 1], 3))

@@ -51,11 +51,25 @@ FREQUENCY_SHARES = (0.25, 0.5, 0.75, 0.9)
 SIGNIFICANCE = 3.0
 
 
-def mix_signals(probe_proba, neighbour_proba, weights=(), extra=()):
+def mix_signals(probe_proba, neighbour_proba, weights=(), extra=(), blind=None):
     """``(1 - sum w) (P + H) / 2 + sum w_s S_s``: the probe's and the neighbours' equal
     shares, with each extra signal ``S_s`` at its weight ``w_s``. ``probe_proba`` and
-    ``neighbour_proba`` may be None when the weights sum to 1 (they would weigh 0)."""
+    ``neighbour_proba`` may be None when the weights sum to 1 (they would weigh 0).
+
+    The rows of the ``blind`` samples (boolean mask: the one sample of its class, which
+    neither the probe's other folds nor any neighbour carries) come from the extra signals
+    alone (at their weights renormalised; equal when all weigh 0): only those can back a
+    label that the probe and the neighbours have never seen. Without extra signals they
+    stay as mixed."""
     weighted = [(weight, signal) for weight, signal in zip(weights, extra) if weight > 0]
+    mixed = _mixed(probe_proba, neighbour_proba, weighted)
+    if blind is not None and len(extra) and blind.any():
+        shares = np.asarray(weights, dtype=np.float64) if sum(weights) > 0 else np.ones(len(extra))
+        mixed[blind] = sum(share * signal[blind] for share, signal in zip(shares, extra)) / shares.sum()
+    return mixed
+
+
+def _mixed(probe_proba, neighbour_proba, weighted):
     own_weight = 1 - sum(weight for weight, _ in weighted)
     if probe_proba is None:
         if own_weight > 1e-9:

@@ -7,9 +7,10 @@ import numpy as np
 __all__ = ["check_neighbourhood", "neighbourhood_slots", "resolve_neighbourhood"]
 
 
-def check_neighbourhood(n_neighbors, encoding):
+def check_neighbourhood(n_neighbors, encoding, lone_class_fix="Drop or merge that class."):
     """A neighbourhood must fit inside every class: otherwise even the correctly labelled
     samples of the smallest class are outvoted by the other classes around them.
+    ``lone_class_fix`` ends the message about a class of one sample.
 
     Raises
     ------
@@ -21,7 +22,7 @@ def check_neighbourhood(n_neighbors, encoding):
     name = encoding.classes[smallest]
     if counts[smallest] < 2:
         raise ValueError(
-            f"class '{name}' has a single sample: no neighbour can share its label. Drop or merge that class."
+            f"class '{name}' has a single sample: no neighbour can share its label. {lone_class_fix}"
         )
     if n_neighbors >= counts[smallest]:
         raise ValueError(

@@ -30,11 +30,16 @@ def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
         raise ValueError(
             f"cv={cv} folds need at least {cv} {unit} of some class; the largest has {counts.max()}. Lower cv."
         )
-    if counts.min() < cv:
+    smallest = counts.min()
+    if smallest < cv:
+        judged = (
+            f"the probe that judges each of them saw at most {smallest - 1}, so they are easily judged wrong labels"
+            if smallest > 1 else "the probe that judges it never saw its class, so only other evidence can back it"
+        )
         warnings.warn(
-            f"class '{classes[int(np.argmin(counts))]}' has {counts.min()} {unit}, fewer than cv={cv} folds: the "
-            f"probe that judges each of them saw at most {max(counts.min() - 1, 0)}, so they are easily judged "
-            "wrong labels. Check that class's verdicts by hand, or merge it.", UserWarning, stacklevel=stacklevel + 1,
+            f"class '{classes[int(np.argmin(counts))]}' has {smallest} {unit if smallest > 1 else unit.replace('samples', 'sample', 1)}, "
+            f"fewer than cv={cv} folds: {judged}. Check that class's verdicts by hand, or merge it.",
+            UserWarning, stacklevel=stacklevel + 1,
         )
 
 

@@ -34,6 +34,7 @@ from ._consensus_rules import (
     weigh_zero_shot,
 )
 from ._duplicates import check_groups, copied_samples, distinct_image_neighbours, judged_groups
+from ._absent_classes import absent_class_posterior
 from ._neighbourhood import check_neighbourhood, neighbourhood_slots
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import clip_zero_shot_proba
@@ -42,6 +43,11 @@ __all__ = ["ConsensusDetector"]
 
 #: ``n_neighbors="auto"``: this many, or one fewer than its given class has for a pair of a smaller class.
 AUTO_NEIGHBOURS = 20
+#: How to let a class of one sample be judged: it has no neighbour of its class, and the probe
+#: that judges it never saw that class; the caller's pred_probs (or CLIP's zero-shot) can back it.
+LONE_CLASS_FIX = (
+    "Pass pred_probs from a model that knows that class (fit(X, y, pred_probs=...)), or drop or merge that class."
+)
 
 
 class ConsensusDetector(BaseNoiseDetector):
@@ -119,7 +125,10 @@ class ConsensusDetector(BaseNoiseDetector):
         ``"auto"``: 20 (SimiFeat's 10 lost where noise is dense,
         ``benchmarks/results/detectors_consensus.md``), and a pair given a class of
         ``m <= 20`` samples asks its ``m - 1`` nearest, so one small class leaves every
-        other neighbourhood whole (``benchmarks/results/small_classes.md``).
+        other neighbourhood whole (``benchmarks/results/small_classes.md``). A class of
+        one sample has no neighbour to ask and no fold of the probe to learn it: it is
+        accepted only with another model to judge it (``fit``'s ``pred_probs``, or
+        ``zero_shot``), whose probabilities alone then make its row.
     cv : int, default=5
         Folds of the cross-fitted probe. A class of fewer samples is judged with a
         warning (each of its samples by a probe that saw the others only).
@@ -315,7 +324,8 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _check_params(self, X_checked, encoding):
         auto = self.n_neighbors == "auto"  # each pair's neighbourhood then fits its class (_slots)
-        check_neighbourhood(1 if auto else self.n_neighbors, encoding)
+        if not auto:
+            check_neighbourhood(self.n_neighbors, encoding)
         self.n_neighbors_ = min(AUTO_NEIGHBOURS, len(encoding.codes) - 1) if auto else self.n_neighbors
         check_folds(encoding.codes, encoding.classes, self.cv, stacklevel=6)
         if self.Cs is not None and (len(self.Cs) == 0 or min(self.Cs) <= 0):
@@ -329,8 +339,8 @@ class ConsensusDetector(BaseNoiseDetector):
             features, self.backbone, self.pretrained, fitted_device(self.device_), self.class_names_, self.templates
         )
 
-    def _signals(self, probe_proba, neighbour_proba, extra=()):
-        return mix_signals(probe_proba, neighbour_proba, self._extra_weights, extra)
+    def _signals(self, probe_proba, neighbour_proba, extra=(), blind=None):
+        return mix_signals(probe_proba, neighbour_proba, self._extra_weights, extra, blind)
 
     # ------------------------------------------------------------------ fit
 
@@ -374,7 +384,9 @@ class ConsensusDetector(BaseNoiseDetector):
     def _fit_with(self, X, y, **signals):
         """:meth:`fit` with the private signals too: ``first_probe``, out-of-fold
         probabilities of the given labels that replace the cross-fitted probe's in the
-        first round (``skclip_noise.filter``'s ``pred_probs``-only route)."""
+        first round (``skclip_noise.filter``'s ``pred_probs``-only route), and
+        ``absent_proba``, the caller's probabilities of classes no sample is given
+        (``pred_probs`` then renormalised over the given ones; see ``_absent_classes``)."""
         self._fit(X, y, **signals)
         issues = self.label_issues_  # every sample of X, unreadable image files included
         self.outlier_proba_ = (
@@ -383,7 +395,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self.outlier_rate_ = float((issues["issue_type"] == "outlier").mean())
         return self
 
-    def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None, groups=None):
+    def _check_fit_signals(self, encoding, pred_probs=None, first_probe=None, groups=None, absent_proba=None):
         def checked(proba):
             if proba is None:
                 return None
@@ -393,9 +405,13 @@ class ConsensusDetector(BaseNoiseDetector):
         # The pred_probs-only route passes one array as both: checked and copied once (neither is written to).
         first_probe_checked = pred_probs_checked if first_probe is pred_probs else checked(first_probe)
         return {"pred_probs": pred_probs_checked, "first_probe": first_probe_checked,
-                "groups": None if groups is None else check_groups(groups, len(encoding.codes))}
+                "groups": None if groups is None else check_groups(groups, len(encoding.codes)),
+                "absent_proba": absent_proba}
 
-    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None, groups=None):
+    def _fit_scores(self, X_checked, codes, encoding, pred_probs=None, first_probe=None, groups=None,
+                    absent_proba=None):
+        if self.n_neighbors == "auto" and pred_probs is None and first_probe is None and not self.zero_shot:
+            check_neighbourhood(1, encoding, LONE_CLASS_FIX)  # only another model can back a lone label
         self.device_ = str(resolve_device(self.device))
         # Input validation's own float32 copy (or fresh embeddings): kept as embeddings_, not copied again.
         features = np.asarray(self._features(X_checked), dtype=np.float32)
@@ -420,13 +436,18 @@ class ConsensusDetector(BaseNoiseDetector):
             units=units, groups=groups,
         )
         slots = self._slots(codes, codes)
-        neighbours = neighbour_label_distribution(indices, codes, n_classes, weights=slots)
+        distinct_class_sizes = np.bincount(self._neighbour_index.distinct(codes), minlength=n_classes)
+        blind = distinct_class_sizes[codes] < 2  # no other sample of its class to train or vote for it
+        neighbours = kept_neighbour_distribution(
+            neighbour_label_distribution, indices, codes, np.ones(len(codes), dtype=bool), n_classes, slots
+        )  # a sample that asks no neighbour (the one sample of its class) gets no vote: uniform
         label_counts = neighbour_label_counts(indices, codes, n_classes, slots=slots)  # the outlier evidence
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
+        self._absent_class_proba = None
         consensus = self._signals(probe_proba, neighbours, extra)
         # Each (n, K) array goes once no step needs it: with many classes they are the memory.
         del probe_proba, neighbours
@@ -452,12 +473,17 @@ class ConsensusDetector(BaseNoiseDetector):
                 )
                 self.pred_probs_weight_ = self._extra_weights[-1]
                 extra.append(signal)
-            combined = self._signals(probe_proba, neighbours, extra)
+            combined = self._signals(probe_proba, neighbours, extra, blind)
             del probe_proba, neighbours
             self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
             self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
             del combined
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
+            if absent_proba is not None:  # a sample of a class no sample is given fits none of the given ones
+                absent, self._absent_class_proba = absent_class_posterior(
+                    codes, self.class_proba_, self._transition, pred_probs, absent_proba, keep
+                )
+                outlier = absent if outlier is None else 1.0 - (1.0 - outlier) * (1.0 - absent)
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
         if self._outlier_model is not None and self._outlier_model.rejected_outliers:

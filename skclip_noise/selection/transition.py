@@ -164,12 +164,24 @@ def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
     T = np.asarray(transition, dtype=np.float64)
     if T.shape != (probs.shape[1],) * 2 or not np.isfinite(T).all() or (T < 0).any():
         raise ValueError(f"transition must be a finite, non-negative {probs.shape[1]} x {probs.shape[1]} matrix.")
-    T = T + smoothing
-    T /= T.sum(axis=1, keepdims=True)
+    T = smoothed_transition(T, smoothing)
     clean = probs[np.arange(len(codes)), codes] * T[codes, codes]
-    total = np.empty(len(codes))  # sum_i p(i | x) T[i, y], a block of rows at a time (bounded temporaries)
+    return np.clip(clean / np.maximum(given_label_likelihood(codes, probs, T), 1e-300), 0.0, 1.0)
+
+
+def smoothed_transition(transition, smoothing=1e-6):
+    """``transition`` with ``smoothing`` added to every entry, rows renormalised (see
+    :func:`bayes_clean_posterior`)."""
+    T = np.asarray(transition, dtype=np.float64) + smoothing
+    return T / T.sum(axis=1, keepdims=True)
+
+
+def given_label_likelihood(codes, probs, transition):
+    """``sum_i p(i | x) T[i, y]`` of each sample: how likely its given label ``y`` is
+    under its class probabilities, a block of rows at a time (bounded temporaries)."""
+    total = np.empty(len(codes))
     block_rows = block_rows_for(probs.shape[1])
     for start in range(0, len(codes), block_rows):
         block = slice(start, start + block_rows)
-        total[block] = np.einsum("ij,ji->i", probs[block], T[:, codes[block]])
-    return np.clip(clean / np.maximum(total, 1e-300), 0.0, 1.0)
+        total[block] = np.einsum("ij,ji->i", probs[block], transition[:, codes[block]])
+    return total
