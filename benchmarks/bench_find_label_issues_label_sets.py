@@ -31,7 +31,6 @@ self-confidence. Two threads for every method.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import best_in_bold, log, run_line, write_markdown_and_csv  # noqa: E402
+from _bench_common import best_in_bold, log, main_over_seeds, run_line  # noqa: E402
 from bench_find_label_issues_many_classes import simulated_pred_probs  # noqa: E402
 
 CLEANLAB_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
@@ -216,15 +215,12 @@ def render(rows, argv, seconds):
     return "\n".join(lines) + "\n"
 
 
+def evaluate_seed(_, seed):
+    return [evaluate(*setting, seed) for setting in settings(seed)]
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    rows = [evaluate(*setting, seed) for seed in map(int, args.seeds.split(",")) for setting in settings(seed)]
-    write_markdown_and_csv(render(rows, argv, time.perf_counter() - start), rows, args.out)
+    main_over_seeds(__doc__.splitlines()[0], evaluate_seed, render, argv)
 
 
 if __name__ == "__main__":
