@@ -9,6 +9,11 @@ before (classes of ``pred_probs`` that no sample is given; classes of one sample
   class the caller's model finds most probable (an annotator picking the nearest class on
   the list), "random" a present class at random. On top, 20 % symmetric noise among the
   present classes (``make_noisy_labels``; a flip into an absent class is redrawn).
+* **finer classes**: the caller's model splits each given class into finer ones (a
+  pretrained model's breeds of one "dog"), and the labels are right up to 20 % symmetric
+  noise: the finer classes' probability must count for their class, not against it.
+  Simulated (10 given classes, 3 finer ones each with logits ``scale - gap``, 100 in
+  all) and digits (each class's probability split with its twin at a Beta(2, 2) share).
 * **long tail with lone classes**: class sizes fall to one sample (a Zipf profile on
   simulated classes; ``make_long_tail`` with the smallest class at one sample on digits),
   then symmetric noise (20 %; 5 % on digits, where more would fill the lone classes with
@@ -22,8 +27,8 @@ model trained on other data). Methods, on the same labels and ``pred_probs``: ou
 (``find_label_issues(labels, pred_probs)``), ours with the pixels as ``features`` too
 (digits), cleanlab's default call, cleanlab's best ``filter_by`` (picked with the truth)
 and, for absent classes, ours with the absent columns dropped and the rest renormalised
-(what the refusal told users to do). AUROC: ours ``clean_proba_``, cleanlab's
-self-confidence. Two threads for every method.
+(what the refusal told users to do; with finer classes, the right answer). AUROC: ours
+``clean_proba_``, cleanlab's self-confidence. Two threads for every method.
 
     .venv/bin/python benchmarks/bench_find_label_issues_label_sets.py --seeds 0,1 \\
         --out benchmarks/results/find_label_issues_label_sets.md
@@ -69,6 +74,26 @@ def absent_class_labels(y, pred_probs, absent, assignment, seed):
     else:
         given[of_absent] = np.random.default_rng(seed + 1).choice(present, of_absent.sum())
     return given
+
+
+def finer_classes_simulated(n_samples, n_given, n_finer, gap, scale, seed):
+    """A caller whose model knows ``n_finer`` finer classes beside each of the ``n_given``
+    classes the labels use (logits ``scale - gap`` on them), and 100 classes in all."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_given, n_samples)
+    logits = rng.normal(size=(n_samples, 100))
+    logits[np.arange(n_samples), y] += scale
+    for finer in range(n_finer):
+        logits[np.arange(n_samples), n_given + y * n_finer + finer] += scale - gap
+    pred_probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return y, pred_probs / pred_probs.sum(axis=1, keepdims=True)
+
+
+def split_in_finer_classes(pred_probs, seed):
+    """Each class's probability split between it and a finer twin (column ``K + k``) at a
+    share drawn per sample from Beta(2, 2)."""
+    share = np.random.default_rng(seed).beta(2.0, 2.0, size=(len(pred_probs), 1))
+    return np.hstack([pred_probs * share, pred_probs * (1.0 - share)])
 
 
 def zipf_simulated(n_classes, largest, exponent, scale, seed):
@@ -117,6 +142,10 @@ def settings(seed):
         for assignment in ("closest", "random"):
             given = absent_class_labels(y, pred_probs, absent, assignment, seed)
             yield f"simulated 100 classes, scale {scale:g}: 10 absent, {assignment}", y, given, pred_probs, None
+    for gap in (1.0, 2.0):
+        y, pred_probs = finer_classes_simulated(5_000, 10, 3, gap, 4.0, seed)
+        given = _symmetric_noise_among(y, np.arange(10), seed)
+        yield f"simulated 10 given of 100 classes, 3 finer each, gap {gap:g}", y, given, pred_probs, None
     y, pred_probs = zipf_simulated(200, 300, 1.1, 4.0, seed)
     given = _symmetric_noise_among(y, np.arange(200), seed)
     yield "simulated 200 classes, scale 4: Zipf sizes 300 to 1", y, given, pred_probs, None
@@ -126,6 +155,8 @@ def settings(seed):
             given = absent_class_labels(y, pred_probs, np.array(absent), assignment, seed)
             name = f"digits: {'no ' + ' or '.join(map(str, absent))}, {assignment}"
             yield name, y, given, pred_probs, X
+    given = _symmetric_noise_among(y, np.arange(10), seed)
+    yield "digits: each class split in two finer ones", y, given, split_in_finer_classes(pred_probs, seed), X
     X, y, pred_probs = digits_long_tail(seed)
     given = _symmetric_noise_among(y, np.arange(10), seed, rate=0.05)
     yield "digits: long tail 100 to 1, 5 % noise", y, given, pred_probs, X

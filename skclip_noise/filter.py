@@ -62,10 +62,13 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, gro
     ``features`` it is ``detector.fit(features, codes, pred_probs=pred_probs, groups=groups)``.
 
     Classes of ``pred_probs`` that no sample is given are not among the detector's
-    ``classes_``: it is fitted on ``pred_probs`` renormalised over the given classes, and
-    the caller's probability of the others (calibrated) enters Bayes' rule as evidence
-    that a label is wrong whatever it is: such samples are typed ``"outlier"`` (no
-    suggested label among the given classes).
+    ``classes_``. One whose samples (those it is most probable for) are given one class
+    as consistently as that class's own samples are is a finer part of it (a pretrained
+    model's breeds of "dog"): its probability counts for that class. One whose samples'
+    labels are spread is *foreign*: its probability, calibrated, enters Bayes' rule as
+    evidence that a label is wrong whatever it is, and such samples are typed
+    ``"outlier"`` (no suggested label among the given classes). With too few samples to
+    tell, its column is dropped.
 
     Parameters
     ----------
@@ -99,7 +102,7 @@ def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, gro
     True
     """
     codes, pred_probs, features = _check_evidence(codes, pred_probs, features)
-    return _fit_checked(codes, pred_probs, features, _cloned_detector(detector), groups)
+    return _fit_checked(codes, pred_probs, features, _cloned_detector(detector), groups)[0]
 
 
 def _cloned_detector(detector):
@@ -112,32 +115,36 @@ def _cloned_detector(detector):
 
 
 def _fit_checked(codes, pred_probs, features, detector, groups=None):
-    """:func:`fit_pred_probs_detector` on checked inputs and a detector of our own.
+    """(:func:`fit_pred_probs_detector` on checked inputs and a detector of our own, the
+    foreign classes of ``pred_probs``).
 
     Classes of ``pred_probs`` that no sample is given leave the detector's classes
-    (``classes_``: the given ones) and enter as evidence against every label
-    (``_absent_classes``)."""
-    signals = {"groups": groups}
+    (``classes_``: the given ones): merged into a given class, or foreign and evidence
+    against every label (``_absent_classes``)."""
+    signals, foreign = {"groups": groups}, np.zeros(0, dtype=np.int64)
     if pred_probs is not None:
-        _, pred_probs, absent_proba = split_absent_classes(codes, pred_probs)
-        signals.update(pred_probs=pred_probs, absent_proba=absent_proba)
+        given_proba, foreign = split_absent_classes(codes, pred_probs)
+        signals.update(pred_probs=given_proba, absent_proba=pred_probs[:, foreign] if len(foreign) else None)
     if features is None:
         detector.set_params(detect_outliers=False)
-        return detector._fit_with(log_proba_features(pred_probs), codes, first_probe=pred_probs, **signals)
-    return detector._fit_with(features, codes, **signals)
+        detector._fit_with(log_proba_features(signals["pred_probs"]), codes, first_probe=signals["pred_probs"],
+                           **signals)
+    else:
+        detector._fit_with(features, codes, **signals)
+    return detector, foreign
 
 
-def _caller_class_proba(detector, n_classes):
+def _caller_class_proba(detector, foreign, n_classes):
     """The detector's calibrated probabilities over all ``n_classes`` of the caller's
-    ``pred_probs`` (0 for a class that no sample is given, unless the caller's model
-    gave it some: then its calibrated share)."""
+    ``pred_probs``: the given classes' (merged classes included), the ``foreign``
+    classes' calibrated shares, 0 elsewhere."""
     proba = np.zeros((len(detector.class_proba_), n_classes))
     absent = detector._absent_class_proba
     if absent is None:
         proba[:, detector.classes_] = detector.class_proba_
         return proba
     proba[:, detector.classes_] = detector.class_proba_ * (1.0 - absent.sum(axis=1))[:, None]
-    proba[:, np.setdiff1d(np.arange(n_classes), detector.classes_)] = absent
+    proba[:, foreign] = absent
     return proba
 
 
@@ -252,10 +259,11 @@ def find_label_issues(
     pred_probs : array-like of shape (n_samples, K), default=None
         Out-of-sample predicted probabilities (e.g. from ``cross_val_predict(...,
         method="predict_proba")``); column ``k`` is class ``k``. Classes that no label
-        uses may have columns (a model trained on more classes): a sample your model
-        places in one of them is an issue whatever its label, as Bayes' rule over all
-        ``K`` classes says (typed ``"outlier"`` in the detector's ``label_issues_``:
-        it fits none of the given classes).
+        uses may have columns (a model trained on more classes). A finer part of a given
+        class (its samples given that class as consistently as the class's own) counts
+        for it; a foreign class (its samples' labels spread) is evidence against any
+        label of a sample your model places there (typed ``"outlier"`` in the
+        detector's ``label_issues_``); see :func:`fit_pred_probs_detector`.
     features : array-like of shape (n_samples, n_features), default=None
         Embeddings of the samples (e.g. from :class:`~skclip_noise.ImageEmbedder`).
     return_indices_ranked_by : {None, "self_confidence", "normalized_margin", \
@@ -327,8 +335,8 @@ def find_label_issues(
         detector.set_params(n_jobs=n_jobs)
     if verbose:
         detector.set_params(verbose=1)
-    detector = _fit_checked(codes, pred_probs, features, detector, groups)
-    proba = _caller_class_proba(detector, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
+    detector, foreign = _fit_checked(codes, pred_probs, features, detector, groups)
+    proba = _caller_class_proba(detector, foreign, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
     if filter_by is None:
         issues = ~detector.clean_mask_
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)

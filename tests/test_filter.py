@@ -283,6 +283,29 @@ def test_a_class_the_model_gives_nothing_changes_no_verdict(digits_case):
     )
 
 
+def test_finer_classes_of_a_pretrained_model_count_for_their_class(digits_case):
+    """A model that splits each class in two finer ones: their probability is merged back
+    into the class the finer class's samples are given, so the verdicts are those of the
+    unsplit probabilities (before: every class-conditional label with mass on the twin
+    column was evidence of an absent class)."""
+    _, y_noisy, _, proba = digits_case
+    twin_share = np.random.default_rng(0).uniform(0.3, 0.9, size=(len(proba), 1))
+    split = np.hstack([proba * (1 - twin_share), proba * twin_share])
+    np.testing.assert_array_equal(find_label_issues(y_noisy, split), find_label_issues(y_noisy, proba))
+
+
+def test_an_absent_class_is_foreign_a_part_or_unknown_by_its_samples_labels():
+    from skclip_noise.detectors._absent_classes import split_absent_classes
+
+    codes = np.r_[np.repeat([0, 1], 50), [1]]
+    proba = np.repeat([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.2, 0.1, 0.7]], [50, 50, 1], axis=0)
+    given, foreign = split_absent_classes(codes, proba)  # one sample of class 2: too few to tell
+    assert foreign.tolist() == [] and np.allclose(given[-1], [2 / 3, 1 / 3])  # its column dropped
+    codes = np.r_[np.repeat([0, 1], 50), np.tile([0, 1], 15)]
+    proba = np.repeat([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.1, 0.1, 0.8]], [50, 50, 30], axis=0)
+    assert split_absent_classes(codes, proba)[1].tolist() == [2]  # 30 samples, labels spread: foreign
+
+
 def test_samples_of_a_class_no_sample_is_given_are_issues(absent_class_case):
     y, given, proba = absent_class_case
     nines, wrong = y == 9, given != y

@@ -1,14 +1,19 @@
-"""Classes of the caller's model that no sample is given: evidence that a label is wrong.
+"""Classes of the caller's model that no sample is given.
 
 A model trained on more classes than a data set's labels use (a pretrained classifier, a
-larger labelled set, a split that lost its rare classes) gives each sample a probability
-of belonging to a class that no sample carries. Every such sample is mislabelled, whatever
-its label; dropping those columns and renormalising would hide exactly that evidence.
+larger labelled set, annotators whose list lacked a class) gives each sample a
+probability of belonging to a class that no sample carries. Such a class is either a
+part of a given one (a pretrained model's finer classes: its images are labelled as
+that class, as consistently as the class's own images are) or a foreign one (its images
+carry labels that are all wrong, spread over several classes). The first is merged
+into the given class; the second is evidence that a label is wrong whatever it is:
+dropping its column would hide it, merging it would call its images right.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binom, norm
 
 from ..selection import fit_temperature, temperature_scale
 from ..selection.transition import (
@@ -17,27 +22,81 @@ from ..selection.transition import (
     given_label_likelihood,
     smoothed_transition,
 )
+from ._consensus_rules import SIGNIFICANCE
 
 __all__ = ["absent_class_posterior", "split_absent_classes"]
 
 
 def split_absent_classes(codes, pred_probs):
-    """``(present, pred_probs over them, absent_proba)``: the classes some sample is
-    given (in code order), the caller's probabilities renormalised over those classes (a
-    row with no mass on them becomes uniform), and its raw probabilities of the other
-    classes, shape (n_samples, n_absent); ``absent_proba`` is None when every class is given."""
-    present = np.flatnonzero(np.bincount(codes, minlength=pred_probs.shape[1]))
-    if len(present) == pred_probs.shape[1]:
-        return present, pred_probs, None
-    absent = np.setdiff1d(np.arange(pred_probs.shape[1]), present)
-    on_present = pred_probs[:, present]
-    mass = on_present.sum(axis=1, keepdims=True)
-    renormalised = np.where(mass > 0, on_present / np.where(mass > 0, mass, 1.0), 1.0 / len(present))
-    return present, renormalised, pred_probs[:, absent]
+    """``(pred_probs over the given classes, the foreign classes)``.
+
+    The given classes are those some sample carries, in code order. A class that none
+    carries has a *host*, the given class most of its samples carry (a sample is "of" the
+    class it most probably belongs to). When its samples carry the host's label
+    significantly less often than the host's own samples do, it is *foreign*: its column
+    index is in the second array (empty when there is none). When they carry it
+    significantly more often than the host's share of all labels, it is a part of the
+    host (a finer class of a pretrained model): its column is added to the host's.
+    Otherwise (too few samples to tell, or none) its column is dropped. SIGNIFICANCE
+    standard errors each.
+    The result is renormalised over the given classes (a row with no mass on them
+    becomes uniform).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes = np.r_[np.repeat([0, 1], 50), np.tile([0, 1], 10)]
+    >>> proba = np.repeat([[0.1, 0.1, 0.8, 0.0],   # class 2: a finer class 0, labelled 0
+    ...                    [0.1, 0.8, 0.1, 0.0],
+    ...                    [0.05, 0.05, 0.0, 0.9]], [50, 50, 20], axis=0)  # class 3: labels spread
+    >>> given, foreign = split_absent_classes(codes, proba)
+    >>> given[0].round(2).tolist(), given[50].round(2).tolist(), foreign.tolist()
+    ([0.9, 0.1], [0.2, 0.8], [3])
+    """
+    n_classes = pred_probs.shape[1]
+    present = np.flatnonzero(np.bincount(codes, minlength=n_classes))
+    merged = pred_probs[:, present].copy()
+    most_probable = pred_probs.argmax(axis=1)
+    label_rates = np.bincount(codes, minlength=n_classes) / len(codes)
+    foreign = []
+    for column in np.setdiff1d(np.arange(n_classes), present):
+        members = codes[most_probable == column]
+        if not len(members):
+            continue  # nothing to tell its role by: dropped
+        host = present[int(np.argmax(np.bincount(members, minlength=n_classes)[present]))]
+        role = _absent_class_role(members, codes[most_probable == host], host, label_rates[host], len(present))
+        if role == "foreign":
+            foreign.append(column)
+        elif role == "part":
+            merged[:, np.searchsorted(present, host)] += pred_probs[:, column]
+    total = merged.sum(axis=1, keepdims=True)
+    renormalised = np.where(total > 0, merged / np.where(total > 0, total, 1.0), 1.0 / len(present))
+    return renormalised, np.asarray(foreign, dtype=np.int64)
+
+
+def _absent_class_role(member_labels, host_member_labels, host, host_rate, n_hosts):
+    """``"foreign"`` when the samples most probably of an absent class (``member_labels``)
+    carry the ``host`` label significantly less often than the host's own samples do
+    (two proportions);
+    ``"part"`` (of the host) when significantly more often than the host's share of all
+    labels would give (a binomial tail, times the ``n_hosts`` classes the host was
+    chosen among); else ``"unknown"`` (too few to tell). SIGNIFICANCE standard errors,
+    or the normal tail beyond them."""
+    n_members, n_host = len(member_labels), max(len(host_member_labels), 1)
+    carried = int(np.sum(member_labels == host))
+    share = carried / n_members
+    host_share = float(np.mean(host_member_labels == host)) if len(host_member_labels) else 1.0
+    error = np.sqrt(share * (1.0 - share) / n_members + host_share * (1.0 - host_share) / n_host)
+    if share < host_share - SIGNIFICANCE * error:
+        return "foreign"
+    if binom.sf(carried - 1, n_members, host_rate) * n_hosts < norm.sf(SIGNIFICANCE):
+        return "part"
+    return "unknown"
 
 
 def absent_class_posterior(codes, class_proba, transition, pred_probs, absent_proba, keep):
-    """``(P(true class absent | x, given label), the absent classes' calibrated probabilities)``.
+    """``(P(true class absent | x, given label), the absent classes' calibrated probabilities)``,
+    the absent classes being the foreign ones of :func:`split_absent_classes`.
 
     Bayes' rule over the present classes and the absent ones, which no sample is given:
     ``P = q t(y) / ((1 - q) sum_k p(k | x) T[k, y] + q t(y))``, with ``q`` the caller's
