@@ -36,9 +36,10 @@ def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
             f"the probe that judges each of them saw at most {smallest - 1}, so they are easily judged wrong labels"
             if smallest > 1 else "the probe that judges it never saw its class, so only other evidence can back it"
         )
+        noun = unit if smallest > 1 else unit.replace("samples", "sample", 1)
         warnings.warn(
-            f"class '{classes[int(np.argmin(counts))]}' has {smallest} {unit if smallest > 1 else unit.replace('samples', 'sample', 1)}, "
-            f"fewer than cv={cv} folds: {judged}. Check that class's verdicts by hand, or merge it.",
+            f"class '{classes[int(np.argmin(counts))]}' has {smallest} {noun}, fewer than cv={cv} folds: {judged}. "
+            "Check that class's verdicts by hand, or merge it.",
             UserWarning, stacklevel=stacklevel + 1,
         )
 
