@@ -55,6 +55,8 @@ def split_absent_classes(codes, pred_probs):
     """
     n_classes = pred_probs.shape[1]
     present = np.flatnonzero(np.bincount(codes, minlength=n_classes))
+    if len(present) == n_classes:
+        return pred_probs, np.zeros(0, dtype=np.int64)
     merged = pred_probs[:, present].copy()
     most_probable = pred_probs.argmax(axis=1)
     label_rates = np.bincount(codes, minlength=n_classes) / len(codes)
