@@ -138,8 +138,10 @@ def _caller_class_proba(detector, foreign, n_classes):
     """The detector's calibrated probabilities over all ``n_classes`` of the caller's
     ``pred_probs``: the given classes' (merged classes included), the ``foreign``
     classes' calibrated shares, 0 elsewhere."""
-    proba = np.zeros((len(detector.class_proba_), n_classes))
     absent = detector._absent_class_proba
+    if absent is None and len(detector.classes_) == n_classes:
+        return detector.class_proba_
+    proba = np.zeros((len(detector.class_proba_), n_classes))
     if absent is None:
         proba[:, detector.classes_] = detector.class_proba_
         return proba
@@ -336,7 +338,10 @@ def find_label_issues(
     if verbose:
         detector.set_params(verbose=1)
     detector, foreign = _fit_checked(codes, pred_probs, features, detector, groups)
-    proba = _caller_class_proba(detector, foreign, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
+    if filter_by is not None or return_indices_ranked_by is not None:  # an (n, K) array: only where read
+        proba = _caller_class_proba(
+            detector, foreign, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1]
+        )
     if filter_by is None:
         issues = ~detector.clean_mask_
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)

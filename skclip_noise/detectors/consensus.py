@@ -436,8 +436,8 @@ class ConsensusDetector(BaseNoiseDetector):
             units=units, groups=groups,
         )
         slots = self._slots(codes, codes)
-        distinct_class_sizes = np.bincount(self._neighbour_index.distinct(codes), minlength=n_classes)
-        blind = distinct_class_sizes[codes] < 2  # no other sample of its class to train or vote for it
+        # A sample that asks no neighbour is the one sample of its class: nothing else trains or votes for it.
+        blind = None if slots is None else ~slots.any(axis=1)
         neighbours = kept_neighbour_distribution(
             neighbour_label_distribution, indices, codes, np.ones(len(codes), dtype=bool), n_classes, slots
         )  # a sample that asks no neighbour (the one sample of its class) gets no vote: uniform
