@@ -19,6 +19,7 @@ from sklearn.base import clone
 from .detectors import ConsensusDetector
 from .detectors._absent_classes import split_absent_classes
 from .selection import confident_learning_mask, normalized_margin, self_confidence
+from .selection._common import block_rows_for
 from .data.labels import check_label_codes, check_pred_probs
 
 __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
@@ -43,7 +44,12 @@ def log_proba_features(pred_probs):
     costs it some: ``benchmarks/results/find_label_issues_models.md``."""
     pred_probs = np.asarray(pred_probs)
     floor = FEATURE_FLOOR_SHARE / pred_probs.shape[1]
-    return np.log(np.clip(pred_probs, floor, None)).astype(np.float32)
+    features = np.empty(pred_probs.shape, dtype=np.float32)
+    block_rows = block_rows_for(pred_probs.shape[1])
+    for start in range(0, len(pred_probs), block_rows):  # float64 temporaries of one block, not of all rows
+        block = np.clip(pred_probs[start:start + block_rows], floor, None)
+        features[start:start + block_rows] = np.log(block, out=block)
+    return features
 
 
 def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, groups=None):
@@ -203,7 +209,7 @@ def _check_evidence(labels, pred_probs, features):
             "of your model), features (an (n_samples, n_features) embedding array), or both."
         )
     if pred_probs is not None:
-        pred_probs = check_pred_probs(pred_probs).astype(np.float64)
+        pred_probs = np.asarray(check_pred_probs(pred_probs), dtype=np.float64)  # read, never written: no copy
         codes = check_label_codes(labels, pred_probs.shape[1], pred_probs.shape[0])
     else:
         codes = check_label_codes(labels)

@@ -333,7 +333,32 @@ def test_a_class_of_one_sample_is_judged_by_the_callers_model(digits_case):
     pred_probs[1] = np.r_[np.eye(10)[3] * 0.989 + 0.001, 0.0, 0.001]
     with pytest.warns(UserWarning, match="has 1 sample, fewer than cv=5"):
         detector = fit_pred_probs_detector(labels, pred_probs)
-    print(detector.clean_proba_[:2])
     assert detector.clean_proba_[0] > 0.5 > detector.clean_proba_[1]
     issues = find_label_issues(labels, pred_probs)  # cleanlab's min_examples_per_class=1 keeps each class alive
     assert not issues[:2].any()
+
+
+@pytest.mark.parametrize("with_absent_class", [False, True])
+def test_the_callers_arrays_are_read_not_copied_nor_written(digits_case, with_absent_class):
+    """float64 pred_probs (and features) are used as they are, never written to: frozen
+    read-only, every route runs on them (a write would raise). Before, each route held one
+    or two float64 copies, each as large as pred_probs (10 x 200,000 x 1,000 at the peak)."""
+    X, y_noisy, is_noisy, proba = digits_case
+    if with_absent_class:
+        proba = np.c_[proba, np.where(y_noisy == 9, 0.2, 0.0)]  # a column no label uses
+        proba /= proba.sum(axis=1, keepdims=True)
+    frozen_proba, frozen_X = proba.copy(), X.copy()
+    frozen_proba.flags.writeable = frozen_X.flags.writeable = False
+    for kwargs in ({}, {"filter_by": "prune_by_noise_rate"}, {"return_indices_ranked_by": "self_confidence"},
+                   {"features": frozen_X}):
+        np.testing.assert_array_equal(
+            find_label_issues(y_noisy, frozen_proba, **kwargs),
+            find_label_issues(y_noisy, proba, **{k: X if k == "features" else v for k, v in kwargs.items()}),
+        )
+    np.testing.assert_array_equal(frozen_proba, proba)
+    if not with_absent_class:
+        detector = ConsensusDetector(random_state=0).fit(frozen_X, y_noisy, pred_probs=frozen_proba)
+        np.testing.assert_array_equal(frozen_proba, proba)
+        np.testing.assert_array_equal(
+            detector.clean_mask_, ConsensusDetector(random_state=0).fit(X, y_noisy, pred_probs=proba).clean_mask_
+        )

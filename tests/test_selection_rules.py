@@ -214,3 +214,19 @@ def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypa
     assert blocks[1][0] == pytest.approx(whole[1][0], rel=1e-6)
     np.testing.assert_allclose(blocks[1][1], whole[1][1], atol=1e-6)
     np.testing.assert_allclose(blocks[2], whole[2], rtol=1e-12)
+
+
+def test_scaled_given_proba_is_the_given_column_of_temperature_scale_block_by_block(monkeypatch):
+    import skclip_noise.selection.calibration as calibration
+
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.full(7, 0.3), size=1000)
+    codes = rng.integers(0, 7, 1000)
+    rows = np.flatnonzero(rng.random(1000) < 0.6)
+    monkeypatch.setattr(calibration, "block_rows_for", lambda n_features: 128)  # several blocks
+    expected = calibration.temperature_scale(proba[rows], 0.7)[np.arange(len(rows)), codes[rows]]
+    np.testing.assert_array_equal(calibration.scaled_given_proba(codes, proba, 0.7, rows=rows), expected)
+    np.testing.assert_array_equal(
+        calibration.scaled_given_proba(codes, proba, 1.3),
+        calibration.temperature_scale(proba, 1.3)[np.arange(1000), codes],
+    )

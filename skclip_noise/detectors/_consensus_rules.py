@@ -9,7 +9,9 @@ import warnings
 
 import numpy as np
 
-from ..selection import confident_learning_mask, fit_bias_corrected_temperature, fit_temperature, temperature_scale
+from ..selection import (
+    confident_learning_mask, fit_bias_corrected_temperature, fit_temperature, scaled_given_proba, temperature_scale,
+)
 
 __all__ = [
     "FREQUENCY_SHARES",
@@ -129,9 +131,8 @@ def weigh_pred_probs(codes, refitted, extra, fixed, pred_probs, own_first_probe,
 def kept_log_loss(codes, proba, kept):
     """The mean log-loss of the ``kept`` samples' given labels under ``proba`` at the
     temperature that fits them best (so that a merely flatter signal is not the worse)."""
-    rows = np.flatnonzero(kept)
-    scaled = temperature_scale(proba[rows], fit_temperature(codes[rows], proba[rows]))
-    return float(-np.log(scaled[np.arange(len(rows)), codes[rows]]).mean())
+    temperature = fit_temperature(codes, proba, mask=kept)
+    return float(-np.log(scaled_given_proba(codes, proba, temperature, rows=np.flatnonzero(kept))).mean())
 
 
 def weigh_zero_shot(codes, probe_proba, neighbour_proba, zero_shot):
@@ -229,10 +230,8 @@ def evidence_gain(codes, evidence):
     features drawn independently of the labels without a verdict (``weak_features.md``,
     10 classes in 64 dimensions: -0.006 nats, +0.000007 mixed, which alone flagged 66 %).
     """
-    calibrated = temperature_scale(evidence, fit_temperature(codes, evidence))
-    frequencies = np.bincount(codes, minlength=evidence.shape[1]) / len(codes)
-    rows = np.arange(len(codes))
-    given, chance = calibrated[rows, codes], frequencies[codes]
+    given = scaled_given_proba(codes, evidence, fit_temperature(codes, evidence))
+    chance = (np.bincount(codes, minlength=evidence.shape[1]) / len(codes))[codes]
     best = float(np.mean(np.log(given) - np.log(chance)))
     for share in FREQUENCY_SHARES:
         best = max(best, significant_gain(np.log((1 - share) * given + share * chance) - np.log(chance)))

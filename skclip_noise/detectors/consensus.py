@@ -399,10 +399,12 @@ class ConsensusDetector(BaseNoiseDetector):
         def checked(proba):
             if proba is None:
                 return None
-            return check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes).astype(np.float64)
+            # Read, never written: a float64 array is not copied (with many classes each is the memory).
+            checked_proba = check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes)
+            return np.asarray(checked_proba, dtype=np.float64)
 
         pred_probs_checked = checked(pred_probs)
-        # The pred_probs-only route passes one array as both: checked and copied once (neither is written to).
+        # The pred_probs-only route passes one array as both: checked once.
         first_probe_checked = pred_probs_checked if first_probe is pred_probs else checked(first_probe)
         return {"pred_probs": pred_probs_checked, "first_probe": first_probe_checked,
                 "groups": None if groups is None else check_groups(groups, len(encoding.codes)),

@@ -6,7 +6,9 @@ selection and AVL-Prompter's co-divide share one implementation. Rules return a
 *clean* mask (True = the given label is kept) or a clean probability or score.
 """
 
-from .calibration import BIAS_PENALTY, TEMPERATURES, fit_bias_corrected_temperature, fit_temperature, temperature_scale
+from .calibration import (
+    BIAS_PENALTY, TEMPERATURES, fit_bias_corrected_temperature, fit_temperature, scaled_given_proba, temperature_scale,
+)
 from .confident import (
     confident_joint,
     confident_learning_mask,
@@ -56,6 +58,7 @@ __all__ = [
     "estimate_noise_transition",
     "fit_bias_corrected_temperature",
     "fit_temperature",
+    "scaled_given_proba",
     "estimate_forget_rate",
     "fit_loss_mixtures",
     "fit_neighbour_outlier_model",

@@ -7,7 +7,10 @@ from scipy.optimize import minimize
 
 from ._common import block_rows_for, check_label_codes
 
-__all__ = ["BIAS_PENALTY", "TEMPERATURES", "fit_bias_corrected_temperature", "fit_temperature", "temperature_scale"]
+__all__ = [
+    "BIAS_PENALTY", "TEMPERATURES", "fit_bias_corrected_temperature", "fit_temperature", "scaled_given_proba",
+    "temperature_scale",
+]
 
 #: The temperatures :func:`fit_temperature` tries: 41 log-spaced values in [0.2, 3].
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(3.0), 41))
@@ -21,8 +24,13 @@ BIAS_PENALTY = 0.01
 PROBA_FLOOR = 1e-6
 
 
-def _floored_log(pred_probs, floor=PROBA_FLOOR):
-    floored = np.maximum(np.asarray(pred_probs, dtype=np.float64), floor)
+def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
+    """``log(max(p, floor))`` as float64: a new array, or ``pred_probs`` itself overwritten
+    (``in_place``, for a float64 copy of the caller's own)."""
+    if in_place:
+        floored = np.maximum(pred_probs, floor, out=pred_probs)
+    else:
+        floored = np.maximum(np.asarray(pred_probs, dtype=np.float64), floor)
     return np.log(floored, out=floored)
 
 
@@ -50,6 +58,28 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     return scaled
 
 
+def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
+    """The given labels' probabilities under :func:`temperature_scale` (of ``rows`` only
+    when given), computed block by block: temporaries of one block, not a scaled copy of
+    every row.
+
+    Examples
+    --------
+    >>> scaled_given_proba([0, 1], [[0.8, 0.2], [0.8, 0.2]], 0.5).round(3).tolist()
+    [0.941, 0.059]
+    """
+    probs = np.asarray(pred_probs, dtype=np.float64)
+    codes = np.asarray(labels)
+    rows = np.arange(len(probs)) if rows is None else np.asarray(rows)
+    given = np.empty(len(rows))
+    block_rows = block_rows_for(probs.shape[1])
+    for start in range(0, len(rows), block_rows):
+        block = rows[start:start + block_rows]
+        scaled = temperature_scale(probs[block], temperature)
+        given[start:start + block_rows] = scaled[np.arange(len(block)), codes[block]]
+    return given
+
+
 def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES):
     """The temperature that minimises the log-loss of ``labels`` (over ``mask``).
 
@@ -70,7 +100,8 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     rows = _fitted_rows(codes, mask)
     if rows.size == 0:
         return 1.0
-    return _best_temperature(_floored_log(probs if mask is None else probs[rows]), codes[rows], temperatures)
+    log_probs = _floored_log(probs) if mask is None else _floored_log(probs[rows], in_place=True)
+    return _best_temperature(log_probs, codes[rows], temperatures)
 
 
 def _fitted_rows(codes, mask):
