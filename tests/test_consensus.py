@@ -313,6 +313,11 @@ def test_caller_pred_probs_earn_weight_only_for_what_the_first_probe_lacks():
     wobbly = np.clip(vague + rng.normal(scale=0.02, size=vague.shape), 1e-3, None)
     wobbly /= wobbly.sum(axis=1, keepdims=True)
     assert verdict_weights(codes, vague, [wobbly], [vague], kept, candidates) == (0.0,)
+    # Only the given labels' probabilities are read: those alone (n,) give the same weights.
+    given = np.arange(200), codes
+    for arrays in ([informed], [vague]), ([flipped], [vague]), ([wobbly], [vague]):
+        assert verdict_weights(codes, vague[given], [a[given] for a in arrays[0]], [arrays[1][0][given]], kept,
+                               candidates) == verdict_weights(codes, vague, *arrays, kept, candidates)
 
 
 def test_a_merely_sharper_model_earns_no_weight_once_both_fit_the_kept_labels():

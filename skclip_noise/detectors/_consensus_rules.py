@@ -105,7 +105,8 @@ def weigh_pred_probs(codes, refitted, extra, fixed, pred_probs, own_first_probe,
     (:func:`calibrated_to_verdicts`).
 
     In the ``pred_probs``-only route (not ``calibrated``) the reference is the probe
-    fitted on their log-probabilities and both enter as they are (calibrated, 10 nearest
+    fitted on their log-probabilities (``own_first_probe``: its given labels'
+    probabilities, shape (n,), all the rule reads) and both enter as they are (calibrated, 10 nearest
     neighbours' lost the weight they need under symmetric noise at 60 % on
     Fashion-MNIST, -0.04 clean F1). There the refitted mixture is read from the
     caller's own outputs: when it predicts the kept labels worse than ``pred_probs`` do
@@ -120,8 +121,9 @@ def weigh_pred_probs(codes, refitted, extra, fixed, pred_probs, own_first_probe,
             kept_log_loss(codes, pred_probs, kept) < kept_log_loss(codes, refitted, kept)):
         return fixed + (1.0 - sum(fixed),), pred_probs
     signal, reference = pred_probs, own_first_probe
-    if calibrated:
-        signal, reference = (calibrated_to_verdicts(codes, p, kept) for p in (pred_probs, own_first_probe))
+    if calibrated:  # the reference is read only at the given labels: not a calibrated (n, K) copy
+        signal = calibrated_to_verdicts(codes, pred_probs, kept)
+        reference = scaled_given_proba(codes, own_first_probe, fit_temperature(codes, own_first_probe, mask=kept))
     weights = verdict_weights(
         codes, refitted, extra + [signal], extra + [reference], kept, pred_probs_candidates(fixed)
     )
@@ -170,16 +172,22 @@ def verdict_weights(codes, combined, signals, reference, kept, candidates):
     far (the given label is right for the ``kept`` samples, wrong for the others),
     scored against mixing in the ``reference`` arrays at the same weights.
 
-    Per sample the loss is ``-log m(y | x)`` if kept, else ``-log(1 - m(y | x))``; a
-    candidate counts only when its mean gain over the reference exceeds
+    Each array is (n, K) probabilities, or the given labels' probabilities (n,) alone:
+    only those are read. Per sample the loss is ``-log m(y | x)`` if kept, else
+    ``-log(1 - m(y | x))``; a candidate counts only when its mean gain over the reference exceeds
     SIGNIFICANCE standard errors. A model that learned the given labels' flips gives
     the flagged samples their given label, and what it shares with the reference
     earns nothing, so such a model keeps weight 0.
     """
     rows = np.arange(len(codes))
 
+    def given(proba):
+        return proba if proba.ndim == 1 else proba[rows, codes]
+
+    base, signals, reference = given(combined), [given(a) for a in signals], [given(a) for a in reference]
+
     def sample_losses(weights, arrays):
-        mixed = (1 - sum(weights)) * combined[rows, codes] + sum(w * a[rows, codes] for w, a in zip(weights, arrays))
+        mixed = (1 - sum(weights)) * base + sum(w * a for w, a in zip(weights, arrays))
         mixed = np.clip(mixed, 1e-12, 1 - 1e-12)
         return -np.where(kept, np.log(mixed), np.log1p(-mixed))
 

@@ -432,6 +432,8 @@ class ConsensusDetector(BaseNoiseDetector):
                         stacklevel=5)
         own_first_probe = self._probe.fit(features, codes, groups)  # also C and the fold models of the refits
         probe_proba = own_first_probe if first_probe is None else first_probe
+        if first_probe is not None:  # then read only at the given labels (weigh_pred_probs' reference): not (n, K)
+            own_first_probe = own_first_probe[np.arange(len(codes)), codes]
         self.C_ = float(self._probe.C_)
         self._neighbour_index, indices, _ = distinct_image_neighbours(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), features, codes, self.n_neighbors_,
