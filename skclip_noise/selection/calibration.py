@@ -25,8 +25,8 @@ PROBA_FLOOR = 1e-6
 
 
 def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
-    """``log(max(p, floor))`` as float64: a new array, or ``pred_probs`` itself overwritten
-    (``in_place``, for a float64 copy of the caller's own)."""
+    """``log(max(p, floor))`` as float64: a new array, or (``in_place``) ``pred_probs``
+    itself overwritten, for a float64 array made for this call and not needed after."""
     if in_place:
         floored = np.maximum(pred_probs, floor, out=pred_probs)
     else:
@@ -59,9 +59,22 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
 
 
 def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
-    """The given labels' probabilities under :func:`temperature_scale` (of ``rows`` only
-    when given), computed block by block: temporaries of one block, not a scaled copy of
-    every row.
+    """The given labels' probabilities under :func:`temperature_scale`, computed block by
+    block: temporaries of one block, not a scaled copy of every row.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Given labels as integer codes ``0 .. K-1``.
+    pred_probs : array-like of shape (n_samples, K)
+    temperature : float
+    rows : array-like of int, default=None
+        The rows to return; None: all.
+
+    Returns
+    -------
+    given : ndarray of shape (len(rows),)
+        ``temperature_scale(pred_probs[rows], temperature)[i, labels[rows][i]]``.
 
     Examples
     --------
@@ -69,7 +82,7 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
     [0.941, 0.059]
     """
     probs = np.asarray(pred_probs, dtype=np.float64)
-    codes = np.asarray(labels)
+    codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = np.arange(len(probs)) if rows is None else np.asarray(rows)
     given = np.empty(len(rows))
     block_rows = block_rows_for(probs.shape[1])
