@@ -113,12 +113,17 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     rows = _fitted_rows(codes, mask)
     if rows.size == 0:
         return 1.0
-    log_probs = _floored_log(probs) if mask is None else _floored_log(probs[rows], in_place=True)
-    return _best_temperature(log_probs, codes[rows], temperatures)
+    return _best_temperature(_fitted_log_probs(probs, rows, mask), codes[rows], temperatures)
 
 
 def _fitted_rows(codes, mask):
     return np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+
+
+def _fitted_log_probs(probs, rows, mask):
+    """The floored log-probabilities of the fitted ``rows``: of all rows (a new array), or
+    of the ``mask``'s rows (their fancy-indexed copy, overwritten: one copy, not two)."""
+    return _floored_log(probs) if mask is None else _floored_log(probs[rows], in_place=True)
 
 
 def _best_temperature(log_probs, given, temperatures):
@@ -189,7 +194,7 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     n_classes = probs.shape[1]
     if rows.size == 0:
         return 1.0, np.zeros(n_classes)  # fit_temperature's answer for no rows
-    log_probs = _floored_log(probs if mask is None else probs[rows])  # once, for the grid start and the fit
+    log_probs = _fitted_log_probs(probs, rows, mask)  # once, for the grid start and the fit
     given = codes[rows]
     start = _best_temperature(log_probs, given, TEMPERATURES)
     log_given = log_probs[np.arange(rows.size), given]
