@@ -71,6 +71,7 @@ FLAG_DETECTORS = {
     "epochs": ("gmm", "small-loss", "dual-prompt"),
     "class_names": ("label-match", "dual-prompt"),
     "random_state": ("consensus", "gmm", "small-loss", "dual-prompt"),
+    "pred_probs": ("consensus",),
 }
 
 

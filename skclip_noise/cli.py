@@ -24,7 +24,9 @@ import sys
 import time
 import warnings
 
+from ._cli_inputs import read_detect_input, read_pred_probs
 from ._cli_options import (
+    FLAG_DETECTORS,
     RecordGiven,
     RecordGivenFlag,
     check_flag_values,
@@ -107,6 +109,13 @@ def build_parser():
         help="go on without the image files that cannot be read (missing, not images, truncated) and list "
              "them with the reason in <output-dir>/unreadable.csv; by default every file is checked first "
              "and one that cannot be read stops the run, naming it",
+    )
+    detect.add_argument(
+        "--pred-probs", default=None, action=RecordGiven, metavar="FILE",
+        help="out-of-sample class probabilities of INPUT's images from your own model, as cleanlab takes them "
+             "(e.g. cross_val_predict(..., method='predict_proba')), joined to the images' evidence by "
+             "--detector consensus: a CSV with a 'path' column and one column per class, headed by its label, "
+             "or a .npy array with rows in INPUT's order and columns in the sorted order of the labels",
     )
     _add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
     detect.set_defaults(handler=run_detect)
@@ -368,47 +377,12 @@ def run_demo(args):
     return 0
 
 
-def read_detect_input(path):
-    """X (paths), y (labels) and groups from an image folder or a CSV of path,label.
-
-    ``groups`` holds the CSV's optional ``group`` column as int ids (an empty cell: a
-    group of its own), or None (a folder, or no such column).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from .datasets import load_image_folder
-
-    if os.path.isdir(path):
-        return (*load_image_folder(path), None)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read {path!r} as a CSV of path,label: {exc}") from exc
-    missing = {"path", "label"} - set(table.columns)
-    if missing:
-        raise ValueError(
-            f"{path!r} needs columns 'path' and 'label' (a header row); it lacks "
-            f"{sorted(missing)} (columns: {list(table.columns)})."
-        )
-    if table[["path", "label"]].isna().any().any():
-        rows = np.flatnonzero(table[["path", "label"]].isna().any(axis=1).to_numpy())[:5] + 2
-        raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
-    base = os.path.dirname(os.path.abspath(path))
-    paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table["path"].astype(str)]
-    groups = None
-    if "group" in table.columns:
-        groups = pd.factorize(table["group"])[0]
-        alone = groups < 0  # an empty cell
-        groups[alone] = groups.max() + 1 + np.arange(alone.sum())
-    return np.asarray(paths, dtype=object), table["label"].to_numpy(), groups
-
-
 def run_detect(args):
     check_flag_values(args)
     X, y, groups = read_detect_input(args.input)
+    pred_probs = None
+    if args.pred_probs is not None and args.detector in FLAG_DETECTORS["pred_probs"]:  # else warned as unused
+        pred_probs = read_pred_probs(args.pred_probs, X, y)
     if not args.skip_unreadable:
         check_images_readable(X)
     _check_outputs(args)
@@ -426,10 +400,13 @@ def run_detect(args):
     try:
         with warnings.catch_warnings():  # what was skipped is said below, with the CSV
             warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
-            detector.fit(X, y, **({} if groups is None else {"groups": groups}))
+            signals = {name: value for name, value in (("groups", groups), ("pred_probs", pred_probs))
+                       if value is not None}
+            detector.fit(X, y, **signals)
     finally:
         skipped = list_unreadable(args, detector, len(X), unreadable_csv)
-    _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}.")
+    weighed = "" if pred_probs is None else f"; your model's pred_probs weigh {detector.pred_probs_weight_:.2g}"
+    _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}{weighed}.")
     keep, note, title = None, "", "Suspected label errors"
     if skipped:
         keep = sorted(set(range(len(X))) - set(detector.unreadable_.index))

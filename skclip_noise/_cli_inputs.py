@@ -1,0 +1,139 @@
+"""The command line's input files: the images and labels of ``detect`` (an image folder or
+a CSV of path,label) and the caller's out-of-sample class probabilities (``--pred-probs``)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["read_detect_input", "read_pred_probs"]
+
+#: How many unmatched paths or classes an error message names.
+_SHOWN = 5
+
+
+def read_detect_input(path):
+    """X (paths), y (labels) and groups from an image folder or a CSV of path,label.
+
+    ``groups`` holds the CSV's optional ``group`` column as int ids (an empty cell: a
+    group of its own), or None (a folder, or no such column).
+    """
+    import pandas as pd
+
+    from .datasets import load_image_folder
+
+    if os.path.isdir(path):
+        return (*load_image_folder(path), None)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
+    table = _read_csv(path, "a CSV of path,label")
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{path!r} needs columns 'path' and 'label' (a header row); it lacks "
+            f"{sorted(missing)} (columns: {list(table.columns)})."
+        )
+    if table[["path", "label"]].isna().any().any():
+        rows = np.flatnonzero(table[["path", "label"]].isna().any(axis=1).to_numpy())[:_SHOWN] + 2
+        raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
+    groups = None
+    if "group" in table.columns:
+        groups = pd.factorize(table["group"])[0]
+        alone = groups < 0  # an empty cell
+        groups[alone] = groups.max() + 1 + np.arange(alone.sum())
+    return np.asarray(_resolved_paths(table["path"], path), dtype=object), table["label"].to_numpy(), groups
+
+
+def read_pred_probs(path, X, y):
+    """The caller's out-of-sample class probabilities for ``detect``'s images, checked
+    before any work: an (n_images, n_classes) float array, rows in X's order, columns in
+    the sorted order of the labels in ``y`` (``ConsensusDetector.classes_``).
+
+    ``path`` is either a ``.npy`` array already in that order, or a CSV with a ``path``
+    column (relative paths are read from the CSV's folder, as INPUT's are) and one column
+    per class, headed by the label as it appears in INPUT; each image of X has exactly
+    one row, and the CSV has no other rows or class columns.
+    """
+    from .data.labels import check_pred_probs
+
+    classes = np.unique(y)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--pred-probs {path!r} is not a file; pass a .npy array or a CSV of path,<classes>.")
+    if path.lower().endswith(".npy"):
+        try:
+            probs = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # not an .npy file, or one holding Python objects
+            raise ValueError(f"--pred-probs {path!r} cannot be read as a numeric .npy array: {exc}") from exc
+    else:
+        probs = _pred_probs_from_csv(path, X, classes)
+    try:
+        return check_pred_probs(probs, n_samples=len(X), classes=classes)
+    except ValueError as exc:
+        order = "" if not path.lower().endswith(".npy") else (
+            " A .npy array's rows follow INPUT's images (a folder's: by class folder, then by path) and its "
+            "columns the sorted class labels."
+        )
+        raise ValueError(f"--pred-probs {path!r}: {exc}{order}") from exc
+
+
+def _pred_probs_from_csv(path, X, classes):
+    table = _read_csv(path, "a CSV of path,<one column per class>")
+    if "path" not in table.columns:
+        raise ValueError(f"--pred-probs {path!r} needs a 'path' column (columns: {list(table.columns)[:10]}).")
+    columns = {str(column): column for column in table.columns if column != "path"}
+    names = [str(label) for label in classes]
+    missing, extra = [n for n in names if n not in columns], sorted(set(columns) - set(names))
+    if missing or extra:
+        raise ValueError(
+            f"--pred-probs {path!r} needs one column per class of INPUT, headed by its label: "
+            + "; ".join(part for part in (
+                f"missing {_listed(missing)}" if missing else "",
+                f"not a class of INPUT: {_listed(extra)}" if extra else "",
+            ) if part) + "."
+        )
+    rows_by_path = {}
+    for row, image in enumerate(_resolved_paths(table["path"], path)):
+        if rows_by_path.setdefault(os.path.normpath(image), row) != row:
+            raise ValueError(f"--pred-probs {path!r} has two rows for {image!r}; keep one row per image.")
+    wanted = [os.path.normpath(str(image)) for image in X]
+    unmatched = [image for image in wanted if image not in rows_by_path]
+    if unmatched:
+        raise ValueError(
+            f"--pred-probs {path!r} has no row for {len(unmatched)} of INPUT's {len(X)} images "
+            f"({_listed(unmatched)}); relative paths are read from the CSV's folder."
+        )
+    if len(rows_by_path) > len(wanted):
+        others = sorted(set(rows_by_path) - set(wanted))
+        raise ValueError(
+            f"--pred-probs {path!r} has rows for {len(others)} images that are not in INPUT ({_listed(others)}); "
+            "pass the probabilities of INPUT's images only."
+        )
+    order = [rows_by_path[image] for image in wanted]
+    values = table[[columns[name] for name in names]]
+    if not all(dtype.kind in "iuf" for dtype in values.dtypes):
+        raise ValueError(f"--pred-probs {path!r}: the class columns must hold numbers only.")
+    if values.isna().any().any():
+        lines = np.flatnonzero(values.isna().any(axis=1).to_numpy())[:_SHOWN] + 2
+        raise ValueError(f"--pred-probs {path!r} has empty class cells (lines {lines.tolist()}).")
+    return values.to_numpy(dtype=np.float64)[order]
+
+
+def _read_csv(path, what):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
+
+
+def _resolved_paths(paths, csv_path):
+    base = os.path.dirname(os.path.abspath(csv_path))
+    return [p if os.path.isabs(p) else os.path.join(base, p) for p in paths.astype(str)]
+
+
+def _listed(items):
+    items = list(items)
+    more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return ", ".join(map(repr, items[:_SHOWN])) + more
