@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._param_validation import constraints_for
 from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
+from .data.decoding import DECODING_VERSION
 from .data.inputs import ImageDataset, ImageInput, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, fitted_device, resolve_device
@@ -391,6 +392,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 backbone.precision,
                 str(dtype),
                 repr(self._transform_for(backbone)),
+                f"decoding={DECODING_VERSION}",  # what pixels an image file gives
             ]
         )
 

@@ -48,6 +48,47 @@ def test_16_bit_files_keep_their_gradient(tmp_path, suffix):
     assert row[0] == 0 and row[-1] == 255 and np.all(np.diff(row.astype(int)) >= 0)
 
 
+def _tagged(pixels, orientation, path):
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation  # EXIF Orientation
+    image.save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize(
+    "orientation, stored",
+    [
+        (1, lambda upright: upright),
+        (3, lambda upright: np.rot90(upright, 2)),  # stored upside down
+        (6, lambda upright: np.rot90(upright, 1)),  # stored turned left: the viewer turns it right
+        (8, lambda upright: np.rot90(upright, -1)),
+        (2, lambda upright: upright[:, ::-1]),  # mirrored
+    ],
+)
+def test_photos_are_read_upright_as_their_exif_orientation_says(orientation, stored, tmp_path):
+    upright = np.zeros((6, 10, 3), dtype=np.uint8)
+    upright[:2, :3] = (255, 0, 0)  # a red top-left corner
+    path = _tagged(np.ascontiguousarray(stored(upright)), orientation, tmp_path / "photo.png")
+    loaded = np.asarray(ImageDataset(check_image_input([str(path)])).load(0))
+    np.testing.assert_array_equal(loaded, upright)
+
+
+def test_embeddings_cached_before_photos_were_turned_upright_are_not_returned(tmp_path, monkeypatch):
+    from skclip_noise.data import decoding
+    import skclip_noise.embedder as embedder_module
+
+    pixels = (np.arange(32 * 48 * 3) % 251).astype(np.uint8).reshape(32, 48, 3)
+    path = str(_tagged(pixels, 6, tmp_path / "photo.png"))
+    embedder = ImageEmbedder(**TINY, cache_dir=tmp_path / "cache").fit()
+    upright = embedder.transform([path])
+    monkeypatch.setattr(embedder_module, "DECODING_VERSION", decoding.DECODING_VERSION - 1)
+    monkeypatch.setattr(decoding, "upright_image", lambda image: image)  # the decoding of before
+    sideways = embedder.transform([path])
+    assert not np.allclose(sideways, upright)  # not read from the other decoding's cache
+    assert len(list((tmp_path / "cache").rglob("*.keys.npy"))) == 2
+
+
 @pytest.mark.parametrize(
     "array, mode",
     [

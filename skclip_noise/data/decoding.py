@@ -7,7 +7,8 @@ file; :func:`unreadable_reason` turns that failure into a short reason for a
 list of skipped files (``skip_unreadable=True``, ``skclip-noise detect
 --skip-unreadable``). :func:`quick_check_image_file` is the cheap check run on
 every file before any work (the header and structure, plus a full decode of a
-JPEG that does not end where a complete one does).
+JPEG that does not end where a complete one does). A photo is turned upright as
+its EXIF orientation tag says (:func:`upright_image`).
 
 PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` (False unless some code sets it) makes
 PIL fill the missing part of a truncated file with grey instead of failing: it
@@ -20,15 +21,20 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 __all__ = [
     "ImageReadError",
     "open_image_file",
     "quick_check_image_file",
     "unreadable_reason",
+    "upright_image",
     "warn_if_truncated_images_accepted",
 ]
+
+#: Changes whenever decoding gives a file other pixels (2: EXIF orientation applied);
+#: part of the embedding cache's key, so that no cache returns embeddings of the old pixels.
+DECODING_VERSION = 2
 
 #: The advice every unreadable-file error ends with.
 SKIP_HINT = (
@@ -37,6 +43,7 @@ SKIP_HINT = (
 )
 
 _JPEG_END = b"\xff\xd9"  # a complete JPEG's last marker (EOI)
+_EXIF_ORIENTATION = 0x0112
 
 
 class _KeepsMessageAcrossWorkers:
@@ -125,8 +132,31 @@ def unreadable_reason(exc):
 def _decode(path):
     with Image.open(path) as image:
         image.load()  # every pixel: a file cut short fails here, not only at verify()
-        rgb = pil_to_rgb(image)
+        upright = upright_image(image)
+        rgb = pil_to_rgb(upright)
         return rgb.copy() if rgb is image else rgb
+
+
+def upright_image(image):
+    """``image`` turned as its EXIF orientation tag says, as a photo viewer shows it.
+
+    A camera or phone often stores a portrait photo's pixels sideways with a tag
+    (values 2-8) that says how to turn them; read as stored, the backbone would
+    see, and the report would show, the photo sideways or mirrored. Images without
+    the tag (or with 1) are returned as they are, not copied.
+
+    Examples
+    --------
+    >>> tagged = Image.new("L", (6, 4))
+    >>> exif = tagged.getexif()
+    >>> exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise
+    >>> tagged.save("tagged.jpg", exif=exif)
+    >>> upright_image(Image.open("tagged.jpg")).size
+    (4, 6)
+    """
+    if image.getexif().get(_EXIF_ORIENTATION, 1) in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def open_image_file(path):
