@@ -20,6 +20,7 @@ on the other 597, whose labels are clean.
 # on-disk cache means the images are embedded once, whichever pipeline runs
 # first.
 
+import shutil
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -36,12 +37,8 @@ X, y = load_digits_images()
 X_train, y_train, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
 y_noisy, is_noisy = make_noisy_labels(y_train, "symmetric", 0.4, random_state=0)
 
-embedder = ImageEmbedder(
-    "torchvision:mobilenet_v2",
-    pretrained="offline",
-    image_size=64,
-    cache_dir=tempfile.mkdtemp(prefix="skclip-noise-embeddings-"),
-)
+cache_dir = tempfile.mkdtemp(prefix="skclip-noise-embeddings-")  # each pipeline embeds X once in all
+embedder = ImageEmbedder("torchvision:mobilenet_v2", pretrained="offline", image_size=64, cache_dir=cache_dir)
 classifiers = {
     "5-nearest neighbours": KNeighborsClassifier(n_neighbors=5),
     "logistic regression": LogisticRegression(C=10.0, max_iter=3000),
@@ -103,3 +100,4 @@ plt.show()
 # other, e.g. ``GridSearchCV(pipeline, {"detect__threshold": [0.3, 0.5, 0.7]})``.
 
 print(with_detector.get_params()["detect__threshold"])
+shutil.rmtree(cache_dir)  # the embeddings' temporary cache
