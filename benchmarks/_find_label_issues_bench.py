@@ -30,12 +30,32 @@ def _support_vectors(seed):
     return CalibratedClassifierCV(SVC(random_state=seed), ensemble=False)
 
 
+def _neural_network(seed):
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # A softmax network as a user trains one: one hidden layer, stopped early on a tenth held out.
+    return make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=500,
+                                                         random_state=seed))
+
+
+def _gradient_boosting(seed):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(random_state=seed)
+
+
 #: The caller's model (None: cleanlab's tuned logistic regression of ``cleanlab_best``).
-CALLER_MODELS = {"lr": None, "rf": _random_forest, "knn": _nearest_neighbours, "svc": _support_vectors}
+CALLER_MODELS = {"lr": None, "rf": _random_forest, "knn": _nearest_neighbours, "svc": _support_vectors,
+                 "mlp": _neural_network, "hgb": _gradient_boosting}
 CALLER_NAMES = {"lr": "cleanlab's tuned out-of-fold logistic-regression probabilities",
                 "rf": "out-of-fold probabilities of a random forest (200 trees)",
                 "knn": "out-of-fold probabilities of 10 nearest neighbours",
-                "svc": "out-of-fold Platt probabilities of an RBF support-vector machine"}
+                "svc": "out-of-fold Platt probabilities of an RBF support-vector machine",
+                "mlp": "out-of-fold softmax probabilities of a neural network (one hidden layer of 128, "
+                       "stopped early)",
+                "hgb": "out-of-fold probabilities of histogram gradient boosting (scikit-learn's defaults)"}
 
 
 def caller_pred_probs(caller, X, y_noisy, seed):

@@ -40,7 +40,8 @@ same features, noise draws and seeds, written to ``--out`` (e.g.
 ``benchmarks/results/find_label_issues.md``). The caller's ``pred_probs`` are cleanlab's
 tuned out-of-fold probabilities above, or with ``--caller-model`` another model's
 (``rf``: a random forest, ``knn``: 10 nearest neighbours, ``svc``: an RBF support-vector
-machine with Platt probabilities; out-of-fold on the same 5 folds); (1)
+machine with Platt probabilities, ``mlp``: a softmax network with one hidden layer, stopped
+early, ``hgb``: histogram gradient boosting; out-of-fold on the same 5 folds); (1)
 ``find_label_issues(labels, pred_probs)`` against
 cleanlab's call on the same ``pred_probs`` (its default ``filter_by`` and its best one);
 (2) ``ConsensusDetector().fit(X, y, pred_probs=pred_probs)`` (what

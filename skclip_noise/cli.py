@@ -5,7 +5,9 @@
 ``label_issues.csv`` and a self-contained ``report.html``. Every image file is
 checked before any work and a file that cannot be read stops the run, naming it;
 with ``--skip-unreadable`` the run goes on without such files and lists them,
-with the reason, in ``unreadable.csv``.
+with the reason, in ``unreadable.csv``. ``--pred-probs FILE`` adds a model's
+out-of-sample class probabilities of the images to the consensus detector's
+evidence (read and checked before any image is).
 
 ``skclip-noise apply INPUT DECISIONS`` applies the decisions exported from the
 report's review (``decisions.csv``) to the same INPUT and writes the corrected
