@@ -90,7 +90,10 @@ def _pred_probs_from_csv(path, X, classes):
             + "; ".join(part for part in (
                 f"missing {_listed(missing)}" if missing else "",
                 f"not a class of INPUT: {_listed(extra)}" if extra else "",
-            ) if part) + "."
+            ) if part) + "." + (
+                " Drop the columns of classes no image is labelled with; in Python, "
+                "skclip_noise.find_label_issues(labels, pred_probs, features=...) takes them." if extra else ""
+            )
         )
     rows_by_path = {}
     for row, image in enumerate(_resolved_paths(table["path"], path)):

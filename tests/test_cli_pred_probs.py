@@ -115,7 +115,7 @@ def _edited(table, edit):
     "edit, message",
     [
         ("missing class", "missing '3'"),
-        ("extra class", "not a class of INPUT: 'cat'"),
+        ("extra class", "not a class of INPUT: 'cat'. Drop the columns of classes no image is labelled with"),
         ("missing row", "has no row for 1 of INPUT's 30 images"),
         ("extra row", "rows for 1 images that are not in INPUT"),
         ("duplicate row", "has two rows for"),
