@@ -171,3 +171,22 @@ def test_other_detectors_say_they_ignore_it(digits_folder, tmp_path, capsys, mon
                   "--output-dir", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert "--pred-probs does not apply to --detector neighbour (only to consensus); it is ignored." in err
+
+
+@pytest.mark.filterwarnings("ignore:the outlier model would call")  # random tiny tower
+def test_rows_of_skipped_unreadable_files_are_dropped_with_them(digits_folder, tmp_path, capsys, recorded_fit):
+    from test_cli import _folder_with_unreadable_files
+
+    folder, text, cut = _folder_with_unreadable_files(digits_folder, tmp_path)
+    paths, labels = load_image_folder(folder)  # 32 files, 2 of them unreadable
+    probs, classes = _model_probs(labels)
+    csv = _pred_probs_csv(paths, probs, classes, tmp_path / "pred_probs.csv")
+    out = tmp_path / "out"
+    status = cli.main(["detect", str(folder), "--pred-probs", str(csv), "--skip-unreadable", "--output-dir", str(out),
+                       "--n-neighbors", "2", "--cv", "3", *TINY_FLAGS[:-1]])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "Skipped 2 of 32 images" in err and "your model's pred_probs weigh" in err
+    np.testing.assert_array_equal(recorded_fit["pred_probs"], probs)  # all rows in; the detector drops two
+    issues = pd.read_csv(out / "label_issues.csv")
+    assert len(issues) == 30 and not issues["path"].str.endswith(".jpg").any()
