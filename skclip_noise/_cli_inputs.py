@@ -60,7 +60,8 @@ def read_pred_probs(path, X, y):
     classes = np.unique(y)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--pred-probs {path!r} is not a file; pass a .npy array or a CSV of path,<classes>.")
-    if path.lower().endswith(".npy"):
+    is_npy = path.lower().endswith(".npy")
+    if is_npy:
         try:
             probs = np.load(path, allow_pickle=False)
         except ValueError as exc:  # not an .npy file, or one holding Python objects
@@ -70,11 +71,9 @@ def read_pred_probs(path, X, y):
     try:
         return check_pred_probs(probs, n_samples=len(X), classes=classes)
     except ValueError as exc:
-        order = "" if not path.lower().endswith(".npy") else (
-            " A .npy array's rows follow INPUT's images (a folder's: by class folder, then by path) and its "
-            "columns the sorted class labels."
-        )
-        raise ValueError(f"--pred-probs {path!r}: {exc}{order}") from exc
+        hint = (" A .npy array's rows follow INPUT's images (a folder's: by class folder, then by path) and its "
+                "columns the sorted class labels.") if is_npy else ""
+        raise ValueError(f"--pred-probs {path!r}: {exc}{hint}") from exc
 
 
 def _pred_probs_from_csv(path, X, classes):

@@ -10,15 +10,7 @@ import pytest
 from skclip_noise import cli
 from skclip_noise.datasets import load_image_folder
 
-TINY_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--quiet"]
-
-
-class _Stop(Exception):
-    pass
-
-
-def _stop(*args, **kwargs):
-    raise _Stop
+from test_cli import CONSENSUS_FLAGS, _folder_with_unreadable_files, _stop, _Stop
 
 
 def _model_probs(labels, seed=0):
@@ -62,7 +54,7 @@ def test_a_csv_of_shuffled_rows_is_aligned_to_the_images(digits_folder, tmp_path
                           order=np.random.default_rng(1).permutation(len(paths)))
     out = tmp_path / "out"
     status = cli.main(["detect", str(digits_folder), "--pred-probs", str(csv), "--output-dir", str(out),
-                       "--n-neighbors", "2", "--cv", "3", *TINY_FLAGS[:-1]])
+                       *CONSENSUS_FLAGS])
     err = capsys.readouterr().err
     assert status == 0, err
     assert list(recorded_fit["X"]) == list(paths)
@@ -175,15 +167,13 @@ def test_other_detectors_say_they_ignore_it(digits_folder, tmp_path, capsys, mon
 
 @pytest.mark.filterwarnings("ignore:the outlier model would call")  # random tiny tower
 def test_rows_of_skipped_unreadable_files_are_dropped_with_them(digits_folder, tmp_path, capsys, recorded_fit):
-    from test_cli import _folder_with_unreadable_files
-
     folder, text, cut = _folder_with_unreadable_files(digits_folder, tmp_path)
     paths, labels = load_image_folder(folder)  # 32 files, 2 of them unreadable
     probs, classes = _model_probs(labels)
     csv = _pred_probs_csv(paths, probs, classes, tmp_path / "pred_probs.csv")
     out = tmp_path / "out"
     status = cli.main(["detect", str(folder), "--pred-probs", str(csv), "--skip-unreadable", "--output-dir", str(out),
-                       "--n-neighbors", "2", "--cv", "3", *TINY_FLAGS[:-1]])
+                       *CONSENSUS_FLAGS])
     err = capsys.readouterr().err
     assert status == 0, err
     assert "Skipped 2 of 32 images" in err and "your model's pred_probs weigh" in err
