@@ -362,3 +362,28 @@ def test_the_callers_arrays_are_read_not_copied_nor_written(digits_case, with_ab
         np.testing.assert_array_equal(
             detector.clean_mask_, ConsensusDetector(random_state=0).fit(X, y_noisy, pred_probs=proba).clean_mask_
         )
+
+
+def test_pred_probs_alone_are_calibrated_through_the_noise_not_to_the_kept_labels(digits_case):
+    """``calibration="auto"`` is ``"noise_corrected"`` on this route only. On a binary task
+    under 30 % symmetric noise the kept samples are separable, so a calibration fitted to
+    them alone sharpens the evidence far past what the true classes bear; fitted to every
+    label through the noise, it stays near them."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(2000, 10, n_informative=5, random_state=0)
+    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    proba = cross_val_predict(LogisticRegression(), X, y_noisy, cv=5, method="predict_proba")
+    fits = {calibration: fit_pred_probs_detector(y_noisy, proba, detector=ConsensusDetector(calibration=calibration))
+            for calibration in ("auto", "bias_corrected")}
+    assert fits["auto"].calibration_ == "noise_corrected"
+    assert fits["bias_corrected"].calibration_ == "bias_corrected"
+    true_log_loss = {name: -np.log(np.clip(fit.class_proba_[np.arange(len(y)), y], 1e-12, None)).mean()
+                     for name, fit in fits.items()}
+    # Measured: 0.56-0.59 against 2.03-2.25 nats over random_state 0-5 (temperatures 0.42 and 0.10-0.11).
+    assert true_log_loss["auto"] < 0.8 < 1.5 < true_log_loss["bias_corrected"], true_log_loss
+    assert _f1s(is_noisy, ~fits["auto"].clean_mask_)[0] > _f1s(is_noisy, ~fits["bias_corrected"].clean_mask_)[0]
+    # With features, "auto" keeps the kept-label calibration.
+    X_digits, y_digits, _, digits_proba = digits_case
+    with_features = fit_pred_probs_detector(y_digits, digits_proba, features=X_digits)
+    assert with_features.calibration_ == "bias_corrected"

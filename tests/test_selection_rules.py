@@ -194,10 +194,46 @@ def test_bias_corrected_temperature_leaves_evenly_fitted_classes_alone_and_reads
     assert fit_bias_corrected_temperature(labels, proba, mask=np.zeros(900, bool)) == (1.0, pytest.approx(np.zeros(3)))
 
 
+def test_noise_corrected_temperature_without_noise_is_the_bias_corrected_fit_on_every_label():
+    from skclip_noise.selection import fit_bias_corrected_temperature, fit_noise_corrected_temperature
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, 800)
+    logits = 1.5 * np.eye(4)[labels] + rng.normal(size=(800, 4))
+    logits[:, 2] -= 1.0
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    kept_fit = fit_bias_corrected_temperature(labels, proba)
+    temperature, bias = fit_noise_corrected_temperature(labels, proba, np.eye(4))
+    assert temperature == pytest.approx(kept_fit[0], rel=1e-3)
+    np.testing.assert_allclose(bias, kept_fit[1], atol=1e-3)
+
+
+def test_noise_corrected_temperature_recovers_the_calibration_that_labels_fitted_on_the_kept_cannot():
+    """Over-confident probabilities (the true ones squared) under 30 % symmetric noise:
+    through the true ``T`` the fit finds the temperature that undoes the squaring (2),
+    although a third of the labels it reads are wrong; fitted to those labels as
+    they are, the temperature overshoots (it absorbs the noise)."""
+    from skclip_noise.selection import fit_bias_corrected_temperature, fit_noise_corrected_temperature
+
+    rng = np.random.default_rng(0)
+    n, k = 20_000, 3
+    true_proba = rng.dirichlet(np.full(k, 0.7), size=n)
+    true_class = (true_proba.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    noise = np.full((k, k), 0.15) + 0.55 * np.eye(k)
+    given = (noise[true_class].cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    sharp = true_proba**2 / (true_proba**2).sum(axis=1, keepdims=True)
+    temperature, bias = fit_noise_corrected_temperature(given, sharp, noise)
+    assert temperature == pytest.approx(2.0, rel=0.05)
+    assert np.abs(bias).max() < 0.05, bias
+    assert fit_bias_corrected_temperature(given, sharp)[0] > 2.5
+
+
 def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypatch):
     """They work on a few rows at a time (bounded memory with many classes): blocks of 7
     rows give what one block gives."""
-    from skclip_noise.selection import bayes_clean_posterior, calibration, fit_bias_corrected_temperature, transition
+    from skclip_noise.selection import (
+        bayes_clean_posterior, calibration, fit_bias_corrected_temperature, fit_noise_corrected_temperature, transition,
+    )
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 5, 300)
@@ -205,15 +241,17 @@ def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypa
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     T = np.full((5, 5), 0.05) + 0.75 * np.eye(5)
     whole = (fit_temperature(labels, proba), fit_bias_corrected_temperature(labels, proba),
-             bayes_clean_posterior(labels, proba, T))
+             bayes_clean_posterior(labels, proba, T), fit_noise_corrected_temperature(labels, proba, T))
     for module in (calibration, transition):
         monkeypatch.setattr(module, "block_rows_for", lambda n_columns: 7)
     blocks = (fit_temperature(labels, proba), fit_bias_corrected_temperature(labels, proba),
-              bayes_clean_posterior(labels, proba, T))
+              bayes_clean_posterior(labels, proba, T), fit_noise_corrected_temperature(labels, proba, T))
     assert blocks[0] == whole[0]
     assert blocks[1][0] == pytest.approx(whole[1][0], rel=1e-6)
     np.testing.assert_allclose(blocks[1][1], whole[1][1], atol=1e-6)
     np.testing.assert_allclose(blocks[2], whole[2], rtol=1e-12)
+    assert blocks[3][0] == pytest.approx(whole[3][0], rel=1e-6)
+    np.testing.assert_allclose(blocks[3][1], whole[3][1], atol=1e-6)
 
 
 def test_scaled_given_proba_is_the_given_column_of_temperature_scale_block_by_block(monkeypatch):

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 
 from ..selection import (
-    confident_learning_mask, fit_bias_corrected_temperature, fit_temperature, scaled_given_proba, temperature_scale,
+    confident_learning_mask, fit_bias_corrected_temperature, fit_noise_corrected_temperature, fit_temperature,
+    scaled_given_proba, temperature_scale,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "best_weights",
     "calibrate",
     "calibrated_to_verdicts",
+    "resolve_calibration",
     "evidence_gain",
     "kept_log_loss",
     "kept_neighbour_distribution",
@@ -268,12 +270,24 @@ def kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes
     return distribution
 
 
-def calibrate(method, codes, combined, keep):
-    """(temperature, class biases) fitting ``combined`` to the kept labels: both
-    (``"bias_corrected"``) or the temperature alone (``"temperature"``, biases zero)."""
+def calibrate(method, codes, combined, keep, transition):
+    """(temperature, class biases) fitting ``combined``: to the kept labels, both
+    (``"bias_corrected"``) or the temperature alone (``"temperature"``, biases zero); or
+    to every given label through ``transition`` (``"noise_corrected"``)."""
+    if method == "noise_corrected":
+        return fit_noise_corrected_temperature(codes, combined, transition)
     if method == "bias_corrected":
         return fit_bias_corrected_temperature(codes, combined, mask=keep)
     return fit_temperature(codes, combined, mask=keep), np.zeros(combined.shape[1])
+
+
+def resolve_calibration(calibration, fitted_on_pred_probs):
+    """``calibration``, with ``"auto"`` read as ``"noise_corrected"`` for a detector that
+    judges a caller's ``pred_probs`` alone (``find_label_issues``) and ``"bias_corrected"``
+    otherwise: measured in ``benchmarks/results/noise_corrected_calibration.md``."""
+    if calibration != "auto":
+        return calibration
+    return "noise_corrected" if fitted_on_pred_probs else "bias_corrected"
 
 
 def warn_without_evidence(gain, stacklevel):

@@ -27,6 +27,7 @@ from ._consensus_rules import (
     evidence_gain,
     kept_neighbour_distribution,
     mix_signals,
+    resolve_calibration,
     rival_share,
     warn_rejected_outliers,
     warn_without_evidence,
@@ -140,10 +141,17 @@ class ConsensusDetector(BaseNoiseDetector):
         Class weights of the probe refitted on the kept samples (scikit-learn's
         meaning; ``C`` is still chosen unweighted): under a long tail an unweighted,
         strongly regularised probe flags a rare class's clean members (step 3).
-    calibration : {"bias_corrected", "temperature"}, default="bias_corrected"
-        How the averaged evidence is fitted to the kept labels (step 3): a temperature
-        and a bias per class (:func:`~skclip_noise.selection.fit_bias_corrected_temperature`),
-        or the temperature alone (as before 2026-12-05).
+    calibration : {"auto", "bias_corrected", "noise_corrected", "temperature"}, default="auto"
+        How the averaged evidence is calibrated (step 3): a temperature and a bias per
+        class fitted to the kept labels
+        (``"bias_corrected"``, :func:`~skclip_noise.selection.fit_bias_corrected_temperature`),
+        the temperature alone (``"temperature"``, as before 2026-12-05), or both fitted
+        to every given label through ``T`` (``"noise_corrected"``,
+        :func:`~skclip_noise.selection.fit_noise_corrected_temperature`), which no
+        verdict biases. ``"auto"``: ``"noise_corrected"`` when the detector judges a
+        caller's ``pred_probs`` alone (:func:`~skclip_noise.find_label_issues`),
+        ``"bias_corrected"`` on features, as measured
+        (``benchmarks/results/noise_corrected_calibration.md``).
     max_samples : int or None, default=20_000
         Training samples per fold model of the probe: larger folds train on a
         stratified random subset of this size, so the probe's cost stops growing with N
@@ -192,6 +200,8 @@ class ConsensusDetector(BaseNoiseDetector):
     n_neighbors_ : int
         The neighbours searched per sample (with ``"auto"``, a pair given a class of
         at most this many samples asks one fewer than its class has).
+    calibration_ : str
+        The calibration used: ``calibration`` with ``"auto"`` resolved.
     temperature_ : float
         The last round's temperature.
     class_bias_ : ndarray of shape (n_classes,)
@@ -247,7 +257,7 @@ class ConsensusDetector(BaseNoiseDetector):
         "Cs": ["array-like", None],
         "n_rounds": [positive_int],
         "class_weight": [StrOptions({"balanced"}), None],
-        "calibration": [StrOptions({"bias_corrected", "temperature"})],
+        "calibration": [StrOptions({"auto", "bias_corrected", "noise_corrected", "temperature"})],
         "max_samples": [positive_int, None],
         "detect_outliers": ["boolean"],
         "flag_disagreement": ["boolean"],
@@ -266,7 +276,7 @@ class ConsensusDetector(BaseNoiseDetector):
         Cs=None,
         n_rounds=2,
         class_weight="balanced",
-        calibration="bias_corrected",
+        calibration="auto",
         max_samples=20_000,
         threshold=0.5,
         detect_outliers=True,
@@ -451,6 +461,7 @@ class ConsensusDetector(BaseNoiseDetector):
         self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
+        self.calibration_ = resolve_calibration(self.calibration, fitted_on_pred_probs=first_probe is not None)
         self._absent_class_proba = None
         consensus = self._signals(probe_proba, neighbours, extra)
         # Each (n, K) array goes once no step needs it: with many classes they are the memory.
@@ -479,7 +490,8 @@ class ConsensusDetector(BaseNoiseDetector):
                 extra.append(signal)
             combined = self._signals(probe_proba, neighbours, extra, blind)
             del probe_proba, neighbours
-            self.temperature_, self.class_bias_ = calibrate(self.calibration, codes, combined, keep)
+            self.temperature_, self.class_bias_ = calibrate(self.calibration_, codes, combined, keep,
+                                                            self._transition)
             self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
             del combined
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)

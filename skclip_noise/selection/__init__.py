@@ -7,7 +7,8 @@ selection and AVL-Prompter's co-divide share one implementation. Rules return a
 """
 
 from .calibration import (
-    BIAS_PENALTY, TEMPERATURES, fit_bias_corrected_temperature, fit_temperature, scaled_given_proba, temperature_scale,
+    BIAS_PENALTY, TEMPERATURES, fit_bias_corrected_temperature, fit_noise_corrected_temperature, fit_temperature,
+    scaled_given_proba, temperature_scale,
 )
 from .confident import (
     confident_joint,
@@ -57,6 +58,7 @@ __all__ = [
     "estimate_noise_rate",
     "estimate_noise_transition",
     "fit_bias_corrected_temperature",
+    "fit_noise_corrected_temperature",
     "fit_temperature",
     "scaled_given_proba",
     "estimate_forget_rate",
