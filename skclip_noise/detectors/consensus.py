@@ -77,7 +77,8 @@ class ConsensusDetector(BaseNoiseDetector):
     3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
        ``C``, classes weighted by ``class_weight``) on its kept samples only, count
        only kept neighbours, average, calibrate (a temperature and a bias per class,
-       ``calibration``) to best fit the kept labels, and apply Bayes' rule
+       ``calibration``) to best fit the kept labels (a caller's ``pred_probs`` alone:
+       every label, through ``T``), and apply Bayes' rule
        ``P(clean) = T[y, y] R(y | x) / sum_i T[i, y] R(i | x)``. Refitting on the
        kept samples turns the estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
