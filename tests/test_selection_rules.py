@@ -226,6 +226,10 @@ def test_noise_corrected_temperature_recovers_the_calibration_that_labels_fitted
     assert temperature == pytest.approx(2.0, rel=0.05)
     assert np.abs(bias).max() < 0.05, bias
     assert fit_bias_corrected_temperature(given, sharp)[0] > 2.5
+    with pytest.raises(ValueError, match=r"non-negative \(3, 3\) matrix"):
+        fit_noise_corrected_temperature(given, sharp, np.eye(2))
+    with pytest.raises(ValueError, match="non-negative"):
+        fit_noise_corrected_temperature(given, sharp, noise - 0.2)
 
 
 def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypatch):

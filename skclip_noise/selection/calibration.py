@@ -264,6 +264,11 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     bias : ndarray of shape (n_classes,)
         Centred.
 
+    Raises
+    ------
+    ValueError
+        If ``transition`` is not a non-negative ``(K, K)`` matrix.
+
     Examples
     --------
     >>> import numpy as np
@@ -279,7 +284,13 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     n_samples, n_classes = probs.shape
-    noise = np.asarray(transition, dtype=np.float64) + smoothing
+    noise = np.asarray(transition, dtype=np.float64)
+    if noise.shape != (n_classes, n_classes) or not np.all(noise >= 0):
+        raise ValueError(
+            f"transition must be a non-negative ({n_classes}, {n_classes}) matrix T[true, given] for the "
+            f"{n_classes} columns of pred_probs; got shape {noise.shape}."
+        )
+    noise = noise + smoothing
     noise /= noise.sum(axis=1, keepdims=True)
     log_probs = _floored_log(probs)
     block_rows = block_rows_for(n_classes)
