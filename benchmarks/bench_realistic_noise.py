@@ -53,6 +53,8 @@ from bench_detectors import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "neighbour", "cleanlab", "datalab")
 IMBALANCE = 10
+#: The rates of each realistic noise the tables use (``--rates-model`` and the others).
+DEFAULT_RATES = {"model": (0.2, 0.3), "open_set": (0.1, 0.2), "long_tail": (0.2, 0.3)}
 
 
 def pixel_pred_probs(pixels, y, seed):
@@ -157,9 +159,8 @@ def _require_datalab():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_feature_set_arguments(parser, FEATURE_SETS)
-    parser.add_argument("--rates-model", default="0.2,0.3")
-    parser.add_argument("--rates-open-set", default="0.1,0.2")
-    parser.add_argument("--rates-long-tail", default="0.2,0.3")
+    for key, rates in DEFAULT_RATES.items():
+        parser.add_argument(f"--rates-{key.replace('_', '-')}", default=",".join(str(rate) for rate in rates))
     parser.add_argument("--out", default=None, help="Markdown table here, raw numbers beside it (.csv)")
     args = parser.parse_args(argv)
     _require_datalab()

@@ -78,13 +78,13 @@ def pred_probs_rows(name, seed, caller):
 def features_rows(name, seed):
     from _features import get_features
     from bench_detectors import SETTINGS, noisy_labels
-    from bench_realistic_noise import noise_draws
+    from bench_realistic_noise import DEFAULT_RATES, noise_draws
 
     from skclip_noise import ConsensusDetector
 
     X, y, pixels = get_features(name)
     draws = [(f"{kind} {rate:.0%}", X, *noisy_labels(name, y, pixels, kind, rate, seed)) for kind, rate in SETTINGS]
-    draws += list(noise_draws(name, seed, {"model": [0.2, 0.3], "open_set": [0.1, 0.2], "long_tail": [0.2, 0.3]}))
+    draws += list(noise_draws(name, seed, DEFAULT_RATES))
     rows = []
     for noise, X_drawn, y_noisy, is_noisy in draws:
         row = {"features": name, "seed": seed, "noise": noise, "caller": "-"}

@@ -221,9 +221,16 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
         d_inverse = total_expected_log / rows.size - log_given.mean()
         return loss, np.r_[d_inverse, expected_share / rows.size - given_share + 2 * penalty * bias]
 
+    return _minimised_temperature_and_bias(loss_and_gradient, start, n_classes)
+
+
+def _minimised_temperature_and_bias(loss_and_gradient, start_temperature, n_classes):
+    """L-BFGS over ``(1 / temperature, bias)`` from ``start_temperature`` and no bias:
+    (temperature, centred biases; a common shift changes nothing)."""
     bounds = [(1e-3, None)] + [(None, None)] * n_classes  # a positive inverse temperature
     theta = minimize(
-        loss_and_gradient, np.r_[1.0 / start, np.zeros(n_classes)], jac=True, method="L-BFGS-B", bounds=bounds
+        loss_and_gradient, np.r_[1.0 / start_temperature, np.zeros(n_classes)], jac=True, method="L-BFGS-B",
+        bounds=bounds,
     ).x
     bias = theta[1:] - theta[1:].mean()
     return float(1.0 / theta[0]), bias
@@ -317,9 +324,4 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
 
     zero_bias = np.zeros(n_classes)
     start = min(TEMPERATURES[::4], key=lambda t: loss_and_gradient(np.r_[1.0 / t, zero_bias])[0])
-    bounds = [(1e-3, None)] + [(None, None)] * n_classes
-    theta = minimize(
-        loss_and_gradient, np.r_[1.0 / start, zero_bias], jac=True, method="L-BFGS-B", bounds=bounds
-    ).x
-    bias = theta[1:] - theta[1:].mean()
-    return float(1.0 / theta[0]), bias
+    return _minimised_temperature_and_bias(loss_and_gradient, start, n_classes)
