@@ -231,14 +231,14 @@ def test_auto_neighbourhood_fits_each_pair_inside_its_own_class():
     X = np.eye(2)[y] * 4 + rng.normal(size=(68, 2))
     detector = ConsensusDetector(random_state=0).fit(X, y)
     assert detector.n_neighbors_ == 20  # the class of 8 does not shrink the others' neighbourhoods
-    slots = detector._slots(y, y)
+    slots = detector._neighbourhoods.slots(y, y)
     assert slots.sum(axis=1).tolist() == [20] * 60 + [7] * 8
     y3 = np.tile(y, 3)  # every class above 20: every pair asks all 20, as an int would
     X3 = np.tile(X, (3, 1)) + rng.normal(scale=0.01, size=(204, 2))
-    assert ConsensusDetector(random_state=0).fit(X3, y3)._slots(y3, y3) is None
+    assert ConsensusDetector(random_state=0).fit(X3, y3)._neighbourhoods.slots(y3, y3) is None
     # Exact copies are one image: the class of 8 images given thrice still asks 7.
     copied = ConsensusDetector(random_state=0).fit(np.tile(X, (3, 1)), y3)
-    assert copied._slots(y3, y3).sum(axis=1).tolist() == ([20] * 60 + [7] * 8) * 3
+    assert copied._neighbourhoods.slots(y3, y3).sum(axis=1).tolist() == ([20] * 60 + [7] * 8) * 3
     with pytest.raises(ValueError, match="n_neighbors=8 is not below the size of class '1'"):
         ConsensusDetector(n_neighbors=8).fit(X, y)  # an int is one size for every pair
 

@@ -1,7 +1,7 @@
 """ConsensusDetector's rules: how its signals mix, how much an extra signal weighs (a gain
 tested against its standard error, so that a difference at noise level changes nothing),
-the given label's share against its strongest rival, the kept neighbours' label shares and
-the calibration of the evidence, and the warnings when the evidence cannot judge."""
+the given label's share against its strongest rival, the calibration of the evidence, and
+the warnings when the evidence cannot judge."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ __all__ = [
     "calibrated_to_verdicts",
     "evidence_gain",
     "kept_log_loss",
-    "kept_neighbour_distribution",
     "mix_signals",
     "pred_probs_candidates",
     "resolve_calibration",
@@ -257,17 +256,6 @@ def rival_share(proba, codes):
     others = proba.copy()
     others[rows, codes] = -np.inf
     return given / np.maximum(given + others.max(axis=1), 1e-300)
-
-
-def kept_neighbour_distribution(distribution_of, indices, codes, keep, n_classes, slots=None):
-    """Label shares among each sample's *kept* neighbours (uniform when none is kept),
-    among the neighbours it asks (``slots``, see ``neighbourhood_slots``; None: all)."""
-    weights = keep[indices].astype(np.float64)
-    if slots is not None:
-        weights *= slots
-    distribution = distribution_of(indices, codes, n_classes, weights=weights)
-    distribution[weights.sum(axis=1) == 0] = 1.0 / n_classes
-    return distribution
 
 
 def calibrate(method, codes, combined, keep, transition):

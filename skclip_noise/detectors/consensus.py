@@ -10,33 +10,19 @@ from .._param_validation import Integral, Interval, StrOptions, constraints_for,
 from ..base import BaseNoiseDetector, Scores
 from ..data.labels import check_pred_probs
 from ..selection import (
-    NeighbourIndex,
-    bayes_clean_posterior,
-    confident_learning_mask,
-    fit_neighbour_outlier_model,
-    neighbour_label_counts,
-    neighbour_label_distribution,
-    pooled_noise_transition,
-    query_label_distribution,
-    temperature_scale,
+    NeighbourIndex, bayes_clean_posterior, confident_learning_mask, fit_neighbour_outlier_model,
+    pooled_noise_transition, temperature_scale,
 )
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
-    calibrate,
-    evidence_gain,
-    kept_neighbour_distribution,
-    mix_signals,
-    resolve_calibration,
-    rival_share,
-    warn_rejected_outliers,
-    warn_without_evidence,
-    weigh_pred_probs,
-    weigh_zero_shot,
+    calibrate, evidence_gain, mix_signals, resolve_calibration, rival_share, warn_rejected_outliers,
+    warn_without_evidence, weigh_pred_probs, weigh_zero_shot,
 )
-from ._duplicates import check_groups, copied_samples, distinct_image_neighbours, judged_groups
+from ._duplicates import check_groups, copied_samples, judged_groups
 from ._absent_classes import absent_class_posterior
-from ._neighbourhood import check_neighbourhood, neighbourhood_slots
+from ._kept_neighbours import KeptNeighbourhoods
+from ._neighbourhood import check_neighbourhood
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import clip_zero_shot_proba
 
@@ -63,38 +49,26 @@ class ConsensusDetector(BaseNoiseDetector):
     (``benchmarks/results/detectors_consensus.md``). Read more in the
     :ref:`User Guide <consensus>`.
 
-    1. **Evidence.** Out-of-fold class probabilities ``P`` of a multinomial logistic
-       regression (full batch, L-BFGS) on standardised features, ``C`` chosen by the
-       out-of-fold log-loss on the given labels; and ``H``, the label shares among
-       each sample's ``n_neighbors`` nearest neighbours (cosine, faiss). The probe
-       fits flipped labels where they are dense; the neighbours err where classes are
-       sparse: their mean ``Q = (P + H) / 2`` makes far fewer joint mistakes.
-    2. **Noise structure.** Confident learning on ``Q``: pruning by noise rate gives
-       the first clean set, and the transition matrix ``T[true, given]`` is the mean
-       of the calibrated confident joint's estimate and the counts of that clean set's
-       verdicts, each row smoothed with half a sample per cell (5 a row beyond 10 classes)
+    1. **Evidence.** ``P``, out-of-fold class probabilities of a logistic-regression
+       probe on the standardised features (``C`` chosen by the out-of-fold log-loss), and
+       ``H``, the label shares among each sample's ``n_neighbors`` nearest neighbours.
+       They fail differently (the probe fits dense flips, the neighbours err where a
+       class is sparse); their mean ``Q`` is the consensus.
+    2. **Noise structure.** Confident learning on ``Q`` gives a first clean set and the
+       transition matrix ``T[true, given]``
        (:func:`~skclip_noise.selection.pooled_noise_transition`).
-    3. **Clean posterior**, ``n_rounds`` times: refit the probe (each fold, same
-       ``C``, classes weighted by ``class_weight``) on its kept samples only, count
-       only kept neighbours, average, calibrate (a temperature and a bias per class,
-       ``calibration``) to best fit the kept labels (a caller's ``pred_probs`` alone:
-       every label, through ``T``), and apply Bayes' rule
-       ``P(clean) = T[y, y] R(y | x) / sum_i T[i, y] R(i | x)``. Refitting on the
-       kept samples turns the estimate of ``p(given label | x)`` into one of
+    3. **Clean posterior**, ``n_rounds`` times: refit the probe on the kept samples
+       (classes weighted by ``class_weight``), count only kept neighbours, average,
+       calibrate (``calibration``) and apply Bayes' rule
+       ``P(clean) = T[y, y] R(y | x) / sum_i T[i, y] R(i | x)``. Refitting on the kept
+       samples turns an estimate of ``p(given label | x)`` into one of
        ``p(true class | x)``, which is what separates structured flips.
-
-    4. **Images of no class** (``detect_outliers=True``): the labels of each sample's
-       neighbours (all of them, as given) are compared under two hypotheses, a class
-       (or the border of two) against labels as arbitrary as the data set's
-       (:func:`~skclip_noise.selection.fit_neighbour_outlier_model`); ``P(clean)`` is
-       multiplied by ``1 - P(outlier)``. A fit that puts half the data outside every
-       class, or leaves its posteriors undecided (features that barely separate the
-       classes), is rejected with a warning: no pair is then typed ``"outlier"``.
-    5. **Hard images with a plausible wrong label** (``flag_disagreement=True``, off by
-       default): also flag the pairs whose most probable class is another (``P(clean)``
-       capped by ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``). It gains under a
-       model's plausible wrong labels and costs under every other noise measured;
-       thirty labels checked by hand tell which you have (user guide, "Hard images").
+    4. **Images of no class** (``detect_outliers``): the labels of each sample's
+       neighbours, under a class (or the border of two) against labels as arbitrary as
+       the data set's (:func:`~skclip_noise.selection.fit_neighbour_outlier_model`),
+       multiply ``P(clean)`` by ``1 - P(outlier)``.
+    5. **Hard images with a plausible wrong label** (``flag_disagreement``, off by
+       default): also flag the pairs whose most probable class is another.
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     Features that predict the given labels no better than the labels' frequencies do
@@ -110,11 +84,6 @@ class ConsensusDetector(BaseNoiseDetector):
     ``fit(X, y, pred_probs=...)`` adds the out-of-sample probabilities of the caller's
     own model as one more signal (see :meth:`fit`; :func:`skclip_noise.find_label_issues`
     is cleanlab's function on top of it).
-    With ``zero_shot=True`` and a CLIP backbone, CLIP's zero-shot class
-    probabilities ``Z`` join as a third signal, ``(1 - w) Q + w Z``, with the weight
-    ``w`` (0 to 0.5) under which the mixture best predicts the given labels of the first
-    clean set: a poor zero-shot signal is weighted away (``zero_shot_weight_ = 0``)
-    rather than averaged in. Leave it off with a random text tower.
 
     Parameters
     ----------
@@ -169,8 +138,11 @@ class ConsensusDetector(BaseNoiseDetector):
         To decide, check about 30 of those pairs by hand (kept by the default,
         ``predicted_label != given_label``): turn it on when more than half are wrong.
     zero_shot : bool, default=False
-        Add CLIP's zero-shot probabilities as a signal (CLIP backbones only;
-        integer labels need ``class_names``).
+        Add CLIP's zero-shot class probabilities ``Z`` as a third signal (CLIP backbones
+        only; integer labels need ``class_names``): ``(1 - w) Q + w Z``, the weight ``w``
+        (0 to 0.5, ``zero_shot_weight_``) the one under which the mixture best predicts
+        the first clean set's labels, so a poor zero-shot signal is weighted away rather
+        than averaged in. Leave it off with a random text tower.
     templates : sequence of str, default=("a photo of a {}.",)
         Zero-shot prompts.
     class_names : sequence of str or mapping, default=None
@@ -446,17 +418,15 @@ class ConsensusDetector(BaseNoiseDetector):
         if first_probe is not None:  # then read only at the given labels (weigh_pred_probs' reference): not (n, K)
             own_first_probe = own_first_probe[np.arange(len(codes)), codes]
         self.C_ = float(self._probe.C_)
-        self._neighbour_index, indices, _ = distinct_image_neighbours(
-            partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), features, codes, self.n_neighbors_,
-            units=units, groups=groups,
-        )
-        slots = self._slots(codes, codes)
-        # A sample that asks no neighbour is the one sample of its class: nothing else trains or votes for it.
-        blind = None if slots is None else ~slots.any(axis=1)
-        neighbours = kept_neighbour_distribution(
-            neighbour_label_distribution, indices, codes, np.ones(len(codes), dtype=bool), n_classes, slots
-        )  # a sample that asks no neighbour (the one sample of its class) gets no vote: uniform
-        label_counts = neighbour_label_counts(indices, codes, n_classes, slots=slots)  # the outlier evidence
+        self._neighbourhoods = KeptNeighbourhoods(
+            partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), self.n_neighbors_, n_classes,
+            fit_to_class=self.n_neighbors == "auto",
+        ).fit(features, codes, units=units, groups=groups)
+        # A sample that asks no neighbour is the one sample of its class: nothing else trains or votes
+        # for it, and its neighbour shares are uniform.
+        blind = self._neighbourhoods.blind
+        neighbours = self._neighbourhoods.shares(np.ones(len(codes), dtype=bool))
+        label_counts = self._neighbourhoods.label_counts()  # the outlier evidence
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
@@ -479,9 +449,7 @@ class ConsensusDetector(BaseNoiseDetector):
             probe_proba = neighbours = None  # the probe and the neighbours weigh nothing (see weigh_pred_probs)
             if sum(self._extra_weights) < 1 - 1e-9:
                 probe_proba = self._probe.refit(codes, keep)
-                neighbours = kept_neighbour_distribution(
-                    neighbour_label_distribution, indices, codes, keep, n_classes, slots
-                )
+                neighbours = self._neighbourhoods.shares(keep)
             if round_ == 0 and pred_probs is not None:  # the caller's pred_probs join, weighed once
                 self._extra_weights, signal = weigh_pred_probs(
                     codes, (probe_proba + neighbours) / 2, extra, self._extra_weights, pred_probs, own_first_probe,
@@ -508,19 +476,10 @@ class ConsensusDetector(BaseNoiseDetector):
         if self.flag_disagreement:  # step 5 on the final verdicts; the rounds and kept neighbours keep Bayes'
             scores = self._decide(self.class_proba_, codes, outlier, flag_disagreement=True)
         self._probe.release()
+        self._neighbourhoods.release()
         self.embeddings_ = features
         self._kept = keep
         return scores
-
-    def _slots(self, codes, fit_codes):
-        """The neighbours each pair asks (see ``neighbourhood_slots``); None: all of them.
-        With ``n_neighbors="auto"`` a pair given a class of ``m <= n_neighbors_`` training
-        samples (``fit_codes``) asks ``m - 1``, so one small class does not shrink every
-        neighbourhood."""
-        if self.n_neighbors != "auto":
-            return None
-        class_sizes = np.bincount(self._neighbour_index.distinct(fit_codes), minlength=len(self.classes_))
-        return neighbourhood_slots(codes, class_sizes, self.n_neighbors_)
 
     def _fit_outliers(self, label_counts, codes, reference, n_classes):
         """P(outlier) of the training samples (None with ``detect_outliers=False`` or
@@ -550,18 +509,10 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         features = self._fitted_features(X_checked)
-        n_classes = len(self.classes_)
-        indices, _ = self._neighbour_index.search(features, self.n_neighbors_)
-        slots = self._slots(codes, self._fit_codes)
-        neighbours = kept_neighbour_distribution(
-            query_label_distribution, indices, self._fit_codes, self._kept, n_classes, slots
-        )
+        neighbours, counts = self._neighbourhoods.query(features, codes, self._fit_codes, self._kept)
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
-        outlier = None
-        if self._outlier_model is not None:
-            counts = neighbour_label_counts(indices, self._fit_codes, n_classes, slots=slots)
-            outlier = self._outlier_model.proba(counts)
+        outlier = None if self._outlier_model is None else self._outlier_model.proba(counts)
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,
             flag_disagreement=self.flag_disagreement,
