@@ -7,8 +7,14 @@ from __future__ import annotations
 import platform
 import warnings
 
-from bench_detectors import OTHER_FEATURES, SETTINGS, cleanlab_best, cleanlab_verdicts, log, noisy_labels, timed
+from _detection_protocol import SETTINGS, cleanlab_best, cleanlab_verdicts, log, noisy_labels, timed
 from _features import get_features
+
+#: The --pred-probs comparison's second caller model: the tuned probe of the other embedding.
+OTHER_FEATURES = {"fmnist_mobilenetv2": "fmnist_effnetlite0", "fmnist_effnetlite0": "fmnist_mobilenetv2",
+                  "digits_raw": "digits_mobilenetv2", "digits_mobilenetv2": "digits_raw",
+                  "mnist_raw": "mnist_mobilenetv2", "mnist_mobilenetv2": "mnist_raw",
+                  "digits_effnetlite0": "digits_mobilenetv2", "mnist_effnetlite0": "mnist_mobilenetv2"}
 
 
 def _random_forest(seed):

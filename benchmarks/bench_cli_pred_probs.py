@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import cleanlab_pred_probs, log, run_line, write_markdown_and_csv  # noqa: E402
-from bench_detectors import noisy_labels  # noqa: E402  (the tables' noise draws)
+from _detection_protocol import noisy_labels  # noqa: E402  (the tables' noise draws)
 
 NOISES = (("symmetric", 0.4), ("pairflip", 0.4), ("asymmetric", 0.4))
 #: The images' backbone: the demo's (ImageNet weights, offline) and the same network with random

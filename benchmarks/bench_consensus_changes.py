@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write, run_line  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
-from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
+from _detection_protocol import SETTINGS, noisy_labels  # noqa: E402
 
 
 def reference_rows(path):

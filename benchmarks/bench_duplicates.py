@@ -59,7 +59,7 @@ from _bench_common import (  # noqa: E402
     run_and_write,
 )
 from _features import get_features  # noqa: E402
-from bench_detectors import compare_methods  # noqa: E402
+from _detection_protocol import compare_methods  # noqa: E402
 
 FEATURE_SETS = ("digits_raw", "digits_mobilenetv2", "mnist_mobilenetv2", "fmnist_mobilenetv2")
 NOISES = (("symmetric", 0.2), ("pairflip", 0.3))

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, chosen_feature_sets, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
-from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
+from _detection_protocol import SETTINGS, noisy_labels  # noqa: E402
 from bench_realistic_noise import noise_draws  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -63,7 +63,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, chosen_feature_sets, log, run_and_write  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
-from bench_detectors import SETTINGS, noisy_labels  # noqa: E402
+from _detection_protocol import SETTINGS, noisy_labels  # noqa: E402
 
 #: The noise-corrected scorer's solvers, the library's default first.
 SOLVERS = ("inverse", "nnls")

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import best_in_bold, compared_run_line, gaussian_classes, main_over_seeds  # noqa: E402
-from bench_detectors import compare_methods  # noqa: E402
+from _detection_protocol import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_jeffreys", "neighbour", "cleanlab", "datalab")
 GAUSSIAN = ((30, 50, 4.0), (30, 50, 6.0), (30, 50, 8.0), (100, 50, 4.0), (100, 50, 6.0), (100, 50, 8.0),

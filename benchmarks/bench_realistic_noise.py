@@ -49,7 +49,7 @@ from _bench_common import (  # noqa: E402
     run_and_write,
 )
 from _features import CACHE, FEATURE_SETS, get_features, load_images  # noqa: E402
-from bench_detectors import compare_methods  # noqa: E402
+from _detection_protocol import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "neighbour", "cleanlab", "datalab")
 IMBALANCE = 10

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import add_feature_set_arguments, best_in_bold, chosen_feature_sets, run_and_write, run_line  # noqa: E402
 from _features import FEATURE_SETS, get_features  # noqa: E402
-from bench_detectors import compare_methods, timed  # noqa: E402
+from _detection_protocol import compare_methods, timed  # noqa: E402
 
 METHODS = ("consensus", "consensus_shrunk", "neighbour", "cleanlab", "datalab")
 NOISES = (("symmetric", 0.2), ("pairflip", 0.3))

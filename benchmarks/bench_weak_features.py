@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_common import best_in_bold, compared_run_line, gaussian_classes, log, main_over_seeds  # noqa: E402
-from bench_detectors import compare_methods  # noqa: E402
+from _detection_protocol import compare_methods  # noqa: E402
 
 METHODS = ("consensus", "consensus_no_outliers", "neighbour", "cleanlab", "datalab")
 GAUSSIAN = ((10, 300, 10.0), (10, 300, 12.0), (10, 300, 13.0), (10, 300, 14.0),

@@ -50,7 +50,7 @@ def _f1s(is_noisy, clean):
 def pred_probs_rows(name, seed, caller):
     from _features import get_features
     from _find_label_issues_bench import caller_pred_probs
-    from bench_detectors import SETTINGS, noisy_labels
+    from _detection_protocol import SETTINGS, noisy_labels
 
     from skclip_noise import ConsensusDetector
     from skclip_noise.filter import fit_pred_probs_detector
@@ -77,7 +77,7 @@ def pred_probs_rows(name, seed, caller):
 
 def features_rows(name, seed):
     from _features import get_features
-    from bench_detectors import SETTINGS, noisy_labels
+    from _detection_protocol import SETTINGS, noisy_labels
     from bench_realistic_noise import DEFAULT_RATES, noise_draws
 
     from skclip_noise import ConsensusDetector

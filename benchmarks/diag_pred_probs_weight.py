@@ -41,7 +41,7 @@ TABLES = {
 
 
 def evaluate(table, name, seed, caller):
-    from bench_detectors import SETTINGS, log, noisy_labels
+    from _detection_protocol import SETTINGS, log, noisy_labels
     from _features import get_features
     from _find_label_issues_bench import caller_pred_probs
 
