@@ -299,10 +299,11 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
         )
     noise = noise + smoothing
     noise /= noise.sum(axis=1, keepdims=True)
+    noise_of_given = np.ascontiguousarray(noise.T)  # row y is T[:, y]: gathered by rows, not columns
     log_probs = _floored_log(probs)
     block_rows = block_rows_for(n_classes)
 
-    def loss_and_gradient(theta):
+    def loss_and_gradient(theta, with_gradient=True):
         inverse_temperature, bias = theta[0], theta[1:]
         total_log_likelihood = d_inverse = 0.0
         d_bias = np.zeros(n_classes)
@@ -312,16 +313,20 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
             proba -= proba.max(axis=1, keepdims=True)
             np.exp(proba, out=proba)
             proba /= proba.sum(axis=1, keepdims=True)
-            joint = proba * noise[:, codes[begin:begin + block_rows]].T  # q_ij T[j, y_i]
+            joint = proba * noise_of_given[codes[begin:begin + block_rows]]  # q_ij T[j, y_i]
             likelihood = joint.sum(axis=1)
             total_log_likelihood += np.log(likelihood).sum()
+            if not with_gradient:
+                continue
             joint /= likelihood[:, None]  # the posterior of the true class given the label
             joint -= proba  # d log-likelihood / d logits
             d_inverse += np.einsum("ij,ij->", joint, block)
             d_bias += joint.sum(axis=0)
         loss = -total_log_likelihood / n_samples + penalty * (bias**2).sum()
+        if not with_gradient:
+            return loss
         return loss, np.r_[-d_inverse / n_samples, -d_bias / n_samples + 2 * penalty * bias]
 
     zero_bias = np.zeros(n_classes)
-    start = min(TEMPERATURES[::4], key=lambda t: loss_and_gradient(np.r_[1.0 / t, zero_bias])[0])
+    start = min(TEMPERATURES[::4], key=lambda t: loss_and_gradient(np.r_[1.0 / t, zero_bias], with_gradient=False))
     return _minimised_temperature_and_bias(loss_and_gradient, start, n_classes)
