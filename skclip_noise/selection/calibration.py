@@ -6,6 +6,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._common import block_rows_for, check_label_codes
+from .transition import checked_transition, smoothed_transition
 
 __all__ = [
     "BIAS_PENALTY", "TEMPERATURES", "fit_bias_corrected_temperature", "fit_noise_corrected_temperature",
@@ -274,7 +275,7 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     Raises
     ------
     ValueError
-        If ``transition`` is not a non-negative ``(K, K)`` matrix.
+        If ``transition`` is not a finite, non-negative ``(K, K)`` matrix.
 
     Examples
     --------
@@ -291,14 +292,7 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     n_samples, n_classes = probs.shape
-    noise = np.asarray(transition, dtype=np.float64)
-    if noise.shape != (n_classes, n_classes) or not np.all(noise >= 0):
-        raise ValueError(
-            f"transition must be a non-negative ({n_classes}, {n_classes}) matrix T[true, given] for the "
-            f"{n_classes} columns of pred_probs; got shape {noise.shape}."
-        )
-    noise = noise + smoothing
-    noise /= noise.sum(axis=1, keepdims=True)
+    noise = smoothed_transition(checked_transition(transition, n_classes), smoothing)
     noise_of_given = np.ascontiguousarray(noise.T)  # row y is T[:, y]: gathered by rows, not columns
     log_probs = _floored_log(probs)
     block_rows = block_rows_for(n_classes)

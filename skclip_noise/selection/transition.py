@@ -161,12 +161,23 @@ def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
     """
     probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
-    T = np.asarray(transition, dtype=np.float64)
-    if T.shape != (probs.shape[1],) * 2 or not np.isfinite(T).all() or (T < 0).any():
-        raise ValueError(f"transition must be a finite, non-negative {probs.shape[1]} x {probs.shape[1]} matrix.")
-    T = smoothed_transition(T, smoothing)
+    T = smoothed_transition(checked_transition(transition, probs.shape[1]), smoothing)
     clean = probs[np.arange(len(codes)), codes] * T[codes, codes]
     return np.clip(clean / np.maximum(given_label_likelihood(codes, probs, T), 1e-300), 0.0, 1.0)
+
+
+def checked_transition(transition, n_classes):
+    """``transition`` as a float64 array, refused (ValueError naming the expected shape)
+    unless it is a finite, non-negative ``(n_classes, n_classes)`` matrix."""
+    T = np.asarray(transition, dtype=np.float64)
+    wrong_shape = T.shape != (n_classes, n_classes)
+    if wrong_shape or not np.isfinite(T).all() or (T < 0).any():
+        found = f"shape {T.shape}" if wrong_shape else "negative or non-finite entries"
+        raise ValueError(
+            f"transition must be a finite, non-negative ({n_classes}, {n_classes}) matrix T[true, given] "
+            f"({n_classes} x {n_classes}: a row and a column for each class of pred_probs); got {found}."
+        )
+    return T
 
 
 def smoothed_transition(transition, smoothing=1e-6):
