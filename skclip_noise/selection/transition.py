@@ -191,8 +191,9 @@ def given_label_likelihood(codes, probs, transition):
     """``sum_i p(i | x) T[i, y]`` of each sample: how likely its given label ``y`` is
     under its class probabilities, a block of rows at a time (bounded temporaries)."""
     total = np.empty(len(codes))
+    by_given = np.ascontiguousarray(np.asarray(transition).T)  # row y is T[:, y]: gathered by rows, not columns
     block_rows = block_rows_for(probs.shape[1])
     for start in range(0, len(codes), block_rows):
         block = slice(start, start + block_rows)
-        total[block] = np.einsum("ij,ji->i", probs[block], transition[:, codes[block]])
+        total[block] = np.einsum("ij,ij->i", probs[block], by_given[codes[block]])
     return total
