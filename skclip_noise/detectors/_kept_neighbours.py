@@ -83,10 +83,12 @@ class KeptNeighbourhoods:
         """Drop the training pairs' neighbour lists (the search index stays for new pairs)."""
         del self._indices, self._codes, self._slots
 
-    def query(self, features, codes, fit_codes, kept):
+    def query(self, features, codes, fit_codes, kept, with_counts=True):
         """(label shares among the kept training neighbours, label counts among all of
-        them) of new pairs ``(features, codes)``, the training pairs given ``fit_codes``."""
+        them; None without ``with_counts``) of new pairs ``(features, codes)``, the
+        training pairs given ``fit_codes``."""
         indices, _ = self.index_.search(features, self.n_neighbors)
         slots = self.slots(codes, fit_codes)
         shares = kept_neighbour_distribution(query_label_distribution, indices, fit_codes, kept, self.n_classes, slots)
-        return shares, neighbour_label_counts(indices, fit_codes, self.n_classes, slots=slots)
+        counts = neighbour_label_counts(indices, fit_codes, self.n_classes, slots=slots) if with_counts else None
+        return shares, counts

@@ -509,7 +509,9 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         features = self._fitted_features(X_checked)
-        neighbours, counts = self._neighbourhoods.query(features, codes, self._fit_codes, self._kept)
+        neighbours, counts = self._neighbourhoods.query(
+            features, codes, self._fit_codes, self._kept, with_counts=self._outlier_model is not None
+        )  # the counts are the outlier model's evidence only
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
         combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
         outlier = None if self._outlier_model is None else self._outlier_model.proba(counts)
