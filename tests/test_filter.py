@@ -250,6 +250,35 @@ def test_pred_probs_of_many_classes_that_the_refit_cannot_read_are_the_evidence(
     assert detector.predict_clean(log_proba_features(pred_probs[:5]), y_noisy[:5]).shape == (5,)
 
 
+def test_pred_probs_that_are_the_whole_evidence_are_calibrated_once(monkeypatch):
+    """When the caller's pred_probs take all the weight, every round's evidence is the
+    same array and the calibration through the noise reads no verdict: one fit serves
+    every round (at 1,000 classes and 50,000 samples, 6 s a fit)."""
+    import skclip_noise.detectors.consensus as consensus
+    from skclip_noise.selection import fit_noise_corrected_temperature
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return calibrate(*args, **kwargs)
+
+    calibrate = consensus.calibrate
+    monkeypatch.setattr(consensus, "calibrate", counted)
+    y, pred_probs = _many_class_pred_probs(1500, 75, 3.5)
+    y_noisy, _ = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
+    detector = fit_pred_probs_detector(y_noisy, pred_probs)
+    assert detector.pred_probs_weight_ == 1.0 and detector.n_rounds > 1
+    assert calls == ["noise_corrected"]
+    temperature, bias = fit_noise_corrected_temperature(y_noisy, pred_probs, detector.noise_transition_)
+    assert detector.temperature_ == temperature
+    np.testing.assert_array_equal(detector.class_bias_, bias)
+    calls.clear()  # with features, the rounds' evidence changes: each is calibrated
+    y, pred_probs = _many_class_pred_probs(300, 5, 3.5)
+    ConsensusDetector(random_state=0, n_rounds=2).fit(log_proba_features(pred_probs), y)
+    assert calls == ["bias_corrected"] * 2
+
+
 def test_pred_probs_the_refit_reads_as_well_keep_their_cap(digits_case):
     """Under pair-flip noise the refit un-learns the flips the caller's model learned."""
     _, y_noisy, _, proba = digits_case

@@ -258,6 +258,21 @@ def test_calibration_and_bayes_rule_give_the_same_answer_block_by_block(monkeypa
     np.testing.assert_allclose(blocks[3][1], whole[3][1], atol=1e-6)
 
 
+def test_noise_corrected_start_judged_on_every_kth_sample_leads_to_the_same_fit(monkeypatch):
+    from skclip_noise.selection import calibration
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 5, 3000)
+    logits = 2.0 * np.eye(5)[labels] + rng.normal(size=(3000, 5))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    T = np.full((5, 5), 0.05) + 0.75 * np.eye(5)
+    every_row = calibration.fit_noise_corrected_temperature(labels, proba, T)
+    monkeypatch.setattr(calibration, "START_GRID_ROWS", 97)  # a stride of 31
+    strided = calibration.fit_noise_corrected_temperature(labels, proba, T)
+    assert strided[0] == pytest.approx(every_row[0], rel=1e-5)
+    np.testing.assert_allclose(strided[1], every_row[1], atol=1e-5)
+
+
 def test_scaled_given_proba_is_the_given_column_of_temperature_scale_block_by_block(monkeypatch):
     import skclip_noise.selection.calibration as calibration
 

@@ -21,6 +21,12 @@ TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(3.0), 41))
 #: the mean log-loss): a class with a few kept samples moves its bias by a bounded amount.
 BIAS_PENALTY = 0.01
 
+#: :func:`fit_noise_corrected_temperature` chooses its starting temperature on every
+#: k-th sample, k the smallest stride that leaves at most this many: the 11 starting
+#: losses cost as much as the fit's own evaluations otherwise (1,000 classes, 50,000
+#: samples: 6.3 s of the 12 s of two fits).
+START_GRID_ROWS = 20_000
+
 #: Probabilities are raised to this before their logarithm.
 PROBA_FLOOR = 1e-6
 
@@ -252,7 +258,8 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
 
     The fit starts from the best of every fourth of :data:`TEMPERATURES` without biases:
     from too sharp a start every softmax is saturated, the loss is flat in the
-    temperature, and L-BFGS would stop where it started.
+    temperature, and L-BFGS would stop where it started. The start is judged on every
+    k-th sample, at most ``START_GRID_ROWS`` (20,000) of them; the fit itself uses all.
 
     Parameters
     ----------
@@ -297,17 +304,18 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     log_probs = _floored_log(probs)
     block_rows = block_rows_for(n_classes)
 
-    def loss_and_gradient(theta, with_gradient=True):
+    def loss_and_gradient(theta, with_gradient=True, stride=1):
         inverse_temperature, bias = theta[0], theta[1:]
+        fitted_log_probs, fitted_codes = log_probs[::stride], codes[::stride]
         total_log_likelihood = d_inverse = 0.0
         d_bias = np.zeros(n_classes)
-        for begin in range(0, n_samples, block_rows):  # bounded temporaries, as in the kept-label fit
-            block = log_probs[begin:begin + block_rows]
+        for begin in range(0, len(fitted_codes), block_rows):  # bounded temporaries, as in the kept-label fit
+            block = fitted_log_probs[begin:begin + block_rows]
             proba = block * inverse_temperature + bias
             proba -= proba.max(axis=1, keepdims=True)
             np.exp(proba, out=proba)
             proba /= proba.sum(axis=1, keepdims=True)
-            joint = proba * noise_of_given[codes[begin:begin + block_rows]]  # q_ij T[j, y_i]
+            joint = proba * noise_of_given[fitted_codes[begin:begin + block_rows]]  # q_ij T[j, y_i]
             likelihood = joint.sum(axis=1)
             total_log_likelihood += np.log(likelihood).sum()
             if not with_gradient:
@@ -316,11 +324,14 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
             joint -= proba  # d log-likelihood / d logits
             d_inverse += np.einsum("ij,ij->", joint, block)
             d_bias += joint.sum(axis=0)
-        loss = -total_log_likelihood / n_samples + penalty * (bias**2).sum()
+        loss = -total_log_likelihood / len(fitted_codes) + penalty * (bias**2).sum()
         if not with_gradient:
             return loss
-        return loss, np.r_[-d_inverse / n_samples, -d_bias / n_samples + 2 * penalty * bias]
+        return loss, np.r_[-d_inverse / len(fitted_codes), -d_bias / len(fitted_codes) + 2 * penalty * bias]
 
     zero_bias = np.zeros(n_classes)
-    start = min(TEMPERATURES[::4], key=lambda t: loss_and_gradient(np.r_[1.0 / t, zero_bias], with_gradient=False))
+    stride = -(-n_samples // START_GRID_ROWS)  # the start needs the loss's shape, not every row
+    start = min(
+        TEMPERATURES[::4], key=lambda t: loss_and_gradient(np.r_[1.0 / t, zero_bias], with_gradient=False, stride=stride)
+    )
     return _minimised_temperature_and_bias(loss_and_gradient, start, n_classes)
