@@ -257,13 +257,12 @@ def test_pred_probs_that_are_the_whole_evidence_are_calibrated_once(monkeypatch)
     import skclip_noise.detectors.consensus as consensus
     from skclip_noise.selection import fit_noise_corrected_temperature
 
-    calls = []
+    calls, calibrate = [], consensus.calibrate
 
     def counted(*args, **kwargs):
         calls.append(args[0])
         return calibrate(*args, **kwargs)
 
-    calibrate = consensus.calibrate
     monkeypatch.setattr(consensus, "calibrate", counted)
     y, pred_probs = _many_class_pred_probs(1500, 75, 3.5)
     y_noisy, _ = make_noisy_labels(y, "symmetric", 0.2, random_state=0)

@@ -461,11 +461,11 @@ class ConsensusDetector(BaseNoiseDetector):
             # calibration through the noise reads no verdict: its last fit stands.
             if not (round_ and probe_proba is None and self.calibration_ == "noise_corrected"):
                 combined = self._signals(probe_proba, neighbours, extra, blind)
+                del probe_proba, neighbours
                 self.temperature_, self.class_bias_ = calibrate(self.calibration_, codes, combined, keep,
                                                                 self._transition)
                 self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
                 del combined
-            del probe_proba, neighbours
             outlier = self._fit_outliers(label_counts, codes, keep, n_classes)
             if absent_proba is not None:  # a sample of a class no sample is given fits none of the given ones
                 absent, self._absent_class_proba = absent_class_posterior(
