@@ -18,8 +18,8 @@ from sklearn.base import clone
 
 from .detectors import ConsensusDetector
 from .detectors._absent_classes import split_absent_classes
+from .detectors._pred_probs_features import FEATURE_FLOOR_SHARE, log_proba_features  # noqa: F401 (public here)
 from .selection import confident_learning_mask, normalized_margin, self_confidence
-from .selection._common import block_rows_for
 from .data.labels import check_label_codes, check_pred_probs
 
 __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
@@ -28,30 +28,6 @@ RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 #: Probabilities are floored here before a logarithm (as cleanlab clips them).
 PROBA_FLOOR = 1e-6
-#: The floor of the ``pred_probs``-only route's log-probabilities, as a share of the
-#: uniform probability 1/K.
-FEATURE_FLOOR_SHARE = 0.1
-
-
-def log_proba_features(pred_probs):
-    """The features of the ``pred_probs``-only route: log-probabilities floored at a tenth
-    of the uniform probability, in which the probe and the neighbours compare samples by
-    the shape of their predicted distribution where it carries information. Below the
-    floor a model's probabilities are mostly its own noise (a nearest-neighbour model's
-    absent votes, a forest's empty leaves, an SVM's far tail) and, unfloored, their
-    logarithms dominate every distance. A logistic regression's far tail does carry
-    information (its log-probabilities are its logits less a constant), and the floor
-    costs it some: ``benchmarks/results/find_label_issues_models.md``."""
-    pred_probs = np.asarray(pred_probs)
-    floor = FEATURE_FLOOR_SHARE / pred_probs.shape[1]
-    features = np.empty(pred_probs.shape, dtype=np.float32)
-    block_rows = block_rows_for(pred_probs.shape[1])
-    for start in range(0, len(pred_probs), block_rows):  # float64 temporaries of one block, not of all rows
-        block = np.clip(pred_probs[start:start + block_rows], floor, None)
-        features[start:start + block_rows] = np.log(block, out=block)
-    return features
-
-
 def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, groups=None):
     """The fitted :class:`~skclip_noise.ConsensusDetector` behind :func:`find_label_issues`,
     for its scores (``clean_proba_``, ``class_proba_``, ``label_issues_``).
@@ -133,8 +109,8 @@ def _fit_checked(codes, pred_probs, features, detector, groups=None):
         signals.update(pred_probs=given_proba, absent_proba=pred_probs[:, foreign] if len(foreign) else None)
     if features is None:
         detector.set_params(detect_outliers=False)
-        detector._fit_with(log_proba_features(signals["pred_probs"]), codes, first_probe=signals["pred_probs"],
-                           **signals)
+        # X is pred_probs themselves: the detector turns its float32 copy into their log_proba_features.
+        detector._fit_with(signals["pred_probs"], codes, first_probe=signals["pred_probs"], **signals)
     else:
         detector._fit_with(features, codes, **signals)
     return detector, foreign

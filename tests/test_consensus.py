@@ -437,6 +437,19 @@ def test_the_probe_standardises_as_standard_scaler_does_without_a_full_copy():
     assert ours.transform(X).dtype == np.float32
 
 
+
+def test_the_probe_reads_only_the_given_labels_probabilities_when_that_is_all_it_is_asked():
+    from skclip_noise.detectors._probe import CrossFittedProbe
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), 60)
+    X = (np.eye(4)[codes] + rng.normal(size=(240, 4))).astype(np.float32)
+    full, given = CrossFittedProbe(4, random_state=0), CrossFittedProbe(4, random_state=0)
+    proba, given_proba = full.fit(X, codes), given.fit(X, codes, given_only=True)
+    assert given_proba.shape == (240,) and given.C_ == full.C_
+    np.testing.assert_array_equal(given_proba, proba[np.arange(240), codes])
+
+
 # ---------------------------------------------------------------- step 5: disagreement
 
 

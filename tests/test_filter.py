@@ -117,15 +117,17 @@ def test_clear_errors_before_any_work(digits_case, kwargs, message, monkeypatch)
 def test_pred_probs_alone_start_from_the_callers_probabilities(digits_case, monkeypatch):
     """The first round's probe is the caller's pred_probs, not a probe refitted on their
     logarithms; with features, it is the detector's own probe."""
+    from skclip_noise.detectors import consensus
+
     X, y_noisy, _, proba = digits_case
     first_probes = []
-    honest_signals = ConsensusDetector._signals
+    honest_evidence = consensus.own_evidence
 
-    def recording_signals(self, probe_proba, neighbour_proba, extra=(), blind=None):
-        first_probes.append(probe_proba)
-        return honest_signals(self, probe_proba, neighbour_proba, extra, blind)
+    def recording_evidence(probe_proba, neighbour_proba, *, in_place=False):
+        first_probes.append(probe_proba.copy())
+        return honest_evidence(probe_proba, neighbour_proba, in_place=in_place)
 
-    monkeypatch.setattr(ConsensusDetector, "_signals", recording_signals)
+    monkeypatch.setattr(consensus, "own_evidence", recording_evidence)
     find_label_issues(y_noisy, proba)
     np.testing.assert_allclose(first_probes[0], proba)
     first_probes.clear()
@@ -225,11 +227,11 @@ def test_mixing_without_the_probe_and_the_neighbours_needs_the_extra_signals_to_
     from skclip_noise.detectors._consensus_rules import mix_signals
 
     signal = np.array([[0.7, 0.3], [0.2, 0.8]])
-    np.testing.assert_array_equal(mix_signals(None, None, (1.0,), [signal]), signal)
-    np.testing.assert_allclose(mix_signals(None, None, (0.25, 0.75), [signal, signal[::-1]]),
+    assert mix_signals(None, (1.0,), [signal]) is signal  # read only: not copied
+    np.testing.assert_allclose(mix_signals(None, (0.25, 0.75), [signal, signal[::-1]]),
                                0.25 * signal + 0.75 * signal[::-1])
     with pytest.raises(ValueError, match="weigh 0.5"):
-        mix_signals(None, None, (0.5,), [signal])
+        mix_signals(None, (0.5,), [signal])
 
 
 def test_pred_probs_of_many_classes_that_the_refit_cannot_read_are_the_evidence():

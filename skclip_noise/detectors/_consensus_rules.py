@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 
 from ..selection import (
     confident_learning_mask, fit_bias_corrected_temperature, fit_noise_corrected_temperature, fit_temperature,
@@ -26,6 +27,7 @@ __all__ = [
     "evidence_gain",
     "kept_log_loss",
     "mix_signals",
+    "own_evidence",
     "pred_probs_candidates",
     "resolve_calibration",
     "rival_share",
@@ -54,10 +56,26 @@ FREQUENCY_SHARES = (0.25, 0.5, 0.75, 0.9)
 SIGNIFICANCE = 3.0
 
 
-def mix_signals(probe_proba, neighbour_proba, weights=(), extra=(), blind=None):
-    """``(1 - sum w) (P + H) / 2 + sum w_s S_s``: the probe's and the neighbours' equal
-    shares, with each extra signal ``S_s`` at its weight ``w_s``. ``probe_proba`` and
-    ``neighbour_proba`` may be None when the weights sum to 1 (they would weigh 0).
+def own_evidence(probe_proba, neighbour_proba, *, in_place=False):
+    """``(P + H) / 2``: the probe's and the neighbours' equal shares, ``H`` dense or a
+    sparse matrix. ``in_place``: in ``probe_proba``'s place (an array of the detector's own
+    that nothing reads later; with many classes each (n, K) array is the memory)."""
+    own = probe_proba if in_place else probe_proba.copy()
+    if sparse.issparse(neighbour_proba):
+        shares = neighbour_proba.tocsr()
+        own[np.repeat(np.arange(shares.shape[0]), np.diff(shares.indptr)), shares.indices] += shares.data
+    else:
+        own += neighbour_proba
+    own /= 2
+    return own
+
+
+def mix_signals(own, weights=(), extra=(), blind=None):
+    """``(1 - sum w) own + sum w_s S_s``: the probe's and the neighbours' evidence
+    (:func:`own_evidence`), with each extra signal ``S_s`` at its weight ``w_s``, written
+    in ``own``'s place (so ``own`` must be an array that nothing reads later). ``own`` may
+    be None when the weights sum to 1 (it would weigh 0); a signal of weight 1 is then
+    returned itself, to be read only.
 
     The rows of the ``blind`` samples (boolean mask: the one sample of its class, which
     neither the probe's other folds nor any neighbour carries) come from the extra signals
@@ -65,26 +83,23 @@ def mix_signals(probe_proba, neighbour_proba, weights=(), extra=(), blind=None):
     label that the probe and the neighbours have never seen. Without extra signals they
     stay as mixed."""
     weighted = [(weight, signal) for weight, signal in zip(weights, extra) if weight > 0]
-    mixed = _mixed(probe_proba, neighbour_proba, weighted)
+    own_weight = 1 - sum(weight for weight, _ in weighted)
+    if own is None:
+        if own_weight > 1e-9:
+            raise ValueError(f"the probe and the neighbours weigh {own_weight:.3g}: pass their probabilities.")
+        (weight, signal), weighted = weighted[0], weighted[1:]
+        if weight == 1:  # the one signal is the mixture (its blind rows too): itself, never written, not a copy
+            return signal
+        mixed = signal * weight
+    else:
+        mixed = own
+        if weighted:
+            mixed *= own_weight
+    for weight, signal in weighted:
+        mixed += signal if weight == 1 else weight * signal  # no scaled (n, K) copy at weight 1
     if blind is not None and len(extra) and blind.any():
         shares = np.asarray(weights, dtype=np.float64) if sum(weights) > 0 else np.ones(len(extra))
         mixed[blind] = sum(share * signal[blind] for share, signal in zip(shares, extra)) / shares.sum()
-    return mixed
-
-
-def _mixed(probe_proba, neighbour_proba, weighted):
-    own_weight = 1 - sum(weight for weight, _ in weighted)
-    if probe_proba is None:
-        if own_weight > 1e-9:
-            raise ValueError(f"the probe and the neighbours weigh {own_weight:.3g}: pass their probabilities.")
-        mixed = np.zeros_like(weighted[0][1])
-    else:
-        mixed = (probe_proba + neighbour_proba) / 2
-        if not weighted:
-            return mixed
-        mixed *= own_weight
-    for weight, signal in weighted:
-        mixed += weight * signal
     return mixed
 
 
@@ -138,11 +153,11 @@ def kept_log_loss(codes, proba, kept):
     return float(-np.log(scaled_given_proba(codes, proba, temperature, rows=np.flatnonzero(kept))).mean())
 
 
-def weigh_zero_shot(codes, probe_proba, neighbour_proba, zero_shot):
+def weigh_zero_shot(codes, unweighted, zero_shot):
     """The weight of CLIP's ``zero_shot`` probabilities (a 1-tuple): the one of
     SIGNAL_WEIGHTS under which the mixture best predicts the given labels that
-    confident learning keeps on the probe's and neighbours' equal mixture."""
-    unweighted = (probe_proba + neighbour_proba) / 2
+    confident learning keeps on the probe's and neighbours' equal mixture
+    (``unweighted``, :func:`own_evidence`)."""
     first_clean = confident_learning_mask(codes, unweighted, filter_by="prune_by_noise_rate")
     return best_weights(codes, unweighted, [zero_shot], first_clean, [(weight,) for weight in SIGNAL_WEIGHTS])
 

@@ -4,8 +4,9 @@ label shares among those of them judged clean so far."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
-from ..selection import neighbour_label_counts, neighbour_label_distribution, query_label_distribution
+from ..selection import neighbour_label_counts, query_label_distribution
 from ._duplicates import distinct_image_neighbours
 from ._neighbourhood import neighbourhood_slots
 
@@ -70,10 +71,27 @@ class KeptNeighbourhoods:
         return None if self._slots is None else ~self._slots.any(axis=1)
 
     def shares(self, keep):
-        """Label shares among each training pair's kept neighbours (uniform where none is kept)."""
-        return kept_neighbour_distribution(
-            neighbour_label_distribution, self._indices, self._codes, keep, self.n_classes, self._slots
+        """Label shares among each training pair's kept neighbours (uniform where none is
+        kept), as a sparse (n, K) matrix: a pair's neighbours carry at most ``n_neighbors``
+        labels, and with many classes a dense array would be as large as the probe's."""
+        weights = keep[self._indices]
+        if self._slots is not None:
+            weights = weights & self._slots
+        asked = weights.sum(axis=1)
+        rows = np.repeat(np.arange(len(asked)), self._indices.shape[1])[weights.ravel()]
+        votes = sparse.csr_matrix(  # duplicates summed: counts, exact in any order
+            (np.ones(len(rows)), (rows, self._codes[self._indices][weights])), shape=(len(asked), self.n_classes)
         )
+        votes.sum_duplicates()
+        votes.data /= np.repeat(asked, np.diff(votes.indptr))
+        unheard = np.flatnonzero(asked == 0)
+        if len(unheard):
+            votes = votes + sparse.csr_matrix(
+                (np.full(len(unheard) * self.n_classes, 1.0 / self.n_classes),
+                 (np.repeat(unheard, self.n_classes), np.tile(np.arange(self.n_classes), len(unheard)))),
+                shape=votes.shape,
+            )
+        return votes
 
     def label_counts(self):
         """How many of each training pair's neighbours are given each label (all of them)."""

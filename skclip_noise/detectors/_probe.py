@@ -69,8 +69,12 @@ class _Standardiser:
         return Z
 
 
-def _log_loss(codes, proba):
-    return float(-np.log(np.clip(proba[np.arange(len(codes)), codes], 1e-15, None)).mean())
+def _given_proba(codes, proba):
+    return proba[np.arange(len(codes)), codes]
+
+
+def _log_loss(given_proba):
+    return float(-np.log(np.clip(given_proba, 1e-15, None)).mean())
 
 
 class CrossFittedProbe:
@@ -147,8 +151,10 @@ class CrossFittedProbe:
             proba[start:start + block_rows, model.classes_] = model.predict_proba(block)
         return proba
 
-    def fit(self, X, codes, groups=None):
-        """Standardise X, choose C and return the out-of-fold probabilities (n, K).
+    def fit(self, X, codes, groups=None, *, given_only=False):
+        """Standardise X, choose C and return the out-of-fold probabilities (n, K), or
+        with ``given_only`` those of each sample's given label (n,), all that the choice
+        of C reads (with many classes no (n, K) array is then held).
 
         Rows are standardised when a model needs them, never all at once: ``X`` itself is
         kept (not copied) for :meth:`refit` until :meth:`release`. Samples that share a
@@ -167,12 +173,13 @@ class CrossFittedProbe:
         best = (np.inf, None, None, None)
         models = [None] * self.n_folds
         for C in self.Cs:
-            proba = np.zeros((len(codes), self.n_classes))
+            proba = np.zeros(len(codes) if given_only else (len(codes), self.n_classes))
             for k, (_, test) in enumerate(self.folds_):
                 rows = fitted_rows[k]
                 models[k] = self._fit_one(self._standardised(rows), codes[rows], C, models[k])
-                proba[test] = self._full_proba(models[k], X[test])
-            loss = _log_loss(codes, proba)
+                fold_proba = self._full_proba(models[k], X[test])
+                proba[test] = _given_proba(codes[test], fold_proba) if given_only else fold_proba
+            loss = _log_loss(proba if given_only else _given_proba(codes, proba))
             if loss >= best[0]:
                 break
             best = (loss, C, proba, list(models))

@@ -16,13 +16,14 @@ from ..selection import (
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
-    calibrate, evidence_gain, mix_signals, resolve_calibration, rival_share, warn_rejected_outliers,
-    warn_without_evidence, weigh_pred_probs, weigh_zero_shot,
+    calibrate, evidence_gain, mix_signals, own_evidence, resolve_calibration, rival_share,
+    warn_rejected_outliers, warn_without_evidence, weigh_pred_probs, weigh_zero_shot,
 )
 from ._duplicates import check_groups, copied_samples, judged_groups
 from ._absent_classes import absent_class_posterior
 from ._kept_neighbours import KeptNeighbourhoods
 from ._neighbourhood import check_neighbourhood
+from ._pred_probs_features import log_proba_features
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_folds
 from .label_match import clip_zero_shot_proba
 
@@ -322,8 +323,8 @@ class ConsensusDetector(BaseNoiseDetector):
             features, self.backbone, self.pretrained, fitted_device(self.device_), self.class_names_, self.templates
         )
 
-    def _signals(self, probe_proba, neighbour_proba, extra=(), blind=None):
-        return mix_signals(probe_proba, neighbour_proba, self._extra_weights, extra, blind)
+    def _signals(self, own, extra=(), blind=None):
+        return mix_signals(own, self._extra_weights, extra, blind)
 
     # ------------------------------------------------------------------ fit
 
@@ -367,7 +368,8 @@ class ConsensusDetector(BaseNoiseDetector):
     def _fit_with(self, X, y, **signals):
         """:meth:`fit` with the private signals too: ``first_probe``, out-of-fold
         probabilities of the given labels that replace the cross-fitted probe's in the
-        first round (``skclip_noise.filter``'s ``pred_probs``-only route), and
+        first round (``skclip_noise.filter``'s ``pred_probs``-only route, where ``X`` is
+        those probabilities and the features their :func:`log_proba_features`), and
         ``absent_proba``, the caller's probabilities of classes no sample is given
         (``pred_probs`` then renormalised over the given ones; see ``_absent_classes``)."""
         self._fit(X, y, **signals)
@@ -400,6 +402,8 @@ class ConsensusDetector(BaseNoiseDetector):
         self.device_ = str(resolve_device(self.device))
         # Input validation's own float32 copy (or fresh embeddings): kept as embeddings_, not copied again.
         features = np.asarray(self._features(X_checked), dtype=np.float32)
+        if first_probe is not None:  # X is the route's pred_probs: their features, in the validated copy's place
+            log_proba_features(first_probe, out=features)
         n_classes = len(encoding.classes)
         self._probe = CrossFittedProbe(
             n_classes, n_folds=self.cv, Cs=DEFAULT_CS if self.Cs is None else tuple(self.Cs),
@@ -413,10 +417,10 @@ class ConsensusDetector(BaseNoiseDetector):
         if groups is not None:  # the probe's folds hold one sample per group
             check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True,
                         stacklevel=5)
-        own_first_probe = self._probe.fit(features, codes, groups)  # also C and the fold models of the refits
+        # Also C and the fold models of the refits. With the caller's first probe, its given labels'
+        # probabilities are all weigh_pred_probs reads of it (its reference): not (n, K).
+        own_first_probe = self._probe.fit(features, codes, groups, given_only=first_probe is not None)
         probe_proba = own_first_probe if first_probe is None else first_probe
-        if first_probe is not None:  # then read only at the given labels (weigh_pred_probs' reference): not (n, K)
-            own_first_probe = own_first_probe[np.arange(len(codes)), codes]
         self.C_ = float(self._probe.C_)
         self._neighbourhoods = KeptNeighbourhoods(
             partial(NeighbourIndex, backend=self.knn_backend, n_jobs=self.n_jobs), self.n_neighbors_, n_classes,
@@ -429,14 +433,16 @@ class ConsensusDetector(BaseNoiseDetector):
         label_counts = self._neighbourhoods.label_counts()  # the outlier evidence
         # Zero-shot first: new pairs have it but not the caller's pred_probs (see _signals).
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
-        self._extra_weights = weigh_zero_shot(codes, probe_proba, neighbours, extra[0]) if extra else ()
+        # The probe's probabilities may be the caller's pred_probs or the reference of weigh_pred_probs.
+        consensus = own_evidence(probe_proba, neighbours)
+        # Each (n, K) array goes once no step needs it: with many classes they are the memory.
+        del probe_proba, neighbours
+        self._extra_weights = weigh_zero_shot(codes, consensus, extra[0]) if extra else ()
         self.zero_shot_weight_ = self._extra_weights[0] if extra else 0.0
         self.pred_probs_weight_ = 0.0
         self.calibration_ = resolve_calibration(self.calibration, fitted_on_pred_probs=first_probe is not None)
         self._absent_class_proba = None
-        consensus = self._signals(probe_proba, neighbours, extra)
-        # Each (n, K) array goes once no step needs it: with many classes they are the memory.
-        del probe_proba, neighbours
+        consensus = self._signals(consensus, extra)
         if pred_probs is None:
             own_first_probe = None
         self.evidence_gain_ = evidence_gain(codes, consensus)
@@ -446,22 +452,23 @@ class ConsensusDetector(BaseNoiseDetector):
         self._transition = pooled_noise_transition(codes, consensus, keep)
         del consensus
         for round_ in range(self.n_rounds):
-            probe_proba = neighbours = None  # the probe and the neighbours weigh nothing (see weigh_pred_probs)
+            own = None  # the probe and the neighbours weigh nothing (see weigh_pred_probs)
             if sum(self._extra_weights) < 1 - 1e-9:
-                probe_proba = self._probe.refit(codes, keep)
-                neighbours = self._neighbourhoods.shares(keep)
+                own = own_evidence(self._probe.refit(codes, keep), self._neighbourhoods.shares(keep), in_place=True)
             if round_ == 0 and pred_probs is not None:  # the caller's pred_probs join, weighed once
                 self._extra_weights, signal = weigh_pred_probs(
-                    codes, (probe_proba + neighbours) / 2, extra, self._extra_weights, pred_probs, own_first_probe,
-                    keep, calibrated=first_probe is None,
+                    codes, own, extra, self._extra_weights, pred_probs, own_first_probe, keep,
+                    calibrated=first_probe is None,
                 )
                 self.pred_probs_weight_ = self._extra_weights[-1]
                 extra.append(signal)
+                if sum(self._extra_weights) >= 1 - 1e-9:  # own weighs nothing: its (n, K) array goes first
+                    own = None
             # After the first round, the extra signals alone are the last round's evidence, and a
             # calibration through the noise reads no verdict: its last fit stands.
-            if not (round_ and probe_proba is None and self.calibration_ == "noise_corrected"):
-                combined = self._signals(probe_proba, neighbours, extra, blind)
-                del probe_proba, neighbours
+            if not (round_ and own is None and self.calibration_ == "noise_corrected"):
+                combined = self._signals(own, extra, blind)  # in own's place, or a signal itself: read only
+                del own
                 self.temperature_, self.class_bias_ = calibrate(self.calibration_, codes, combined, keep,
                                                                 self._transition)
                 self.class_proba_ = temperature_scale(combined, self.temperature_, bias=self.class_bias_)
@@ -516,7 +523,7 @@ class ConsensusDetector(BaseNoiseDetector):
             features, codes, self._fit_codes, self._kept, with_counts=self._outlier_model is not None
         )  # the counts are the outlier model's evidence only
         extra = [self._zero_shot_proba(features)] if self.zero_shot else []
-        combined = self._signals(self._probe.predict_proba(features), neighbours, extra)
+        combined = self._signals(own_evidence(self._probe.predict_proba(features), neighbours, in_place=True), extra)
         outlier = None if self._outlier_model is None else self._outlier_model.proba(counts)
         return self._decide(
             temperature_scale(combined, self.temperature_, bias=self.class_bias_), codes, outlier,

@@ -120,7 +120,11 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     rows = _fitted_rows(codes, mask)
     if rows.size == 0:
         return 1.0
-    return _best_temperature(_fitted_log_probs(probs, rows, mask), codes[rows], temperatures)
+
+    def log_block(begin, end):  # taken again at each loss: with many classes a log copy is as large as probs
+        return _floored_log(probs[begin:end]) if mask is None else _floored_log(probs[rows[begin:end]], in_place=True)
+
+    return _best_temperature(log_block, len(rows), probs.shape[1], codes[rows], temperatures)
 
 
 def _fitted_rows(codes, mask):
@@ -133,31 +137,37 @@ def _fitted_log_probs(probs, rows, mask):
     return _floored_log(probs) if mask is None else _floored_log(probs[rows], in_place=True)
 
 
-def _best_temperature(log_probs, given, temperatures):
-    """The grid temperature of least log-loss of ``given`` under ``softmax(log_probs / t)``.
+def _best_temperature(log_block, n_rows, n_classes, given, temperatures):
+    """The grid temperature of least log-loss of ``given`` under ``softmax(log_probs / t)``,
+    ``log_block(begin, end)`` giving the rows ``begin:end`` of the ``(n_rows, n_classes)``
+    floored log-probabilities (a slice of an array, or computed again for each call).
 
     -log softmax(s / t)[y] = logsumexp(s / t) - s[y] / t, with ``s`` the log-probabilities
-    shifted to a row maximum of 0 (block by block): the logarithms are taken once, not
-    once per temperature (the same losses as temperature_scale's). The loss is convex in
-    ``1 / t``, so along the monotone grid it falls, then rises: a bisection on the sign of
-    consecutive differences finds the first least loss (what ``argmin`` over the whole
-    grid gives) in about ``2 log2(len(temperatures))`` evaluations instead of one per
-    temperature.
+    shifted to a row maximum of 0 (block by block: the same losses as temperature_scale's).
+    The loss is convex in ``1 / t``, so along the monotone grid it falls, then rises: a
+    bisection on the sign of consecutive differences finds the first least loss (what
+    ``argmin`` over the whole grid gives) in about ``2 log2(len(temperatures))``
+    evaluations instead of one per temperature.
     """
-    row_max = log_probs.max(axis=1)
-    mean_given = (log_probs[np.arange(len(given)), given] - row_max).mean()
-    block_rows = block_rows_for(log_probs.shape[1])
+    block_rows = block_rows_for(n_classes)
+    blocks = [(begin, min(begin + block_rows, n_rows)) for begin in range(0, n_rows, block_rows)]
+    row_max, given_log = np.empty(n_rows), np.empty(n_rows)
+    for begin, end in blocks:
+        block = log_block(begin, end)
+        row_max[begin:end] = block.max(axis=1)
+        given_log[begin:end] = block[np.arange(end - begin), given[begin:end]]
+    mean_given = (given_log - row_max).mean()
     losses = {}
 
     def loss(index):
         if index not in losses:
             t = temperatures[index]
             total = 0.0
-            for start in range(0, len(log_probs), block_rows):  # bounded temporaries
-                scaled = log_probs[start:start + block_rows] - row_max[start:start + block_rows, None]
+            for begin, end in blocks:  # bounded temporaries
+                scaled = log_block(begin, end) - row_max[begin:end, None]
                 scaled /= t
                 total += np.log(np.exp(scaled, out=scaled).sum(axis=1)).sum()
-            losses[index] = total / len(log_probs) - mean_given / t
+            losses[index] = total / n_rows - mean_given / t
         return losses[index]
 
     low, high = 0, len(temperatures) - 1  # the first index whose next loss is not lower
@@ -203,7 +213,7 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
         return 1.0, np.zeros(n_classes)  # fit_temperature's answer for no rows
     log_probs = _fitted_log_probs(probs, rows, mask)  # once, for the grid start and the fit
     given = codes[rows]
-    start = _best_temperature(log_probs, given, TEMPERATURES)
+    start = _best_temperature(lambda begin, end: log_probs[begin:end], len(given), n_classes, given, TEMPERATURES)
     log_given = log_probs[np.arange(rows.size), given]
     given_share = np.bincount(given, minlength=n_classes) / rows.size
     block_rows = block_rows_for(n_classes)

@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from ._common import check_inputs, lowest_per_group
+from ._common import block_rows_for, check_inputs, lowest_per_group
 
 __all__ = [
     "FILTER_METHODS",
@@ -92,16 +92,27 @@ def per_class_thresholds(labels, pred_probs):
 
 
 def _confident_assignment(codes, probs, thresholds):
-    """Which samples are counted and the true class each is counted under."""
-    reached = probs >= thresholds - _THRESHOLD_TOLERANCE
-    counted = reached.any(axis=1)
+    """Which samples are counted and the true class each is counted under (row block by
+    row block: with many classes an (n, K) temporary is as large as ``probs``)."""
+    lowered = thresholds - _THRESHOLD_TOLERANCE
+    counted = np.empty(codes.shape[0], dtype=bool)
+    guess = np.empty(codes.shape[0], dtype=np.intp)
+    block_rows = block_rows_for(probs.shape[1])
+    for start in range(0, codes.shape[0], block_rows):
+        block = slice(start, start + block_rows)
+        counted[block], guess[block] = _confident_block(codes[block], probs[block], lowered)
+    return counted, guess
+
+
+def _confident_block(codes, probs, lowered_thresholds):
+    reached = probs >= lowered_thresholds
     candidate_probs = np.where(reached, probs, -np.inf)
     guess = candidate_probs.argmax(axis=1)
     rows = np.arange(codes.shape[0])
     # A tie between the given label and another confident class goes to the given label.
     given_wins = reached[rows, codes] & (probs[rows, codes] >= candidate_probs[rows, guess])
     guess[given_wins] = codes[given_wins]
-    return counted, guess
+    return reached.any(axis=1), guess
 
 
 def _confident_counts(codes, probs):
@@ -316,11 +327,16 @@ def normalized_margin(labels, pred_probs):
 
 
 def _normalized_margin(codes, probs):
-    rows = np.arange(codes.shape[0])
-    others = probs.astype(np.float64, copy=True)
-    given = others[rows, codes].copy()
-    others[rows, codes] = -np.inf
-    return (given - others.max(axis=1) + 1.0) / 2.0
+    margin = np.empty(codes.shape[0])
+    block_rows = block_rows_for(probs.shape[1])
+    for start in range(0, codes.shape[0], block_rows):  # an (n, K) copy would be as large as probs
+        block = slice(start, start + block_rows)
+        others = probs[block].astype(np.float64, copy=True)
+        rows, block_codes = np.arange(others.shape[0]), codes[block]
+        given = others[rows, block_codes].copy()
+        others[rows, block_codes] = -np.inf
+        margin[block] = (given - others.max(axis=1) + 1.0) / 2.0
+    return margin
 
 
 def _round_preserving_row_totals(matrix):
