@@ -121,8 +121,14 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     if rows.size == 0:
         return 1.0
 
-    def log_block(begin, end):  # taken again at each loss: with many classes a log copy is as large as probs
-        return _floored_log(probs[begin:end]) if mask is None else _floored_log(probs[rows[begin:end]], in_place=True)
+    if mask is None:  # logs taken again at each loss: a log copy would be as large as probs (many classes)
+        def log_block(begin, end):
+            return _floored_log(probs[begin:end])
+    else:  # the masked rows gathered once: a gather at each loss costs more than their copy holds
+        log_probs = _fitted_log_probs(probs, rows, mask)
+
+        def log_block(begin, end):
+            return log_probs[begin:end]
 
     return _best_temperature(log_block, len(rows), probs.shape[1], codes[rows], temperatures)
 
