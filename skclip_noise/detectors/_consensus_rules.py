@@ -33,6 +33,7 @@ __all__ = [
     "rival_share",
     "significant_gain",
     "verdict_weights",
+    "weighs_everything",
     "warn_rejected_outliers",
     "warn_without_evidence",
     "weigh_pred_probs",
@@ -70,6 +71,11 @@ def own_evidence(probe_proba, neighbour_proba, *, in_place=False):
     return own
 
 
+def weighs_everything(weights):
+    """Whether the extra signals' ``weights`` leave the probe and the neighbours nothing."""
+    return sum(weights) >= 1 - 1e-9
+
+
 def mix_signals(own, weights=(), extra=(), blind=None):
     """``(1 - sum w) own + sum w_s S_s``: the probe's and the neighbours' evidence
     (:func:`own_evidence`), with each extra signal ``S_s`` at its weight ``w_s``, written
@@ -85,7 +91,7 @@ def mix_signals(own, weights=(), extra=(), blind=None):
     weighted = [(weight, signal) for weight, signal in zip(weights, extra) if weight > 0]
     own_weight = 1 - sum(weight for weight, _ in weighted)
     if own is None:
-        if own_weight > 1e-9:
+        if not weighs_everything([weight for weight, _ in weighted]):
             raise ValueError(f"the probe and the neighbours weigh {own_weight:.3g}: pass their probabilities.")
         (weight, signal), weighted = weighted[0], weighted[1:]
         if weight == 1:  # the one signal is the mixture (its blind rows too): itself, never written, not a copy

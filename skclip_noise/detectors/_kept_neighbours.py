@@ -74,24 +74,20 @@ class KeptNeighbourhoods:
         """Label shares among each training pair's kept neighbours (uniform where none is
         kept), as a sparse (n, K) matrix: a pair's neighbours carry at most ``n_neighbors``
         labels, and with many classes a dense array would be as large as the probe's."""
-        weights = keep[self._indices]
+        asked = keep[self._indices]
         if self._slots is not None:
-            weights = weights & self._slots
-        asked = weights.sum(axis=1)
-        rows = np.repeat(np.arange(len(asked)), self._indices.shape[1])[weights.ravel()]
-        votes = sparse.csr_matrix(  # duplicates summed: counts, exact in any order
-            (np.ones(len(rows)), (rows, self._codes[self._indices][weights])), shape=(len(asked), self.n_classes)
-        )
-        votes.sum_duplicates()
-        votes.data /= np.repeat(asked, np.diff(votes.indptr))
-        unheard = np.flatnonzero(asked == 0)
+            asked &= self._slots
+        shares = neighbour_label_counts(self._indices, self._codes, self.n_classes, slots=asked)
+        heard = asked.sum(axis=1)  # counts, so each row's share is exact in any summation order
+        shares.data /= np.repeat(heard, np.diff(shares.indptr))
+        unheard = np.flatnonzero(heard == 0)
         if len(unheard):
-            votes = votes + sparse.csr_matrix(
+            shares = shares + sparse.csr_matrix(
                 (np.full(len(unheard) * self.n_classes, 1.0 / self.n_classes),
                  (np.repeat(unheard, self.n_classes), np.tile(np.arange(self.n_classes), len(unheard)))),
-                shape=votes.shape,
+                shape=shares.shape,
             )
-        return votes
+        return shares
 
     def label_counts(self):
         """How many of each training pair's neighbours are given each label (all of them)."""

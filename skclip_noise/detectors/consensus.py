@@ -17,7 +17,7 @@ from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
     calibrate, evidence_gain, mix_signals, own_evidence, resolve_calibration, rival_share,
-    warn_rejected_outliers, warn_without_evidence, weigh_pred_probs, weigh_zero_shot,
+    warn_rejected_outliers, warn_without_evidence, weigh_pred_probs, weigh_zero_shot, weighs_everything,
 )
 from ._duplicates import check_groups, copied_samples, judged_groups
 from ._absent_classes import absent_class_posterior
@@ -453,7 +453,7 @@ class ConsensusDetector(BaseNoiseDetector):
         del consensus
         for round_ in range(self.n_rounds):
             own = None  # the probe and the neighbours weigh nothing (see weigh_pred_probs)
-            if sum(self._extra_weights) < 1 - 1e-9:
+            if not weighs_everything(self._extra_weights):
                 own = own_evidence(self._probe.refit(codes, keep), self._neighbourhoods.shares(keep), in_place=True)
             if round_ == 0 and pred_probs is not None:  # the caller's pred_probs join, weighed once
                 self._extra_weights, signal = weigh_pred_probs(
@@ -462,7 +462,7 @@ class ConsensusDetector(BaseNoiseDetector):
                 )
                 self.pred_probs_weight_ = self._extra_weights[-1]
                 extra.append(signal)
-                if sum(self._extra_weights) >= 1 - 1e-9:  # own weighs nothing: its (n, K) array goes first
+                if weighs_everything(self._extra_weights):  # own weighs nothing: its (n, K) array goes first
                     own = None
             # After the first round, the extra signals alone are the last round's evidence, and a
             # calibration through the noise reads no verdict: its last fit stands.
