@@ -15,7 +15,7 @@ from .detectors import (
     NeighbourDetector,
     SmallLossDetector,
 )
-from .decisions import apply_decisions
+from .decisions import apply_decisions, disputed_pairs
 from .embedder import ImageEmbedder
 from .exceptions import PretrainedWeightsUnavailableError
 from .filter import find_label_issues
@@ -48,6 +48,7 @@ __all__ = [
     "decisions",
     "detection_report",
     "detectors",
+    "disputed_pairs",
     "find_label_issues",
     "make_noisy_labels",
     "metrics",

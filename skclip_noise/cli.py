@@ -2,7 +2,9 @@
 
 ``skclip-noise detect INPUT`` finds suspected label errors in an image folder
 (``root/<class>/<image>``) or a CSV of ``path,label`` rows and writes
-``label_issues.csv`` and a self-contained ``report.html``. Every image file is
+``label_issues.csv`` and a self-contained ``report.html`` (with the consensus
+detector, 30 of its *disputed* labels to check by hand: kept, though another class is
+more probable; see ``--flag-disagreement``). Every image file is
 checked before any work and a file that cannot be read stops the run, naming it;
 with ``--skip-unreadable`` the run goes on without such files and lists them,
 with the reason, in ``unreadable.csv``. ``--pred-probs FILE`` adds a model's
@@ -258,6 +260,7 @@ def _pretrained_flag(value):
 def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors", keep=None, note=""):
     """label_issues.csv and report.html; with ``keep`` (positions in the input), only
     those samples (the readable ones), indexed by their positions."""
+    from .decisions import disputed_pairs
     from .report import label_issues_html
 
     os.makedirs(args.output_dir, exist_ok=True)
@@ -270,15 +273,32 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
         issues[name] = values
     issues_path = os.path.join(args.output_dir, "label_issues.csv")
     issues.sort_values("label_quality").to_csv(issues_path, index_label="sample")
+    to_check = _disputed_to_check(detector)
     html_path = label_issues_html(
         X, fitted_issues, os.path.join(args.output_dir, "report.html"),
         max_items=args.max_items, title=title,
-        noise_transition=detector.noise_transition_, classes=detector.classes_,
+        noise_transition=detector.noise_transition_, classes=detector.classes_, disputed=to_check,
     )
     kinds = issues["issue_type"].astype(str).value_counts()
     split = f": {kinds.get('label', 0)} wrong labels, {kinds['outlier']} images of no class" if "outlier" in kinds else ""
     _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
          f"issues of {len(issues)}{split}{note}) and {html_path}.")
+    if to_check is not None:
+        _say(args, f"{len(disputed_pairs(detector)):,} kept labels are disputed (another class is more "
+             f"probable): check the {len(to_check)} in the report's 'Disputed' section, and if more than half "
+             "are wrong, run again with --flag-disagreement to flag them all.")
+
+
+def _disputed_to_check(detector):
+    """The disputed pairs drawn for a person to check (ConsensusDetector without
+    --flag-disagreement: what that flag would add), or None when there are none. Never an
+    unreadable file's (flagged), so they are among the readable images the report shows."""
+    from .decisions import DISPUTED_CHECKS, disputed_pairs
+
+    if getattr(detector, "flag_disagreement", True):  # on, or a detector without the step
+        return None
+    drawn = disputed_pairs(detector, n_checks=DISPUTED_CHECKS, random_state=detector.random_state)
+    return drawn if len(drawn) else None
 
 
 def check_output_dir(path, flag="--output-dir"):

@@ -63,9 +63,14 @@ def test_demo_runs_end_to_end_on_random_weights(tmp_path, capsys):
 
 @pytest.mark.skipif(not HAS_MOBILENET, reason="needs the offline-weights extra (MobileNetV2)")
 def test_demo_with_real_weights_finds_most_injected_noise(tmp_path, capsys):
-    status = cli.main(["demo", "--n-samples", "300", "--output-dir", str(tmp_path), "--quiet"])
+    status = cli.main(["demo", "--n-samples", "300", "--output-dir", str(tmp_path)])
     assert status == 0
     issues = pd.read_csv(tmp_path / "label_issues.csv")
+    # 30 of the disputed labels (kept, another class more probable) are in the report to check.
+    n_disputed = int((~issues["is_label_issue"] & (issues["predicted_label"] != issues["given_label"])).sum())
+    assert n_disputed > 0
+    assert (tmp_path / "report.html").read_text().count('data-kind="disputed"') == min(30, n_disputed)
+    assert f"{n_disputed:,} kept labels are disputed" in capsys.readouterr().err
     flagged = issues["is_label_issue"]
     truly_noisy = issues["given_label"] != issues["true_label"]
     precision = (flagged & truly_noisy).sum() / flagged.sum()

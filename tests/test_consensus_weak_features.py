@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits, make_blobs
 
-from skclip_noise import ConsensusDetector, detection_report, make_noisy_labels
+from skclip_noise import ConsensusDetector, detection_report, disputed_pairs, make_noisy_labels
 
 
 def _weak_classes(cluster_std, n_samples=1500, n_classes=10, seed=0):
@@ -45,6 +45,9 @@ def test_features_without_evidence_about_the_labels_keep_every_label():
     assert detector.clean_mask_.all() and detector.noise_rate_ == 0.0  # was: every label flagged
     assert (detector.label_issues_["issue_type"] == "ok").all()
     assert detector.predict_clean(X[:50], y[:50]).all()  # new pairs are judged by the same rule
+    issues = detector.label_issues_
+    assert (issues["predicted_label"] != issues["given_label"]).mean() > 0.5
+    assert len(disputed_pairs(detector)) == 0  # none for a person to check: flag_disagreement adds none
 
 
 def test_weak_but_real_evidence_is_still_judged():

@@ -11,11 +11,126 @@ import pandas as pd
 import pytest
 from conftest import CHROMEDRIVER, CHROMIUM, needs_selenium
 
-from skclip_noise import apply_decisions
+from skclip_noise import apply_decisions, disputed_pairs
 from skclip_noise.cli import main
 from skclip_noise.decisions import read_decisions
 from skclip_noise.report import label_issues_html
 from skclip_noise.report._thumbnails import INLINE_THUMBNAIL_LIMIT
+
+# ------------------------------------------------------------------ disputed pairs
+
+
+def _judged():
+    """Six pairs: two flagged, three kept whose most probable class is another."""
+    return pd.DataFrame({
+        "is_label_issue": [False, True, False, False, True, False, False],
+        "label_quality": [0.9, 0.1, 0.4, 0.3, 0.2, 0.8, 0.45],
+        "given_label": ["cat", "dog", "dog", "cat", "cat", "dog", "dog"],
+        "predicted_label": ["cat", "cat", "cat", "dog", "dog", "dog", "cat"],
+        "issue_type": ["ok", "label", "ok", "ok", "label", "ok", "ok"],
+    }, index=[f"img{i}.png" for i in range(7)])
+
+
+def test_disputed_pairs_are_the_kept_pairs_whose_most_probable_class_is_another():
+    issues = _judged()
+    before = issues.copy()
+    assert disputed_pairs(issues).index.tolist() == ["img2.png", "img3.png", "img6.png"]
+    drawn = disputed_pairs(issues, n_checks=2, random_state=0)
+    assert len(drawn) == 2 and set(drawn.index) < {"img2.png", "img3.png", "img6.png"}
+    assert list(drawn.index) == sorted(drawn.index, key=list(issues.index).index)  # in the table's order
+    assert drawn.index.equals(disputed_pairs(issues, n_checks=2, random_state=0).index)
+    assert len({tuple(disputed_pairs(issues, n_checks=2, random_state=seed).index) for seed in range(20)}) == 3
+    assert len(disputed_pairs(issues, n_checks=30)) == 3
+    assert list(drawn.columns) == list(issues.columns)
+    pd.testing.assert_frame_equal(issues, before)
+
+
+@pytest.mark.parametrize("n_checks", [0, -1, 1.5, True, "30"])
+def test_disputed_pairs_refuse_a_bad_number_of_checks(n_checks):
+    with pytest.raises(ValueError, match="n_checks must be a positive int or None"):
+        disputed_pairs(_judged(), n_checks=n_checks)
+
+
+def test_disputed_pairs_refuse_what_is_not_a_detectors_verdicts():
+    from sklearn.exceptions import NotFittedError
+
+    from skclip_noise import ConsensusDetector
+
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['predicted_label'\]"):
+        disputed_pairs(_judged().drop(columns="predicted_label"))
+    with pytest.raises(TypeError, match="got list"):
+        disputed_pairs([0, 1])
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        disputed_pairs(ConsensusDetector())
+
+
+@pytest.fixture(scope="module")
+def judged_digits(digits):
+    """Raw digits under pair-flip noise (30 %) and the default ConsensusDetector's verdicts."""
+    from skclip_noise import ConsensusDetector, make_noisy_labels
+
+    X, y = digits
+    features = X.reshape(len(X), -1).astype(np.float32) / 16
+    y_noisy, _ = make_noisy_labels(y, "pairflip", 0.3, random_state=0)
+    return features, y_noisy, ConsensusDetector(random_state=0).fit(features, y_noisy)
+
+
+def test_disputed_pairs_are_what_flag_disagreement_adds(judged_digits):
+    from skclip_noise import ConsensusDetector
+
+    features, y_noisy, detector = judged_digits
+    disputed = disputed_pairs(detector)
+    assert len(disputed) >= 10  # 23
+    flagged_too = ConsensusDetector(flag_disagreement=True, random_state=0).fit(features, y_noisy)
+    assert np.array_equal(detector.clean_mask_ & ~detector.label_issues_.index.isin(disputed.index),
+                          flagged_too.clean_mask_)
+    assert len(disputed_pairs(flagged_too)) == 0
+
+
+def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
+    issues = _judged()
+    drawn = disputed_pairs(issues, n_checks=2, random_state=0)
+    page = label_issues_html(None, issues, disputed=drawn)
+    assert page.count('data-kind="disputed"') == 2 and page.count('data-kind="label"') == 2
+    assert re.search(r'<h2>Disputed: check these <span class="count">2</span>', page)
+    assert "2 drawn at random from the 3 such pairs" in page and "flagging all 3" in page
+    assert re.search(r'<div class="stat"><b>3</b><span>disputed</span>', page)
+    assert page.count('<span class="tag">disputed</span>') == 2 and 'class="card kept"' not in page
+    assert label_issues_html(None, issues, disputed=drawn.index) == page
+    # With every sample shown, the drawn pairs are in their section only.
+    everything = label_issues_html(None, issues, disputed=drawn, only_issues=False)
+    assert everything.count('class="card') == 7 and everything.count('data-kind="disputed"') == 2
+    assert 'data-kind="disputed"' not in label_issues_html(None, issues)
+    # Without issue_type the cards are grouped too.
+    plain = label_issues_html(None, issues.drop(columns="issue_type"), disputed=drawn)
+    assert plain.count('data-kind="disputed"') == 2 and "<h2>Wrong labels" in plain
+
+
+@pytest.mark.parametrize("disputed, message", [
+    (["img1.png"], "disputed holds flagged samples, e.g. 'img1.png'"),
+    (["img9.png"], "label_issues does not hold, e.g. 'img9.png'"),
+])
+def test_report_refuses_disputed_pairs_that_are_not_kept_pairs_of_its_table(disputed, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        label_issues_html(None, _judged(), disputed=disputed)
+    with pytest.raises(ValueError, match="needs label_issues with an is_label_issue column"):
+        label_issues_html(None, _judged().drop(columns="is_label_issue"), disputed=["img2.png"], only_issues=False)
+
+
+def test_cli_draws_thirty_disputed_pairs_for_the_consensus_detector_only(judged_digits):
+    from sklearn.base import clone
+
+    from skclip_noise import NeighbourDetector
+    from skclip_noise.cli import _disputed_to_check
+
+    features, y_noisy, detector = judged_digits
+    drawn = _disputed_to_check(detector)
+    disputed = disputed_pairs(detector)
+    assert len(drawn) == min(30, len(disputed)) and drawn.index.isin(disputed.index).all()
+    flagging = clone(detector).set_params(flag_disagreement=True).fit(features, y_noisy)
+    assert _disputed_to_check(flagging) is None
+    assert _disputed_to_check(NeighbourDetector().fit(features, y_noisy)) is None
+
 
 # ------------------------------------------------------------------ apply_decisions
 

@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..base import ISSUE_TYPES
 from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
 from ._page_style import _CSS
 from ._quality import (
@@ -25,6 +24,7 @@ from ._quality import (
     _quality_width,
 )
 from ._review import PAGE_SIZE, REVIEW_CSS, REVIEW_SCRIPT, report_key, review_actions, review_toolbar
+from ._sections import SECTIONS, disputed_positions, grouped_cards, read_issue_types
 from ._thumbnails import ThumbnailWriter
 from ._transition import (
     _MAX_ANNOTATED_CLASSES,
@@ -120,43 +120,6 @@ def _transition_html(matrix, names):
     )
 
 
-#: The sections of a page whose issues have an ``issue_type``: (type, heading, what to do).
-_SECTIONS = (
-    ("label", "Wrong labels", "The label in the data is wrong; the suggested label is the likely right one."),
-    ("outlier", "Images of no class",
-     "These images fit none of the classes: remove them (or add their class) rather than relabel them."),
-    ("unreadable", "Unreadable files", "These image files could not be read."),
-    ("ok", "Not flagged", "Kept as labelled."),
-)
-
-
-def _issue_types(label_issues):
-    """The ``issue_type`` column as strings, or None when there is none."""
-    if "issue_type" not in label_issues.columns:
-        return None
-    types = label_issues["issue_type"].astype(str).to_numpy()
-    unknown = sorted(set(types) - set(ISSUE_TYPES))
-    if unknown:
-        raise ValueError(
-            f"label_issues['issue_type'] has {unknown[:3]}; it may only hold "
-            f"{list(ISSUE_TYPES)} (a detector's label_issues_ does), or drop the column."
-        )
-    return types
-
-
-def _grouped_cards(cards, types):
-    """The cards (worst first) in one section per issue type, in the order of _SECTIONS."""
-    sections = []
-    for issue_type, heading, advice in _SECTIONS:
-        chosen = [card for card, kind in zip(cards, types) if kind == issue_type]
-        if chosen:
-            sections.append(
-                f'<section class="group"><h2>{heading} <span class="count">{len(chosen):,}</span></h2>'
-                f'<p class="advice">{advice}</p><div class="grid">{"".join(chosen)}</div></section>'
-            )
-    return "".join(sections)
-
-
 def label_issues_html(
     X,
     label_issues,
@@ -170,6 +133,7 @@ def label_issues_html(
     classes=None,
     review=True,
     thumbnails="auto",
+    disputed=None,
 ):
     """Write a self-contained HTML page of the suspected label errors, worst first.
 
@@ -250,6 +214,11 @@ def label_issues_html(
         beside the page (``report.html`` -> ``report_thumbnails/``; needs ``path``),
         loaded as they scroll into view; ``"auto"``: files above 1,000 cards when
         ``path`` is given, else inline.
+    disputed : pandas DataFrame or array-like, default=None
+        Kept pairs for a person to check, as :func:`skclip_noise.disputed_pairs`
+        draws them (``disputed_pairs(detector, n_checks=30)``, or their index), shown
+        in a section of their own with what to decide from them: if more than half
+        of their labels are wrong, flag every disputed pair (``flag_disagreement``).
 
     Returns
     -------
@@ -319,12 +288,19 @@ def label_issues_html(
     else:
         flagged = None
     candidates = np.flatnonzero(flagged) if only_issues else np.arange(n_samples)
+    types = read_issue_types(label_issues)
+    n_disputed = 0
+    if disputed is not None:  # a section of their own, so the cards are grouped by kind
+        to_check, n_disputed = disputed_positions(label_issues, flagged, disputed, detector)
+        types = (np.where(flagged, "label", "ok") if types is None else types).astype(object)
+        types[to_check] = "disputed"
+        if only_issues:
+            candidates = np.union1d(candidates, to_check)
     # stable sort, NaN scores last
     order = candidates[np.argsort(quality[candidates], kind="mergesort")]
     n_candidates = order.shape[0]
-    types = _issue_types(label_issues)
     if types is not None:  # each group shows its own worst cards, so no kind hides another
-        order = np.concatenate([order[types[order] == kind][:max_items] for kind, _, _ in _SECTIONS])
+        order = np.concatenate([order[types[order] == kind][:max_items] for kind, _, _ in SECTIONS])
     elif max_items is not None:
         order = order[:max_items]
 
@@ -360,8 +336,9 @@ def label_issues_html(
                          f'alt="{sample}, given label {given_text}">')
         score = float(quality[position])
         is_kept = flagged is not None and not flagged[position]
+        is_disputed = types is not None and types[position] == "disputed"
         file_html = ""
-        tag = '<span class="tag">not flagged</span>' if is_kept else ""
+        tag = f'<span class="tag">{"disputed" if is_disputed else "not flagged"}</span>' if is_kept else ""
         if paths is not None:
             full = os.fspath(paths[position])
             file_html = (f'<span class="file" title="{_text(full)}">'
@@ -382,7 +359,7 @@ def label_issues_html(
             if rank > PAGE_SIZE:  # the first page is shown before the script has run
                 review_data += " hidden"
         cards.append(
-            f'<article class="card{" kept" if is_kept else ""}"{review_data}>'
+            f'<article class="card{" kept" if is_kept and not is_disputed else ""}"{review_data}>'
             f'<div class="thumb"><span class="rank">{rank}</span>{thumb}{tag}</div>'
             '<div class="body"><div class="labels">'
             f'<span class="k">Given</span><span class="v given" title="{given_text}">'
@@ -412,6 +389,8 @@ def label_issues_html(
             stats.append((f"{int((types == 'outlier').sum()):,}", "of no class", ""))
         stats.append((f"{n_flagged / n_samples:.1%}" if n_samples else "n/a",
                       "estimated noise rate", ""))
+        if disputed is not None:
+            stats.append((f"{n_disputed:,}", "disputed", ""))
     stats.append((f"{len(order):,}", "shown", ""))
     stats_html = "".join(
         f'<div class="stat{cls}"><b>{value}</b><span>{label}</span></div>'
@@ -424,7 +403,7 @@ def label_issues_html(
         note = (f'<p class="note">Showing the {len(order):,} lowest-scoring of the '
                 f"{n_candidates:,} {what}{each}.</p>")
     if cards and types is not None:
-        body = _grouped_cards(cards, types[order])
+        body = grouped_cards(cards, types[order], n_disputed)
     elif cards:
         body = '<div class="grid">' + "".join(cards) + "</div>"
     else:
@@ -439,7 +418,7 @@ def label_issues_html(
     if review and cards:
         key = report_key(title, label_issues.index, label_issues["given_label"] if given is not None else [])
         body_key, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
-        kinds = [kind for kind, _, _ in _SECTIONS if types is not None and (types[order] == kind).any()]
+        kinds = [kind for kind, _, _ in SECTIONS if types is not None and (types[order] == kind).any()]
         toolbar = review_toolbar(review_classes, kinds)
         script = f"<script>{REVIEW_SCRIPT}</script>\n"
     page = (
