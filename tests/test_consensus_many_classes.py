@@ -69,9 +69,10 @@ def test_pred_probs_alone_of_many_classes_hold_few_sample_by_class_arrays_at_onc
     assert detector.pred_probs_weight_ == 1 and (detector.clean_mask_ == ~is_noisy).mean() > 0.98
 
 
-def test_temperature_and_confident_learning_work_block_by_block():
-    """Neither holds a copy of the probabilities (the temperature on every row: a log
+def test_temperature_confident_learning_and_the_rival_share_work_block_by_block():
+    """None holds a copy of the probabilities (the temperature on every row: a log
     copy): with many classes one is as large as the caller's array."""
+    from skclip_noise.detectors._consensus_rules import rival_share
     from skclip_noise.selection import confident_learning_mask, fit_temperature
 
     rng = np.random.default_rng(0)
@@ -81,7 +82,9 @@ def test_temperature_and_confident_learning_work_block_by_block():
     proba[np.arange(n_samples), labels] += 1.0
     proba /= proba.sum(axis=1, keepdims=True)
     one_array = proba.nbytes
-    for call in (lambda: fit_temperature(labels, proba), lambda: confident_learning_mask(labels, proba)):
+    calls = (lambda: fit_temperature(labels, proba), lambda: confident_learning_mask(labels, proba),
+             lambda: rival_share(proba, labels))  # step 5's rule (flag_disagreement): a full copy before
+    for call in calls:
         _, arrays = _peak_arrays(call, one_array)
         assert arrays < 0.75, f"peak {arrays:.2f} arrays of (n_samples, n_classes)"  # row blocks; 1.27 before
 

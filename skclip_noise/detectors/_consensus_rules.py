@@ -14,6 +14,7 @@ from ..selection import (
     confident_learning_mask, fit_bias_corrected_temperature, fit_noise_corrected_temperature, fit_temperature,
     scaled_given_proba, temperature_scale,
 )
+from ..selection.confident import given_and_rival
 
 __all__ = [
     "FREQUENCY_SHARES",
@@ -272,11 +273,8 @@ def rival_share(proba, codes):
     """``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``: the given label's probability
     against its strongest rival alone, below 1/2 exactly where another class is the most
     probable."""
-    rows = np.arange(len(codes))
-    given = proba[rows, codes]
-    others = proba.copy()
-    others[rows, codes] = -np.inf
-    return given / np.maximum(given + others.max(axis=1), 1e-300)
+    given, rival = given_and_rival(codes, proba)
+    return given / np.maximum(given + rival, 1e-300)
 
 
 def calibrate(method, codes, combined, keep, transition):

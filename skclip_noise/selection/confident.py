@@ -327,16 +327,23 @@ def normalized_margin(labels, pred_probs):
 
 
 def _normalized_margin(codes, probs):
-    margin = np.empty(codes.shape[0])
+    given, rival = given_and_rival(codes, probs)
+    return (given - rival + 1.0) / 2.0
+
+
+def given_and_rival(codes, probs):
+    """Each row's probability of its given label and of its strongest other class
+    (float64), row block by row block: an (n, K) copy would be as large as ``probs``."""
+    given, rival = np.empty(codes.shape[0]), np.empty(codes.shape[0])
     block_rows = block_rows_for(probs.shape[1])
-    for start in range(0, codes.shape[0], block_rows):  # an (n, K) copy would be as large as probs
+    for start in range(0, codes.shape[0], block_rows):
         block = slice(start, start + block_rows)
         others = probs[block].astype(np.float64, copy=True)
         rows, block_codes = np.arange(others.shape[0]), codes[block]
-        given = others[rows, block_codes].copy()
+        given[block] = others[rows, block_codes]
         others[rows, block_codes] = -np.inf
-        margin[block] = (given - others.max(axis=1) + 1.0) / 2.0
-    return margin
+        rival[block] = others.max(axis=1)
+    return given, rival
 
 
 def _round_preserving_row_totals(matrix):
