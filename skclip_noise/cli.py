@@ -285,8 +285,8 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
          f"issues of {len(issues)}{split}{note}) and {html_path}.")
     if to_check is not None:
         _say(args, f"{len(disputed_pairs(detector)):,} kept labels are disputed (another class is more "
-             f"probable): check the {len(to_check)} in the report's 'Disputed' section, and if more than half "
-             "are wrong, run again with --flag-disagreement to flag them all.")
+             f"probable): check the {len(to_check)} in the report's 'Disputed' section (its Kind filter shows them "
+             "alone), and if more than half are wrong, run again with --flag-disagreement to flag them all.")
 
 
 def _disputed_to_check(detector):

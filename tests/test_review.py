@@ -97,6 +97,8 @@ def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
     assert re.search(r'<div class="stat"><b>3</b><span>disputed</span>', page)
     assert page.count('<span class="tag">disputed</span>') == 2 and 'class="card kept"' not in page
     assert label_issues_html(None, issues, disputed=drawn.index) == page
+    assert ("Showing the 2 lowest-scoring of the 4 flagged samples and disputed pairs (at most that many of each "
+            "kind)") in label_issues_html(None, issues, disputed=drawn, max_items=1)
     # With every sample shown, the drawn pairs are in their section only.
     everything = label_issues_html(None, issues, disputed=drawn, only_issues=False)
     assert everything.count('class="card') == 7 and everything.count('data-kind="disputed"') == 2

@@ -396,7 +396,7 @@ def label_issues_html(
         f'<div class="stat{cls}"><b>{value}</b><span>{label}</span></div>'
         for value, label, cls in stats
     )
-    what = "flagged samples" if only_issues else "samples"
+    what = "samples" if not only_issues else "flagged samples" + (" and disputed pairs" if disputed is not None else "")
     note = ""
     if len(order) < n_candidates:
         each = " (at most that many of each kind)" if types is not None else ""
