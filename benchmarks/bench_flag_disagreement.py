@@ -13,9 +13,8 @@ from the results of those two benchmarks (``detectors_consensus[_mnist].csv``,
 ``detectors_realistic_*.csv``), so that a "win" means the same as there. One thread.
 
 **Deciding it by checking a few labels.** The pairs ``flag_disagreement=True`` adds are
-the pairs the default keeps whose most probable class is another (``issue_type == "ok"``
-and ``predicted_label != given_label`` in ``label_issues_``; the script checks that the two
-masks agree). For each draw: how many there are, the share of them whose label is wrong,
+the pairs the default keeps whose most probable class is another
+(:func:`skclip_noise.disputed_pairs`; the script checks that the two masks agree). For each draw: how many there are, the share of them whose label is wrong,
 and for a person who checks ``n`` of them drawn at random (``--checks``) and turns the
 option on when more than half are wrong, the probability of turning it on (hypergeometric,
 exact) and the expected clean F1 of that choice. The checked labels' own corrections are
@@ -75,12 +74,6 @@ def draws(name, seed):
 CHECKS = (10, 20, 30, 50)
 
 
-def disputed_mask(detector):
-    """The kept pairs whose most probable class is another: what ``flag_disagreement`` adds."""
-    issues = detector.label_issues_
-    return ((issues["issue_type"] == "ok") & (issues["predicted_label"] != issues["given_label"])).to_numpy()
-
-
 def probability_turned_on(n_disputed, n_wrong, n_checked):
     """P(more than half of ``n_checked`` pairs drawn without replacement are wrong)."""
     from scipy.stats import hypergeom
@@ -105,7 +98,7 @@ def probability_right(row, n_checked):
 
 
 def evaluate(name, seed, best, checks=CHECKS):
-    from skclip_noise import ConsensusDetector, detection_report
+    from skclip_noise import ConsensusDetector, detection_report, disputed_pairs
 
     rows = []
     for family, noise, X, y_noisy, is_noisy in draws(name, seed):
@@ -117,8 +110,8 @@ def evaluate(name, seed, best, checks=CHECKS):
             report = detection_report(is_noisy, detector.clean_mask_, output_dict=True)
             row[f"{flag}_clean_f1"], row[f"{flag}_noisy_f1"] = report["clean_f1"], report["noisy_f1"]
             masks[flag] = detector.clean_mask_
-            if not flag:
-                disputed = disputed_mask(detector)
+            if not flag:  # the pairs a person would check (skclip_noise.disputed_pairs)
+                disputed = detector.label_issues_.index.isin(disputed_pairs(detector).index)
         if not np.array_equal(masks[True], masks[False] & ~disputed):
             raise AssertionError(f"{name} seed {seed} {noise}: flag_disagreement=True flags other pairs than "
                                  "the kept pairs whose most probable class is another")
