@@ -95,6 +95,7 @@ def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
     assert re.search(r'<h2>Disputed: check these <span class="count">2</span>', page)
     assert "2 drawn at random from the 3 such pairs" in page and "flagging all 3" in page
     assert re.search(r'<div class="stat"><b>3</b><span>disputed</span>', page)
+    assert '<p class="tally" id="disputed-tally" aria-live="polite">0 of 2 checked.</p>' in page
     assert page.count('<span class="tag">disputed</span>') == 2 and 'class="card kept"' not in page
     assert label_issues_html(None, issues, disputed=drawn.index) == page
     assert ("Showing the 2 lowest-scoring of the 4 flagged samples and disputed pairs (at most that many of each "
@@ -385,3 +386,39 @@ def test_review_of_ten_thousand_cards_stays_responsive(browser, tmp_path):
         "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
     assert loaded_images < n / 2  # thumbnails load as they scroll into view
     assert loaded < 20 and acted < 20, (loaded, acted)
+
+
+@needs_selenium
+@pytest.mark.slow
+def test_review_tallies_the_checked_disputed_pairs_and_says_what_they_decide(digits, browser, tmp_path):
+    X, y = digits
+    X, y = X[:12], y[:12]
+    kept = np.arange(12) >= 2  # two flagged pairs, then ten kept ones of which five are disputed
+    issues = pd.DataFrame({
+        "is_label_issue": ~kept, "label_quality": np.linspace(0.01, 0.9, 12), "given_label": y,
+        "predicted_label": np.where(np.arange(12) % 2 == 0, (y + 1) % 10, y), "issue_type": np.where(kept, "ok", "label"),
+    })
+    to_check = disputed_pairs(issues)
+    assert to_check.index.tolist() == [2, 4, 6, 8, 10]
+    page = label_issues_html(X, issues, tmp_path / "report.html", disputed=to_check, classes=list(range(10)))
+    browser.get(f"file://{page}")
+
+    def tally():
+        return browser.find_element("id", "disputed-tally").text
+
+    assert tally() == "0 of 5 checked, 0 wrong."
+    for sample in (2, 4):  # accept the suggestion: a wrong label
+        _card(browser, sample).find_element("css selector", 'button[data-action="accept"]').click()
+    _card(browser, 6).find_element("css selector", 'button[data-action="keep"]').click()
+    assert tally() == "3 of 5 checked, 2 wrong."
+    _card(browser, 8).find_element("css selector", 'button[data-action="drop"]').click()  # an image to drop: wrong too
+    assert tally() == "4 of 5 checked, 3 wrong. More than half are wrong: flag every disputed pair (--flag-disagreement)."
+    _card(browser, 0).find_element("css selector", 'button[data-action="keep"]').click()  # a flagged card: not counted
+    assert tally().startswith("4 of 5 checked, 3 wrong.")
+    for sample in (4, 8):
+        _card(browser, sample).find_element("css selector", 'button[data-action="keep"]').click()
+    assert tally() == "4 of 5 checked, 1 wrong. At most half can be wrong: keep the default."  # 3 right of 5
+    _card(browser, 10).find_element("css selector", 'button[data-action="keep"]').click()
+    assert tally() == "5 of 5 checked, 1 wrong. At most half can be wrong: keep the default."
+    browser.refresh()  # decisions are kept: so is the tally
+    assert tally() == "5 of 5 checked, 1 wrong. At most half can be wrong: keep the default."

@@ -34,6 +34,7 @@ main { padding: 24px 32px 40px; }
 .group h2 { margin: 20px 0 2px; font-size: 17px; font-weight: 650; }
 .group .count { color: #6b7280; font-weight: 500; }
 .group .advice { margin: 0 0 10px; color: #4b5563; font-size: 13px; }
+.group .tally { margin: 0 0 10px; font-size: 13px; font-weight: 600; }
 .thumb { display: flex; align-items: center; justify-content: center;
   height: calc(var(--thumb) + 24px); background: #e9ecf0;
   border-bottom: 1px solid #e3e6ea; position: relative; }

@@ -145,7 +145,23 @@ REVIEW_SCRIPT = r"""
     return n;
   }
   var nDecided = count();
-  function showCount() { progress.textContent = nDecided + " of " + cards.length + " decided"; }
+  var tally = document.getElementById("disputed-tally");
+  var disputed = cards.filter(function (card) { return card.getAttribute("data-kind") === "disputed"; });
+  function showTally() {  // the disputed pairs checked so far, and what they decide
+    var checked = 0, wrong = 0;
+    disputed.forEach(function (card) {
+      var decided = decisions[card.getAttribute("data-sample")];
+      if (decided) { checked += 1; if (decided.decision !== "keep") { wrong += 1; } }
+    });
+    var verdict = wrong > disputed.length / 2
+      ? " More than half are wrong: flag every disputed pair (--flag-disagreement)."
+      : checked - wrong >= disputed.length / 2 ? " At most half can be wrong: keep the default." : "";
+    tally.textContent = checked + " of " + disputed.length + " checked, " + wrong + " wrong." + verdict;
+  }
+  function showCount() {
+    progress.textContent = nDecided + " of " + cards.length + " decided";
+    if (tally) { showTally(); }
+  }
   function passes(card) {
     var cls = filterClass.value, kind = filterKind ? filterKind.value : "", status = filterStatus.value;
     var decided = Boolean(decisions[card.getAttribute("data-sample")]);

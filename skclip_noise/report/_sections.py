@@ -49,10 +49,13 @@ def grouped_cards(cards, types, n_disputed=0):
         chosen = [card for card, kind in zip(cards, types) if kind == issue_type]
         if chosen:
             advice = advice.format(shown=f"{len(chosen):,}", total=f"{n_disputed:,}")
+            # The review script counts the decided cards of this section and says what they decide.
+            tally = (f'<p class="tally" id="disputed-tally" aria-live="polite">0 of {len(chosen):,} checked.</p>'
+                     if issue_type == "disputed" else "")
             sections.append(
                 f'<section class="group"><h2>{heading} <span class="count">{len(chosen):,}</span></h2>'
-                f'<p class="advice">{html.escape(advice, quote=False)}</p><div class="grid">{"".join(chosen)}</div>'
-                "</section>"
+                f'<p class="advice">{html.escape(advice, quote=False)}</p>{tally}'
+                f'<div class="grid">{"".join(chosen)}</div></section>'
             )
     return "".join(sections)
 
