@@ -87,6 +87,23 @@ def test_disputed_pairs_are_what_flag_disagreement_adds(judged_digits):
     assert len(disputed_pairs(flagged_too)) == 0
 
 
+def test_disputed_pairs_of_the_pred_probs_route_are_what_flag_disagreement_adds(digits):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    from skclip_noise import ConsensusDetector, find_label_issues, make_noisy_labels
+    from skclip_noise.filter import fit_pred_probs_detector
+
+    X, y = digits
+    y_noisy, _ = make_noisy_labels(y, "pairflip", 0.3, random_state=0)
+    pred_probs = cross_val_predict(LogisticRegression(max_iter=300), X.reshape(len(X), -1) / 16, y_noisy, cv=5,
+                                   method="predict_proba")
+    disputed = disputed_pairs(fit_pred_probs_detector(y_noisy, pred_probs))
+    assert len(disputed) >= 50  # 131
+    flagged = find_label_issues(y_noisy, pred_probs, detector=ConsensusDetector(flag_disagreement=True, random_state=0))
+    assert np.array_equal(flagged, find_label_issues(y_noisy, pred_probs) | np.isin(np.arange(len(y)), disputed.index))
+
+
 def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
     issues = _judged()
     drawn = disputed_pairs(issues, n_checks=2, random_state=0)
