@@ -273,7 +273,7 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
         issues[name] = values
     issues_path = os.path.join(args.output_dir, "label_issues.csv")
     issues.sort_values("label_quality").to_csv(issues_path, index_label="sample")
-    to_check = _disputed_to_check(detector)
+    to_check = _disputed_to_check(detector, args.max_items)
     html_path = label_issues_html(
         X, fitted_issues, os.path.join(args.output_dir, "report.html"),
         max_items=args.max_items, title=title,
@@ -289,15 +289,17 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
              "alone), and if more than half are wrong, run again with --flag-disagreement to flag them all.")
 
 
-def _disputed_to_check(detector):
+def _disputed_to_check(detector, max_items=None):
     """The disputed pairs drawn for a person to check (ConsensusDetector without
-    --flag-disagreement: what that flag would add), or None when there are none. Never an
-    unreadable file's (flagged), so they are among the readable images the report shows."""
+    --flag-disagreement: what that flag would add; as many as the report shows of a kind),
+    or None when there are none. Never an unreadable file's (flagged), so they are among
+    the readable images the report shows."""
     from .decisions import DISPUTED_CHECKS, disputed_pairs
 
-    if getattr(detector, "flag_disagreement", True):  # on, or a detector without the step
+    if getattr(detector, "flag_disagreement", True) or max_items == 0:  # on, or a detector without the step
         return None
-    drawn = disputed_pairs(detector, n_checks=DISPUTED_CHECKS, random_state=detector.random_state)
+    n_checks = DISPUTED_CHECKS if max_items is None else min(DISPUTED_CHECKS, max_items)
+    drawn = disputed_pairs(detector, n_checks=n_checks, random_state=detector.random_state)
     return drawn if len(drawn) else None
 
 

@@ -147,6 +147,8 @@ def test_cli_draws_thirty_disputed_pairs_for_the_consensus_detector_only(judged_
     drawn = _disputed_to_check(detector)
     disputed = disputed_pairs(detector)
     assert len(drawn) == min(30, len(disputed)) and drawn.index.isin(disputed.index).all()
+    assert len(_disputed_to_check(detector, max_items=4)) == 4  # no more than the report shows of a kind
+    assert _disputed_to_check(detector, max_items=0) is None
     flagging = clone(detector).set_params(flag_disagreement=True).fit(features, y_noisy)
     assert _disputed_to_check(flagging) is None
     assert _disputed_to_check(NeighbourDetector().fit(features, y_noisy)) is None
