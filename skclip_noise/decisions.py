@@ -22,13 +22,14 @@ sit on the hard images. :func:`disputed_pairs` draws the pairs to check for that
 
 from __future__ import annotations
 
-import os
-
 import numbers
+import os
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+
+from ._detector_inputs import check_fitted, is_detector
 
 __all__ = ["DECISION_COLUMNS", "DECISIONS", "DISPUTED_CHECKS", "apply_decisions", "disputed_pairs", "read_decisions"]
 
@@ -271,11 +272,8 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
         isinstance(n_checks, bool) or not isinstance(n_checks, numbers.Integral) or n_checks < 1
     ):
         raise ValueError(f"n_checks must be a positive int or None (every disputed pair); got {n_checks!r}.")
-    if hasattr(label_issues, "fit") and not isinstance(label_issues, pd.DataFrame):
-        if not hasattr(label_issues, "label_issues_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(f"This {type(label_issues).__name__} is not fitted yet: call fit(X, y) first.")
+    if is_detector(label_issues):
+        check_fitted(label_issues, "label_issues_")
         if getattr(label_issues, "evidence_gain_", 1.0) <= 0:  # features that say nothing: nothing is disputed
             return label_issues.label_issues_.iloc[:0]
         label_issues = label_issues.label_issues_

@@ -136,8 +136,9 @@ class ConsensusDetector(BaseNoiseDetector):
         ``detectors_consensus.md`` before this step existed).
     flag_disagreement : bool, default=False
         Also flag the pairs whose most probable class is not the given label (step 5).
-        To decide, check about 30 of those pairs by hand (kept by the default,
-        ``predicted_label != given_label``): turn it on when more than half are wrong.
+        To decide, check 30 of those pairs by hand (kept by the default, though
+        another class is more probable: :func:`~skclip_noise.disputed_pairs`), and turn
+        it on when more than half are wrong.
     zero_shot : bool, default=False
         Add CLIP's zero-shot class probabilities ``Z`` as a third signal (CLIP backbones
         only; integer labels need ``class_names``): ``(1 - w) Q + w Z``, the weight ``w``

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._detector_inputs import check_fitted as _fitted
+from .._detector_inputs import is_detector as _is_detector
+
 __all__ = [
     "_check_label_issues",
     "_check_proba",
@@ -20,21 +23,6 @@ __all__ = [
     "_is_detector",
     "_resolve_labels",
 ]
-
-
-def _is_detector(obj):
-    return hasattr(obj, "fit") and not isinstance(obj, (np.ndarray, pd.Series, pd.DataFrame, list, tuple))
-
-
-def _fitted(detector, attribute="clean_proba_"):
-    if not hasattr(detector, attribute):
-        from sklearn.exceptions import NotFittedError
-
-        raise NotFittedError(
-            f"This {type(detector).__name__} is not fitted yet: call fit(X, y) before "
-            "reporting on it."
-        )
-    return detector
 
 
 def _check_proba(clean_proba, name="clean_proba"):
