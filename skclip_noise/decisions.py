@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from ._detector_inputs import check_fitted, is_detector
+from ._detector_inputs import check_fitted, is_detector, issue_flags
 
 __all__ = ["DECISION_COLUMNS", "DECISIONS", "DISPUTED_CHECKS", "apply_decisions", "disputed_pairs", "read_decisions"]
 
@@ -77,6 +77,13 @@ def _read_decisions(decisions):
     """:func:`read_decisions` and the name of the source, for error messages."""
     if isinstance(decisions, pd.DataFrame):
         table, source = decisions.copy(), "decisions"
+        floats = [column for column in DECISION_COLUMNS
+                  if column in table.columns and pd.api.types.is_float_dtype(table[column])]
+        if floats:  # pd.read_csv makes a column with empty cells float: label 4 would read "4.0"
+            raise ValueError(
+                f"the decisions' column(s) {floats} hold numbers, not text; read the file with "
+                "read_decisions(path) (or pd.read_csv(path, dtype=str, keep_default_na=False))."
+            )
     else:
         is_file = hasattr(decisions, "read")
         source = getattr(decisions, "name", "decisions") if is_file else os.fspath(decisions)
@@ -205,8 +212,8 @@ def _apply_decision_table(y, table, source, samples=None):
         # Every new label is one of y's own classes, so it fits y's dtype as it is.
         labels[positions[relabel]] = [class_of_text[text] for text in table["label"].to_numpy()[relabel]]
     keep[positions[(table["decision"] == "drop").to_numpy()]] = False
-    if series is not None:
-        labels = pd.Series(labels, index=series.index, name=series.name)
+    if series is not None:  # its own dtype (categorical, nullable, string) back
+        labels = pd.Series(labels, index=series.index, name=series.name).astype(series.dtype)
     return labels, keep
 
 
@@ -225,11 +232,16 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
 
     Parameters
     ----------
-    label_issues : pandas DataFrame or fitted detector
-        A detector's ``label_issues_`` (or the detector itself), with the columns
-        ``is_label_issue``, ``given_label`` and ``predicted_label``. A
-        :class:`~skclip_noise.ConsensusDetector` whose features carry no evidence
-        (``evidence_gain_`` not above zero, every pair judged clean) has none.
+    label_issues : fitted detector or pandas DataFrame
+        A fitted :class:`~skclip_noise.ConsensusDetector`: exactly the pairs its
+        ``flag_disagreement=True`` adds (kept, though the strongest rival class is as
+        probable as its ``threshold`` allows; none when its features carry no
+        evidence, ``evidence_gain_`` not above zero, or when it flags them already).
+        Or a detector's ``label_issues_`` (or any detector), with the columns
+        ``is_label_issue``, ``given_label`` and ``predicted_label``: the kept pairs
+        whose ``predicted_label`` is another, which is the same set for a
+        ConsensusDetector at ``threshold=0.5`` with evidence. Pass the detector
+        itself where you have it.
     n_checks : int or None, default=None
         Draw this many at random (all of them when there are fewer). None: every
         disputed pair.
@@ -272,22 +284,24 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
         isinstance(n_checks, bool) or not isinstance(n_checks, numbers.Integral) or n_checks < 1
     ):
         raise ValueError(f"n_checks must be a positive int or None (every disputed pair); got {n_checks!r}.")
+    random_state = check_random_state(random_state)
     if is_detector(label_issues):
-        check_fitted(label_issues, "label_issues_")
-        if getattr(label_issues, "evidence_gain_", 1.0) <= 0:  # features that say nothing: nothing is disputed
-            return label_issues.label_issues_.iloc[:0]
-        label_issues = label_issues.label_issues_
+        detector = check_fitted(label_issues, "label_issues_")
+        label_issues = detector.label_issues_
+        disputed = detector._disputed_mask() if hasattr(detector, "_disputed_mask") else None
+    else:
+        disputed = None
     if not isinstance(label_issues, pd.DataFrame):
         raise TypeError(
-            f"label_issues must be a detector's label_issues_ DataFrame or a fitted detector; got "
-            f"{type(label_issues).__name__}."
+            f"label_issues must be a fitted detector or its label_issues_ DataFrame; got {type(label_issues).__name__}."
         )
-    missing = [c for c in ("is_label_issue", "given_label", "predicted_label") if c not in label_issues.columns]
-    if missing:
-        raise ValueError(f"label_issues lacks the column(s) {missing}; pass a detector's label_issues_.")
-    kept = ~label_issues["is_label_issue"].fillna(False).to_numpy(dtype=bool)
-    disagree = (label_issues["predicted_label"] != label_issues["given_label"]).to_numpy(dtype=bool)
-    positions = np.flatnonzero(kept & disagree)
+    if disputed is None:
+        missing = [c for c in ("is_label_issue", "given_label", "predicted_label") if c not in label_issues.columns]
+        if missing:
+            raise ValueError(f"label_issues lacks the column(s) {missing}; pass a detector's label_issues_.")
+        disagree = (label_issues["predicted_label"] != label_issues["given_label"]).to_numpy(dtype=bool, na_value=False)
+        disputed = ~issue_flags(label_issues) & disagree
+    positions = np.flatnonzero(disputed)
     if n_checks is not None and n_checks < len(positions):
-        positions = np.sort(check_random_state(random_state).choice(positions, n_checks, replace=False))
+        positions = np.sort(random_state.choice(positions, n_checks, replace=False))
     return label_issues.iloc[positions]

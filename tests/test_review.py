@@ -62,6 +62,25 @@ def test_disputed_pairs_refuse_what_is_not_a_detectors_verdicts():
         disputed_pairs([0, 1])
     with pytest.raises(NotFittedError, match="not fitted yet"):
         disputed_pairs(ConsensusDetector())
+    with pytest.raises(TypeError, match="got type"):  # the class, not a fitted instance
+        disputed_pairs(ConsensusDetector)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with pytest.raises(NotFittedError, match=re.escape("pass its fitted detector (pipeline[-1])")):
+        disputed_pairs(make_pipeline(StandardScaler(), ConsensusDetector()))
+    with pytest.raises(ValueError, match="cannot be used to seed"):  # checked before any draw is needed
+        disputed_pairs(_judged(), random_state=np.random.default_rng(0))
+
+
+def test_disputed_pairs_read_text_flags_as_true_or_false():
+    """A label_issues.csv read back with dtype=str: "False" is not a true (non-empty) string."""
+    issues = _judged()
+    as_text = issues.astype(str)
+    assert disputed_pairs(as_text).index.tolist() == disputed_pairs(issues).index.tolist()
+    assert label_issues_html(None, as_text).count('data-kind="label"') == 2
+    with pytest.raises(ValueError, match="must be true or false; it holds 'maybe'"):
+        disputed_pairs(as_text.assign(is_label_issue=["maybe"] + ["False"] * 6))
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +104,21 @@ def test_disputed_pairs_are_what_flag_disagreement_adds(judged_digits):
     assert np.array_equal(detector.clean_mask_ & ~detector.label_issues_.index.isin(disputed.index),
                           flagged_too.clean_mask_)
     assert len(disputed_pairs(flagged_too)) == 0
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+def test_disputed_pairs_of_a_detector_follow_its_threshold(judged_digits, threshold):
+    """Away from 0.5, "another class is more probable" is not what flag_disagreement adds; the
+    detector's own disputed pairs are (a rival as probable as the threshold allows)."""
+    from sklearn.base import clone
+
+    features, y_noisy, detector = judged_digits
+    at = clone(detector).set_params(threshold=threshold).fit(features, y_noisy)
+    flagged_too = clone(at).set_params(flag_disagreement=True).fit(features, y_noisy)
+    disputed = disputed_pairs(at)
+    assert np.array_equal(at.clean_mask_ & ~at.label_issues_.index.isin(disputed.index), flagged_too.clean_mask_)
+    table_rule = disputed_pairs(at.label_issues_)  # predicted_label != given_label: exact at 0.5 only
+    assert len(disputed) > 0 and not disputed.index.equals(table_rule.index)
 
 
 def test_disputed_pairs_of_the_pred_probs_route_are_what_flag_disagreement_adds(digits):
@@ -129,12 +163,66 @@ def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
 @pytest.mark.parametrize("disputed, message", [
     (["img1.png"], "disputed holds flagged samples, e.g. 'img1.png'"),
     (["img9.png"], "label_issues does not hold, e.g. 'img9.png'"),
+    (["img0.png"], "kept samples that are not disputed, e.g. 'img0.png'"),
 ])
 def test_report_refuses_disputed_pairs_that_are_not_kept_pairs_of_its_table(disputed, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         label_issues_html(None, _judged(), disputed=disputed)
     with pytest.raises(ValueError, match="needs label_issues with an is_label_issue column"):
         label_issues_html(None, _judged().drop(columns="is_label_issue"), disputed=["img2.png"], only_issues=False)
+
+
+@pytest.mark.parametrize("disputed, message", [
+    (pd.Series(["img2.png"]), "disputed is a Series"),  # ids as values, or rows by their index?
+    (np.array([False, False, True, False, False, False, False]), "disputed is a boolean mask"),
+    ("img2.png", "must be rows or a list of sample ids"),
+])
+def test_report_refuses_disputed_given_in_an_ambiguous_form(disputed, message):
+    with pytest.raises(TypeError, match=message):
+        label_issues_html(None, _judged(), disputed=disputed)
+
+
+def test_report_says_when_it_shows_every_disputed_pair_and_refuses_repeated_sample_ids():
+    issues = _judged()
+    page = label_issues_html(None, issues, disputed=disputed_pairs(issues))
+    assert "more probable: all 3 such pairs." in page and "drawn at random" not in page
+    repeated = issues.set_axis(["a", "b", "c", "d", "e", "f", "c"])
+    with pytest.raises(ValueError, match="repeats sample ids"):
+        label_issues_html(None, repeated, disputed=["c"])
+
+
+def test_disputed_pairs_of_a_detector_without_evidence_are_none_in_the_report_too():
+    """Its label_issues_ alone would call most kept pairs disputed; the report takes the detector's word."""
+    import warnings
+
+    from skclip_noise import ConsensusDetector
+
+    X = np.random.default_rng(0).normal(size=(180, 5))
+    y = np.repeat([0, 1, 2], 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        detector = ConsensusDetector(random_state=0).fit(X, y)
+    assert len(disputed_pairs(detector)) == 0 < len(disputed_pairs(detector.label_issues_))
+    with pytest.raises(ValueError, match="not disputed"):
+        label_issues_html(None, detector, disputed=disputed_pairs(detector.label_issues_, n_checks=5, random_state=0))
+
+
+def test_report_shows_integer_labels_as_integers_where_some_are_missing():
+    """A nullable integer column with a missing suggestion (an outlier) must not show, or export, 4 as "4.0"."""
+    import io
+
+    issues = pd.DataFrame({
+        "is_label_issue": [True, True, False], "label_quality": [0.1, 0.2, 0.9],
+        "given_label": [0, 1, 1], "predicted_label": pd.array([1, 1, 1], dtype="Int64"),
+        "issue_type": pd.Categorical(["label", "outlier", "ok"], categories=["ok", "label", "outlier", "unreadable"]),
+        "suggested_label": pd.array([1, None, 1], dtype="Int64"),
+    })
+    page = label_issues_html(None, issues)
+    assert re.findall(r'data-suggested="([^"]*)"', page) == ["1", ""] and "<span>1.0</span>" not in page
+    assert "<span>1</span>" in page
+    # What the page's "accept" exports is applied.
+    labels, keep = apply_decisions([0, 1, 1], io.StringIO("sample,given_label,decision,label\n0,0,relabel,1\n"))
+    assert labels.tolist() == [1, 1, 1] and keep.all()
 
 
 def test_cli_draws_thirty_disputed_pairs_for_the_consensus_detector_only(judged_digits):
@@ -180,6 +268,22 @@ def test_apply_decisions_matches_series_index_and_paths(tmp_path):
     _decisions([["/x/a.png", "cat", "drop", ""]]).to_csv(path, index=False)
     labels, keep = apply_decisions(["cat", "dog"], path, samples=paths)
     assert keep.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("dtype", ["category", "string", "Int64"])
+def test_apply_decisions_keeps_the_dtype_of_a_series(dtype):
+    y = pd.Series([3, 1, 4]).astype(str if dtype in ("category", "string") else int).astype(dtype)
+    labels, keep = apply_decisions(y, _decisions([["0", "3", "relabel", "4"]]))
+    assert labels.dtype == y.dtype and labels.astype(str).tolist() == ["4", "1", "4"]
+
+
+def test_apply_decisions_refuses_a_table_whose_labels_were_read_as_numbers():
+    """pd.read_csv without dtype=str reads a label column with empty cells as floats: 4 would be "4.0"."""
+    import io
+
+    table = pd.read_csv(io.StringIO("sample,given_label,decision,label\n0,3,relabel,4\n2,4,drop,\n"))
+    with pytest.raises(ValueError, match=r"column\(s\) \['label'\] hold numbers.*read_decisions\(path\)"):
+        apply_decisions([3, 1, 4], table)
 
 
 def test_read_decisions_keeps_labels_as_text(tmp_path):
@@ -323,7 +427,6 @@ def _card(driver, position):
 def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, browser, tmp_path):
     X, y = digits
     X, y = X[:40], y[:40]
-    rng = np.random.default_rng(0)
     given = y.copy()
     given[:12] = (y[:12] + 1) % 10  # 12 wrong labels
     quality = np.r_[np.linspace(0.01, 0.2, 12), np.linspace(0.6, 0.99, 28)]

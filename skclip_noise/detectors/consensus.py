@@ -518,6 +518,16 @@ class ConsensusDetector(BaseNoiseDetector):
             noise_transition=self._transition, outlier_proba=outlier,
         )
 
+    def _disputed_mask(self):
+        """The training pairs ``flag_disagreement`` would add (see :func:`~skclip_noise.disputed_pairs`):
+        kept, though their strongest rival class is as probable as ``threshold`` allows."""
+        disputed = np.zeros(len(self.clean_mask_), dtype=bool)
+        if self._informative and not self.flag_disagreement:
+            judged = self.predicted_ >= 0  # unreadable image files are flagged already
+            rival = rival_share(self.class_proba_, self._fit_codes)
+            disputed[judged] = self.clean_mask_[judged] & (rival <= self.threshold)
+        return disputed
+
     def _score_pairs(self, X_checked, codes):
         features = self._fitted_features(X_checked)
         neighbours, counts = self._neighbourhoods.query(

@@ -19,7 +19,7 @@ SECTIONS = (
      "These images fit none of the classes: remove them (or add their class) rather than relabel them."),
     ("unreadable", "Unreadable files", "These image files could not be read."),
     ("disputed", "Disputed: check these",
-     "Kept, though another class is more probable: {shown} drawn at random from the {total} such pairs. "
+     "Kept, though another class is more probable: {shown} {total} such pairs. "
      "Whether they are wrong cannot be read off the images and labels alone, but you can tell: decide each "
      "card. If more than half of their labels are wrong, your annotators confused hard images, and flagging "
      "all {total} is the better verdict (ConsensusDetector(flag_disagreement=True), skclip-noise detect "
@@ -48,7 +48,8 @@ def grouped_cards(cards, types, n_disputed=0):
     for issue_type, heading, advice in SECTIONS:
         chosen = [card for card, kind in zip(cards, types) if kind == issue_type]
         if chosen:
-            advice = advice.format(shown=f"{len(chosen):,}", total=f"{n_disputed:,}")
+            shown = "all" if len(chosen) == n_disputed else f"{len(chosen):,} drawn at random from the"
+            advice = advice.format(shown=shown, total=f"{n_disputed:,}")
             # The review script counts the decided cards of this section and says what they decide.
             tally = (f'<p class="tally" id="disputed-tally" aria-live="polite">0 of {len(chosen):,} checked.</p>'
                      if issue_type == "disputed" else "")
@@ -60,6 +61,23 @@ def grouped_cards(cards, types, n_disputed=0):
     return "".join(sections)
 
 
+def _disputed_samples(disputed):
+    """The sample ids of ``disputed``: rows of a DataFrame (their index), or the ids themselves."""
+    if isinstance(disputed, pd.DataFrame):
+        return disputed.index
+    if isinstance(disputed, pd.Series):  # ids as values, or rows by their index? Ambiguous: refuse.
+        raise TypeError(
+            "disputed is a Series: pass the rows of disputed_pairs(...) (a DataFrame), their .index, or a list of "
+            "sample ids (e.g. series.tolist())."
+        )
+    samples = np.asarray(disputed)
+    if samples.ndim != 1:
+        raise TypeError(f"disputed must be rows or a list of sample ids; got {type(disputed).__name__} {disputed!r}.")
+    if samples.dtype == bool:
+        raise TypeError("disputed is a boolean mask: pass the sample ids (label_issues.index[mask]) instead.")
+    return pd.Index(samples)
+
+
 def disputed_positions(label_issues, flagged, disputed, detector=None):
     """Positions of the ``disputed`` rows to check (index labels of ``label_issues``), and
     how many disputed pairs there are in all (the ``detector``'s, if given)."""
@@ -67,7 +85,12 @@ def disputed_positions(label_issues, flagged, disputed, detector=None):
 
     if flagged is None:
         raise ValueError("disputed needs label_issues with an is_label_issue column (a detector's label_issues_).")
-    labels = disputed.index if isinstance(disputed, (pd.DataFrame, pd.Series)) else pd.Index(np.asarray(disputed))
+    labels = _disputed_samples(disputed)
+    if not label_issues.index.is_unique:
+        raise ValueError(
+            "disputed names samples by label_issues' index, which repeats sample ids; fit on data with a unique "
+            "index (e.g. X.reset_index(drop=True)) to show disputed pairs."
+        )
     positions = label_issues.index.get_indexer(labels)
     if (positions < 0).any():
         raise ValueError(
@@ -79,4 +102,11 @@ def disputed_positions(label_issues, flagged, disputed, detector=None):
             f"disputed holds flagged samples, e.g. {labels[flagged[positions]][0]!r}; disputed pairs are kept ones "
             "(disputed_pairs(label_issues, n_checks=30))."
         )
-    return np.unique(positions), len(disputed_pairs(label_issues if detector is None else detector))
+    every = label_issues.index.get_indexer(disputed_pairs(label_issues if detector is None else detector).index)
+    undisputed = ~np.isin(positions, every)
+    if undisputed.any():
+        raise ValueError(
+            f"disputed holds kept samples that are not disputed, e.g. {labels[undisputed][0]!r}: no other class is "
+            "more probable for them. Pass rows of disputed_pairs(detector, n_checks=30)."
+        )
+    return np.unique(positions), len(every)

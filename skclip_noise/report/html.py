@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .._detector_inputs import issue_flags
 from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
 from ._page_style import _CSS
 from ._quality import (
@@ -53,6 +54,12 @@ def _raw(value):
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
+def _label_values(column):
+    """A label column's values as Python objects, missing ones None: a nullable integer
+    column with a missing value would otherwise turn into floats (label 4 shown "4.0")."""
+    return column.to_numpy(dtype=object, na_value=None)
+
+
 def _attribute(value):
     return html.escape(_raw(value), quote=True)
 
@@ -63,7 +70,7 @@ def _review_classes(detector, classes, label_issues):
         classes = getattr(detector, "classes_", None)
     if classes is None:
         columns = [c for c in ("given_label", "suggested_label", "predicted_label") if c in label_issues.columns]
-        values = pd.unique(pd.concat([label_issues[c] for c in columns]).dropna()) if columns else []
+        values = pd.unique(np.concatenate([_label_values(label_issues[c].dropna()) for c in columns])) if columns else []
         classes = sorted(values, key=lambda value: (str(type(value)), value))
     return [_raw(value) for value in classes]
 
@@ -284,7 +291,7 @@ def label_issues_html(
     n_samples = len(label_issues)
     quality = pd.to_numeric(label_issues["label_quality"], errors="coerce").to_numpy(dtype=np.float64)
     if "is_label_issue" in label_issues.columns:
-        flagged = label_issues["is_label_issue"].fillna(False).to_numpy(dtype=bool)
+        flagged = issue_flags(label_issues)
     else:
         flagged = None
     candidates = np.flatnonzero(flagged) if only_issues else np.arange(n_samples)
@@ -305,11 +312,11 @@ def label_issues_html(
         order = order[:max_items]
 
     thumbnail_source = ThumbnailWriter(thumbnails, len(order), path, thumbnail_size)
-    given = label_issues["given_label"].to_numpy() if "given_label" in label_issues else None
+    given = _label_values(label_issues["given_label"]) if "given_label" in label_issues else None
     suggested_column = next(
         (c for c in ("suggested_label", "predicted_label") if c in label_issues.columns), None
     )
-    suggested = label_issues[suggested_column].to_numpy() if suggested_column else None
+    suggested = _label_values(label_issues[suggested_column]) if suggested_column else None
     index = label_issues.index
     default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
