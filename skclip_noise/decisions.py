@@ -234,9 +234,10 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
     ----------
     label_issues : fitted detector or pandas DataFrame
         A fitted :class:`~skclip_noise.ConsensusDetector`: exactly the pairs its
-        ``flag_disagreement=True`` adds (kept, though the strongest rival class is as
-        probable as its ``threshold`` allows; none when its features carry no
-        evidence, ``evidence_gain_`` not above zero, or when it flags them already).
+        ``flag_disagreement=True`` adds (kept, though the given label's share against
+        its strongest rival class is at most its ``threshold``; none when its features
+        carry no evidence, ``evidence_gain_`` not above zero, or when it flags them
+        already).
         Or a detector's ``label_issues_`` (or any detector), with the columns
         ``is_label_issue``, ``given_label`` and ``predicted_label``: the kept pairs
         whose ``predicted_label`` is another, which is the same set for a

@@ -163,7 +163,7 @@ def test_report_shows_the_disputed_pairs_to_check_in_a_section_of_their_own():
 @pytest.mark.parametrize("disputed, message", [
     (["img1.png"], "disputed holds flagged samples, e.g. 'img1.png'"),
     (["img9.png"], "label_issues does not hold, e.g. 'img9.png'"),
-    (["img0.png"], "kept samples that are not disputed, e.g. 'img0.png'"),
+    (["img0.png"], "kept samples that are not disputed pairs, e.g. 'img0.png'"),
 ])
 def test_report_refuses_disputed_pairs_that_are_not_kept_pairs_of_its_table(disputed, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -520,7 +520,8 @@ class ConsensusDetector(BaseNoiseDetector):
 
     def _disputed_mask(self):
         """The training pairs ``flag_disagreement`` would add (see :func:`~skclip_noise.disputed_pairs`):
-        kept, though their strongest rival class is as probable as ``threshold`` allows."""
+        kept, though the given label's share against its strongest rival class is at most
+        ``threshold`` (at 0.5: another class is more probable)."""
         disputed = np.zeros(len(self.clean_mask_), dtype=bool)
         if self._informative and not self.flag_disagreement:
             judged = self.predicted_ >= 0  # unreadable image files are flagged already

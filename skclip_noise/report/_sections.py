@@ -106,7 +106,7 @@ def disputed_positions(label_issues, flagged, disputed, detector=None):
     undisputed = ~np.isin(positions, every)
     if undisputed.any():
         raise ValueError(
-            f"disputed holds kept samples that are not disputed, e.g. {labels[undisputed][0]!r}: no other class is "
-            "more probable for them. Pass rows of disputed_pairs(detector, n_checks=30)."
+            f"disputed holds kept samples that are not disputed pairs, e.g. {labels[undisputed][0]!r}; pass rows of "
+            "disputed_pairs(detector, n_checks=30)."
         )
     return np.unique(positions), len(every)
