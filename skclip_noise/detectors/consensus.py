@@ -7,20 +7,18 @@ from functools import partial
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
-from ..base import BaseNoiseDetector, Scores
+from ..base import BaseNoiseDetector
 from ..data.labels import check_pred_probs
-from ..selection import (
-    NeighbourIndex, bayes_clean_posterior, confident_learning_mask, fit_neighbour_outlier_model,
-    pooled_noise_transition, temperature_scale,
-)
+from ..selection import NeighbourIndex, confident_learning_mask, pooled_noise_transition, temperature_scale
 from ..selection.neighbours import KNN_BACKENDS
 from ..training.device import fitted_device, resolve_device, seed_from_random_state
 from ._consensus_rules import (
-    calibrate, evidence_gain, mix_signals, own_evidence, resolve_calibration, rival_share,
-    warn_rejected_outliers, warn_without_evidence, weigh_pred_probs, weigh_zero_shot, weighs_everything,
+    calibrate, evidence_gain, mix_signals, own_evidence, resolve_calibration, warn_rejected_outliers,
+    warn_without_evidence, weigh_pred_probs, weigh_zero_shot, weighs_everything,
 )
 from ._duplicates import check_groups, copied_samples, judged_groups
 from ._absent_classes import absent_class_posterior
+from ._consensus_verdicts import ConsensusVerdicts
 from ._kept_neighbours import KeptNeighbourhoods
 from ._neighbourhood import check_neighbourhood
 from ._pred_probs_features import log_proba_features
@@ -38,7 +36,7 @@ LONE_CLASS_FIX = (
 )
 
 
-class ConsensusDetector(BaseNoiseDetector):
+class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
     """Noisy-label detector that combines a cross-fitted probe, neighbours and Bayes' rule.
 
     No noise rate is needed, and the structure of the noise (which classes are
@@ -299,11 +297,6 @@ class ConsensusDetector(BaseNoiseDetector):
         self.verbose = verbose
 
     @property
-    def _informative(self):
-        """Whether the features carry evidence to judge a label by (``evidence_gain_``)."""
-        return self.evidence_gain_ > 0
-
-    @property
     def _needs_class_names(self):
         return bool(self.zero_shot)
 
@@ -491,43 +484,6 @@ class ConsensusDetector(BaseNoiseDetector):
         self.embeddings_ = features
         self._kept = keep
         return scores
-
-    def _fit_outliers(self, label_counts, codes, reference, n_classes):
-        """P(outlier) of the training samples (None with ``detect_outliers=False`` or
-        features without evidence), the class profiles taken around the ``reference``
-        (so far clean) samples."""
-        if not (self.detect_outliers and self._informative):
-            self._outlier_model = None
-            return None
-        self._outlier_model, proba = fit_neighbour_outlier_model(label_counts, codes, n_classes, reference=reference)
-        return proba
-
-    def _decide(self, proba, codes, outlier=None, flag_disagreement=False):
-        if not self._informative:  # no evidence against any label (see evidence_gain_)
-            clean, flag_disagreement = np.ones(len(codes)), False
-        else:
-            clean = bayes_clean_posterior(codes, proba, self._transition)
-        if outlier is not None:
-            clean = clean * (1.0 - outlier)
-        if flag_disagreement:
-            clean = np.minimum(clean, rival_share(proba, codes))
-        rows = np.arange(len(codes))
-        return Scores(
-            clean, clean > self.threshold, proba.argmax(axis=1),
-            label_quality=proba[rows, codes], suggested_proba=proba.max(axis=1),
-            noise_transition=self._transition, outlier_proba=outlier,
-        )
-
-    def _disputed_mask(self):
-        """The training pairs ``flag_disagreement`` would add (see :func:`~skclip_noise.disputed_pairs`):
-        kept, though the given label's share against its strongest rival class is at most
-        ``threshold`` (at 0.5: another class is more probable)."""
-        disputed = np.zeros(len(self.clean_mask_), dtype=bool)
-        if self._informative and not self.flag_disagreement:
-            judged = self.predicted_ >= 0  # unreadable image files are flagged already
-            rival = rival_share(self.class_proba_, self._fit_codes)
-            disputed[judged] = self.clean_mask_[judged] & (rival <= self.threshold)
-        return disputed
 
     def _score_pairs(self, X_checked, codes):
         features = self._fitted_features(X_checked)
