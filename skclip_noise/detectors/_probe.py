@@ -141,14 +141,34 @@ class CrossFittedProbe:
     def _standardised(self, rows):
         return self.scaler_.transform(self._X[rows])
 
-    def _full_proba(self, model, X):
-        """Probabilities of the rows of ``X`` over all ``n_classes`` (a class absent from a
-        fold's fit gets 0), standardised block by block."""
-        proba = np.zeros((len(X), self.n_classes))
+    def _proba_blocks(self, model, X, rows=None):
+        """(start, probabilities over all ``n_classes``) of the rows of ``X`` (or of
+        ``X[rows]``, taken a block at a time, never all at once), standardised block by
+        block; a class absent from the model's fit gets 0."""
+        n_rows = len(X) if rows is None else len(rows)
         block_rows = block_rows_for(X.shape[1])
-        for start in range(0, len(X), block_rows):
-            block = self.scaler_.transform(X[start:start + block_rows])
-            proba[start:start + block_rows, model.classes_] = model.predict_proba(block)
+        every_class = len(model.classes_) == self.n_classes  # classes_ is then 0 .. K-1
+        for start in range(0, n_rows, block_rows):
+            block = X[start:start + block_rows] if rows is None else X[rows[start:start + block_rows]]
+            proba = model.predict_proba(self.scaler_.transform(block))
+            if not every_class:
+                widened = np.zeros((len(proba), self.n_classes))
+                widened[:, model.classes_] = proba
+                proba = widened
+            yield start, proba
+
+    def _write_proba(self, model, X, rows, out, codes=None):
+        """``out[rows]``: the probabilities of ``X[rows]``, or with ``codes`` those of
+        each row's class alone (``out`` then has shape (n,))."""
+        for start, proba in self._proba_blocks(model, X, rows):
+            block_rows = rows[start:start + len(proba)]
+            out[block_rows] = proba if codes is None else _given_proba(codes[block_rows], proba)
+
+    def _full_proba(self, model, X):
+        """Probabilities of the rows of ``X`` over all ``n_classes``."""
+        proba = np.empty((len(X), self.n_classes))
+        for start, block_proba in self._proba_blocks(model, X):
+            proba[start:start + len(block_proba)] = block_proba
         return proba
 
     def fit(self, X, codes, groups=None, *, given_only=False):
@@ -177,8 +197,7 @@ class CrossFittedProbe:
             for k, (_, test) in enumerate(self.folds_):
                 rows = fitted_rows[k]
                 models[k] = self._fit_one(self._standardised(rows), codes[rows], C, models[k])
-                fold_proba = self._full_proba(models[k], X[test])
-                proba[test] = _given_proba(codes[test], fold_proba) if given_only else fold_proba
+                self._write_proba(models[k], X, test, proba, codes if given_only else None)
             loss = _log_loss(proba if given_only else _given_proba(codes, proba))
             if loss >= best[0]:
                 break
@@ -196,7 +215,7 @@ class CrossFittedProbe:
                 self.models_[k] = self._fit_one(
                     self._standardised(kept), codes[kept], self.C_, self.models_[k], self.refit_class_weight
                 )
-            proba[test] = self._full_proba(self.models_[k], self._X[test])
+            self._write_proba(self.models_[k], self._X, test, proba)
         return proba
 
     def release(self):
