@@ -106,7 +106,8 @@ def _fit_checked(codes, pred_probs, features, detector, groups=None):
     signals, foreign = {"groups": groups}, np.zeros(0, dtype=np.int64)
     if pred_probs is not None:
         given_proba, foreign = split_absent_classes(codes, pred_probs)
-        signals.update(pred_probs=given_proba, absent_proba=pred_probs[:, foreign] if len(foreign) else None)
+        absent_proba = np.take(pred_probs, foreign, axis=1).astype(np.float64, copy=False) if len(foreign) else None
+        signals.update(pred_probs=given_proba, absent_proba=absent_proba)
     if features is None:
         detector.set_params(detect_outliers=False)
         # X is pred_probs themselves: the detector turns its float32 copy into their log_proba_features.
@@ -185,7 +186,7 @@ def _check_evidence(labels, pred_probs, features):
             "of your model), features (an (n_samples, n_features) embedding array), or both."
         )
     if pred_probs is not None:
-        pred_probs = np.asarray(check_pred_probs(pred_probs), dtype=np.float64)  # read, never written: no copy
+        pred_probs = check_pred_probs(pred_probs)  # float32 or float64, read, never written: not copied
         codes = check_label_codes(labels, pred_probs.shape[1], pred_probs.shape[0])
     else:
         codes = check_label_codes(labels)

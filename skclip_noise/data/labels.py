@@ -256,6 +256,9 @@ def check_label_codes(labels, n_classes=None, n_samples=None, name="labels"):
 def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     """Return out-of-sample class probabilities as a float array after checking them.
 
+    float32 and float64 arrays are returned as they are (not copied); other numbers as
+    float64.
+
     Parameters
     ----------
     pred_probs : array-like of shape (n_samples, n_classes)
@@ -278,7 +281,7 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     probs = np.asarray(pred_probs)
     if probs.dtype.kind not in "iuf":
         raise ValueError(f"pred_probs must be a numeric array; got dtype {probs.dtype}.")
-    if probs.dtype.kind != "f":
+    if probs.dtype not in (np.float32, np.float64):  # ints, float16, long double
         probs = probs.astype(np.float64)
     if probs.ndim != 2:
         raise ValueError(

@@ -57,7 +57,8 @@ def split_absent_classes(codes, pred_probs):
     present = np.flatnonzero(np.bincount(codes, minlength=n_classes))
     if len(present) == n_classes:
         return pred_probs, np.zeros(0, dtype=np.int64)
-    merged = np.take(pred_probs, present, axis=1)  # one C-ordered copy (x[:, idx] is F-ordered; .copy() made a second)
+    # One C-ordered copy (x[:, idx] is F-ordered; .copy() made a second), float64 for float32 pred_probs too.
+    merged = np.take(pred_probs, present, axis=1).astype(np.float64, copy=False)
     most_probable = pred_probs.argmax(axis=1)
     label_rates = np.bincount(codes, minlength=n_classes) / len(codes)
     foreign = []

@@ -62,7 +62,7 @@ def own_evidence(probe_proba, neighbour_proba, *, in_place=False):
     """``(P + H) / 2``: the probe's and the neighbours' equal shares, ``H`` dense or a
     sparse matrix. ``in_place``: in ``probe_proba``'s place (an array of the detector's own
     that nothing reads later; with many classes each (n, K) array is the memory)."""
-    own = probe_proba if in_place else probe_proba.copy()
+    own = probe_proba if in_place else np.array(probe_proba, dtype=np.float64)  # float32 pred_probs too
     if sparse.issparse(neighbour_proba):
         shares = neighbour_proba.tocsr()
         own[np.repeat(np.arange(shares.shape[0]), np.diff(shares.indptr)), shares.indices] += shares.data
@@ -97,16 +97,17 @@ def mix_signals(own, weights=(), extra=(), blind=None):
         (weight, signal), weighted = weighted[0], weighted[1:]
         if weight == 1:  # the one signal is the mixture (its blind rows too): itself, never written, not a copy
             return signal
-        mixed = signal * weight
+        mixed = np.multiply(signal, weight, dtype=np.float64)  # float32 pred_probs too
     else:
         mixed = own
         if weighted:
             mixed *= own_weight
     for weight, signal in weighted:
-        mixed += signal if weight == 1 else weight * signal  # no scaled (n, K) copy at weight 1
+        mixed += signal if weight == 1 else np.multiply(signal, weight, dtype=np.float64)  # no copy at weight 1
     if blind is not None and len(extra) and blind.any():
         shares = np.asarray(weights, dtype=np.float64) if sum(weights) > 0 else np.ones(len(extra))
-        mixed[blind] = sum(share * signal[blind] for share, signal in zip(shares, extra)) / shares.sum()
+        mixed[blind] = sum(np.multiply(signal[blind], share, dtype=np.float64)
+                           for share, signal in zip(shares, extra)) / shares.sum()
     return mixed
 
 
@@ -205,7 +206,7 @@ def verdict_weights(codes, combined, signals, reference, kept, candidates):
     rows = np.arange(len(codes))
 
     def given(proba):
-        return proba if proba.ndim == 1 else proba[rows, codes]
+        return proba if proba.ndim == 1 else proba[rows, codes].astype(np.float64, copy=False)
 
     base, signals, reference = given(combined), [given(a) for a in signals], [given(a) for a in reference]
 

@@ -47,6 +47,6 @@ def log_proba_features(pred_probs, *, out=None):
     features = np.empty(pred_probs.shape, dtype=np.float32) if out is None else out
     block_rows = block_rows_for(pred_probs.shape[1])
     for start in range(0, len(pred_probs), block_rows):  # float64 temporaries of one block, not of all rows
-        block = np.clip(pred_probs[start:start + block_rows], floor, None)
+        block = np.maximum(pred_probs[start:start + block_rows], floor, dtype=np.float64)
         features[start:start + block_rows] = np.log(block, out=block)
     return features

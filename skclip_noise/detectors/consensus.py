@@ -378,9 +378,9 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
         def checked(proba):
             if proba is None:
                 return None
-            # Read, never written: a float64 array is not copied (with many classes each is the memory).
-            checked_proba = check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes)
-            return np.asarray(checked_proba, dtype=np.float64)
+            # Read, never written: a float32 or float64 array is not copied (with many classes each is the
+            # memory); each step reads it in float64, a block of rows at a time where it is large.
+            return check_pred_probs(proba, n_samples=len(encoding.codes), classes=encoding.classes)
 
         pred_probs_checked = checked(pred_probs)
         # The pred_probs-only route passes one array as both: checked once.

@@ -31,13 +31,20 @@ START_GRID_ROWS = 20_000
 PROBA_FLOOR = 1e-6
 
 
+def _as_proba(pred_probs):
+    """``pred_probs`` as an array, float32 or float64 as they are (read in float64 a block
+    at a time: no float64 copy of every row), anything else as float64."""
+    probs = np.asarray(pred_probs)
+    return probs if probs.dtype in (np.float32, np.float64) else probs.astype(np.float64)
+
+
 def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
     """``log(max(p, floor))`` as float64: a new array, or (``in_place``) ``pred_probs``
     itself overwritten, for a float64 array made for this call and not needed after."""
     if in_place:
         floored = np.maximum(pred_probs, floor, out=pred_probs)
     else:
-        floored = np.maximum(np.asarray(pred_probs, dtype=np.float64), floor)
+        floored = np.maximum(pred_probs, floor, dtype=np.float64)
     return np.log(floored, out=floored)
 
 
@@ -88,7 +95,7 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
     >>> scaled_given_proba([0, 1], [[0.8, 0.2], [0.8, 0.2]], 0.5).round(3).tolist()
     [0.941, 0.059]
     """
-    probs = np.asarray(pred_probs, dtype=np.float64)
+    probs = _as_proba(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = np.arange(len(probs)) if rows is None else np.asarray(rows)
     given = np.empty(len(rows))
@@ -115,7 +122,7 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     >>> float(fit_temperature(labels, flat)) < 1.0  # right but under-confident: sharpen
     True
     """
-    probs = np.asarray(pred_probs, dtype=np.float64)
+    probs = _as_proba(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = _fitted_rows(codes, mask)
     if rows.size == 0:
@@ -140,7 +147,9 @@ def _fitted_rows(codes, mask):
 def _fitted_log_probs(probs, rows, mask):
     """The floored log-probabilities of the fitted ``rows``: of all rows (a new array), or
     of the ``mask``'s rows (their fancy-indexed copy, overwritten: one copy, not two)."""
-    return _floored_log(probs) if mask is None else _floored_log(probs[rows], in_place=True)
+    if mask is None:
+        return _floored_log(probs)
+    return _floored_log(probs[rows].astype(np.float64, copy=False), in_place=True)  # float32 rows too
 
 
 def _best_temperature(log_block, n_rows, n_classes, given, temperatures):
@@ -211,7 +220,7 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     >>> bool(bias[1] > bias[0])  # class 1 is under-predicted on its own samples
     True
     """
-    probs = np.asarray(pred_probs, dtype=np.float64)
+    probs = _as_proba(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = _fitted_rows(codes, mask)
     n_classes = probs.shape[1]
@@ -312,7 +321,7 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     >>> round(temperature, 1)  # undoes the squaring, though a fifth of the labels are wrong
     2.0
     """
-    probs = np.asarray(pred_probs, dtype=np.float64)
+    probs = _as_proba(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     n_samples, n_classes = probs.shape
     noise = smoothed_transition(checked_transition(transition, n_classes), smoothing)
