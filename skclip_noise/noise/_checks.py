@@ -12,6 +12,7 @@ import numbers
 import os
 
 import numpy as np
+import pandas as pd
 
 from ..data.labels import check_pred_probs
 
@@ -44,6 +45,10 @@ def _check_label_vector(y, name="y"):
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError(
             f"{name} contains NaN labels; drop or fill the unlabelled samples first."
+        )
+    if y.dtype.kind == "O" and pd.isna(y).any():  # None, NaN or pandas' NA among other labels
+        raise ValueError(
+            f"{name} contains missing labels (None, NaN or NA); drop or fill the unlabelled samples first."
         )
     return y
 
@@ -173,8 +178,10 @@ def _check_imbalance(imbalance):
 
 
 def _check_pred_probs(pred_probs, n_samples, classes):
-    """Return ``pred_probs`` as a float64 (n_samples, n_classes) array of probability rows."""
-    return check_pred_probs(pred_probs, n_samples=n_samples, classes=classes).astype(np.float64)
+    """Return ``pred_probs`` as a float64 (n_samples, n_classes) array of probability rows,
+    clipped to [0, 1]: the check tolerates rounding (``1 - p`` a hair below 0), whose
+    logarithm would be NaN."""
+    return np.clip(check_pred_probs(pred_probs, n_samples=n_samples, classes=classes).astype(np.float64), 0.0, 1.0)
 
 
 #: What the open-set generator takes as samples, said after each refusal.

@@ -86,6 +86,10 @@ def make_noisy_labels(
         - ``"cifar100"``: each fine class moves to the next fine class (circularly,
           in index order) of its superclass. Labels must be integers 0..99.
         - dict ``{source_label: target_label}``.
+
+        A target outside ``y``'s classes is allowed (only trucks in ``y``) unless
+        ``classes`` is given: it then lists every class, and a preset or dict that
+        sends a label outside it is refused.
     features : array-like of shape (n_samples, n_features), default=None
         Only for (and required by) ``kind="instance"``: one finite feature row
         per sample, e.g. flattened pixels or embeddings. Used as is; the scale

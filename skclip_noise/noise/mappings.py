@@ -134,6 +134,8 @@ def _resolve_mapping(mapping, classes, superclasses, user_classes):
         # A preset covers the whole dataset; keep the sources present in classes.
         is_known = np.isin(np.asarray(list(pairs)), classes)
         pairs = {s: t for (s, t), keep in zip(pairs.items(), is_known) if keep}
+        if user_classes and pairs:  # classes= lists every class, as for a dict mapping
+            _encode(np.asarray(list(pairs.values())), classes, f"mapping={mapping!r} values")
     elif isinstance(mapping, Mapping):
         if not mapping:
             raise ValueError("mapping is an empty dict; give at least one source: target pair.")

@@ -77,8 +77,10 @@ def make_model_noise(y, pred_probs, rate=0.2, *, temperature=0.0, random_state=N
         Breaks ties (``temperature=0``) or drives the draws (``temperature > 0``);
         the same seed gives identical output.
     classes : array-like of shape (n_classes,), default=None
-        All classes, naming the columns of ``pred_probs``, for when some never occur
-        in ``y``. Defaults to ``np.unique(y)``.
+        All classes in sorted order (a classifier's ``classes_``), naming the columns
+        of ``pred_probs``, for when some never occur in ``y``. Defaults to
+        ``np.unique(y)``. Unsorted classes are refused: the columns would be read in
+        another order than the one given.
 
     Returns
     -------
@@ -91,8 +93,8 @@ def make_model_noise(y, pred_probs, rate=0.2, *, temperature=0.0, random_state=N
     ------
     ValueError
         If ``rate`` is outside [0, 1], ``temperature`` is negative, there are fewer than
-        two classes, or ``pred_probs`` is not a (n_samples, n_classes) array of
-        probability rows.
+        two classes, ``classes`` is not sorted, or ``pred_probs`` is not a
+        (n_samples, n_classes) array of probability rows.
 
     See Also
     --------
@@ -122,6 +124,12 @@ def make_model_noise(y, pred_probs, rate=0.2, *, temperature=0.0, random_state=N
     temperature = _check_temperature(temperature)
     y = _check_label_vector(y, "y")
     class_arr = _check_classes(classes, y)
+    if classes is not None and not np.array_equal(class_arr, np.asarray(classes, dtype=class_arr.dtype)):
+        raise ValueError(
+            "classes must be sorted: pred_probs' columns are in the sorted order of the classes (a "
+            f"classifier's classes_); got {list(classes)[:10]!r}. Pass sorted(classes) and reorder "
+            "pred_probs' columns to match."
+        )
     if class_arr.shape[0] < 2:
         raise ValueError(
             f"y has a single class ({class_arr.tolist()[0]!r}); label noise needs at least two classes. "
