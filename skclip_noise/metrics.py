@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .selection._common import check_bool_mask
+
 __all__ = [
     "clean_f1_score",
     "clean_precision_score",
@@ -32,28 +34,7 @@ __all__ = [
 
 def _check_mask(mask, name):
     """Return ``mask`` as a 1-D bool array; accept bools or 0/1 numbers only."""
-    arr = np.asarray(mask)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be a 1-D boolean mask; got shape {arr.shape}. "
-            f"Pass a flat vector, e.g. {name}.ravel()."
-        )
-    if arr.dtype == bool:
-        return arr
-    if arr.dtype.kind not in "iufO":
-        raise ValueError(
-            f"{name} must be boolean (True/False or 0/1); got dtype {arr.dtype}."
-        )
-    is_zero = np.asarray(arr == 0, dtype=bool)
-    is_one = np.asarray(arr == 1, dtype=bool)
-    bad = ~(is_zero | is_one)
-    if np.any(bad):
-        examples = list(dict.fromkeys(arr[bad].tolist()))[:5]
-        raise ValueError(
-            f"{name} must be boolean (True/False or 0/1); found other values "
-            f"{examples!r}. Threshold scores first, e.g. {name} = scores > 0.5."
-        )
-    return is_one
+    return check_bool_mask(mask, name)
 
 
 def _check_masks(is_noisy, clean_pred):

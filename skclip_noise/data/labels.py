@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["LabelEncoding", "check_label_codes", "check_labels", "check_pred_probs"]
+__all__ = ["LabelEncoding", "check_label_codes", "check_labels", "check_pred_probs", "check_proba_array"]
 
 #: How far a row of probabilities may sum from 1 (float32 softmax outputs).
 ROW_SUM_TOLERANCE = 1e-3
@@ -253,6 +253,47 @@ def check_label_codes(labels, n_classes=None, n_samples=None, name="labels"):
     return codes
 
 
+def check_proba_array(pred_probs, name="pred_probs"):
+    """``pred_probs`` as a 2-D array of class probabilities, refused before any work when
+    it is not: not numeric, not (n_samples >= 1, n_classes >= 2), not finite, or outside
+    [0, 1] (logits). float32 and float64 arrays are returned as they are (not copied),
+    other numbers as float64. Two reductions over the array, no row by row check: the
+    selection rules run it on the detector's own (n, K) arrays at every step.
+
+    Examples
+    --------
+    >>> from skclip_noise.data.labels import check_proba_array
+    >>> check_proba_array([[0.9, 0.1], [0.2, 0.8]]).dtype
+    dtype('float64')
+    """
+    probs = np.asarray(pred_probs)
+    if probs.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a numeric array; got dtype {probs.dtype}.")
+    if probs.dtype not in (np.float32, np.float64):  # ints, float16, long double
+        probs = probs.astype(np.float64)
+    if probs.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_classes); got shape {probs.shape}. Pass the output "
+            "of predict_proba, e.g. cross_val_predict(clf, X, y, method='predict_proba')."
+        )
+    if probs.shape[1] < 2:
+        raise ValueError(f"{name} needs at least 2 class columns; got shape {probs.shape}.")
+    if probs.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {probs.shape}); pass at least one sample.")
+    low, high = probs.min(), probs.max()  # NaN propagates through both
+    if not (np.isfinite(low) and np.isfinite(high)):
+        rows = np.flatnonzero(~np.isfinite(probs).all(axis=1))[:5].tolist()
+        raise ValueError(
+            f"{name} contains NaN or infinity (rows {rows}); the model diverged. Pass finite probabilities."
+        )
+    if low < -ROW_SUM_TOLERANCE or high > 1 + ROW_SUM_TOLERANCE:
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; it holds [{low:.3g}, {high:.3g}], "
+            "which look like scores or logits: apply a softmax first, e.g. scipy.special.softmax(scores, axis=1)."
+        )
+    return probs
+
+
 def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     """Return out-of-sample class probabilities as a float array after checking them.
 
@@ -279,40 +320,19 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     (2, 2)
     """
     probs = np.asarray(pred_probs)
-    if probs.dtype.kind not in "iuf":
-        raise ValueError(f"pred_probs must be a numeric array; got dtype {probs.dtype}.")
-    if probs.dtype not in (np.float32, np.float64):  # ints, float16, long double
-        probs = probs.astype(np.float64)
-    if probs.ndim != 2:
-        raise ValueError(
-            f"pred_probs must be 2-D (n_samples, n_classes); got shape {probs.shape}. Pass the output "
-            "of predict_proba, e.g. cross_val_predict(clf, X, y, method='predict_proba')."
-        )
-    if probs.shape[1] < 2:
-        raise ValueError(f"pred_probs needs at least 2 class columns; got shape {probs.shape}.")
-    if n_samples is not None and probs.shape[0] != n_samples:
+    if probs.ndim == 2 and n_samples is not None and probs.shape[0] != n_samples:
         raise ValueError(
             f"pred_probs has {probs.shape[0]} rows but there are {n_samples} labels; pass one row of "
             "class probabilities per sample."
         )
-    if classes is not None and probs.shape[1] != len(classes):
+    if probs.ndim == 2 and classes is not None and probs.shape[1] != len(classes):
         shown = ", ".join(map(str, list(classes)[:10])) + (", ..." if len(classes) > 10 else "")
         raise ValueError(
             f"pred_probs has {probs.shape[1]} columns but there are {len(classes)} classes ({shown}); "
             "pass one column per class, in the sorted order of the classes (a classifier's classes_; "
             "where a function takes classes=, list there the classes that never occur in the labels)."
         )
-    finite = np.isfinite(probs).all(axis=1)
-    if not finite.all():
-        rows = np.flatnonzero(~finite)[:5].tolist()
-        raise ValueError(
-            f"pred_probs contains NaN or infinity (rows {rows}); the model diverged. Pass finite probabilities."
-        )
-    if probs.min() < -ROW_SUM_TOLERANCE or probs.max() > 1 + ROW_SUM_TOLERANCE:
-        raise ValueError(
-            f"pred_probs must hold probabilities in [0, 1]; it holds [{probs.min():.3g}, {probs.max():.3g}], "
-            "which look like scores or logits: apply a softmax first, e.g. scipy.special.softmax(scores, axis=1)."
-        )
+    probs = check_proba_array(probs)
     sums = probs.sum(axis=1)
     off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
     if off.any():

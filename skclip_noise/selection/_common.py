@@ -6,15 +6,55 @@ import numbers
 
 import numpy as np
 
-from ..data.labels import check_label_codes, check_pred_probs
+from ..data.labels import check_label_codes, check_pred_probs, check_proba_array
 
-__all__ = ["block_rows_for", "check_label_codes", "check_pred_probs", "check_inputs", "check_int", "lowest_per_group"]
+__all__ = [
+    "block_rows_for", "check_bool_mask", "check_label_codes", "check_pred_probs", "check_proba_array", "check_inputs",
+    "check_int", "lowest_per_group",
+]
 
 
 def check_inputs(labels, pred_probs):
-    probs = check_pred_probs(pred_probs)
+    """(codes, pred_probs as float64): the margins and thresholds of confident learning
+    in float32 would tie samples their float64 values tell apart."""
+    probs = np.asarray(check_pred_probs(pred_probs), dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     return codes, probs
+
+
+def check_bool_mask(mask, name, n_samples=None):
+    """``mask`` as a 1-D bool array of ``n_samples`` entries; bools or 0/1 numbers only
+    (sample indices or scores are refused, not cast to bool).
+
+    Examples
+    --------
+    >>> check_bool_mask([1, 0, 1], "clean_mask").tolist()
+    [True, False, True]
+    """
+    arr = np.asarray(mask)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D boolean mask; got shape {arr.shape}. Pass a flat vector, e.g. {name}.ravel()."
+        )
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries for {n_samples} samples; pass one True/False per sample "
+            "(a boolean mask, not sample indices)."
+        )
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind not in "iufO":
+        raise ValueError(f"{name} must be boolean (True/False or 0/1); got dtype {arr.dtype}.")
+    is_zero = np.asarray(arr == 0, dtype=bool)
+    is_one = np.asarray(arr == 1, dtype=bool)
+    bad = ~(is_zero | is_one)
+    if np.any(bad):
+        examples = list(dict.fromkeys(arr[bad].tolist()))[:5]
+        raise ValueError(
+            f"{name} must be boolean (True/False or 0/1); found other values "
+            f"{examples!r}. Threshold scores first, e.g. {name} = scores > 0.5."
+        )
+    return is_one
 
 
 def lowest_per_group(candidates, groups, scores, n_per_group):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from ._common import block_rows_for, check_label_codes
+from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array
 from .transition import checked_transition, smoothed_transition
 
 __all__ = [
@@ -32,10 +32,10 @@ PROBA_FLOOR = 1e-6
 
 
 def _as_proba(pred_probs):
-    """``pred_probs`` as an array, float32 or float64 as they are (read in float64 a block
-    at a time: no float64 copy of every row), anything else as float64."""
-    probs = np.asarray(pred_probs)
-    return probs if probs.dtype in (np.float32, np.float64) else probs.astype(np.float64)
+    """``pred_probs`` checked (:func:`~skclip_noise.data.labels.check_proba_array`), float32
+    or float64 as they are (read in float64 a block at a time: no float64 copy of every
+    row), anything else as float64."""
+    return check_proba_array(pred_probs)
 
 
 def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
@@ -62,7 +62,7 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     """
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
-    scaled = _floored_log(pred_probs, floor)  # the one (n, K) array, worked on in place
+    scaled = _floored_log(_as_proba(pred_probs), floor)  # the one (n, K) array, worked on in place
     scaled /= temperature
     if bias is not None:
         scaled += np.asarray(bias, dtype=np.float64)
@@ -82,8 +82,8 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
         Given labels as integer codes ``0 .. K-1``.
     pred_probs : array-like of shape (n_samples, K)
     temperature : float
-    rows : array-like of int, default=None
-        The rows to return; None: all.
+    rows : array-like of int or bool, default=None
+        The rows to return (positions, or a boolean mask of the rows); None: all.
 
     Returns
     -------
@@ -98,6 +98,11 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
     probs = _as_proba(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = np.arange(len(probs)) if rows is None else np.asarray(rows)
+    if rows.dtype == bool:  # a mask of the rows: their positions
+        rows = np.flatnonzero(check_bool_mask(rows, "rows", len(probs)))
+    elif rows.ndim != 1 or rows.dtype.kind not in "iu" or (
+            rows.size and not 0 <= rows.min() <= rows.max() < len(probs)):
+        raise ValueError(f"rows must be positions 0 .. {len(probs) - 1} (or a boolean mask of the rows); got {rows!r}.")
     given = np.empty(len(rows))
     block_rows = block_rows_for(probs.shape[1])
     for start in range(0, len(rows), block_rows):
@@ -113,6 +118,21 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     Probabilities fitted with a regularisation chosen on noisy labels are too flat
     for the samples judged clean; sharpening them to the kept labels' likelihood
     restores the confidence a Bayes rule needs.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+    pred_probs : array-like of shape (n_samples, n_classes)
+        Probabilities in [0, 1] (checked; float32 is read a block at a time).
+    mask : array-like of bool, shape (n_samples,), default=None
+        The samples to fit (a boolean mask, not indices); None: all.
+    temperatures : array-like of positive float, default=TEMPERATURES
+        The grid searched (in sorted order).
+
+    Returns
+    -------
+    float
+        The grid temperature of least log-loss.
 
     Examples
     --------
@@ -137,11 +157,20 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
         def log_block(begin, end):
             return log_probs[begin:end]
 
-    return _best_temperature(log_block, len(rows), probs.shape[1], codes[rows], temperatures)
+    return _best_temperature(log_block, len(rows), probs.shape[1], codes[rows], _checked_grid(temperatures))
+
+
+def _checked_grid(temperatures):
+    """The temperature grid, sorted (the search walks it in order), refused unless it is a
+    non-empty 1-D array of positive, finite numbers."""
+    grid = np.asarray(temperatures, dtype=np.float64)
+    if grid.ndim != 1 or grid.size == 0 or not np.isfinite(grid).all() or (grid <= 0).any():
+        raise ValueError(f"temperatures must be a non-empty 1-D array of positive numbers; got {temperatures!r}.")
+    return np.sort(grid)
 
 
 def _fitted_rows(codes, mask):
-    return np.arange(len(codes)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+    return np.arange(len(codes)) if mask is None else np.flatnonzero(check_bool_mask(mask, "mask", len(codes)))
 
 
 def _fitted_log_probs(probs, rows, mask):

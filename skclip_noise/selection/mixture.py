@@ -28,6 +28,8 @@ def _check_loss(loss, codes=None):
     loss = np.asarray(loss, dtype=np.float64)
     if loss.ndim != 1:
         raise ValueError(f"loss must be 1-D; got shape {loss.shape}.")
+    if loss.size == 0:
+        raise ValueError("loss is empty; pass at least one sample's loss.")
     if not np.isfinite(loss).all():
         raise ValueError("loss contains NaN or infinite values; the model that produced it diverged.")
     if codes is None:

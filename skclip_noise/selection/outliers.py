@@ -44,6 +44,8 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
+from ._common import check_bool_mask, check_label_codes
+
 __all__ = ["MIN_DECIDEDNESS", "NeighbourOutlierModel", "decidedness", "fit_neighbour_outlier_model"]
 
 #: Neighbour labels that may share a border with the sample's class (pairs among them).
@@ -225,14 +227,15 @@ def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, ma
     >>> np.flatnonzero(proba > 0.5).tolist(), round(model.outlier_share, 2)
     ([0, 1, 2, 3, 4, 5, 6, 7], 0.04)
     """
-    labels = np.asarray(labels)
+    labels = check_label_codes(labels, n_classes)
     shape = counts.shape if sparse.issparse(counts) else np.shape(counts)
     if shape != (len(labels), n_classes):
         raise ValueError(
             f"counts must have shape (n_samples, n_classes) = ({len(labels)}, {n_classes}); got {shape}."
         )
     counts = _sparse_counts(counts)
-    reference = np.ones(len(labels), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
+    reference = np.ones(len(labels), dtype=bool) if reference is None else check_bool_mask(
+        reference, "reference", len(labels))
     reference_rows = np.flatnonzero(reference)
     of_class = sparse.csr_matrix(
         (np.ones(reference_rows.size), (labels[reference_rows], np.arange(reference_rows.size))),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import check_bool_mask, check_label_codes
+
 __all__ = ["balanced_clean_sample"]
 
 
@@ -39,8 +41,8 @@ def balanced_clean_sample(codes, clean_mask, n_classes, rng, clean_proba=None):
     >>> np.bincount(codes[idx]).tolist()
     [2, 2]
     """
-    codes = np.asarray(codes)
-    clean_mask = np.asarray(clean_mask, dtype=bool)
+    codes = check_label_codes(codes, n_classes)
+    clean_mask = check_bool_mask(clean_mask, "clean_mask", len(codes))
     members = [np.flatnonzero(codes == c) for c in range(n_classes)]
     if any(len(m) == 0 for m in members):
         raise ValueError("Every class needs at least one sample to draw a balanced subset.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import block_rows_for, check_label_codes
+from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array
 from .confident import confident_learning_mask, estimate_noise_transition
 
 __all__ = ["bayes_clean_posterior", "pooled_noise_transition", "transition_from_verdicts"]
@@ -40,9 +40,7 @@ def transition_from_verdicts(labels, clean_mask, predicted, n_classes):
     """
     codes = check_label_codes(labels, n_classes)
     predicted = check_label_codes(predicted, n_classes, len(codes), name="predicted")
-    clean_mask = np.asarray(clean_mask, dtype=bool)
-    if clean_mask.shape != codes.shape:
-        raise ValueError(f"clean_mask has shape {clean_mask.shape}; expected {codes.shape}.")
+    clean_mask = check_bool_mask(clean_mask, "clean_mask", len(codes))
     true = np.where(clean_mask, codes, predicted)
     counts = np.zeros((n_classes, n_classes))
     np.add.at(counts, (true, codes), 1.0)
@@ -115,11 +113,11 @@ def pooled_noise_transition(labels, pred_probs, clean_mask=None, *, pseudo_count
     >>> pooled_noise_transition(labels, pred_probs, pseudo_count=0).round(3).tolist()
     [[1.0, 0.0], [0.367, 0.633]]
     """
+    probs = np.asarray(check_proba_array(pred_probs), dtype=np.float64)
     if pseudo_count == "auto":
-        pseudo_count = min(TRANSITION_PSEUDO_COUNT, TRANSITION_ROW_PRIOR / np.shape(pred_probs)[1])
+        pseudo_count = min(TRANSITION_PSEUDO_COUNT, TRANSITION_ROW_PRIOR / probs.shape[1])
     if isinstance(pseudo_count, str) or not np.isfinite(pseudo_count) or pseudo_count < 0:
         raise ValueError(f"pseudo_count must be a finite number >= 0 (0: no smoothing); got {pseudo_count!r}.")
-    probs = np.asarray(pred_probs, dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     if clean_mask is None:
         clean_mask = confident_learning_mask(codes, probs, filter_by="prune_by_noise_rate")
@@ -145,8 +143,9 @@ def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
         ``p(true class | x)``, e.g. from a model fitted on the samples judged clean.
     transition : array-like of shape (n_classes, n_classes)
         ``T[true, given]``; rows are normalised after adding ``smoothing``.
-    smoothing : float, default=1e-6
-        Added to every entry of ``T`` so that no confusion is ruled out entirely.
+    smoothing : float >= 0, default=1e-6
+        Added to every entry of ``T`` so that no confusion is ruled out entirely. With
+        0, a row of ``T`` that sums to 0 (a class never seen) is refused.
 
     Returns
     -------
@@ -159,7 +158,7 @@ def bayes_clean_posterior(labels, pred_probs, transition, *, smoothing=1e-6):
     >>> bayes_clean_posterior([1, 1], [[0.5, 0.5], [0.2, 0.8]], T, smoothing=0).round(3).tolist()
     [0.714, 0.909]
     """
-    probs = np.asarray(pred_probs, dtype=np.float64)
+    probs = np.asarray(check_proba_array(pred_probs), dtype=np.float64)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     T = smoothed_transition(checked_transition(transition, probs.shape[1]), smoothing)
     clean = probs[np.arange(len(codes)), codes] * T[codes, codes]
@@ -183,8 +182,16 @@ def checked_transition(transition, n_classes):
 def smoothed_transition(transition, smoothing=1e-6):
     """``transition`` with ``smoothing`` added to every entry, rows renormalised (see
     :func:`bayes_clean_posterior`)."""
+    if not np.isfinite(smoothing) or smoothing < 0:
+        raise ValueError(f"smoothing must be a finite number >= 0; got {smoothing!r}.")
     T = np.asarray(transition, dtype=np.float64) + smoothing
-    return T / T.sum(axis=1, keepdims=True)
+    sums = T.sum(axis=1, keepdims=True)
+    if (sums <= 0).any():
+        raise ValueError(
+            f"transition rows {np.flatnonzero(sums.ravel() <= 0)[:5].tolist()} sum to 0 (a class never seen): "
+            "pass smoothing > 0, or a row for every class."
+        )
+    return T / sums
 
 
 def given_label_likelihood(codes, probs, transition):
