@@ -56,42 +56,25 @@ def test_confident_learning_mask_float32_verdicts_match_their_float64_values():
 # --- calibration and Bayes rule: pred_probs are never checked
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda p: fit_temperature(LABELS, p),
-        lambda p: fit_bias_corrected_temperature(LABELS, p),
-        lambda p: fit_noise_corrected_temperature(LABELS, p, T),
-        lambda p: bayes_clean_posterior(LABELS, p, T),
-        lambda p: temperature_scale(p, 1.0),
-        lambda p: scaled_given_proba(LABELS, p, 1.0),
-    ],
-    ids=["fit_temperature", "fit_bias_corrected", "fit_noise_corrected", "bayes", "temperature_scale", "scaled_given"],
-)
-def test_nan_pred_probs_are_refused(call):
-    """NaN probabilities give a silent answer: fit_temperature returns the grid's end (3.0),
-    the bias- and noise-corrected fits their start, the others NaN; every other rule refuses
-    them with check_pred_probs' "contains NaN" message."""
-    with pytest.raises(ValueError, match="NaN"):
-        call(NAN_PROBS)
+PROBABILITY_RULES = {
+    "fit_temperature": lambda p: fit_temperature(LABELS, p),
+    "fit_bias_corrected": lambda p: fit_bias_corrected_temperature(LABELS, p),
+    "fit_noise_corrected": lambda p: fit_noise_corrected_temperature(LABELS, p, T),
+    "bayes": lambda p: bayes_clean_posterior(LABELS, p, T),
+    "temperature_scale": lambda p: temperature_scale(p, 1.0),
+    "scaled_given": lambda p: scaled_given_proba(LABELS, p, 1.0),
+}
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda p: fit_temperature(LABELS, p),
-        lambda p: fit_bias_corrected_temperature(LABELS, p),
-        lambda p: fit_noise_corrected_temperature(LABELS, p, T),
-        lambda p: bayes_clean_posterior(LABELS, p, T),
-    ],
-    ids=["fit_temperature", "fit_bias_corrected", "fit_noise_corrected", "bayes"],
-)
-def test_logits_passed_as_pred_probs_are_refused(call):
-    """Logits are read as probabilities (negatives floored to 1e-6): fit_temperature returns
-    0.2 and bayes_clean_posterior 1.0 for every sample, silently; confident learning refuses
-    the same array ("must hold probabilities in [0, 1] ... apply a softmax first")."""
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        call(LOGITS)
+@pytest.mark.parametrize("rule", sorted(PROBABILITY_RULES))
+@pytest.mark.parametrize("probs, message", [(NAN_PROBS, "NaN"), (LOGITS, r"\[0, 1\]")], ids=["nan", "logits"])
+def test_probabilities_that_are_not_are_refused(rule, probs, message):
+    """NaN probabilities gave a silent answer (fit_temperature the grid's end, 3.0; the bias-
+    and noise-corrected fits their start; the others NaN), and so did logits read as
+    probabilities (negatives floored to 1e-6: fit_temperature 0.2, bayes_clean_posterior 1.0
+    for every sample); confident learning refused both with check_pred_probs' messages."""
+    with pytest.raises(ValueError, match=message):
+        PROBABILITY_RULES[rule](probs)
 
 
 @pytest.mark.parametrize(
