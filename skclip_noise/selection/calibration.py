@@ -102,7 +102,10 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
         rows = np.flatnonzero(check_bool_mask(rows, "rows", len(probs)))
     elif rows.ndim != 1 or rows.dtype.kind not in "iu" or (
             rows.size and not 0 <= rows.min() <= rows.max() < len(probs)):
-        raise ValueError(f"rows must be positions 0 .. {len(probs) - 1} (or a boolean mask of the rows); got {rows!r}.")
+        raise ValueError(
+            f"rows must be positions 0 .. {len(probs) - 1} (or a boolean mask of the rows); got shape {rows.shape}, "
+            f"dtype {rows.dtype}, values {rows.ravel()[:5].tolist()}."
+        )
     given = np.empty(len(rows))
     block_rows = block_rows_for(probs.shape[1])
     for start in range(0, len(rows), block_rows):
