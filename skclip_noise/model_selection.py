@@ -22,6 +22,8 @@ fold of every split (see the user guide, "Choosing hyperparameters without the t
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.optimize
 from sklearn.utils.metadata_routing import MetadataRequest
@@ -144,11 +146,13 @@ def noise_corrected_accuracy_score(
             raise ValueError(f"{name} has labels not in labels: {np.unique(values[unknown])[:5].tolist()}.")
         return order[position]
 
+    weights = np.ones(len(y_noisy)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != y_noisy.shape:
+        raise ValueError(f"sample_weight has shape {weights.shape}; pass one weight per sample, shape {y_noisy.shape}.")
     given, predicted = codes(y_noisy, "y_noisy"), codes(y_pred, "y_pred")
     if solver == "inverse":
         per_sample = np.linalg.inv(transition)[given, predicted]
-        return float(np.average(per_sample, weights=sample_weight))
-    weights = np.ones(len(given)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        return float(np.average(per_sample, weights=None if sample_weight is None else weights))
     joint = np.zeros((len(classes), len(classes)))  # M[predicted, given]
     np.add.at(joint, (predicted, given), weights)
     return float(sum(_true_share_of_prediction(joint[p], transition, p) for p in range(len(classes))) / joint.sum())
@@ -226,6 +230,12 @@ def make_noise_corrected_scorer(noise_transition, *, labels=None, solver="invers
     >>> bool(search.best_score_ > 0.8)  # an estimate of the accuracy on the true labels
     True
     """
+    if isinstance(noise_transition, type) or (
+            hasattr(noise_transition, "fit") and not hasattr(noise_transition, "noise_transition_")):
+        raise TypeError(
+            f"noise_transition must be a (n_classes, n_classes) matrix or a fitted detector with noise_transition_ "
+            f"(e.g. ConsensusDetector().fit(X, y_noisy)); got {noise_transition!r}, which is not fitted or has none."
+        )
     if hasattr(noise_transition, "noise_transition_"):
         detector = noise_transition
         labels = detector.classes_ if labels is None else labels
@@ -233,6 +243,11 @@ def make_noise_corrected_scorer(noise_transition, *, labels=None, solver="invers
     _check_solver(solver)
     transition = _check_transition(noise_transition, None if labels is None else len(labels))
     return NoiseCorrectedScorer(transition, labels, solver)
+
+
+def _metric_name(metric):
+    """A metric's name for messages: a function's own, else its repr (a partial, a callable object)."""
+    return getattr(metric, "__name__", repr(metric))
 
 
 class DetectionScorer:
@@ -246,7 +261,7 @@ class DetectionScorer:
             return estimator.score(X, y)
         if is_noisy is None:
             raise ValueError(
-                f"make_detection_scorer({self.metric.__name__}) rates verdicts against the true noise mask: pass "
+                f"make_detection_scorer({_metric_name(self.metric)}) rates verdicts against the true noise mask: pass "
                 "is_noisy to the search's fit with metadata routing on "
                 "(sklearn.config_context(enable_metadata_routing=True)); without the truth use make_detection_scorer()."
             )
@@ -259,7 +274,7 @@ class DetectionScorer:
         return request
 
     def __repr__(self):
-        return f"make_detection_scorer({'' if self.metric is None else self.metric.__name__})"
+        return f"make_detection_scorer({'' if self.metric is None else _metric_name(self.metric)})"
 
 
 def make_detection_scorer(metric=None):
@@ -319,6 +334,10 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
     pair-flip noise) and ``RepeatedStratifiedKFold(n_splits=5, n_repeats=2)`` met the
     benchmark's goals in all 54 settings (``label_free_rules_repeats2.md``).
 
+    A candidate whose fit failed on some fold (a NaN score, ``error_score=np.nan``) is
+    never the best; when it is the defaults, the best candidate that did not fail is
+    picked. When every candidate failed, a ValueError says so.
+
     Parameters
     ----------
     defaults : dict
@@ -357,7 +376,8 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
     """
     if not isinstance(defaults, dict) or not defaults:
         raise ValueError(f"defaults must be a non-empty dict of parameter values; got {defaults!r}.")
-    if not np.isfinite(n_standard_errors) or n_standard_errors < 0:
+    if isinstance(n_standard_errors, bool) or not isinstance(n_standard_errors, numbers.Real) \
+            or not np.isfinite(n_standard_errors) or n_standard_errors < 0:
         raise ValueError(f"n_standard_errors must be a finite number >= 0; got {n_standard_errors!r}.")
 
     def refit(cv_results):
@@ -374,7 +394,13 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
                     if all(params[name] == value for name, value in defaults.items() if name in params)]
         if not matching:
             raise ValueError(f"No candidate of the grid has the defaults {defaults}; add them to the grid.")
-        default, best = matching[0], int(np.nanargmax(folds.mean(axis=1)))
+        means = folds.mean(axis=1)  # NaN where a fold's fit failed (error_score=nan)
+        if np.isnan(means).all():
+            raise ValueError("every candidate's cross-validated score is NaN (its fits failed on some fold); "
+                             "look at the search's error messages, or set error_score='raise'.")
+        default, best = matching[0], int(np.nanargmax(means))
+        if np.isnan(means[default]):  # the defaults failed on some fold: the best that did not
+            return best
         difference = folds[best] - folds[default]
         spread = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0.0
         return best if difference.mean() > n_standard_errors * spread else default
