@@ -12,6 +12,7 @@ page of the user guide for what maps to what and where the results differ.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import clone
@@ -26,6 +27,8 @@ __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
 
 RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+#: The rules whose counts ``frac_noise`` scales (as in cleanlab, which ignores it for the others).
+SCALED_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both")
 #: Probabilities are floored here before a logarithm (as cleanlab clips them).
 PROBA_FLOOR = 1e-6
 def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, groups=None):
@@ -264,7 +267,9 @@ def find_label_issues(
         (over the classes the labels use; a sample most probably of another class of
         ``pred_probs`` is an issue too).
     frac_noise : float in (0, 1], default=1.0
-        As in cleanlab; only with a ``filter_by``.
+        As in cleanlab; only with a ``filter_by``, and it scales the counts of
+        ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"`` only (for the
+        other two rules it is ignored with a warning, as cleanlab does).
     min_examples_per_class : int, default=1
         Never leave a class with fewer unflagged samples than this (or than it has).
     n_jobs : int, default=None
@@ -329,11 +334,16 @@ def find_label_issues(
         issues = ~detector.clean_mask_
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
     else:  # confident learning over the given classes; a sample most probably of another class is an issue too
+        if frac_noise != 1 and filter_by not in SCALED_FILTERS:
+            warnings.warn(f"frac_noise scales the counts of filter_by in {SCALED_FILTERS}; it is ignored for "
+                          f"filter_by={filter_by!r}, as in cleanlab.", UserWarning, stacklevel=2)
+            frac_noise = 1.0
         issues = ~confident_learning_mask(
             np.searchsorted(detector.classes_, codes), detector.class_proba_, filter_by=filter_by,
             frac_noise=frac_noise, min_per_class=min_examples_per_class,
         )
         issues |= ~np.isin(proba.argmax(axis=1), detector.classes_)
+        issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
     if return_indices_ranked_by is None:
         return issues
     score = {
