@@ -164,9 +164,12 @@ def load_image_folder(root, *, extensions=None):
     names = _class_names_of(root, classes)
     paths, labels, empty = [], [], []
     for cls in classes:
-        found = []
+        found, seen = [], set()
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
-            dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+            seen.add(os.path.realpath(dirpath))
+            # A linked folder is read once: a link back up the tree would loop, listing its images again.
+            dirnames[:] = [d for d in dirnames
+                           if not _is_hidden(d) and os.path.realpath(os.path.join(dirpath, d)) not in seen]
             found.extend(
                 os.path.join(dirpath, name)
                 for name in filenames
@@ -336,8 +339,10 @@ def make_image_folder(X, y, root, *, format="png"):
     FileExistsError
         If ``root`` exists and is not empty.
     ValueError
-        On bad shapes, values outside 0..255, an empty label, or two labels
-        that would share a folder.
+        On no images, images of different shapes, bad shapes, values outside
+        0..255 (or floats all within [0, 1], which the library reads as [0, 1]
+        everywhere else: convert them first), an empty label, or two labels that
+        would share a folder.
 
     See Also
     --------
@@ -370,6 +375,12 @@ def make_image_folder(X, y, root, *, format="png"):
     """
     from PIL import Image
 
+    if isinstance(X, (list, tuple)) and len({np.shape(image) for image in X}) > 1:
+        sizes = sorted({np.shape(image) for image in X})[:3]
+        raise ValueError(
+            f"X's images have different shapes ({', '.join(map(str, sizes))}, ...); make_image_folder writes "
+            "equal-sized images: resize them first."
+        )
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim == 4 and X.shape[-1] == 1:
@@ -381,12 +392,13 @@ def make_image_folder(X, y, root, *, format="png"):
         )
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f"y must have shape ({len(X)},); got {y.shape}.")
+    if len(X) == 0:
+        raise ValueError("X holds no images; pass at least one image to write.")
     if X.dtype != np.uint8:
         if X.dtype == bool or not np.issubdtype(X.dtype, np.number):
             raise ValueError(f"X must hold integers in 0..255 (uint8); got dtype {X.dtype}.")
-        if X.size and (
-            np.any(X < 0) or np.any(X > 255) or not np.array_equal(X, np.round(X))
-        ):
+        in_unit_range = X.dtype.kind == "f" and X.max() <= 1  # read as [0, 1] everywhere else: ambiguous here
+        if in_unit_range or np.any(X < 0) or np.any(X > 255) or not np.array_equal(X, np.round(X)):
             raise ValueError(
                 "X must hold integers in 0..255; convert it first, e.g. "
                 "np.round(X * 255).astype(np.uint8) for floats in [0, 1]."
