@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import torch
@@ -18,13 +19,36 @@ __all__ = [
 ]
 
 
+#: Content digests of weights files already read in this process, by their stat (the
+#: change time and inode too: a rewrite with the modification time put back changes them).
+_DIGESTS = {}
+
+
+def _content_digest(path, stat):
+    """BLAKE2b digest of a file's bytes, computed once per version of the file."""
+    version = (path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    if version not in _DIGESTS:
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(chunk)
+        _DIGESTS[version] = digest.hexdigest()
+    return _DIGESTS[version]
+
+
 def weights_key(pretrained):
-    """A hashable key of a ``pretrained`` value: a path with its size and modification
-    time (so a changed file is a different key), else the value itself."""
+    """A hashable key of a ``pretrained`` value: a file's path with its size and a digest of
+    its bytes (other weights are another key, whatever their size and modification time;
+    the embedding cache is keyed by it), a folder's path with its size and modification
+    time, else the value itself."""
     if looks_like_path(pretrained):
         path = os.path.abspath(os.fspath(pretrained))
-        stat = os.stat(path) if os.path.exists(path) else None
-        return (path, stat.st_size, stat.st_mtime_ns) if stat else (path,)
+        if not os.path.exists(path):
+            return (path,)
+        stat = os.stat(path)
+        if os.path.isdir(path):
+            return (path, stat.st_size, stat.st_mtime_ns)
+        return (path, stat.st_size, _content_digest(path, stat))
     return pretrained
 
 
@@ -58,7 +82,7 @@ def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
     Raises
     ------
     WeightsChangedError
-        The file's size or modification time differs from fit's, or it is gone.
+        The file's size or content differs from fit's, or it is gone.
 
     Examples
     --------
@@ -74,7 +98,7 @@ def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
     def describe(key):
         if not isinstance(key, tuple) or len(key) < 3:
             return "no file"
-        return f"{key[1]} bytes, modified {key[2] / 1e9:.0f} s after the epoch"
+        return f"{key[1]} bytes, content {key[2][:12]}" if isinstance(key[2], str) else f"{key[1]} bytes"
 
     raise WeightsChangedError(
         f"{owner} was fitted with pretrained={path!r}, but that file has changed since fit "
