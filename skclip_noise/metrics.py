@@ -32,14 +32,9 @@ __all__ = [
 ]
 
 
-def _check_mask(mask, name):
-    """Return ``mask`` as a 1-D bool array; accept bools or 0/1 numbers only."""
-    return check_bool_mask(mask, name)
-
-
 def _check_masks(is_noisy, clean_pred):
-    is_noisy = _check_mask(is_noisy, "is_noisy")
-    clean_pred = _check_mask(clean_pred, "clean_pred")
+    is_noisy = check_bool_mask(is_noisy, "is_noisy")
+    clean_pred = check_bool_mask(clean_pred, "clean_pred")
     if is_noisy.shape[0] != clean_pred.shape[0]:
         raise ValueError(
             f"is_noisy has {is_noisy.shape[0]} entries but clean_pred has "

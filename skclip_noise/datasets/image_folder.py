@@ -375,11 +375,11 @@ def make_image_folder(X, y, root, *, format="png"):
     """
     from PIL import Image
 
-    if isinstance(X, (list, tuple)) and len({np.shape(image) for image in X}) > 1:
-        sizes = sorted({np.shape(image) for image in X})[:3]
+    shapes = {np.shape(image) for image in X} if isinstance(X, (list, tuple)) else set()
+    if len(shapes) > 1:
         raise ValueError(
-            f"X's images have different shapes ({', '.join(map(str, sizes))}, ...); make_image_folder writes "
-            "equal-sized images: resize them first."
+            f"X's images have different shapes ({', '.join(map(str, sorted(shapes)[:3]))}, ...); make_image_folder "
+            "writes equal-sized images: resize them first."
         )
     X = np.asarray(X)
     y = np.asarray(y)

@@ -41,9 +41,9 @@ def _check_proba(clean_proba, name="clean_proba"):
 
 
 def _check_truth(is_noisy, n_samples, name="is_noisy"):
-    from ..metrics import _check_mask
+    from ..selection._common import check_bool_mask
 
-    mask = _check_mask(is_noisy, name)
+    mask = check_bool_mask(is_noisy, name)
     if mask.shape[0] != n_samples:
         raise ValueError(
             f"{name} has {mask.shape[0]} entries but there are {n_samples} scores; pass one "

@@ -10,7 +10,7 @@ from ..data.labels import check_label_codes, check_pred_probs, check_proba_array
 
 __all__ = [
     "block_rows_for", "check_bool_mask", "check_label_codes", "check_pred_probs", "check_proba_array", "check_inputs",
-    "check_int", "lowest_per_group",
+    "check_int", "check_row_positions", "lowest_per_group",
 ]
 
 
@@ -69,6 +69,30 @@ def lowest_per_group(candidates, groups, scores, n_per_group):
     rank_in_group = np.arange(ordered.size) - np.repeat(starts, np.diff(np.r_[starts, ordered.size]))
     selected[ordered[rank_in_group < n_per_group[ordered_groups]]] = True
     return selected
+
+
+def check_row_positions(rows, n_rows, name="rows"):
+    """``rows`` as int64 positions of ``n_rows`` rows: integers in ``0 .. n_rows - 1``, or a
+    boolean mask of the rows (its positions).
+
+    Examples
+    --------
+    >>> check_row_positions([True, False, True], 3).tolist()
+    [0, 2]
+    """
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        return np.flatnonzero(check_bool_mask(rows, name, n_rows))
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError(
+            f"{name} must be row positions (1-D integers) or a boolean mask of the rows; got shape {rows.shape}, "
+            f"dtype {rows.dtype}."
+        )
+    rows = rows.astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        outside = rows[(rows < 0) | (rows >= n_rows)][:5].tolist()
+        raise ValueError(f"{name} must be positions 0 .. {n_rows - 1}; got {outside}.")
+    return rows
 
 
 def check_int(value, name, low):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array
+from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array, check_row_positions
 from .transition import checked_transition, smoothed_transition
 
 __all__ = [
@@ -29,13 +29,6 @@ START_GRID_ROWS = 20_000
 
 #: Probabilities are raised to this before their logarithm.
 PROBA_FLOOR = 1e-6
-
-
-def _as_proba(pred_probs):
-    """``pred_probs`` checked (:func:`~skclip_noise.data.labels.check_proba_array`), float32
-    or float64 as they are (read in float64 a block at a time: no float64 copy of every
-    row), anything else as float64."""
-    return check_proba_array(pred_probs)
 
 
 def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
@@ -62,7 +55,7 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     """
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
-    scaled = _floored_log(_as_proba(pred_probs), floor)  # the one (n, K) array, worked on in place
+    scaled = _floored_log(check_proba_array(pred_probs), floor)  # the one (n, K) array, worked on in place
     scaled /= temperature
     if bias is not None:
         scaled += np.asarray(bias, dtype=np.float64)
@@ -95,17 +88,9 @@ def scaled_given_proba(labels, pred_probs, temperature, *, rows=None):
     >>> scaled_given_proba([0, 1], [[0.8, 0.2], [0.8, 0.2]], 0.5).round(3).tolist()
     [0.941, 0.059]
     """
-    probs = _as_proba(pred_probs)
+    probs = check_proba_array(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
-    rows = np.arange(len(probs)) if rows is None else np.asarray(rows)
-    if rows.dtype == bool:  # a mask of the rows: their positions
-        rows = np.flatnonzero(check_bool_mask(rows, "rows", len(probs)))
-    elif rows.ndim != 1 or rows.dtype.kind not in "iu" or (
-            rows.size and not 0 <= rows.min() <= rows.max() < len(probs)):
-        raise ValueError(
-            f"rows must be positions 0 .. {len(probs) - 1} (or a boolean mask of the rows); got shape {rows.shape}, "
-            f"dtype {rows.dtype}, values {rows.ravel()[:5].tolist()}."
-        )
+    rows = np.arange(len(probs)) if rows is None else check_row_positions(rows, len(probs))
     given = np.empty(len(rows))
     block_rows = block_rows_for(probs.shape[1])
     for start in range(0, len(rows), block_rows):
@@ -145,7 +130,7 @@ def fit_temperature(labels, pred_probs, *, mask=None, temperatures=TEMPERATURES)
     >>> float(fit_temperature(labels, flat)) < 1.0  # right but under-confident: sharpen
     True
     """
-    probs = _as_proba(pred_probs)
+    probs = check_proba_array(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = _fitted_rows(codes, mask)
     if rows.size == 0:
@@ -252,7 +237,7 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     >>> bool(bias[1] > bias[0])  # class 1 is under-predicted on its own samples
     True
     """
-    probs = _as_proba(pred_probs)
+    probs = check_proba_array(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = _fitted_rows(codes, mask)
     n_classes = probs.shape[1]
@@ -353,7 +338,7 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     >>> round(temperature, 1)  # undoes the squaring, though a fifth of the labels are wrong
     2.0
     """
-    probs = _as_proba(pred_probs)
+    probs = check_proba_array(pred_probs)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     n_samples, n_classes = probs.shape
     noise = smoothed_transition(checked_transition(transition, n_classes), smoothing)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import block_rows_for, check_bool_mask, check_int
+from ._common import block_rows_for, check_int, check_row_positions
 
 __all__ = ["APPROXIMATE_INDEXES", "APPROXIMATE_MIN_SAMPLES", "KNN_BACKENDS", "NeighbourIndex", "nearest_neighbours"]
 
@@ -167,23 +167,6 @@ def _faiss_threads(faiss, n_jobs):
         faiss.omp_set_num_threads(before)
 
 
-def _checked_rows(rows, n_rows):
-    """``rows`` as int64 positions of at least 2 of the ``n_rows`` feature rows; a boolean
-    mask of the rows gives its positions."""
-    rows = np.asarray(rows)
-    if rows.dtype == bool:
-        rows = np.flatnonzero(check_bool_mask(rows, "rows", n_rows))
-    elif rows.size and rows.dtype.kind not in "iu":
-        raise ValueError(f"rows must be row positions (integers) or a boolean mask of the rows; got dtype {rows.dtype}.")
-    rows = rows.astype(np.int64)
-    if rows.ndim != 1 or len(rows) < 2:
-        raise ValueError(f"rows must be at least 2 row indices; got shape {rows.shape}.")
-    if rows.min() < 0 or rows.max() >= n_rows:
-        outside = rows[(rows < 0) | (rows >= n_rows)][:5].tolist()
-        raise ValueError(f"rows must be positions 0 .. {n_rows - 1} of the features; got {outside}.")
-    return rows
-
-
 class NeighbourIndex:
     """A cosine nearest-neighbour index over fixed features: built once, searched many times.
 
@@ -226,7 +209,9 @@ class NeighbourIndex:
         #: they already are float32 in C order. Unit rows are made block by block.
         self.features = _checked_features(features)
         #: The indexed rows of ``features`` (None: all of them).
-        self.rows = None if rows is None else _checked_rows(rows, len(self.features))
+        self.rows = None if rows is None else check_row_positions(rows, len(self.features))
+        if self.rows is not None and len(self.rows) < 2:
+            raise ValueError(f"rows must be at least 2 row indices; got shape {self.rows.shape}.")
         self._inverse_norms = _inverse_norms(self.features)
         if self.rows is not None:
             self._inverse_norms = self._inverse_norms[self.rows]
