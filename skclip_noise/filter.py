@@ -21,14 +21,19 @@ from .detectors import ConsensusDetector
 from .detectors._absent_classes import split_absent_classes
 from .detectors._pred_probs_features import FEATURE_FLOOR_SHARE, log_proba_features  # noqa: F401 (public here)
 from .selection import confident_learning_mask, normalized_margin, self_confidence
+from .selection._common import lowest_per_group
+from .selection.pruning import (
+    COUNT_FILTERS, FILTER_METHODS, check_confident_joint, check_count_options, check_num_to_remove_per_class,
+)
 from .data.labels import check_label_codes, check_pred_probs
 
 __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
 
 RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
-#: The rules whose counts ``frac_noise`` scales (as in cleanlab, which ignores it for the others).
-SCALED_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both")
+#: The keys of cleanlab's ``rank_by_kwargs`` that keep their meaning here.
+RANK_BY_KWARGS = ("adjust_pred_probs",)
+#: cleanlab's threshold for a class no label uses when it adjusts probabilities: above any probability.
+ABSENT_CLASS_THRESHOLD = 2.0
 #: Probabilities are floored here before a logarithm (as cleanlab clips them).
 PROBA_FLOOR = 1e-6
 def fit_pred_probs_detector(codes, pred_probs, features=None, detector=None, groups=None):
@@ -159,7 +164,41 @@ def _lifted_for_min_per_class(codes, issues, clean_proba, min_per_class):
     return lifted
 
 
-def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label):
+def _adjusted_by_class_thresholds(codes, proba):
+    """cleanlab's ``adjust_pred_probs``: each class's mean probability over the samples given
+    it (its confident threshold) subtracted from its column, then every row shifted by the
+    largest threshold and renormalised, so a class whose samples are all confident is not
+    every sample's rival."""
+    n_classes = proba.shape[1]
+    counts = np.bincount(codes, minlength=n_classes)
+    given = np.bincount(codes, weights=proba[np.arange(codes.size), codes], minlength=n_classes)
+    thresholds = np.where(counts > 0, given / np.maximum(counts, 1), ABSENT_CLASS_THRESHOLD)
+    adjusted = proba - thresholds + thresholds.max()
+    return adjusted / adjusted.sum(axis=1, keepdims=True)
+
+
+def _check_rank_by_kwargs(rank_by_kwargs):
+    """``rank_by_kwargs`` as a dict of the keys that keep cleanlab's meaning."""
+    if rank_by_kwargs is None:
+        return {}
+    if not isinstance(rank_by_kwargs, dict):
+        raise ValueError(f"rank_by_kwargs must be a dict or None; got {type(rank_by_kwargs).__name__}.")
+    unknown = sorted(set(rank_by_kwargs) - set(RANK_BY_KWARGS), key=str)
+    if unknown:
+        raise ValueError(
+            f"rank_by_kwargs takes {RANK_BY_KWARGS} (cleanlab's get_label_quality_scores options that apply to "
+            f"the detector's probabilities); got {unknown}. The score itself is return_indices_ranked_by."
+        )
+    if not isinstance(rank_by_kwargs.get("adjust_pred_probs", False), (bool, np.bool_)):
+        raise ValueError(f"rank_by_kwargs['adjust_pred_probs'] must be True or False; "
+                         f"got {rank_by_kwargs['adjust_pred_probs']!r}.")
+    return dict(rank_by_kwargs)
+
+
+def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label,
+                   num_to_remove_per_class=None, confident_joint=None):
+    """Every option that needs no data, checked before any work; the warnings cleanlab gives
+    for an option a rule does not use."""
     if multi_label:
         raise ValueError(
             "multi_label=True is not supported: skclip_noise judges one label per image. "
@@ -167,8 +206,10 @@ def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples
         )
     if return_indices_ranked_by is not None and return_indices_ranked_by not in RANKINGS:
         raise ValueError(f"return_indices_ranked_by must be None or one of {RANKINGS}; got {return_indices_ranked_by!r}.")
-    if filter_by is not None and filter_by not in FILTERS:
-        raise ValueError(f"filter_by must be None (the detector's Bayes rule) or one of {FILTERS}; got {filter_by!r}.")
+    if filter_by is not None and filter_by not in FILTER_METHODS:
+        raise ValueError(
+            f"filter_by must be None (the detector's Bayes rule) or one of {FILTER_METHODS}; got {filter_by!r}."
+        )
     if not isinstance(frac_noise, numbers.Real) or not 0 < frac_noise <= 1:
         raise ValueError(f"frac_noise must be a number in (0, 1]; got {frac_noise!r}.")
     if filter_by is None and frac_noise != 1:
@@ -179,6 +220,17 @@ def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples
     if isinstance(min_examples_per_class, bool) or not isinstance(min_examples_per_class, numbers.Integral) \
             or min_examples_per_class < 0:
         raise ValueError(f"min_examples_per_class must be an integer >= 0; got {min_examples_per_class!r}.")
+    if filter_by is None and confident_joint is not None:
+        raise ValueError(
+            f"confident_joint sets the counts of confident learning's rules (filter_by in {COUNT_FILTERS}); "
+            "the default decision (filter_by=None) estimates the noise itself. Pass one of those filter_by "
+            "(cleanlab's default is 'prune_by_noise_rate'), or leave confident_joint out."
+        )
+    if filter_by is not None:
+        check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint, stacklevel=4)
+        if frac_noise != 1 and filter_by not in COUNT_FILTERS:
+            warnings.warn(f"frac_noise scales the counts of filter_by in {COUNT_FILTERS}; it is ignored for "
+                          f"filter_by={filter_by!r}, as in cleanlab.", UserWarning, stacklevel=3)
 
 
 def _check_evidence(labels, pred_probs, features):
@@ -214,9 +266,12 @@ def find_label_issues(
     features=None,
     *,
     return_indices_ranked_by=None,
+    rank_by_kwargs=None,
     filter_by=None,
     frac_noise=1.0,
+    num_to_remove_per_class=None,
     min_examples_per_class=1,
+    confident_joint=None,
     n_jobs=None,
     verbose=False,
     multi_label=False,
@@ -259,8 +314,13 @@ def find_label_issues(
         None returns the boolean mask; otherwise the indices of the issues, most
         likely issue first, ranked by cleanlab's score of that name computed on the
         detector's calibrated class probabilities (``class_proba_``).
+    rank_by_kwargs : dict, default=None
+        As in cleanlab: ``{"adjust_pred_probs": True}`` subtracts each class's
+        confident threshold from those probabilities before scoring (a class no label
+        uses gets a threshold of 2, as in cleanlab). No other key applies here.
     filter_by : {None, "prune_by_noise_rate", "prune_by_class", "both", \
-"confident_learning", "predicted_neq_given"}, default=None
+"confident_learning", "predicted_neq_given", "low_normalized_margin", \
+"low_self_confidence"}, default=None
         None: the detector's own decision (Bayes' rule with the estimated noise
         transition, no noise rate needed). A cleanlab filter name applies that
         confident-learning rule to the detector's calibrated probabilities instead
@@ -269,9 +329,24 @@ def find_label_issues(
     frac_noise : float in (0, 1], default=1.0
         As in cleanlab; only with a ``filter_by``, and it scales the counts of
         ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"`` only (for the
-        other two rules it is ignored with a warning, as cleanlab does).
+        other rules it is ignored with a warning, as cleanlab does).
+    num_to_remove_per_class : array-like of int of shape (K,), default=None
+        As in cleanlab, the number of issues to flag among the samples given each
+        class (0 for a class no label uses). With ``filter_by=None`` exactly that many:
+        those the detector finds most likely wrong (lowest ``clean_proba_``). With a
+        count rule (``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``) it
+        sets that rule's counts, see
+        :func:`~skclip_noise.selection.confident_learning_mask`; other rules refuse it
+        (as cleanlab does), and ``frac_noise`` is then ignored with a warning.
     min_examples_per_class : int, default=1
         Never leave a class with fewer unflagged samples than this (or than it has).
+    confident_joint : array-like of shape (K, K), default=None
+        As in cleanlab, a confident joint of your ``pred_probs`` (rows: given label,
+        columns: true label; ``cleanlab.count.compute_confident_joint``): the count
+        rules prune by its counts instead of those of the detector's probabilities
+        (columns of classes no label uses are left out: their samples are issues
+        anyway). Other rules ignore it with a warning; with ``filter_by=None`` it is
+        refused (the default decision estimates the noise itself).
     n_jobs : int, default=None
         Threads of the neighbour search and the embedding, as in the detector.
     verbose : bool, default=False
@@ -318,8 +393,17 @@ def find_label_issues(
     >>> bool(np.isin(ranked, np.flatnonzero(is_noisy)).mean() > 0.8)
     True
     """
-    _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label)
+    _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label,
+                   num_to_remove_per_class, confident_joint)
+    rank_by_kwargs = _check_rank_by_kwargs(rank_by_kwargs)
     codes, pred_probs, features = _check_evidence(labels, pred_probs, features)
+    counts = np.bincount(codes, minlength=int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
+    if num_to_remove_per_class is not None:
+        num_to_remove_per_class = check_num_to_remove_per_class(num_to_remove_per_class, counts)
+    if confident_joint is not None and filter_by in COUNT_FILTERS:
+        confident_joint = check_confident_joint(confident_joint, counts)
+    else:
+        confident_joint = None
     detector = _cloned_detector(detector)
     if n_jobs is not None:
         detector.set_params(n_jobs=n_jobs)
@@ -327,20 +411,22 @@ def find_label_issues(
         detector.set_params(verbose=1)
     detector, foreign = _fit_checked(codes, pred_probs, features, detector, groups)
     if filter_by is not None or return_indices_ranked_by is not None:  # an (n, K) array: only where read
-        proba = _caller_class_proba(
-            detector, foreign, int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1]
-        )
+        proba = _caller_class_proba(detector, foreign, counts.size)
     if filter_by is None:
-        issues = ~detector.clean_mask_
+        if num_to_remove_per_class is None:
+            issues = ~detector.clean_mask_
+        else:
+            issues = lowest_per_group(np.ones(codes.size, dtype=bool), codes, detector.clean_proba_,
+                                      num_to_remove_per_class)
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
     else:  # confident learning over the given classes; a sample most probably of another class is an issue too
-        if frac_noise != 1 and filter_by not in SCALED_FILTERS:
-            warnings.warn(f"frac_noise scales the counts of filter_by in {SCALED_FILTERS}; it is ignored for "
-                          f"filter_by={filter_by!r}, as in cleanlab.", UserWarning, stacklevel=2)
-            frac_noise = 1.0
+        given = detector.classes_
         issues = ~confident_learning_mask(
-            np.searchsorted(detector.classes_, codes), detector.class_proba_, filter_by=filter_by,
-            frac_noise=frac_noise, min_per_class=min_examples_per_class,
+            np.searchsorted(given, codes), detector.class_proba_, filter_by=filter_by,
+            frac_noise=frac_noise if filter_by in COUNT_FILTERS and num_to_remove_per_class is None else 1.0,
+            num_to_remove_per_class=None if num_to_remove_per_class is None else num_to_remove_per_class[given],
+            confident_joint=None if confident_joint is None else confident_joint[np.ix_(given, given)],
+            min_per_class=min_examples_per_class,
         )
         issues |= ~np.isin(proba.argmax(axis=1), detector.classes_)
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)
@@ -350,6 +436,8 @@ def find_label_issues(
         "self_confidence": self_confidence,
         "normalized_margin": normalized_margin,
         "confidence_weighted_entropy": _confidence_weighted_entropy,
-    }[return_indices_ranked_by](codes, proba)
+    }[return_indices_ranked_by](
+        codes, _adjusted_by_class_thresholds(codes, proba) if rank_by_kwargs.get("adjust_pred_probs") else proba
+    )
     flagged = np.flatnonzero(issues)
     return flagged[np.argsort(score[flagged], kind="stable")]

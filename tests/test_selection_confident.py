@@ -8,11 +8,10 @@ in which cleanlab departs from the paper (documented in the module).
 import numpy as np
 import pytest
 
-from skclip_noise.selection import confident as cl_mod
+from skclip_noise.selection import pruning as cl_mod
+from skclip_noise.selection.pruning import FILTER_METHODS, confident_learning_mask
 from skclip_noise.selection.confident import (
-    FILTER_METHODS,
     confident_joint,
-    confident_learning_mask,
     estimate_joint,
     estimate_noise_rate,
     estimate_noise_transition,

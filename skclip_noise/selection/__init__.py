@@ -12,7 +12,6 @@ from .calibration import (
 )
 from .confident import (
     confident_joint,
-    confident_learning_mask,
     estimate_joint,
     estimate_noise_rate,
     estimate_noise_transition,
@@ -20,6 +19,7 @@ from .confident import (
     per_class_thresholds,
     self_confidence,
 )
+from .pruning import confident_learning_mask
 from .mixture import (
     LossMixture,
     estimate_forget_rate,

@@ -15,22 +15,18 @@ Orientation of the matrices:
   library's :func:`skclip_noise.noise.noise_transition_matrix`: rows are the true
   class, columns the given class, so ``T[i, j] = P(given = j | true = i)``.
 
-:func:`confident_learning_mask` returns a *clean* mask (True = the label is kept).
+The rules that prune by these counts (``confident_learning_mask``) are in
+:mod:`skclip_noise.selection.pruning`.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._common import block_rows_for, check_inputs, lowest_per_group
+from ._common import block_rows_for, check_inputs
 
 __all__ = [
-    "FILTER_METHODS",
-    "RANK_METHODS",
     "confident_joint",
-    "confident_learning_mask",
     "estimate_joint",
     "estimate_noise_rate",
     "estimate_noise_transition",
@@ -38,11 +34,6 @@ __all__ = [
     "per_class_thresholds",
     "self_confidence",
 ]
-
-#: Rules accepted by ``confident_learning_mask(filter_by=...)``.
-FILTER_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
-#: Scores accepted by ``confident_learning_mask(rank_by=...)``.
-RANK_METHODS = ("self_confidence", "normalized_margin")
 
 # A probability counts as reaching a class threshold when p >= t - tolerance, so a
 # threshold that is the mean of equal probabilities is reached despite rounding.
@@ -344,150 +335,3 @@ def given_and_rival(codes, probs):
         others[rows, block_codes] = -np.inf
         rival[block] = others.max(axis=1)
     return given, rival
-
-
-def _round_preserving_row_totals(matrix):
-    """Round to ints keeping each row's total: round, then add 1 to the entries rounded down
-    most (ties: later column) or take 1 from those rounded up most (ties: earlier column),
-    cleanlab's rule, so the common equal calibrated counts split the same way."""
-    totals = np.round(matrix.sum(axis=1)).astype(np.int64)
-    rounded = np.round(matrix)
-    residual = np.round(matrix - rounded, 9)  # equal counts tie despite float noise
-    missing = totals - rounded.sum(axis=1).astype(np.int64)
-    columns = np.arange(matrix.shape[1])[None, :].repeat(matrix.shape[0], axis=0)
-    ascending = np.argsort(residual, axis=1, kind="stable")
-    adjust = np.zeros(matrix.shape, dtype=np.int64)
-    for sign, order in ((1, ascending[:, ::-1]), (-1, ascending)):
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, columns, axis=1)
-        adjust += sign * ((sign * missing[:, None] > 0) & (ranks < np.abs(missing)[:, None]))
-    return rounded.astype(np.int64) + adjust
-
-
-def _prune_counts(calibrated, counts, frac_noise):
-    """Integer ``[given, true]`` counts of samples to remove (off-diagonal), rows summing to the class counts."""
-    rounded = _round_preserving_row_totals(calibrated)
-    if frac_noise >= 1.0:
-        return rounded
-    scaled = rounded * float(frac_noise)
-    np.fill_diagonal(scaled, 0.0)
-    np.fill_diagonal(scaled, counts - scaled.sum(axis=1))
-    return _round_preserving_row_totals(scaled)
-
-
-def _check_filter_options(filter_by, rank_by, frac_noise, min_per_class):
-    if filter_by not in FILTER_METHODS:
-        raise ValueError(f"filter_by must be one of {FILTER_METHODS}; got {filter_by!r}.")
-    if rank_by not in RANK_METHODS:
-        raise ValueError(f"rank_by must be one of {RANK_METHODS}; got {rank_by!r}.")
-    if isinstance(frac_noise, bool) or not isinstance(frac_noise, numbers.Real) or not 0.0 < frac_noise <= 1.0:
-        raise ValueError(f"frac_noise must be in (0, 1] (the share of estimated issues to flag); got {frac_noise!r}.")
-    if isinstance(min_per_class, bool) or not isinstance(min_per_class, numbers.Integral) or min_per_class < 0:
-        raise ValueError(f"min_per_class must be a non-negative integer; got {min_per_class!r}.")
-
-
-def confident_learning_mask(
-    labels,
-    pred_probs,
-    *,
-    filter_by="prune_by_noise_rate",
-    rank_by="normalized_margin",
-    frac_noise=1.0,
-    min_per_class=1,
-    keep_predicted=True,
-):
-    """Clean mask from confident learning: True where the given label is kept.
-
-    Parameters
-    ----------
-    labels, pred_probs : array-like of shape (n_samples,) and (n_samples, K)
-        Given labels as codes ``0 .. K-1`` (every class present, except for
-        ``"predicted_neq_given"``) and out-of-sample probabilities.
-    filter_by : {"prune_by_noise_rate", "prune_by_class", "both", \
-"confident_learning", "predicted_neq_given"}, default="prune_by_noise_rate"
-        The paper's rules, with ``C`` the calibrated :func:`confident_joint`
-        rounded to integers that keep each row's total:
-
-        - ``"prune_by_noise_rate"`` (``C_prune_by_noise_rate``): for each
-          off-diagonal cell ``C[i, j]``, flag the ``C[i, j]`` samples labelled ``i``
-          with the largest margin ``p_j - p_i``.
-        - ``"prune_by_class"`` (``C_prune_by_class``): in each class ``i``, flag the
-          ``sum_{j != i} C[i, j]`` samples labelled ``i`` ranked lowest by ``rank_by``.
-        - ``"both"``: flagged by both of the above.
-        - ``"confident_learning"`` (``C_confusion`` off-diagonals): flag the samples
-          counted in an off-diagonal cell of the uncalibrated confident joint.
-        - ``"predicted_neq_given"``: flag samples whose argmax is not the given
-          label (a tie with the given label keeps it).
-    rank_by : {"normalized_margin", "self_confidence"}, default="normalized_margin"
-        Order within a class used by ``"prune_by_class"`` (the paper and cleanlab
-        use ``"self_confidence"`` there), by ``frac_noise`` for the last two rules,
-        and to choose which flags ``min_per_class`` lifts.
-    frac_noise : float in (0, 1], default=1.0
-        Flag only this share of the estimated issues: the off-diagonal counts are
-        multiplied by it and rounded keeping each given class's total (count rules;
-        cleanlab rounds per true class, so small counts can differ), or each class
-        keeps only the lowest-ranked ``round(frac_noise * flagged)`` flags (last two rules).
-    min_per_class : int, default=1
-        Never leave a class with fewer kept samples than this (or than it has):
-        the highest-ranked flags of that class are lifted.
-    keep_predicted : bool, default=True
-        Never flag a sample whose given label is the argmax of its probabilities
-        (ties included), as cleanlab does after every rule. The count rules could
-        otherwise flag such a sample when ``C[i, j]`` exceeds the samples that
-        actually prefer ``j``.
-
-    Returns
-    -------
-    clean : ndarray of bool, shape (n_samples,)
-        True = label kept, False = flagged as a likely label issue.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> labels = [0, 0, 0, 1, 1, 1]
-    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.1, .9]])
-    >>> confident_learning_mask(labels, pred_probs)
-    array([ True,  True, False,  True,  True,  True])
-    >>> confident_learning_mask(labels, pred_probs, filter_by="predicted_neq_given")
-    array([ True,  True, False,  True,  True,  True])
-    """
-    _check_filter_options(filter_by, rank_by, frac_noise, min_per_class)
-    codes, probs = check_inputs(labels, pred_probs)
-    n_samples, n_classes = probs.shape
-    rows = np.arange(n_samples)
-    counts = _class_counts(codes, n_classes, require_all=filter_by != "predicted_neq_given")
-    scores = probs[rows, codes].astype(np.float64) if rank_by == "self_confidence" else _normalized_margin(codes, probs)
-    given_is_predicted = probs[rows, codes] >= probs.max(axis=1)
-
-    if filter_by == "predicted_neq_given":
-        flagged = ~given_is_predicted
-    elif filter_by == "confident_learning":
-        counted, guess = _confident_assignment(codes, probs, _thresholds(codes, probs))
-        flagged = counted & (guess != codes)
-    else:
-        prune = _prune_counts(_calibrate(_confident_counts(codes, probs), counts), counts, float(frac_noise))
-        flagged = np.ones(n_samples, dtype=bool)
-        if filter_by in ("prune_by_class", "both"):
-            flagged &= lowest_per_group(flagged, codes, scores, counts - np.diag(prune))
-        if filter_by in ("prune_by_noise_rate", "both"):
-            by_noise_rate = np.zeros(n_samples, dtype=bool)
-            for true_class in range(n_classes):  # flag the C[i, j] samples of each given i with largest p_j - p_i
-                n_remove = prune[:, true_class].copy()
-                n_remove[true_class] = 0
-                if n_remove.any():
-                    margin = probs[:, true_class] - probs[rows, codes]
-                    by_noise_rate |= lowest_per_group(codes != true_class, codes, -margin, n_remove)
-            flagged &= by_noise_rate
-
-    if filter_by in ("confident_learning", "predicted_neq_given") and frac_noise < 1.0:
-        n_flagged = np.bincount(codes[flagged], minlength=n_classes)
-        flagged = lowest_per_group(flagged, codes, scores, np.round(frac_noise * n_flagged).astype(np.int64))
-    if keep_predicted:
-        flagged &= ~given_is_predicted
-    if min_per_class > 0:
-        n_flagged = np.bincount(codes[flagged], minlength=n_classes)
-        must_keep = np.minimum(min_per_class, counts)
-        n_allowed = np.minimum(n_flagged, counts - must_keep)
-        if (n_allowed < n_flagged).any():
-            flagged = lowest_per_group(flagged, codes, scores, n_allowed)
-    return ~flagged

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array
-from .confident import confident_learning_mask, estimate_noise_transition
+from .confident import estimate_noise_transition
+from .pruning import confident_learning_mask
 
 __all__ = ["bayes_clean_posterior", "pooled_noise_transition", "transition_from_verdicts"]
 
