@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _check_feature_names, check_array
 
 from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import ImageDataset, ImageInput, check_image_input
@@ -85,10 +85,15 @@ class ImageEstimatorMixin:
         are checked by ``_parameter_constraints``."""
 
     def _check_X(self, X, *, reset):
+        if self._accepts_features and is_table(X):
+            _check_feature_names(self, X, reset=reset)  # a table's column names, as scikit-learn keeps them
+        elif reset and hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         if sp.issparse(X) or (self._accepts_features and is_table(X)):
+            _check_rows_of_one_length(X)
             # scikit-learn's own errors for sparse, complex and empty tables; object
             # tables of numbers become numeric (NaN is left to check_image_input).
-            X = check_array(X, accept_sparse=False, dtype="numeric", ensure_all_finite=False)
+            X = _numeric_table(X, check_array(X, accept_sparse=False, dtype="numeric", ensure_all_finite=False))
         # With skip_unreadable a missing file is one more unreadable one, not an error here.
         X_checked = check_image_input(X, allow_features=self._accepts_features,
                                       check_paths=not getattr(self, "skip_unreadable", False))
@@ -261,6 +266,37 @@ class ImageEstimatorMixin:
             self._check_weights_unchanged()
             model = _FITTED_MODELS[self] = self._restore_model()
         return model
+
+
+def _check_rows_of_one_length(X):
+    """Refuse a list of feature rows of different lengths (numpy's "inhomogeneous shape" otherwise)."""
+    if isinstance(X, (list, tuple)):
+        lengths = sorted({len(row) if hasattr(row, "__len__") else 1 for row in X})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"X is a list of feature rows of different lengths ({', '.join(map(str, lengths[:5]))}); "
+                "every sample needs the same number of features."
+            )
+
+
+def _numeric_table(X, checked):
+    """``checked`` (``X`` through ``check_array``) as numbers; a table with text or
+    categories is refused, naming its non-numeric columns, rather than read as images."""
+    if checked.dtype != object:
+        return checked
+    try:
+        return checked.astype(np.float64)
+    except (TypeError, ValueError):
+        if isinstance(X, pd.DataFrame):
+            columns = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+            where = f"columns {columns[:10]} are not numeric"
+        else:
+            value = next(v for v in checked.ravel() if not isinstance(v, (int, float, np.number)))
+            where = f"it holds the non-numeric value {value!r}"
+        raise ValueError(
+            f"X is read as a feature table, but {where}: encode categories and text as numbers first "
+            "(e.g. sklearn.preprocessing.OneHotEncoder in a Pipeline), or drop them."
+        ) from None
 
 
 def _same_paths(paths, X_checked):

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ..data.labels import check_labels
 from ..training.device import seed_from_random_state
@@ -127,6 +127,10 @@ class LabelFreeScoreMixin:
         check_is_fitted(self, "clean_mask_")
         X_checked = self._check_X(X, reset=False)
         codes = self._encoding.encode(check_labels(y, X_checked.n_samples))
+        if sample_weight is not None:  # one finite weight >= 0 per sample, before any work
+            sample_weight = _check_sample_weight(sample_weight, codes, ensure_non_negative=True)
+            if not sample_weight.sum() > 0:
+                raise ValueError("sample_weight sums to 0: give at least one sample a positive weight.")
         model = self._reference_classifier()
         proba = model.predict_proba(self._fitted_features(X_checked))
         given = np.zeros(len(codes))

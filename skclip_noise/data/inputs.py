@@ -108,12 +108,20 @@ def check_features(X, *, name="X"):
     >>> check_features([[0.5, 1.0], [1.0, 0.0]]).shape
     (2, 2)
     """
-    X = np.array(X, dtype=np.float32, copy=True)
+    source = np.asarray(X)
+    with np.errstate(over="ignore"):  # values beyond float32's range are reported below
+        X = np.array(source, dtype=np.float32, copy=True)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D feature array; got shape {X.shape}.")
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); need at least one sample and one feature.")
     if not np.all(np.isfinite(X)):
+        if source.dtype.kind == "f" and np.isfinite(source).all():
+            raise ValueError(
+                f"{name} holds values up to {np.abs(source).max():.3g}, beyond float32's range "
+                f"({np.finfo(np.float32).max:.3g}) in which features are compared; rescale them first "
+                "(e.g. sklearn.preprocessing.StandardScaler)."
+            )
         raise ValueError(
             f"{name} contains NaN or infinite values; remove or impute them before fitting."
         )

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["LabelEncoding", "check_label_codes", "check_labels", "check_pred_probs", "check_proba_array"]
 
@@ -294,6 +295,24 @@ def check_proba_array(pred_probs, name="pred_probs"):
     return probs
 
 
+def _columns_in_class_order(table, classes):
+    """A ``pred_probs`` table's columns in the order of ``classes``: by name where they
+    name the classes, by position where they are numbered ``0 .. K-1`` (a bare
+    ``DataFrame(model.predict_proba(X))``); other names are refused, since reading
+    them by position could silently pair a column with the wrong class."""
+    columns, wanted = pd.Index(table.columns), pd.Index(list(classes))
+    if columns.equals(wanted) or columns.equals(pd.RangeIndex(len(columns))):
+        return table
+    if columns.is_unique and len(columns) == len(wanted) and wanted.isin(columns).all():
+        return table[list(wanted)]
+    shown = ", ".join(map(repr, list(columns)[:10])) + (", ..." if len(columns) > 10 else "")
+    raise ValueError(
+        f"pred_probs is a table whose columns ({shown}) are not the classes "
+        f"({', '.join(map(repr, list(wanted)[:10]))}{', ...' if len(wanted) > 10 else ''}): name one column "
+        "after each class (any order), or pass an array whose columns follow the sorted order of the classes."
+    )
+
+
 def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     """Return out-of-sample class probabilities as a float array after checking them.
 
@@ -307,7 +326,10 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     n_samples : int, default=None
         When given, the number of rows it must have.
     classes : array-like, default=None
-        When given, the classes its columns stand for, in order: one column each.
+        When given, the classes its columns stand for, in order: one column each. A
+        DataFrame whose columns are named by these classes is then read by name, in any
+        order; one with other column names than ``0 .. n_classes - 1`` (read by
+        position) is refused.
 
     Returns
     -------
@@ -319,6 +341,8 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     >>> check_pred_probs([[0.9, 0.1], [0.2, 0.8]], n_samples=2, classes=["cat", "dog"]).shape
     (2, 2)
     """
+    if isinstance(pred_probs, pd.DataFrame) and classes is not None:
+        pred_probs = _columns_in_class_order(pred_probs, classes)
     probs = np.asarray(pred_probs)
     if probs.ndim == 2 and n_samples is not None and probs.shape[0] != n_samples:
         raise ValueError(

@@ -13,10 +13,25 @@ from sklearn.utils import resample
 from ..selection._common import block_rows_for
 from ._duplicates import grouped_folds
 
-__all__ = ["CrossFittedProbe", "DEFAULT_CS", "check_folds"]
+__all__ = ["CrossFittedProbe", "DEFAULT_CS", "check_Cs", "check_folds"]
 
 #: The regularisation path: C = 1e-4 ... 10, walked upwards while the loss improves.
 DEFAULT_CS = tuple(10.0 ** np.arange(-4, 2))
+
+
+def check_Cs(Cs):
+    """``Cs`` as a tuple of floats, refused unless a non-empty sequence of positive, finite numbers.
+
+    Examples
+    --------
+    >>> check_Cs([0.1, 1])
+    (0.1, 1.0)
+    """
+    values = np.asarray(Cs) if isinstance(Cs, (list, tuple, np.ndarray)) else np.asarray([])
+    if values.dtype.kind not in "iuf" or values.ndim != 1 or values.size == 0 \
+            or not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"Cs must be a non-empty sequence of positive numbers; got {Cs!r}.")
+    return tuple(values.astype(np.float64).tolist())
 
 
 def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):

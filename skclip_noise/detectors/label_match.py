@@ -92,19 +92,10 @@ class LabelMatchDetector(BaseNoiseDetector):
         self.verbose = verbose
 
     def _check_params(self, X_checked, encoding):
-        self._templates()
-
-    def _templates(self):
-        templates = [self.templates] if isinstance(self.templates, str) else list(self.templates)
-        if not templates or any("{}" not in t for t in templates):
-            raise ValueError(
-                f"templates must be a non-empty sequence of strings containing '{{}}' for "
-                f"the class name; got {self.templates!r}."
-            )
-        return templates
+        check_templates(self.templates)
 
     def _fit_scores(self, X_checked, codes, encoding):
-        templates = self._templates()
+        templates = check_templates(self.templates)
         device = resolve_device(self.device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         if not backbone.is_clip:
@@ -147,6 +138,34 @@ def zero_shot_proba(features, text_features, logit_scale, backbone_name):
     return proba / proba.sum(axis=1, keepdims=True)
 
 
+def check_templates(templates):
+    """Prompt ``templates`` (a str or a sequence of them) as a list, each a string with one
+    ``{}`` for the class name and no other field; refused before any work otherwise.
+
+    Examples
+    --------
+    >>> check_templates("a photo of a {}.")
+    ['a photo of a {}.']
+    """
+    listed = [templates] if isinstance(templates, str) else list(templates)
+
+    def usable(template):
+        if not isinstance(template, str) or "{}" not in template:
+            return False
+        try:
+            template.format("name")
+        except (IndexError, KeyError, ValueError):  # another field, e.g. "{x}" or "{0} {1}"
+            return False
+        return True
+
+    if not listed or not all(usable(t) for t in listed):
+        raise ValueError(
+            f"templates must be a non-empty sequence of strings containing '{{}}' for the class name "
+            f"(and no other field); got {templates!r}."
+        )
+    return listed
+
+
 def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_names, templates):
     """:func:`zero_shot_proba` of CLIP image embeddings ``features`` with the text tower of
     ``backbone_spec`` (loaded on ``device``) and the prompts ``templates`` (a str or a
@@ -154,8 +173,7 @@ def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_name
     backbone = load_backbone(backbone_spec, pretrained, device=device)
     if not backbone.is_clip:
         raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {backbone_spec!r}.")
-    templates = [templates] if isinstance(templates, str) else list(templates)
-    text = class_text_features(backbone, class_names, templates)
+    text = class_text_features(backbone, class_names, check_templates(templates))
     return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), backbone_spec)
 
 

@@ -90,9 +90,18 @@ def _checked_features(features, min_rows=2):
 
 def _inverse_norms(X):
     """1 / the L2 norm of each row; 0 for an all-zero row, which has no direction and stays
-    at similarity 0 to every sample."""
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    at similarity 0 to every sample. Rows whose squared norm leaves float32's range (beyond
+    about 1e19 or below 1e-19 in size) are summed again in float64, so that a cosine does
+    not depend on the features' scale."""
+    squares = np.einsum("ij,ij->i", X, X)
+    norms = np.sqrt(squares)
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    redo = np.flatnonzero(~(np.isfinite(squares) & (squares >= np.finfo(np.float32).tiny)))
+    if redo.size:
+        wide = np.sqrt(np.einsum("ij,ij->i", X[redo], X[redo], dtype=np.float64))
+        inverse[redo] = np.minimum(np.divide(1.0, wide, out=np.zeros_like(wide), where=wide > 0),
+                                   np.finfo(np.float32).max)
+    return inverse
 
 
 def _normalised_features(features, min_rows=2):
