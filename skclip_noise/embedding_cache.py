@@ -22,6 +22,8 @@ import warnings
 
 import numpy as np
 
+from .data.inputs import ImageDataset, check_image_input
+
 __all__ = ["EmbeddingStore", "content_keys"]
 
 _KEY_BYTES = 20
@@ -43,12 +45,47 @@ class _DamagedShard(Exception):
         self.path, self.reason = path, reason
 
 
-def content_keys(image_dataset):
+def _check_keys(keys):
+    """``keys`` as a 1-D array of 20-byte digests (:func:`content_keys`), refused when longer
+    keys would be cut (two keys sharing their first 20 bytes would then be one)."""
+    arr = np.asarray(keys)
+    if arr.dtype.kind == "O" and arr.ndim == 1 and all(isinstance(k, bytes) for k in arr):
+        arr = arr.astype(bytes)
+    if arr.ndim != 1 or arr.dtype.kind != "S" or arr.dtype.itemsize > _KEY_BYTES:
+        raise ValueError(
+            f"keys must be a 1-D sequence of digests of at most {_KEY_BYTES} bytes, one per image "
+            f"(skclip_noise.embedding_cache.content_keys); got shape {arr.shape} and dtype {arr.dtype}."
+        )
+    return arr.astype(f"S{_KEY_BYTES}")
+
+
+def content_keys(images):
     """One SHA-1 digest per sample of the image content (not of its name).
 
     Arrays hash their pixels and shape; paths hash the file bytes; torch datasets
     hash the decoded pixels.
+
+    Parameters
+    ----------
+    images : array of images, sequence of paths, torch Dataset or ImageDataset
+        Any image input the estimators take (precomputed features are not images).
+
+    Returns
+    -------
+    keys : ndarray of dtype ``S20`` and shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keys = content_keys(np.zeros((2, 8, 8), dtype=np.uint8))
+    >>> keys.shape, bool(keys[0] == keys[1])
+    ((2,), True)
     """
+    if isinstance(images, ImageDataset):
+        image_dataset = images
+    else:
+        image_input = check_image_input(images)  # a clear error for what is not images
+        image_dataset = ImageDataset(image_input)
     image_input = image_dataset.image_input
     keys = np.empty(len(image_input), dtype=f"S{_KEY_BYTES}")
     if image_input.kind == "images":
@@ -116,7 +153,7 @@ class EmbeddingStore:
         A damaged shard is reported (a warning naming the file), removed, and its
         keys count as not found, so the caller recomputes them.
         """
-        keys = np.asarray(keys, dtype=f"S{_KEY_BYTES}")
+        keys = _check_keys(keys)
         found = np.zeros(len(keys), dtype=bool)
         parts = []
         for shard in self._shards():
@@ -124,6 +161,9 @@ class EmbeddingStore:
                 part = self._lookup_shard(shard, keys, found)
             except _DamagedShard as damaged:
                 self._discard(shard, damaged)
+                continue
+            if part is not None and parts and part[1].shape[1] != parts[0][1].shape[1]:
+                self._discard(shard, _DamagedShard(shard + ".emb.npy", "rows of another width than the store's"))
                 continue
             if part is not None:
                 parts.append(part)
@@ -176,11 +216,32 @@ class EmbeddingStore:
             except OSError:
                 pass
 
+    def _width(self):
+        """The width of the embeddings the store holds (None when it holds none)."""
+        for shard in self._shards():
+            try:
+                embeddings = _load(shard + ".emb.npy", mmap_mode="r")
+            except _DamagedShard:
+                continue
+            if embeddings is not None and embeddings.ndim == 2:
+                return embeddings.shape[1]
+        return None
+
     def add(self, keys, embeddings):
         """Write a new shard with these rows (a warning, not an error, when the folder
         is not writable)."""
-        keys = np.asarray(keys, dtype=f"S{_KEY_BYTES}")
+        keys = _check_keys(keys)
         embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(keys):
+            raise ValueError(
+                f"embeddings must be a 2-D array with one row per key ({len(keys)}); got shape {embeddings.shape}."
+            )
+        width = self._width()
+        if width is not None and embeddings.shape[1] != width:
+            raise ValueError(
+                f"this store holds {width}-wide embeddings; these are {embeddings.shape[1]} wide. Another "
+                "backbone configuration needs its own backbone_key."
+            )
         if len(keys) == 0 or not self.writable:
             return
         base = os.path.join(self.directory, uuid.uuid4().hex)

@@ -258,6 +258,17 @@ def _check_outside_like_X(form, X, form_out, X_outside):
             "X's scale and dtype first, e.g. (X_outside * 255).round().astype(np.uint8) or "
             "X_outside / 255."
         )
+    if x_float and X.size and X_outside.size:
+        if not np.isfinite(X_outside).all():
+            raise ValueError("X_outside contains NaN or infinite values; drop or repair those images first.")
+        x_high, out_high = float(np.nanmax(X)), float(X_outside.max())
+        if (x_high <= 1.0) != (out_high <= 1.0):
+            scale = {True: "0..1", False: "0..255"}
+            raise ValueError(
+                f"X holds float images up to {x_high:.4g} (scale {scale[x_high <= 1.0]}) but X_outside up to "
+                f"{out_high:.4g} (scale {scale[out_high <= 1.0]}); put X_outside on X's scale first, e.g. "
+                f"{'X_outside / 255' if x_high <= 1.0 else 'X_outside * 255'}."
+            )
     if not x_float and X.dtype != X_outside.dtype and X_outside.size:
         info = np.iinfo(X.dtype) if X.dtype.kind != "b" else None
         low, high = X_outside.min(), X_outside.max()

@@ -22,8 +22,9 @@ def noise_transition_matrix(y_true, y_noisy, *, classes=None, normalize="true"):
     y_noisy : array-like of shape (n_samples,)
         Observed (possibly corrupted) labels.
     classes : array-like of shape (n_classes,), default=None
-        Classes indexing the rows and columns, sorted. Defaults to the sorted
-        union of the labels in ``y_true`` and ``y_noisy``.
+        Classes indexing the rows and columns, in the order given (as in scikit-learn's
+        ``confusion_matrix(labels=...)``). Defaults to the sorted union of the labels
+        in ``y_true`` and ``y_noisy``.
     normalize : {"true", None}, default="true"
         ``"true"``: each row is divided by its total so it sums to 1 (a row of
         a class absent from ``y_true`` stays all zeros). ``None``: raw counts.
@@ -52,13 +53,21 @@ def noise_transition_matrix(y_true, y_noisy, *, classes=None, normalize="true"):
             f"y_true has {y_true.shape[0]} labels but y_noisy has {y_noisy.shape[0]}; "
             "pass one noisy label per clean label."
         )
+    order = None
     if classes is None:
         class_arr = _unique_labels(
             np.concatenate([y_true.astype(object), y_noisy.astype(object)]),
             "y_true and y_noisy",
-        ).astype(np.result_type(y_true.dtype, y_noisy.dtype))
+        )
+        common = np.result_type(y_true.dtype, y_noisy.dtype)
+        # int64 with uint64 labels share no integer type (numpy picks float64, which merges labels
+        # beyond 2**53): the classes then stay Python objects, compared exactly.
+        class_arr = class_arr.astype(object if common.kind == "f" and y_true.dtype.kind in "iu" else common)
+        if class_arr.dtype == object:
+            y_true, y_noisy = y_true.astype(object), y_noisy.astype(object)
     else:
         class_arr = _check_classes(classes, y_true)
+        order = np.searchsorted(class_arr, _check_label_vector(classes, "classes"))  # the given order
     # confusion_matrix silently drops labels outside `labels`; refuse instead.
     true_codes = _encode(y_true, class_arr, "y_true")
     noisy_codes = _encode(y_noisy, class_arr, "y_noisy")
@@ -66,6 +75,8 @@ def noise_transition_matrix(y_true, y_noisy, *, classes=None, normalize="true"):
     from sklearn.metrics import confusion_matrix
 
     counts = confusion_matrix(true_codes, noisy_codes, labels=np.arange(n_classes))
+    if order is not None:
+        counts = counts[np.ix_(order, order)]
     if normalize is None:
         return counts
     row_totals = counts.sum(axis=1, keepdims=True)

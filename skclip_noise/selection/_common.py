@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 
 from ..data.labels import check_label_codes, check_pred_probs, check_proba_array
 
@@ -45,6 +46,13 @@ def check_bool_mask(mask, name, n_samples=None):
         return arr
     if arr.dtype.kind not in "iufO":
         raise ValueError(f"{name} must be boolean (True/False or 0/1); got dtype {arr.dtype}.")
+    if arr.dtype == object:  # a nullable pandas column: its missing values compare to neither 0 nor 1
+        missing = np.flatnonzero(pd.isna(arr))
+        if missing.size:
+            raise ValueError(
+                f"{name} has missing values (at positions {missing[:5].tolist()}); every sample needs "
+                "True or False: drop those samples or fill them first."
+            )
     is_zero = np.asarray(arr == 0, dtype=bool)
     is_one = np.asarray(arr == 1, dtype=bool)
     bad = ~(is_zero | is_one)
