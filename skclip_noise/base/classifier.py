@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
@@ -11,6 +13,10 @@ from ..data.labels import check_labels
 from .estimator import ImageEstimatorMixin
 
 __all__ = ["BaseNoiseRobustClassifier", "check_validation_data"]
+
+
+#: The name the image checks give their input, as a word of their messages.
+_INPUT_NAME = re.compile(r"(?<![\w.])X(?!\w)")
 
 
 def check_validation_data(validation_data, encoding):
@@ -24,7 +30,10 @@ def check_validation_data(validation_data, encoding):
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise ValueError("validation_data must be a tuple (X_val, y_val).")
     X_val, y_val = validation_data
-    X_val = check_image_input(X_val)
+    try:
+        X_val = check_image_input(X_val)
+    except (TypeError, ValueError) as exc:  # the image checks call their input X: here it is X_val
+        raise type(exc)("validation_data: " + _INPUT_NAME.sub("X_val", str(exc))) from None
     return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
 
 

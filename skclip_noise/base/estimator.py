@@ -112,10 +112,12 @@ class ImageEstimatorMixin:
 
     def _check_fit_inputs(self, X, y):
         """The ``fit`` preamble: parameters, then X, then labels. Returns
-        ``(X_checked, encoding)`` and forgets any previous fit's model."""
+        ``(X_checked, encoding)`` and forgets any previous fit's model and fitted attributes."""
         self._validate_params()
         check_checkpoint_random_state(self)  # a checkpoint that could never resume: before any work
         _FITTED_MODELS.pop(self, None)
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+            delattr(self, name)  # a previous fit's attributes: one this fit does not set must not linger
         self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)
         if y is None:

@@ -154,6 +154,10 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     class_names : sequence of str or mapping, default=None
         Needed with integer labels (string labels name themselves).
     num_workers : int, default=0
+        DataLoader worker processes decoding images. The random training views are
+        drawn in the workers, so another value trains another (equally valid) model for
+        the same ``random_state``; a checkpoint resumes only with the value it was
+        written with.
     device : str, default="auto"
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     checkpoint_path : str, default=None

@@ -121,6 +121,10 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     cache_dir : str or path-like, default=None
         Embedding cache of phase 1 (see :class:`~skclip_noise.ImageEmbedder`).
     num_workers : int, default=0
+        DataLoader worker processes decoding images. The random training views are
+        drawn in the workers, so another value trains another (equally valid) model for
+        the same ``random_state``; a checkpoint resumes only with the value it was
+        written with.
     n_jobs : int, default=None
         Embedding shards run in parallel through joblib (see
         :class:`~skclip_noise.ImageEmbedder`); None embeds in this process.

@@ -265,6 +265,11 @@ def _check_image_array(array):
             f"X has shape {array.shape}, which looks channels-first; images must be "
             "channels-last (N, H, W, 3). Use np.moveaxis(X, 1, -1)."
         )
+    if array.ndim == 3 and array.shape[-1] in (3, 4) and array.shape[1] >= 8:
+        raise ValueError(
+            f"X has shape {array.shape}: one colour image rather than {array.shape[0]} grey images "
+            f"{array.shape[-1]} pixels wide? Pass a batch of one, X[None] (shape (1, {', '.join(map(str, array.shape))}))."
+        )
     if array.ndim == 4 and array.shape[-1] == 4:
         raise ValueError(
             f"X has shape {array.shape}: 4 channels (RGBA?). Images must have 1 or 3 channels; "

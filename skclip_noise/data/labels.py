@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
@@ -200,22 +201,34 @@ def _first_caller_outside_the_package():
     return level
 
 
+def _readable(label):
+    """A label as text: byte strings (as h5py returns them) decoded, not shown as ``b'...'``."""
+    return label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+
+
 def _resolve_class_names(classes, class_names):
     if class_names is None:
-        return [str(c) for c in classes]
+        return [_readable(c) for c in classes.tolist()]
     if isinstance(class_names, Mapping):
         missing = [c for c in classes.tolist() if c not in class_names]
         if missing:
             raise ValueError(
                 f"class_names has no entry for label(s) {missing[:10]}; give a name for every class."
             )
-        return [str(class_names[c]) for c in classes.tolist()]
-    names = [str(n) for n in class_names]
+        names = [_readable(class_names[c]) for c in classes.tolist()]
+    else:
+        names = [_readable(n) for n in class_names]
     if len(names) != len(classes):
         raise ValueError(
             f"class_names has {len(names)} entries but y has {len(classes)} classes "
             f"({classes.tolist()[:10]}); give one name per class in sorted label order, "
             "or a mapping from label to name."
+        )
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise ValueError(
+            f"class_names names two classes {repeated[0]!r}: their text prompts would be the same and the "
+            "classes could not be told apart. Give each class its own name (or merge the labels first)."
         )
     return names
 

@@ -163,6 +163,10 @@ class DualPromptDetector(BaseNoiseDetector):
         Input side for CNN image towers (None keeps the backbone's own; ViT towers
         need theirs), as in :class:`~skclip_noise.ImageEmbedder`.
     num_workers : int, default=0
+        DataLoader worker processes decoding images. The random training views are
+        drawn in the workers, so another value trains another (equally valid) model for
+        the same ``random_state``; a checkpoint resumes only with the value it was
+        written with.
     n_jobs : int, default=None
         Embedding shards run in parallel through joblib (see
         :class:`~skclip_noise.ImageEmbedder`); None embeds in this process.
@@ -411,6 +415,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         model, backbone, device = self._fitted_model()
+        self._preflight(X_checked, backbone)
         return self._evaluate(model, self._inputs(X_checked, device), backbone, codes, device)
 
     def predict(self, X):
@@ -432,5 +437,6 @@ class DualPromptDetector(BaseNoiseDetector):
         check_is_fitted(self, "prompt_state_")
         X_checked = self._check_X(X, reset=False)
         model, backbone, device = self._fitted_model()
+        self._preflight(X_checked, backbone)
         s_pos, _ = self._positive_and_negative_logits(model, self._inputs(X_checked, device), backbone, device)
         return s_pos.softmax(dim=1).numpy().astype(np.float64)

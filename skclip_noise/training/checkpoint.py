@@ -22,8 +22,9 @@ import torch
 
 __all__ = ["CheckpointedValue", "check_checkpoint_random_state", "checkpoint_fingerprint", "data_fingerprint", "sub_checkpoint_path"]
 
-#: parameters that never change what a fit computes
-_IGNORED_PARAMS = {"checkpoint_path", "verbose", "num_workers"}
+#: parameters that never change what a fit computes (num_workers does: the random training
+#: views are drawn in the loader's worker processes)
+_IGNORED_PARAMS = {"checkpoint_path", "verbose"}
 
 
 def sub_checkpoint_path(path, part):
@@ -134,7 +135,8 @@ def checkpoint_fingerprint(estimator, inputs, codes, *, indices=None, backbone=N
                            validation=None, checkpoint_path=None):
     """What a checkpoint of one of ``estimator``'s trainings is bound to.
 
-    Returns a dict ``{"data", "parameters", "backbone weights"[, "validation data"]}``
+    Returns a dict ``{"data", "class names", "parameters", "backbone weights"[,
+    "validation data"]}``
     for :class:`~skclip_noise.training.loop.Trainer`'s ``fingerprint``, or None when the
     training writes no checkpoint (``checkpoint_path``, by default the estimator's, is
     None). ``part`` names the training within the fit (e.g. ``"linear probe"``) and
@@ -150,6 +152,8 @@ def checkpoint_fingerprint(estimator, inputs, codes, *, indices=None, backbone=N
         params = hashlib.sha1(f"{params}:{part}".encode()).hexdigest()
     fingerprint = {
         "data": data_fingerprint(inputs, codes, indices),
+        # the codes' meaning: class names enter text prompts, and other names train other prompts
+        "class names": repr(list(getattr(estimator, "class_names_", []))),
         "parameters": params,
         "backbone weights": repr((backbone, weights_key(pretrained))) if backbone is not None else None,
     }

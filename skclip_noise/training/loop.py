@@ -54,14 +54,40 @@ def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_worke
         return torch.utils.data.DataLoader(dataset, batch_size=batch_size // n_ranks, sampler=sampler,
                                            num_workers=num_workers, pin_memory=pin_memory,
                                            generator=torch.Generator().manual_seed(seed))
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    if shuffle and len(dataset) > 1 and len(dataset) % batch_size == 1:
+        # A last training batch of one sample: BatchNorm cannot train on it (a CNN tower at a small
+        # input side ends in a 1x1 map), so it joins the batch before.
+        batches = _NoLoneLastBatch(torch.utils.data.RandomSampler(dataset, generator=generator), batch_size)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                                           pin_memory=pin_memory, generator=generator)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
         pin_memory=pin_memory,
-        generator=generator if generator is not None else torch.Generator().manual_seed(0),
+        generator=generator,
     )
+
+
+class _NoLoneLastBatch(torch.utils.data.Sampler):
+    """The batches of ``sampler``, the last one merged into the one before when it would
+    hold a single sample."""
+
+    def __init__(self, sampler, batch_size):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __iter__(self):
+        batches = list(torch.utils.data.BatchSampler(self.sampler, self.batch_size, drop_last=False))
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            lone = batches.pop()
+            batches[-1] = batches[-1] + lone
+        return iter(batches)
+
+    def __len__(self):
+        n_batches = -(-len(self.sampler) // self.batch_size)
+        return n_batches - 1 if n_batches > 1 and len(self.sampler) % self.batch_size == 1 else n_batches
 
 
 def move_to_device(batch, device):
