@@ -41,8 +41,17 @@ __all__ = [
 #: others) and ``"full"`` (the whole tower).
 TUNINGS = ("frozen", "peft", "full")
 
-positive_int = Interval(Integral, 1, None, closed="left")
-non_negative_int = Interval(Integral, 0, None, closed="left")
+class _CountInterval(Interval):
+    """An ``Interval`` of integers that refuses ``True`` and ``False``: scikit-learn reads a
+    bool as an int, so ``epochs=True`` trained one epoch and ``batch_size=True`` failed
+    inside torch's data loader."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+positive_int = _CountInterval(Integral, 1, None, closed="left")
+non_negative_int = _CountInterval(Integral, 0, None, closed="left")
 unit_interval = Interval(Real, 0, 1, closed="both")
 positive_real = Interval(Real, 0, None, closed="neither")
 non_negative_real = Interval(Real, 0, None, closed="left")

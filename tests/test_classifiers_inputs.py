@@ -197,3 +197,15 @@ def test_a_lone_last_batch_joins_the_one_before_and_every_sample_is_drawn_once(n
     batches = [batch[0].tolist() for batch in loader]
     assert min(len(batch) for batch in batches) > 1 and len(loader) == len(batches)
     assert sorted(sum(batches, [])) == list(range(n))
+
+
+# Before: scikit-learn's Interval(Integral) takes a bool for an int, so epochs=True trained
+# one epoch and batch_size=True failed inside torch's DataLoader after the backbone had
+# loaded. Right: a count parameter refuses True and False before any work.
+@pytest.mark.parametrize("params", [{"epochs": True}, {"batch_size": True}, {"num_workers": False}],
+                         ids=["epochs", "batch_size", "num_workers"])
+def test_count_parameters_refuse_booleans(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="Got (True|False) instead"):
+        _plain_deft(**params).fit(_images(), _labels())
