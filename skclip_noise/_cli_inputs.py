@@ -27,22 +27,36 @@ def read_detect_input(path):
         return (*load_image_folder(path), None)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
-    table = _read_csv(path, "a CSV of path,label")
+    # Cells as text: "01" and "1" stay two labels and "None" or "NA" is a label, not a missing cell.
+    table = _read_csv(path, "a CSV of path,label", as_text=True)
     missing = {"path", "label"} - set(table.columns)
     if missing:
         raise ValueError(
             f"{path!r} needs columns 'path' and 'label' (a header row); it lacks "
             f"{sorted(missing)} (columns: {list(table.columns)})."
         )
-    if table[["path", "label"]].isna().any().any():
-        rows = np.flatnonzero(table[["path", "label"]].isna().any(axis=1).to_numpy())[:_SHOWN] + 2
+    if table.empty:
+        raise ValueError(f"{path!r} has a header but no rows; list one image per line as path,label.")
+    empty = (table[["path", "label"]].apply(lambda column: column.str.strip()) == "").any(axis=1).to_numpy()
+    if empty.any():
+        rows = np.flatnonzero(empty)[:_SHOWN] + 2
         raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
     groups = None
     if "group" in table.columns:
-        groups = pd.factorize(table["group"])[0]
+        groups = pd.factorize(table["group"].where(table["group"].str.strip() != ""))[0]
         alone = groups < 0  # an empty cell
         groups[alone] = groups.max() + 1 + np.arange(alone.sum())
-    return np.asarray(_resolved_paths(table["path"], path), dtype=object), table["label"].to_numpy(), groups
+    paths = np.asarray(_resolved_paths(table["path"], path), dtype=object)
+    return paths, _labels_as_written(table["label"].to_numpy(dtype=object)), groups
+
+
+def _labels_as_written(labels):
+    """Text labels, or ints when every label is an integer written plainly ("7", "-2", not
+    "07" or "7.0"): so labels 0..10 sort as numbers, as a classifier's classes_ do, and are
+    written back exactly as they were read."""
+    if all(label == str(int(label)) if label.lstrip("-").isdigit() else False for label in labels):
+        return labels.astype(np.int64)
+    return labels
 
 
 def read_pred_probs(path, X, y):
@@ -121,11 +135,11 @@ def _pred_probs_from_csv(path, X, classes):
     return values.to_numpy(dtype=np.float64)[order]
 
 
-def _read_csv(path, what):
+def _read_csv(path, what, as_text=False):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False) if as_text else pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
 

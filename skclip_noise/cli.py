@@ -451,6 +451,11 @@ def run_apply(args):
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
     labels, keep = _apply_decision_table(y, table, source, samples=X if by_path else None)
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.decisions)), "corrected_labels.csv")
+    if os.path.isfile(args.input) and os.path.exists(output) and os.path.samefile(output, args.input):
+        raise ValueError(
+            f"The corrected CSV would overwrite INPUT {args.input!r}; pass --output with another file "
+            "(INPUT is never modified)."
+        )
     pd.DataFrame({"path": X[keep], "label": labels[keep]}).to_csv(output, index=False)
     relabelled = int((labels != y).sum())
     _say(args, f"Wrote {output}: {int(keep.sum())} of {len(y)} images, {relabelled} relabelled, "

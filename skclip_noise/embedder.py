@@ -23,6 +23,7 @@ from .data.inputs import ImageDataset, ImageInput, ImageInputMixin, check_image_
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, fitted_device, resolve_device
 from .training.loop import evaluate, make_loader
+from .training.preflight import check_image_size
 
 __all__ = ["ImageEmbedder"]
 
@@ -184,24 +185,11 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         device = resolve_device(self.device)
         autocast_dtype(device, self.mixed_precision)  # validates the value
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
-        if self.image_size is not None:
-            self._check_image_size(backbone)
+        check_image_size(backbone, self.image_size, owner="ImageEmbedder", spec=self.backbone)
         self.device_ = str(device)
         self.embedding_dim_ = backbone.feature_dim
         self._weights_key = backbone.weights_key  # checked where the backbone is reloaded
         return self
-
-    def _check_image_size(self, backbone):
-        probe = torch.zeros(1, 3, self.image_size, self.image_size, device=backbone.device)
-        try:
-            with torch.inference_mode():
-                backbone.encode_images(probe.to(next(backbone.model.parameters()).dtype))
-        except RuntimeError as exc:
-            native = backbone.preprocess_config.image_size
-            raise ValueError(
-                f"{self.backbone} does not accept image_size={self.image_size}; its native "
-                f"side is {native}. Use image_size=None (ViT towers need their native side)."
-            ) from exc
 
     def _transform_for(self, backbone):
         return backbone.eval_transform(self.image_size)

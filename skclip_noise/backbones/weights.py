@@ -110,6 +110,11 @@ def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
 
 def check_checkpoint_path(path):
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"pretrained={path!r} is a folder; pass the checkpoint file inside it (e.g. its .pt, .bin or "
+            ".safetensors file)."
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint file {path!r} does not exist.")
     return path

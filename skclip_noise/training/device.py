@@ -40,6 +40,14 @@ def resolve_device(device="auto"):
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
         raise ValueError(f"device={device!r} was asked for but MPS is not available here; use 'auto' or 'cpu'.")
+    if resolved.type not in ("cpu", "cuda", "mps"):  # xpu, hpu, meta, ...: only where torch has it working
+        backend = getattr(torch, resolved.type, None)
+        available = getattr(backend, "is_available", None)
+        if resolved.type == "meta" or available is None or not available():
+            raise ValueError(
+                f"device={device!r} was asked for but this torch build cannot run on {resolved.type!r} here; "
+                "use 'auto', 'cpu' or 'cuda'."
+            )
     return resolved
 
 

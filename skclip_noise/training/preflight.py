@@ -21,12 +21,12 @@ def check_image_size(backbone, image_size, *, owner, spec):
     try:
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
             backbone.encode_images(probe)
-    except RuntimeError as exc:
+    except (RuntimeError, AssertionError, ValueError) as exc:  # timm's and torchvision's ViTs assert the size
         native = backbone.preprocess_config.image_size
-        raise ValueError(
-            f"{owner}: {spec} does not accept image_size={image_size}; its native side is {native}. "
-            "Use image_size=None (ViT towers need their native side) or a CNN backbone."
-        ) from exc
+        head = f"{owner}: {spec} does not accept image_size={image_size}; its native side is {native}."
+        error = ValueError(f"{head} Use image_size=None (ViT towers need their native side) or a CNN backbone.")
+        error.cli_message = f"{head} Use --image-size 0 (the native side) or a CNN --backbone."
+        raise error from exc
 
 
 def check_feature_width(width, backbone, *, owner, spec, use="embeddings from the same CLIP"):
