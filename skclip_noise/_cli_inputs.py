@@ -4,11 +4,14 @@ a CSV of path,label) and the caller's out-of-sample class probabilities (``--pre
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 __all__ = ["read_detect_input", "read_pred_probs"]
 
+#: An integer written plainly, in ASCII digits: "7", "-12"; not "07", "+7", "7.0" or "²".
+_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
 #: How many unmatched paths or classes an error message names.
 _SHOWN = 5
 
@@ -54,8 +57,10 @@ def _labels_as_written(labels):
     """Text labels, or ints when every label is an integer written plainly ("7", "-2", not
     "07" or "7.0"): so labels 0..10 sort as numbers, as a classifier's classes_ do, and are
     written back exactly as they were read."""
-    if all(label == str(int(label)) if label.lstrip("-").isdigit() else False for label in labels):
-        return labels.astype(np.int64)
+    if all(_PLAIN_INTEGER.fullmatch(label) for label in labels):
+        values = [int(label) for label in labels]
+        if all(-2**63 <= value < 2**63 for value in values):
+            return np.array(values, dtype=np.int64)
     return labels
 
 

@@ -155,22 +155,20 @@ class EmbeddingStore:
         """
         keys = _check_keys(keys)
         found = np.zeros(len(keys), dtype=bool)
-        parts = []
+        parts, width = [], self._width()
         for shard in self._shards():
             try:
                 part = self._lookup_shard(shard, keys, found)
             except _DamagedShard as damaged:
                 self._discard(shard, damaged)
                 continue
-            if part is not None and parts and part[1].shape[1] != parts[0][1].shape[1]:
-                self._discard(shard, _DamagedShard(shard + ".emb.npy", "rows of another width than the store's"))
-                continue
+            if part is not None and part[1].shape[1] != width:
+                continue  # a shard of another width (written before add refused one): its rows are recomputed
             if part is not None:
                 parts.append(part)
                 found[part[0]] = True
         if not parts:
             return found, None
-        width = parts[0][1].shape[1]
         values = np.empty((len(keys), width), dtype=np.float32)
         for where, emb in parts:
             values[where] = emb
@@ -217,15 +215,18 @@ class EmbeddingStore:
                 pass
 
     def _width(self):
-        """The width of the embeddings the store holds (None when it holds none)."""
+        """The width of most of the embedding rows the store holds (None when it holds none):
+        one backbone configuration has one width, and a shard of another (written before
+        :meth:`add` refused one) is ignored, whatever its name sorts as."""
+        rows_by_width = {}
         for shard in self._shards():
             try:
                 embeddings = _load(shard + ".emb.npy", mmap_mode="r")
             except _DamagedShard:
                 continue
             if embeddings is not None and embeddings.ndim == 2:
-                return embeddings.shape[1]
-        return None
+                rows_by_width[embeddings.shape[1]] = rows_by_width.get(embeddings.shape[1], 0) + len(embeddings)
+        return max(rows_by_width, key=rows_by_width.get) if rows_by_width else None
 
     def add(self, keys, embeddings):
         """Write a new shard with these rows (a warning, not an error, when the folder

@@ -396,6 +396,9 @@ def find_label_issues(
     _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples_per_class, multi_label,
                    num_to_remove_per_class, confident_joint)
     rank_by_kwargs = _check_rank_by_kwargs(rank_by_kwargs)
+    if rank_by_kwargs.get("adjust_pred_probs") and return_indices_ranked_by == "confidence_weighted_entropy":
+        raise ValueError("rank_by_kwargs={'adjust_pred_probs': True} does not apply to "
+                         "return_indices_ranked_by='confidence_weighted_entropy' (as in cleanlab).")
     codes, pred_probs, features = _check_evidence(labels, pred_probs, features)
     counts = np.bincount(codes, minlength=int(codes.max()) + 1 if pred_probs is None else pred_probs.shape[1])
     if num_to_remove_per_class is not None:

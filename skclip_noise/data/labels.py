@@ -318,6 +318,9 @@ def _columns_in_class_order(table, classes):
         return table
     if columns.is_unique and len(columns) == len(wanted) and wanted.isin(columns).all():
         return table[list(wanted)]
+    as_text = pd.Index([_readable(c) for c in wanted.tolist()])  # a CSV's headers: "0", "1", ... for int labels
+    if columns.is_unique and len(columns) == len(wanted) and as_text.is_unique and as_text.isin(columns).all():
+        return table[list(as_text)]
     shown = ", ".join(map(repr, list(columns)[:10])) + (", ..." if len(columns) > 10 else "")
     raise ValueError(
         f"pred_probs is a table whose columns ({shown}) are not the classes "
@@ -340,9 +343,9 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
         When given, the number of rows it must have.
     classes : array-like, default=None
         When given, the classes its columns stand for, in order: one column each. A
-        DataFrame whose columns are named by these classes is then read by name, in any
-        order; one with other column names than ``0 .. n_classes - 1`` (read by
-        position) is refused.
+        DataFrame whose columns are named by these classes (or by their text, as a CSV's
+        header has them) is then read by name, in any order; one with other column names
+        than ``0 .. n_classes - 1`` (read by position) is refused.
 
     Returns
     -------

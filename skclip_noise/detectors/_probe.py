@@ -27,7 +27,7 @@ def check_Cs(Cs):
     >>> check_Cs([0.1, 1])
     (0.1, 1.0)
     """
-    values = np.asarray(Cs) if isinstance(Cs, (list, tuple, np.ndarray)) else np.asarray([])
+    values = np.asarray([]) if isinstance(Cs, (str, bytes)) else np.asarray(Cs)
     if values.dtype.kind not in "iuf" or values.ndim != 1 or values.size == 0 \
             or not (np.isfinite(values).all() and (values > 0).all()):
         raise ValueError(f"Cs must be a non-empty sequence of positive numbers; got {Cs!r}.")

@@ -322,6 +322,12 @@ class DualPromptDetector(BaseNoiseDetector):
         else:
             check_image_size(backbone, self.image_size, owner="DualPromptDetector", spec=self.backbone)
 
+    def _check_fitted_width(self, X_checked, backbone):
+        """After fit: features of another width than the tower's are refused (the image size
+        was checked at fit)."""
+        if X_checked.kind == "features":
+            check_feature_width(X_checked.data.shape[1], backbone, owner="DualPromptDetector", spec=self.backbone)
+
     def _inputs(self, X_checked, device=None):
         if self.tuning == "frozen":
             features = self._features(X_checked, None if device is None else str(device))
@@ -415,7 +421,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         model, backbone, device = self._fitted_model()
-        self._preflight(X_checked, backbone)
+        self._check_fitted_width(X_checked, backbone)
         return self._evaluate(model, self._inputs(X_checked, device), backbone, codes, device)
 
     def predict(self, X):
@@ -437,6 +443,6 @@ class DualPromptDetector(BaseNoiseDetector):
         check_is_fitted(self, "prompt_state_")
         X_checked = self._check_X(X, reset=False)
         model, backbone, device = self._fitted_model()
-        self._preflight(X_checked, backbone)
+        self._check_fitted_width(X_checked, backbone)
         s_pos, _ = self._positive_and_negative_logits(model, self._inputs(X_checked, device), backbone, device)
         return s_pos.softmax(dim=1).numpy().astype(np.float64)

@@ -239,6 +239,9 @@ def confident_learning_mask(
     """
     _check_filter_options(filter_by, rank_by, frac_noise, min_per_class)
     check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint)
+    if frac_noise != 1 and filter_by in LOW_SCORE_FILTERS:
+        warnings.warn(f"frac_noise is ignored with filter_by={filter_by!r}: it flags as many samples as "
+                      "confident learning counts (as in cleanlab).", UserWarning, stacklevel=2)
     codes, probs = check_inputs(labels, pred_probs)
     n_samples, n_classes = probs.shape
     rows = np.arange(n_samples)
