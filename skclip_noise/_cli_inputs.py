@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -50,6 +51,14 @@ def read_detect_input(path):
         alone = groups < 0  # an empty cell
         groups[alone] = groups.max() + 1 + np.arange(alone.sum())
     paths = np.asarray(_resolved_paths(table["path"], path), dtype=object)
+    repeated = pd.Series([os.path.normpath(p) for p in paths]).duplicated(keep=False).to_numpy()
+    if repeated.any():
+        lines = np.flatnonzero(repeated)[:_SHOWN] + 2
+        warnings.warn(
+            f"{path!r} lists {int(repeated.sum())} rows whose image appears more than once (lines "
+            f"{lines.tolist()}); copies of one image are judged as one, so keep one row per image.",
+            UserWarning, stacklevel=2,
+        )
     return paths, _labels_as_written(table["label"].to_numpy(dtype=object)), groups
 
 

@@ -498,8 +498,31 @@ def main(argv=None):
         OfflineWeightsUnavailableError,
     ) as exc:
         message = " ".join(str(getattr(exc, "cli_message", None) or exc).split())  # one line
-        print(f"skclip-noise {args.command}: error: {message}", file=sys.stderr)
+        print(f"skclip-noise {args.command}: error: {as_flags(message)}", file=sys.stderr)
         return 2
+
+
+#: The library's advice in Python's words, and the same advice as this command's flags.
+_PYTHON_TO_FLAGS = (
+    ("Lower cv or use cv=None", "Lower --cv or leave it out"),
+    ("pretrained=None", "--pretrained none"),
+    ("image_size=None", "--image-size 0"),
+    ("fit(X, y, pred_probs=...)", "--pred-probs FILE"),
+)
+
+
+def as_flags(message):
+    """``message`` with the library's Python advice worded as flags (``cv=None`` -> leave out
+    ``--cv``), where the command line has one for it.
+
+    Examples
+    --------
+    >>> as_flags("Use image_size=None (ViT towers need their native side).")
+    'Use --image-size 0 (ViT towers need their native side).'
+    """
+    for python, flags in _PYTHON_TO_FLAGS:
+        message = message.replace(python, flags)
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -234,3 +234,24 @@ def test_pretrained_folder_is_not_called_a_missing_file(tmp_path):
     message = str(info.value)
     assert "does not exist" not in message
     assert "folder" in message or "directory" in message
+
+
+# Before: the CLI printed the library's advice in Python's words ("Lower cv or use
+# cv=None", "pretrained=None"), which no flag takes. Right: the command line's flags.
+@pytest.mark.parametrize("python, flags", [
+    ("Lower cv or use cv=None.", "Lower --cv or leave it out."),
+    ("or pretrained=None for random weights.", "or --pretrained none for random weights."),
+    ("Pass pred_probs (fit(X, y, pred_probs=...)).", "Pass pred_probs (--pred-probs FILE)."),
+])
+def test_cli_words_the_library_advice_as_flags(python, flags):
+    assert cli.as_flags(python) == flags
+
+
+# Before: a CSV listing one image twice (even with two labels) was taken without a word.
+def test_detect_input_warns_about_an_image_listed_twice(tmp_path):
+    from skclip_noise._cli_inputs import read_detect_input
+
+    images = _images(tmp_path / "imgs", 3)
+    csv = _csv(tmp_path / "labels.csv", [(images[0], "cat"), (images[1], "dog"), (images[0], "dog")])
+    with pytest.warns(UserWarning, match="more than once"):
+        read_detect_input(str(csv))

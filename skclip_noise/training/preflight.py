@@ -23,10 +23,10 @@ def check_image_size(backbone, image_size, *, owner, spec):
             backbone.encode_images(probe)
     except (RuntimeError, AssertionError, ValueError) as exc:  # timm's and torchvision's ViTs assert the size
         native = backbone.preprocess_config.image_size
-        head = f"{owner}: {spec} does not accept image_size={image_size}; its native side is {native}."
-        error = ValueError(f"{head} Use image_size=None (ViT towers need their native side) or a CNN backbone.")
-        error.cli_message = f"{head} Use --image-size 0 (the native side) or a CNN --backbone."
-        raise error from exc
+        raise ValueError(
+            f"{owner}: {spec} does not accept image_size={image_size}; its native side is {native}. "
+            "Use image_size=None (ViT towers need their native side) or a CNN backbone."
+        ) from exc
 
 
 def check_feature_width(width, backbone, *, owner, spec, use="embeddings from the same CLIP"):
