@@ -85,11 +85,12 @@ class ImageEstimatorMixin:
         are checked by ``_parameter_constraints``."""
 
     def _check_X(self, X, *, reset):
-        if self._accepts_features and is_table(X):
+        feature_table = self._accepts_features and is_table(X)
+        if feature_table:
             _check_feature_names(self, X, reset=reset)  # a table's column names, as scikit-learn keeps them
         elif reset and hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        if sp.issparse(X) or (self._accepts_features and is_table(X)):
+        if sp.issparse(X) or feature_table:
             _check_rows_of_one_length(X)
             # scikit-learn's own errors for sparse, complex and empty tables; object
             # tables of numbers become numeric (NaN is left to check_image_input).

@@ -317,14 +317,13 @@ class DualPromptDetector(BaseNoiseDetector):
     def _preflight(self, X_checked, backbone):
         """Refuse, before any work, features of another width and an image size the
         tower cannot take."""
-        if X_checked.kind == "features":
-            check_feature_width(X_checked.data.shape[1], backbone, owner="DualPromptDetector", spec=self.backbone)
-        else:
+        self._check_feature_width(X_checked, backbone)
+        if X_checked.kind != "features":
             check_image_size(backbone, self.image_size, owner="DualPromptDetector", spec=self.backbone)
 
-    def _check_fitted_width(self, X_checked, backbone):
-        """After fit: features of another width than the tower's are refused (the image size
-        was checked at fit)."""
+    def _check_feature_width(self, X_checked, backbone):
+        """Refuse features of another width than the tower's embeddings; after fit the one
+        check of new samples (their image size was the fit's)."""
         if X_checked.kind == "features":
             check_feature_width(X_checked.data.shape[1], backbone, owner="DualPromptDetector", spec=self.backbone)
 
@@ -421,7 +420,7 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         model, backbone, device = self._fitted_model()
-        self._check_fitted_width(X_checked, backbone)
+        self._check_feature_width(X_checked, backbone)
         return self._evaluate(model, self._inputs(X_checked, device), backbone, codes, device)
 
     def predict(self, X):
@@ -443,6 +442,6 @@ class DualPromptDetector(BaseNoiseDetector):
         check_is_fitted(self, "prompt_state_")
         X_checked = self._check_X(X, reset=False)
         model, backbone, device = self._fitted_model()
-        self._check_fitted_width(X_checked, backbone)
+        self._check_feature_width(X_checked, backbone)
         s_pos, _ = self._positive_and_negative_logits(model, self._inputs(X_checked, device), backbone, device)
         return s_pos.softmax(dim=1).numpy().astype(np.float64)

@@ -252,7 +252,10 @@ def confident_learning_mask(
         joint = _with_diagonal_to_totals(check_confident_joint(confident_joint, counts), counts)
     elif filter_by in COUNT_FILTERS:
         joint = _calibrate(_confident_counts(codes, probs), counts)
-    scores = probs[rows, codes].astype(np.float64) if rank_by == "self_confidence" else _normalized_margin(codes, probs)
+    # The "low_*" rules rank by the score they are named after (and lift by it for min_per_class).
+    score_name = filter_by[len("low_"):] if filter_by in LOW_SCORE_FILTERS else rank_by
+    scores = probs[rows, codes].astype(np.float64) if score_name == "self_confidence" else \
+        _normalized_margin(codes, probs)
     given_is_predicted = probs[rows, codes] >= probs.max(axis=1)
 
     if filter_by == "predicted_neq_given":
@@ -280,8 +283,6 @@ def confident_learning_mask(
         flagged = lowest_per_group(flagged, codes, scores, np.round(frac_noise * n_flagged).astype(np.int64))
     if filter_by in LOW_SCORE_FILTERS:  # cleanlab's num_label_issues: the confident off-diagonals not predicted
         n_issues = int((flagged & ~given_is_predicted).sum())
-        scores = probs[rows, codes].astype(np.float64) if filter_by == "low_self_confidence" else \
-            _normalized_margin(codes, probs)
         flagged = np.zeros(n_samples, dtype=bool)
         flagged[np.argsort(scores, kind="stable")[:n_issues]] = True
     elif keep_predicted:
