@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, Options, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 
 __all__ = [
     "SHARED_CONSTRAINTS",
@@ -56,7 +62,21 @@ unit_interval = Interval(Real, 0, 1, closed="both")
 positive_real = Interval(Real, 0, None, closed="neither")
 non_negative_real = Interval(Real, 0, None, closed="left")
 
-_PATH = [str, os.PathLike, None]
+class _NonEmptyPath(Options):
+    """A str or path-like that names something: ``""`` would mean the current folder.
+    (An ``Options`` only because scikit-learn's validation takes no other constraint class.)"""
+
+    def __init__(self):
+        super().__init__((str, os.PathLike), set())
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, (str, os.PathLike)) and os.fspath(val) != ""
+
+    def __str__(self):
+        return "a non-empty str or path-like"
+
+
+_PATH = [_NonEmptyPath(), None]
 
 #: The constraint of every parameter that means the same thing in several estimators.
 SHARED_CONSTRAINTS = {

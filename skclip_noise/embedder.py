@@ -130,6 +130,9 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "mixed_precision", "cache_dir", "skip_unreadable", "verbose",
         normalize=["boolean"],
     )
+    #: The estimator named in errors about these parameters (an estimator that embeds with
+    #: an ImageEmbedder of its own parameters puts its own name here).
+    _owner = "ImageEmbedder"
 
     def __init__(
         self,
@@ -185,7 +188,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         device = resolve_device(self.device)
         autocast_dtype(device, self.mixed_precision)  # validates the value
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
-        check_image_size(backbone, self.image_size, owner="ImageEmbedder", spec=self.backbone)
+        check_image_size(backbone, self.image_size, owner=self._owner, spec=self.backbone)
         self.device_ = str(device)
         self.embedding_dim_ = backbone.feature_dim
         self._weights_key = backbone.weights_key  # checked where the backbone is reloaded

@@ -255,3 +255,30 @@ def test_detect_input_warns_about_an_image_listed_twice(tmp_path):
     csv = _csv(tmp_path / "labels.csv", [(images[0], "cat"), (images[1], "dog"), (images[0], "dog")])
     with pytest.warns(UserWarning, match="more than once"):
         read_detect_input(str(csv))
+
+
+@pytest.mark.parametrize("pretrained", [0, 1, 1.5])
+def test_load_backbone_refuses_a_number_for_pretrained(pretrained):
+    """pretrained=0 equalled False and loaded random weights without a word; 1 equalled True."""
+    from skclip_noise.backbones import load_backbone
+
+    with pytest.raises(TypeError, match="pretrained must be None, True/False"):
+        load_backbone("open_clip:skclip-tiny", pretrained=pretrained)
+
+
+def test_embedder_refuses_an_empty_cache_dir(tmp_path, monkeypatch):
+    """cache_dir="" wrote the embedding cache into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    embedder = ImageEmbedder("open_clip:skclip-tiny", pretrained=None, cache_dir="")
+    with pytest.raises(ValueError, match="'cache_dir' parameter of ImageEmbedder must be a non-empty str"):
+        embedder.fit_transform(np.zeros((2, 32, 32, 3), np.uint8))
+    assert not os.listdir(tmp_path)
+
+
+def test_an_estimator_embedding_with_its_own_image_size_names_itself():
+    """TurnClassifier(image_size=64) on a 32-px ViT said "ImageEmbedder: ...", a class the user never made."""
+    from skclip_noise import TurnClassifier
+
+    classifier = TurnClassifier("open_clip:skclip-tiny", pretrained=None, image_size=64, device="cpu")
+    with pytest.raises(ValueError, match="^TurnClassifier: open_clip:skclip-tiny does not accept image_size=64"):
+        classifier.fit(np.zeros((8, 32, 32, 3), np.uint8), np.r_[[0] * 4, [1] * 4])

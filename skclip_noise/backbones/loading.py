@@ -26,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -212,6 +214,7 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
     48
     """
     parsed = parse_backbone_spec(spec)
+    pretrained = _checked_pretrained(pretrained)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {precision!r}.")
     device = torch.device(device)
@@ -235,6 +238,19 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
         return backbone
+
+
+def _checked_pretrained(pretrained):
+    """``pretrained`` with numpy's booleans as Python's; refused when it is no weights
+    choice (``0`` would otherwise equal ``False``, random weights, and ``1`` ``True``)."""
+    if isinstance(pretrained, np.bool_):
+        return bool(pretrained)
+    if pretrained is None or isinstance(pretrained, (bool, str, os.PathLike)):
+        return pretrained
+    raise TypeError(
+        f"pretrained must be None, True/False, a weights name or a checkpoint path; got "
+        f"{pretrained!r} ({type(pretrained).__name__}). Pass pretrained=None for random weights."
+    )
 
 
 def _load_open_clip(spec, pretrained):

@@ -159,7 +159,9 @@ class ImageEstimatorMixin:
             verbose=self.verbose,
         )
         settings.update(overrides)
-        return ImageEmbedder(self.backbone, self.pretrained, **settings)
+        embedder = ImageEmbedder(self.backbone, self.pretrained, **settings)
+        embedder._owner = type(self).__name__  # its errors name the estimator whose parameters they are
+        return embedder
 
     @property
     def _embeds_frozen(self):
