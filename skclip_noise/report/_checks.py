@@ -7,6 +7,8 @@ with messages that say what to pass instead.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,11 @@ from .._detector_inputs import is_detector as _is_detector
 
 __all__ = [
     "_check_label_issues",
+    "_check_label_quality",
+    "_check_page_path",
+    "_check_sizes",
+    "_check_switches",
+    "_check_unique_samples",
     "_check_proba",
     "_check_suggestion_confidence",
     "_check_threshold",
@@ -25,8 +32,15 @@ __all__ = [
 ]
 
 
+def _floats(values, name):
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric; got {np.asarray(values, dtype=object).ravel()[:3].tolist()!r}...") from exc
+
+
 def _check_proba(clean_proba, name="clean_proba"):
-    proba = np.asarray(clean_proba, dtype=np.float64)
+    proba = _floats(clean_proba, name)
     if proba.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one score per sample); got shape {proba.shape}.")
     if proba.shape[0] == 0:
@@ -55,7 +69,10 @@ def _check_truth(is_noisy, n_samples, name="is_noisy"):
 def _check_threshold(threshold):
     if threshold is None:
         return None
-    threshold = float(threshold)
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"threshold must be a number in [0, 1] or None; got {threshold!r}.") from exc
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1] or None; got {threshold!r}.")
     return threshold
@@ -66,6 +83,12 @@ def _resolve_labels(y, classes, n_samples):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
+    missing = np.flatnonzero(pd.isna(y))
+    if missing.size:
+        raise ValueError(
+            f"y holds {missing.size} missing label(s) (None or NaN), e.g. at position {missing[0]}; "
+            "pass the given label of every sample."
+        )
     if y.shape[0] != n_samples:
         raise ValueError(
             f"y has {y.shape[0]} labels but there are {n_samples} scores; pass one label per sample."
@@ -119,3 +142,66 @@ def _check_suggestion_confidence(label_issues):
             f"[{known.min():.3g}, {known.max():.3g}]."
         )
     return confidence
+
+
+def _check_label_quality(label_issues):
+    """The ``label_quality`` column as floats in [0, 1] (NaN: no score)."""
+    try:
+        quality = pd.to_numeric(label_issues["label_quality"]).to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("label_issues['label_quality'] must be numeric (a score in [0, 1] per sample).") from exc
+    known = quality[~np.isnan(quality)]
+    if known.size and (known.min() < 0 or known.max() > 1):
+        raise ValueError(
+            "label_issues['label_quality'] must hold scores in [0, 1]; got "
+            f"[{known.min():.3g}, {known.max():.3g}]."
+        )
+    return quality
+
+
+def _whole_number(value, name, minimum, rule):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be {rule}; got {value!r}.")
+    try:
+        whole = int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be {rule}; got {value!r}.") from exc
+    if whole != value or whole < minimum:
+        raise ValueError(f"{name} must be {rule}; got {value!r}.")
+    return whole
+
+
+def _check_sizes(max_items, thumbnail_size):
+    if max_items is not None:
+        max_items = _whole_number(max_items, "max_items", 0, "a non-negative int or None")
+    thumbnail_size = _whole_number(thumbnail_size, "thumbnail_size", 8, "an int from 8 to 4096")
+    if thumbnail_size > 4096:  # an 8x8 image enlarged past it takes gigabytes
+        raise ValueError(f"thumbnail_size must be an int from 8 to 4096; got {thumbnail_size!r}.")
+    return max_items, thumbnail_size
+
+
+def _check_switches(**switches):
+    """Refuse a switch that is no bool: ``review="no"`` would be true."""
+    for name, value in switches.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {value!r}.")
+
+
+def _check_unique_samples(label_issues):
+    """The review names each card by its index label: two cards of one label would share a decision."""
+    if not label_issues.index.is_unique:
+        repeated = label_issues.index[label_issues.index.duplicated()][0]
+        raise ValueError(
+            f"label_issues' index repeats sample ids (e.g. {repeated!r}), and the review keeps one "
+            "decision per id; fit on data with a unique index (e.g. X.reset_index(drop=True)), or "
+            "pass review=False for a page without review."
+        )
+
+
+def _check_page_path(path):
+    """Refuse a page path whose folder does not exist, before any image is read."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path: the folder {folder!r} does not exist; create it, or pass another path.")

@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from .._detector_inputs import issue_flags
-from ._checks import _check_label_issues, _check_suggestion_confidence, _is_detector
+from ._checks import (
+    _check_label_issues,
+    _check_label_quality,
+    _check_page_path,
+    _check_sizes,
+    _check_suggestion_confidence,
+    _check_switches,
+    _check_unique_samples,
+    _is_detector,
+)
 from ._page_style import _CSS
 from ._quality import (
     _QUALITY_LEGEND,
@@ -42,15 +51,16 @@ def _text(value):
     """Escaped display text of a label or index value."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "&mdash;"
-    if isinstance(value, (np.generic,)):
-        value = value.item()
-    return html.escape(str(value), quote=True)
+    return html.escape(_raw(value), quote=True)
 
 
 def _raw(value):
-    """A label or index value as plain text (the form ``decisions.csv`` holds)."""
+    """A label or index value as plain text (the form ``decisions.csv`` holds); byte
+    labels decoded, as the detectors read them."""
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
@@ -75,29 +85,36 @@ def _review_classes(detector, classes, label_issues):
     return [_raw(value) for value in classes]
 
 
-def _check_sizes(max_items, thumbnail_size):
-    if max_items is not None:
-        if isinstance(max_items, bool) or int(max_items) != max_items or max_items < 0:
-            raise ValueError(f"max_items must be a non-negative int or None; got {max_items!r}.")
-        max_items = int(max_items)
-    if isinstance(thumbnail_size, bool) or int(thumbnail_size) != thumbnail_size or thumbnail_size < 8:
-        raise ValueError(f"thumbnail_size must be an int >= 8; got {thumbnail_size!r}.")
-    return max_items, int(thumbnail_size)
-
-
-def _image_reader(X, n_rows):
-    """A reader of the images of ``X`` and, for image files, their paths."""
+def _image_reader(X, index):
+    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows) and,
+    for image files, their paths."""
     from ..data.inputs import ImageDataset, check_image_input
 
-    image_input = check_image_input(X, check_paths=False)
-    if image_input.kind == "features":  # pragma: no cover - check_image_input refuses
-        raise ValueError("X must hold images, not features; pass X=None to omit thumbnails.")
-    if image_input.n_samples != n_rows:
+    image_input = check_image_input(_by_sample(X, index), allow_features=True, check_paths=False)
+    if image_input.kind == "features":
+        raise ValueError("X holds features, not images; pass X=None for cards without thumbnails.")
+    if image_input.n_samples != len(index):
         raise ValueError(
             f"X has {image_input.n_samples} samples but label_issues has "
-            f"{n_rows} rows; pass the X the detector was fitted on."
+            f"{len(index)} rows; pass the X the detector was fitted on."
         )
     return ImageDataset(image_input), image_input.data if image_input.kind == "paths" else None
+
+
+def _by_sample(X, index):
+    """A pandas ``X`` in the order of label_issues' ``index`` where both name the samples
+    (a table sorted after the fit); by position where label_issues has the default index
+    (a detector fitted on an array); refused where the two name other samples."""
+    if not isinstance(X, (pd.Series, pd.DataFrame)) or X.index.equals(index):
+        return X
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return X
+    if len(X.index) == len(index) and X.index.is_unique and index.is_unique and index.isin(X.index).all():
+        return X.loc[index]
+    raise ValueError(
+        "X's index names other samples than label_issues' index; pass the X the detector was "
+        "fitted on (or X.to_numpy() to match the rows by position)."
+    )
 
 
 def _transition_html(matrix, names):
@@ -277,6 +294,7 @@ def label_issues_html(
     [('30.1%', '4.1e-09'), ('62.5%', '3.2e-05')]
     """
     detector = label_issues if _is_detector(label_issues) else None
+    _check_switches(only_issues=only_issues, review=review)
     label_issues = _check_label_issues(label_issues, only_issues)
     max_items, thumbnail_size = _check_sizes(max_items, thumbnail_size)
     if noise_transition is None and getattr(detector, "noise_transition_", None) is not None:
@@ -285,11 +303,14 @@ def label_issues_html(
         *_resolve_transition(noise_transition, classes)
     )
     confidence = _check_suggestion_confidence(label_issues)
-    reader, paths = (None, None) if X is None else _image_reader(X, len(label_issues))
+    quality = _check_label_quality(label_issues)
+    if review:
+        _check_unique_samples(label_issues)
+    _check_page_path(path)
+    reader, paths = (None, None) if X is None else _image_reader(X, label_issues.index)
     review_classes = _review_classes(detector, classes, label_issues) if review else None
 
     n_samples = len(label_issues)
-    quality = pd.to_numeric(label_issues["label_quality"], errors="coerce").to_numpy(dtype=np.float64)
     if "is_label_issue" in label_issues.columns:
         flagged = issue_flags(label_issues)
     else:
@@ -413,6 +434,8 @@ def label_issues_html(
         body = grouped_cards(cards, types[order], n_disputed)
     elif cards:
         body = '<div class="grid">' + "".join(cards) + "</div>"
+    elif n_candidates:
+        body = f'<div class="empty">None of the {n_candidates:,} {what} shown (max_items={max_items}).</div>'
     else:
         body = (f'<div class="empty">No {what} to show'
                 f'{" &mdash; no label was flagged as wrong" if only_issues else ""}.</div>')
@@ -423,7 +446,8 @@ def label_issues_html(
     card_min = max(thumbnail_size + 40, 210)
     toolbar = script = body_key = review_css = ""
     if review and cards:
-        key = report_key(title, label_issues.index, label_issues["given_label"] if given is not None else [])
+        given_labels = label_issues["given_label"] if given is not None else [None] * n_samples
+        key = report_key(title, label_issues.index, given_labels)
         body_key, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
         kinds = [kind for kind, _, _ in SECTIONS if types is not None and (types[order] == kind).any()]
         toolbar = review_toolbar(review_classes, kinds)

@@ -13,6 +13,7 @@ with the non-interactive Agg backend.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._checks import (
     _check_proba,
@@ -43,6 +44,11 @@ __all__ = [
 _CLEAN_COLOUR = "#0072B2"
 _NOISY_COLOUR = "#E69F00"
 _UNKNOWN_COLOUR = "#5B7083"
+
+
+def _literal(name):
+    """A class name as matplotlib shows it as written: two dollar signs would start mathtext."""
+    return name.replace("$", r"\$")
 
 
 # -------------------------------------------------------------- clean probability
@@ -127,6 +133,11 @@ def plot_clean_proba(
     truth = None if is_noisy is None else _check_truth(is_noisy, proba.shape[0])
     threshold = _check_threshold(threshold)
     edges = np.histogram_bin_edges(proba, bins=bins, range=(0.0, 1.0))
+    if edges[0] > proba.min() or edges[-1] < proba.max():
+        raise ValueError(
+            f"bins must cover the scores, [{proba.min():.3g}, {proba.max():.3g}]; its edges span "
+            f"[{edges[0]:.3g}, {edges[-1]:.3g}]. Pass a number of bins, or edges from 0 to 1."
+        )
 
     rows = [("all samples", np.ones(proba.shape[0], dtype=bool))] if len(classes) > 1 else []
     rows += [(name, y == label) for name, label in zip(names, classes.tolist())]
@@ -165,7 +176,7 @@ def plot_clean_proba(
     if threshold is not None:
         ax.axvline(threshold, color="0.25", linestyle="--", linewidth=1,
                    label=f"threshold {threshold:g}")
-    ax.set_yticks(np.arange(n_rows)[::-1] + height / 2, [name for name, _ in rows])
+    ax.set_yticks(np.arange(n_rows)[::-1] + height / 2, [_literal(name) for name, _ in rows])
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-0.1, n_rows)
     ax.set_xlim(edges[0], edges[-1])
@@ -376,18 +387,23 @@ def detection_summary_figure(
     """
     import matplotlib.pyplot as plt
 
-    n_rows = 2 + (len(np.unique(np.asarray(y))) if y is not None else
+    n_rows = 2 + (len(pd.unique(np.asarray(y, dtype=object).ravel())) if y is not None else
                   len(getattr(clean_proba, "classes_", [])))
     height = max(4.5, 1.2 + 0.45 * n_rows)
     if is_noisy is None:
         fig, ax = plt.subplots(figsize=figsize or (7.0, height), layout="constrained")
-        plot_clean_proba(clean_proba, y, classes=classes, ax=ax, bins=bins, threshold=threshold)
-        return fig
-    fig, (left, right) = plt.subplots(1, 2, figsize=figsize or (13.0, height),
-                                      layout="constrained", width_ratios=(1.25, 1.0))
-    plot_clean_proba(clean_proba, y, is_noisy=is_noisy, classes=classes, ax=left, bins=bins,
-                     threshold=threshold)
-    plot_selection_precision_recall(clean_proba, is_noisy, threshold=threshold, ax=right)
+        axes = (ax, None)
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=figsize or (13.0, height),
+                                 layout="constrained", width_ratios=(1.25, 1.0))
+    try:
+        plot_clean_proba(clean_proba, y, is_noisy=is_noisy, classes=classes, ax=axes[0], bins=bins,
+                         threshold=threshold)
+        if is_noisy is not None:
+            plot_selection_precision_recall(clean_proba, is_noisy, threshold=threshold, ax=axes[1])
+    except Exception:
+        plt.close(fig)  # bad input leaves no figure open in pyplot
+        raise
     return fig
 
 
@@ -468,6 +484,7 @@ def plot_noise_transition(matrix, classes=None, *, ax=None, title="Estimated lab
             ax.text(column, row, _cell_text(value), ha="center", va="center", fontsize=fontsize,
                     color="white" if _text_on_dark(value) else "#1f2933")
     long_names = max(len(name) for name in names) > 3
+    names = [_literal(name) for name in names]
     ax.set_xticks(np.arange(n_classes), names, rotation=45 if long_names else 0,
                   ha="right" if long_names else "center", rotation_mode="anchor")
     ax.set_yticks(np.arange(n_classes), names)
