@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_feature_names, check_array
 
 from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import ImageDataset, ImageInput, check_image_input
-from ..data.labels import LabelEncoding, check_labels
+from ..data.labels import LabelEncoding, check_distinct_prompts, check_labels
 from ..embedder import ImageEmbedder
 from ..training.checkpoint import check_checkpoint_random_state
 from ..training.device import fitted_device
@@ -138,6 +138,8 @@ class ImageEstimatorMixin:
                 f"{type(self).__name__} builds text prompts from class names: pass string labels "
                 "or class_names=[...] (one per class, in sorted label order)."
             )
+        if self._needs_class_names:
+            check_distinct_prompts(encoding.class_names)
         self._check_params(X_checked, encoding)
         self.classes_ = encoding.classes
         self.class_names_ = list(encoding.class_names)

@@ -11,7 +11,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["LabelEncoding", "check_label_codes", "check_labels", "check_pred_probs", "check_proba_array"]
+__all__ = [
+    "LabelEncoding",
+    "check_distinct_prompts",
+    "check_label_codes",
+    "check_labels",
+    "check_pred_probs",
+    "check_proba_array",
+]
 
 #: How far a row of probabilities may sum from 1 (float32 softmax outputs).
 ROW_SUM_TOLERANCE = 1e-3
@@ -167,6 +174,32 @@ class LabelEncoding:
     def decode(self, codes):
         """Labels of integer codes."""
         return self.classes[np.asarray(codes)]
+
+
+def check_distinct_prompts(class_names):
+    """Refuse class names that give two classes one text prompt: the prompts write an
+    underscore as a space, and CLIP's tokenizer lower-cases and collapses spaces, so
+    ``"big_cat"`` and ``"Big cat"`` would get one text embedding and every sample of the two
+    an even split between them.
+
+    Examples
+    --------
+    >>> check_distinct_prompts(["cat", "dog"])
+    >>> check_distinct_prompts(["big_cat", "Big cat"])
+    Traceback (most recent call last):
+    ...
+    ValueError: classes 'big_cat' and 'Big cat' get the same text prompt ...
+    """
+    seen = {}
+    for name in class_names:
+        prompt_form = " ".join(str(name).replace("_", " ").split()).casefold()
+        if prompt_form in seen:
+            raise ValueError(
+                f"classes {seen[prompt_form]!r} and {name!r} get the same text prompt (prompts write '_' as a "
+                "space, and CLIP reads text in lower case), so they could not be told apart. Give each class "
+                "a name of its own with class_names=[...] (or merge the labels first)."
+            )
+        seen[prompt_form] = name
 
 
 def _warn_about_spelling_variants(classes):

@@ -153,10 +153,10 @@ def check_templates(templates):
         if not isinstance(template, str) or "{}" not in template:
             return False
         try:
-            template.format("name")
+            prompt = template.format("\x00")
         except (IndexError, KeyError, ValueError):  # another field, e.g. "{x}" or "{0} {1}"
             return False
-        return True
+        return "\x00" in prompt  # "{{}}" holds "{}" but writes no class name
 
     if not listed or not all(usable(t) for t in listed):
         raise ValueError(

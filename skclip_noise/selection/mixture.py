@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from ..data.labels import check_label_codes
+
 __all__ = [
     "LossMixture",
     "fit_loss_mixtures",
@@ -34,10 +36,9 @@ def _check_loss(loss, codes=None):
         raise ValueError("loss contains NaN or infinite values; the model that produced it diverged.")
     if codes is None:
         return loss, None
-    codes = np.asarray(codes)
-    if codes.shape != loss.shape:
-        raise ValueError(f"loss and codes must be 1-D of the same length; got {loss.shape} and {codes.shape}.")
-    return loss, codes
+    if np.shape(codes) != loss.shape:
+        raise ValueError(f"loss and codes must be 1-D of the same length; got {loss.shape} and {np.shape(codes)}.")
+    return loss, check_label_codes(codes, name="codes")
 
 
 class LossMixture:
@@ -46,7 +47,10 @@ class LossMixture:
     The settings are DivideMix's ``eval_train``: ``max_iter=10``, ``tol=1e-2``,
     ``reg_covar=5e-4``. The clean probability of a loss is the posterior of the
     component with the lower mean. A group of one sample, or of equal losses, has
-    nothing to separate: its posterior is 1.
+    nothing to separate: its posterior is 1. A loss outside the fitted losses' range
+    (a new pair's) is judged as the nearest end of it: beyond a tight high-loss
+    component the wider one's density would win again, and a pair worse than every
+    noisy one would be called clean.
 
     Parameters
     ----------
@@ -77,7 +81,7 @@ class LossMixture:
             self.clean_component = int(np.argmin(self.gmm.means_[:, 0]))
 
     def _normalise(self, loss):
-        return (loss - self.low) / max(self.high - self.low, 1e-12)
+        return np.clip((loss - self.low) / max(self.high - self.low, 1e-12), 0.0, 1.0)
 
     def clean_posterior(self, loss):
         """Posterior of the low-loss component for each loss (normalised like the fit's)."""

@@ -43,6 +43,8 @@ def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_worke
     A shuffled (training) loader under ``torchrun`` gives each rank its share of every
     global batch of ``batch_size`` (:mod:`skclip_noise.training.distributed`).
     """
+    # numpy integers (a grid search's np.arange) pass the parameter checks; torch takes only int.
+    batch_size, num_workers = int(batch_size), int(num_workers)
     if shuffle and distributed.is_distributed():
         n_ranks = distributed.world_size()
         if batch_size < n_ranks:
