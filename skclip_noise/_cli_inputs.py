@@ -17,18 +17,28 @@ _PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
 _SHOWN = 5
 
 
-def read_detect_input(path):
+#: The files of a ``detect`` output folder: a subfolder of INPUT holding them is no class.
+REPORT_FILES = ("label_issues.csv", "report.html")
+
+
+def read_detect_input(path, exclude=()):
     """X (paths), y (labels) and groups from an image folder or a CSV of path,label.
 
     ``groups`` holds the CSV's optional ``group`` column as int ids (an empty cell: a
-    group of its own), or None (a folder, or no such column).
+    group of its own), or None (a folder, or no such column). A folder INPUT leaves out
+    the folders ``exclude`` names (the command's own output and cache folders) and its
+    subfolders that hold a report (:data:`REPORT_FILES`, an earlier run's output, whose
+    thumbnails would be read as a class), so ``detect`` and ``apply`` list the same images.
     """
     import pandas as pd
 
     from .datasets import load_image_folder
 
     if os.path.isdir(path):
-        return (*load_image_folder(path), None)
+        with os.scandir(path) as entries:
+            reports = [entry.path for entry in entries if entry.is_dir()
+                       and all(os.path.isfile(os.path.join(entry.path, name)) for name in REPORT_FILES)]
+        return (*load_image_folder(path, exclude=[folder for folder in exclude if folder] + reports), None)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
     # Cells as text: "01" and "1" stay two labels and "None" or "NA" is a label, not a missing cell.

@@ -324,13 +324,14 @@ def check_output_dir(path, flag="--output-dir"):
         ) from exc
 
 
-def check_images_readable(paths, *, show=5):
+def check_images_readable(paths, *, show=5, in_folder=False):
     """Check every image file once, before any work; one ``ValueError`` naming the files
     that cannot be read.
 
     The check reads each file's header and structure (PIL's ``verify()``) and decodes
     in full only a JPEG that does not end like a complete one, so a JPEG cut short is
     named here too (:func:`skclip_noise.data.decoding.quick_check_image_file`).
+    ``in_folder``: the paths were listed from an image folder, not read from a CSV.
     """
     from .data.decoding import quick_check_image_file, warn_if_truncated_images_accepted
 
@@ -338,9 +339,11 @@ def check_images_readable(paths, *, show=5):
     missing = [str(path) for path in paths if not os.path.isfile(path)]
     if missing:
         more = f" and {len(missing) - show} more" if len(missing) > show else ""
+        fix = ("Remove the broken links (or restore the files they point to)" if in_folder else
+               "Fix the paths (relative ones are read from the CSV's folder)")
         raise ValueError(
             f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
-            f"Fix the paths (relative ones are read from the CSV's folder) and run again, {skip}."
+            f"{fix} and run again, {skip}."
         )
     warn_if_truncated_images_accepted()
     bad = []
@@ -403,12 +406,12 @@ def run_demo(args):
 
 def run_detect(args):
     check_flag_values(args)
-    X, y, groups = read_detect_input(args.input)
+    X, y, groups = read_detect_input(args.input, exclude=(args.output_dir, args.cache_dir))
     pred_probs = None
     if args.pred_probs is not None and args.detector in FLAG_DETECTORS["pred_probs"]:  # else warned as unused
         pred_probs = read_pred_probs(args.pred_probs, X, y)
     if not args.skip_unreadable:
-        check_images_readable(X)
+        check_images_readable(X, in_folder=os.path.isdir(args.input))
     _check_outputs(args)
     warn_unused_flags(args)
     if groups is not None and args.detector != "consensus":
@@ -508,6 +511,8 @@ _PYTHON_TO_FLAGS = (
     ("pretrained=None", "--pretrained none"),
     ("image_size=None", "--image-size 0"),
     ("fit(X, y, pred_probs=...)", "--pred-probs FILE"),
+    ("Lower cv", "Lower --cv"),
+    ("listed in unreadable_", "listed in unreadable.csv of --output-dir"),
 )
 
 

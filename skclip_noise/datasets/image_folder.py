@@ -60,7 +60,7 @@ def _is_hidden(name):
     return name.startswith(".")
 
 
-def load_image_folder(root, *, extensions=None):
+def load_image_folder(root, *, extensions=None, exclude=()):
     """List the images of a ``root/<class>/<image>`` folder with their labels.
 
     Every visible subfolder of ``root`` is a class, named after the folder; the
@@ -84,6 +84,9 @@ def load_image_folder(root, *, extensions=None):
         case-insensitively. None means :data:`IMAGE_EXTENSIONS`: ``.jpg``,
         ``.jpeg``, ``.png``, ``.bmp``, ``.gif``, ``.tif``, ``.tiff``, ``.webp``,
         ``.ppm`` and ``.pgm``.
+    exclude : iterable of str or path-like, default=()
+        Folders to leave out wherever they are below ``root`` (e.g. an output folder
+        inside it, whose thumbnails would otherwise be read as a class).
 
     Returns
     -------
@@ -108,7 +111,8 @@ def load_image_folder(root, *, extensions=None):
     Warns
     -----
     UserWarning
-        When some class subfolders hold no image; those classes are left out.
+        When some class subfolders hold no image; those classes are left out. When a
+        folder below ``root`` cannot be listed (no permission); its images are left out.
 
     See Also
     --------
@@ -143,9 +147,10 @@ def load_image_folder(root, *, extensions=None):
     if not os.path.isdir(root):
         raise NotADirectoryError(f"Image folder {root!r} is not a folder.")
 
+    excluded = {os.path.realpath(os.fspath(folder)) for folder in exclude}
     with os.scandir(root) as entries:
         visible = [e for e in entries if not _is_hidden(e.name)]
-    classes = sorted(e.name for e in visible if e.is_dir())
+    classes = sorted(e.name for e in visible if e.is_dir() and os.path.realpath(e.path) not in excluded)
     if not classes:
         loose = sum(
             1 for e in visible if e.is_file() and os.path.splitext(e.name)[1].lower() in exts
@@ -162,14 +167,17 @@ def load_image_folder(root, *, extensions=None):
         )
 
     names = _class_names_of(root, classes)
-    paths, labels, empty = [], [], []
+    # A linked folder is read once, in its own class: a link back up the tree (to root or to
+    # another class) would list other classes' images under this one, or loop.
+    elsewhere = excluded | {os.path.realpath(root)} | {os.path.realpath(os.path.join(root, c)) for c in classes}
+    paths, labels, empty, unlisted = [], [], [], []
     for cls in classes:
         found, seen = [], set()
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), onerror=unlisted.append,
+                                                    followlinks=True):
             seen.add(os.path.realpath(dirpath))
-            # A linked folder is read once: a link back up the tree would loop, listing its images again.
-            dirnames[:] = [d for d in dirnames
-                           if not _is_hidden(d) and os.path.realpath(os.path.join(dirpath, d)) not in seen]
+            dirnames[:] = [d for d in dirnames if not _is_hidden(d)
+                           and os.path.realpath(os.path.join(dirpath, d)) not in seen | elsewhere]
             found.extend(
                 os.path.join(dirpath, name)
                 for name in filenames
@@ -188,9 +196,17 @@ def load_image_folder(root, *, extensions=None):
             f"No images found in the class subfolders of {root!r} (looked for the "
             f"extensions {looked_for}; pass extensions= to pick up others)."
         )
-    if empty:
-        import warnings
+    import warnings
 
+    if unlisted:
+        folders = ", ".join(repr(error.filename) for error in unlisted[:5])
+        warnings.warn(
+            f"{len(unlisted)} folder(s) below {root!r} cannot be listed ({folders}: {unlisted[0].strerror}); "
+            "their images are left out. Give read access to them, or move them out of the folder.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if empty:
         warnings.warn(
             f"{len(empty)} class subfolder(s) of {root!r} hold no image with the "
             f"extensions {looked_for} and are left out: {', '.join(empty)}.",
@@ -326,8 +342,10 @@ def make_image_folder(X, y, root, *, format="png"):
     root : str or path-like
         Folder to create. It may exist but must then be empty.
     format : str, default="png"
-        File format and extension, e.g. ``"png"``, ``"bmp"``, ``"jpeg"`` (lossy),
-        ``"tiff"``, ``"webp"``.
+        File format and extension, one that :func:`load_image_folder` reads
+        (:data:`IMAGE_EXTENSIONS`): e.g. ``"png"``, ``"bmp"``, ``"jpeg"`` (lossy),
+        ``"tiff"``, ``"webp"``. If writing fails (an image too large for the
+        format), what was written is removed and the error raised.
 
     Returns
     -------
@@ -408,6 +426,11 @@ def make_image_folder(X, y, root, *, format="png"):
     if not isinstance(format, str) or not format.strip("."):
         raise ValueError(f"format must be a file extension such as 'png'; got {format!r}.")
     ext = "." + format.lower().lstrip(".")
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(
+            f"format {format!r}: load_image_folder does not read {ext!r} files; pick one of "
+            f"{', '.join(sorted(e.lstrip('.') for e in IMAGE_EXTENSIONS))}."
+        )
     pil_format = Image.registered_extensions().get(ext)
     if pil_format is None:
         raise ValueError(f"PIL cannot write images with the extension {ext!r}.")
@@ -424,12 +447,32 @@ def make_image_folder(X, y, root, *, format="png"):
                 "empty folder only."
             )
     width = len(str(max(len(X) - 1, 0)))
-    for folder in sorted(folder_of.values()):
-        os.makedirs(os.path.join(root_str, folder), exist_ok=True)
-    if any(folder != name for name, folder in folder_of.items()):
-        _write_class_names(root_str, folder_of)
-    for i, (image, name) in enumerate(zip(X, names)):
-        Image.fromarray(np.ascontiguousarray(image)).save(
-            os.path.join(root_str, folder_of[name], f"{i:0{width}d}{ext}"), format=pil_format
-        )
+    made_root = not os.path.exists(root_str)
+    try:
+        for folder in sorted(folder_of.values()):
+            os.makedirs(os.path.join(root_str, folder), exist_ok=True)
+        if any(folder != name for name, folder in folder_of.items()):
+            _write_class_names(root_str, folder_of)
+        for i, (image, name) in enumerate(zip(X, names)):
+            Image.fromarray(np.ascontiguousarray(image)).save(
+                os.path.join(root_str, folder_of[name], f"{i:0{width}d}{ext}"), format=pil_format
+            )
+    except BaseException:
+        _remove_written(root_str, made_root)  # a retry finds root as this call found it
+        raise
     return root_str
+
+
+def _remove_written(root, made_root):
+    """Remove what :func:`make_image_folder` wrote into ``root`` (new or empty when it began)."""
+    import shutil
+
+    if made_root:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for entry in os.listdir(root):
+        path = os.path.join(root, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
