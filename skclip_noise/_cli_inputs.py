@@ -1,5 +1,6 @@
 """The command line's input files: the images and labels of ``detect`` (an image folder or
-a CSV of path,label) and the caller's out-of-sample class probabilities (``--pred-probs``)."""
+a CSV of path,label) and the caller's out-of-sample class probabilities (``--pred-probs``),
+and the checks of its files and folders before any work."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["read_detect_input", "read_pred_probs"]
+__all__ = ["check_images_readable", "check_output_dir", "read_detect_input", "read_pred_probs"]
 
 #: An integer written plainly, in ASCII digits: "7", "-12"; not "07", "+7", "7.0" or "²".
 _PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
@@ -177,3 +178,59 @@ def _listed(items):
     items = list(items)
     more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
     return ", ".join(map(repr, items[:_SHOWN])) + more
+
+
+def check_output_dir(path, flag="--output-dir"):
+    """Create ``path`` and check that files can be written there, before any work.
+
+    Raises ``ValueError`` (one line) when it is a file, or cannot be created or written.
+    """
+    import tempfile
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} is a file, not a folder; pass a folder (it is created if missing).")
+    try:
+        os.makedirs(path, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=path, prefix=".skclip-noise-write-check-")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"{flag} {path!r}: cannot write there ({reason}); pass a folder you can write to."
+        ) from exc
+
+
+def check_images_readable(paths, *, show=5, in_folder=False):
+    """Check every image file once, before any work; one ``ValueError`` naming the files
+    that cannot be read.
+
+    The check reads each file's header and structure (PIL's ``verify()``) and decodes
+    in full only a JPEG that does not end like a complete one, so a JPEG cut short is
+    named here too (:func:`skclip_noise.data.decoding.quick_check_image_file`).
+    ``in_folder``: the paths were listed from an image folder, not read from a CSV.
+    """
+    from .data.decoding import quick_check_image_file, warn_if_truncated_images_accepted
+
+    skip = "or run with --skip-unreadable to go on without them (listed in unreadable.csv)"
+    missing = [str(path) for path in paths if not os.path.isfile(path)]
+    if missing:
+        more = f" and {len(missing) - show} more" if len(missing) > show else ""
+        fix = ("Remove the broken links (or restore the files they point to)" if in_folder else
+               "Fix the paths (relative ones are read from the CSV's folder)")
+        raise ValueError(
+            f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
+            f"{fix} and run again, {skip}."
+        )
+    warn_if_truncated_images_accepted()
+    bad = []
+    for path in paths:
+        reason = quick_check_image_file(path)
+        if reason is not None:
+            bad.append(f"{path} ({reason[:80]})")
+    if bad:
+        more = f" and {len(bad) - show} more" if len(bad) > show else ""
+        raise ValueError(
+            f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
+            f"Remove or replace them (or drop their rows from the CSV) and run again, {skip}."
+        )

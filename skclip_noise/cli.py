@@ -28,7 +28,7 @@ import sys
 import time
 import warnings
 
-from ._cli_inputs import read_detect_input, read_pred_probs
+from ._cli_inputs import check_images_readable, check_output_dir, read_detect_input, read_pred_probs
 from ._cli_options import (
     FLAG_DETECTORS,
     RecordGiven,
@@ -303,62 +303,6 @@ def _disputed_to_check(detector, max_items=None):
     return drawn if len(drawn) else None
 
 
-def check_output_dir(path, flag="--output-dir"):
-    """Create ``path`` and check that files can be written there, before any work.
-
-    Raises ``ValueError`` (one line) when it is a file, or cannot be created or written.
-    """
-    import tempfile
-
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"{flag} {path!r} is a file, not a folder; pass a folder (it is created if missing).")
-    try:
-        os.makedirs(path, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=path, prefix=".skclip-noise-write-check-")
-        os.close(handle)
-        os.remove(probe)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ValueError(
-            f"{flag} {path!r}: cannot write there ({reason}); pass a folder you can write to."
-        ) from exc
-
-
-def check_images_readable(paths, *, show=5, in_folder=False):
-    """Check every image file once, before any work; one ``ValueError`` naming the files
-    that cannot be read.
-
-    The check reads each file's header and structure (PIL's ``verify()``) and decodes
-    in full only a JPEG that does not end like a complete one, so a JPEG cut short is
-    named here too (:func:`skclip_noise.data.decoding.quick_check_image_file`).
-    ``in_folder``: the paths were listed from an image folder, not read from a CSV.
-    """
-    from .data.decoding import quick_check_image_file, warn_if_truncated_images_accepted
-
-    skip = "or run with --skip-unreadable to go on without them (listed in unreadable.csv)"
-    missing = [str(path) for path in paths if not os.path.isfile(path)]
-    if missing:
-        more = f" and {len(missing) - show} more" if len(missing) > show else ""
-        fix = ("Remove the broken links (or restore the files they point to)" if in_folder else
-               "Fix the paths (relative ones are read from the CSV's folder)")
-        raise ValueError(
-            f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
-            f"{fix} and run again, {skip}."
-        )
-    warn_if_truncated_images_accepted()
-    bad = []
-    for path in paths:
-        reason = quick_check_image_file(path)
-        if reason is not None:
-            bad.append(f"{path} ({reason[:80]})")
-    if bad:
-        more = f" and {len(bad) - show} more" if len(bad) > show else ""
-        raise ValueError(
-            f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
-            f"Remove or replace them (or drop their rows from the CSV) and run again, {skip}."
-        )
-
-
 def _check_outputs(args):
     check_output_dir(args.output_dir)
     if args.cache_dir is not None:
@@ -489,6 +433,9 @@ def main(argv=None):
     """Entry point of ``skclip-noise``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in _PATH_ARGUMENTS:  # a quoted "~/..." as the shell would have read it
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, os.path.expanduser(getattr(args, name)))
     from .backbones.offline_weights import OfflineWeightsUnavailableError
     from .exceptions import PretrainedWeightsUnavailableError
 
@@ -504,6 +451,9 @@ def main(argv=None):
         print(f"skclip-noise {args.command}: error: {as_flags(message)}", file=sys.stderr)
         return 2
 
+
+#: The arguments that name files or folders.
+_PATH_ARGUMENTS = ("input", "decisions", "output", "output_dir", "cache_dir", "pred_probs")
 
 #: The library's advice in Python's words, and the same advice as this command's flags.
 _PYTHON_TO_FLAGS = (

@@ -121,7 +121,7 @@ class EmbeddingStore:
 
     def __init__(self, cache_dir, backbone_key):
         digest = hashlib.sha1(backbone_key.encode()).hexdigest()[:16]
-        self.directory = os.path.join(os.fspath(cache_dir), digest)
+        self.directory = os.path.join(os.path.expanduser(os.fspath(cache_dir)), digest)  # "~/..." as a shell reads it
         self.writable = True
         os.makedirs(self.directory, exist_ok=True)  # an OSError here: no cache at all
         info = os.path.join(self.directory, "backbone.txt")

@@ -282,3 +282,23 @@ def test_an_estimator_embedding_with_its_own_image_size_names_itself():
     classifier = TurnClassifier("open_clip:skclip-tiny", pretrained=None, image_size=64, device="cpu")
     with pytest.raises(ValueError, match="^TurnClassifier: open_clip:skclip-tiny does not accept image_size=64"):
         classifier.fit(np.zeros((8, 32, 32, 3), np.uint8), np.r_[[0] * 4, [1] * 4])
+
+
+def test_paths_starting_with_a_tilde_mean_the_home_folder(tmp_path, monkeypatch):
+    """cache_dir="~/.cache/skclip-embeddings" (as the user guide shows) made a folder named
+    "~" in the current folder, and pretrained="~/w.pt" was "does not exist"."""
+    import torch
+
+    from skclip_noise.backbones import load_backbone
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    X = np.zeros((2, 32, 32, 3), np.uint8)
+    ImageEmbedder("open_clip:skclip-tiny", pretrained=None, cache_dir="~/embeddings").fit_transform(X)
+    assert not os.listdir(work) and os.listdir(home / "embeddings")
+    import torchvision
+
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), home / "w.pt")
+    assert load_backbone("torchvision:mobilenet_v2", pretrained="~/w.pt").feature_dim == 1280

@@ -216,3 +216,16 @@ def test_make_image_folder_writes_only_what_load_image_folder_reads(tmp_path):
         return
     paths, labels = load_image_folder(root)
     assert len(paths) == 4
+
+
+def test_detect_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monkeypatch, fitted_data):
+    """--cache-dir "~/emb" (quoted, so the shell leaves it) made a folder named "~" in the
+    current folder."""
+    root = _image_folder(tmp_path / "photos")
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    with pytest.raises(_Stop):
+        cli.main(["detect", str(root), "--output-dir", "~/out", "--cache-dir", "~/emb", *TINY_FLAGS])
+    assert sorted(os.listdir(home)) == ["emb", "out"] and not os.listdir(work)

@@ -125,6 +125,7 @@ def looks_like_path(value):
     """Whether a ``pretrained`` string names a local file rather than a tag."""
     return isinstance(value, (str, os.PathLike)) and (
         os.sep in os.fspath(value)
+        or os.fspath(value).startswith("~")
         or os.fspath(value).lower().endswith(CHECKPOINT_SUFFIXES)
         or os.path.isfile(os.fspath(value))
     )

@@ -42,7 +42,7 @@ def weights_key(pretrained):
     the embedding cache is keyed by it), a folder's path with its size and modification
     time, else the value itself."""
     if looks_like_path(pretrained):
-        path = os.path.abspath(os.fspath(pretrained))
+        path = os.path.abspath(os.path.expanduser(os.fspath(pretrained)))
         if not os.path.exists(path):
             return (path,)
         stat = os.stat(path)
@@ -109,7 +109,7 @@ def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
 
 
 def check_checkpoint_path(path):
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(
             f"pretrained={path!r} is a folder; pass the checkpoint file inside it (e.g. its .pt, .bin or "

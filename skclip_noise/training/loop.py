@@ -176,7 +176,7 @@ class Trainer:
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
         self.verbose = verbose
-        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.checkpoint_path = None if checkpoint_path is None else os.path.expanduser(os.fspath(checkpoint_path))
         self.max_grad_norm = max_grad_norm
         self.description = description
         self.fingerprint = None if fingerprint is None else dict(fingerprint)
