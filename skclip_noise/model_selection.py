@@ -250,6 +250,30 @@ def _metric_name(metric):
     return getattr(metric, "__name__", repr(metric))
 
 
+def _same_value(candidate, default):
+    """Whether a grid's parameter value is the default: arrays (``Cs``) compared whole."""
+    if isinstance(candidate, np.ndarray) or isinstance(default, np.ndarray):
+        return np.array_equal(np.asarray(candidate, dtype=object), np.asarray(default, dtype=object))
+    return bool(candidate == default)
+
+
+def _verdicts(estimator, X, y):
+    """``predict_clean(X, y)`` of a detector, or of the detector that ends a Pipeline (X
+    passed through the steps before it)."""
+    steps = getattr(estimator, "steps", None)
+    if not hasattr(estimator, "predict_clean") and steps:
+        for _, step in steps[:-1]:
+            if step is not None and step != "passthrough" and hasattr(step, "transform"):  # samplers act in fit only
+                X = step.transform(X)
+        estimator = steps[-1][1]
+    if not hasattr(estimator, "predict_clean"):
+        raise TypeError(
+            f"make_detection_scorer(metric) rates a detector's predict_clean verdicts; {type(estimator).__name__} has "
+            "no predict_clean. Search over a detector, or a Pipeline that ends in one."
+        )
+    return estimator.predict_clean(X, y)
+
+
 class DetectionScorer:
     """A ``scoring=`` object for detectors. Built by :func:`make_detection_scorer`."""
 
@@ -265,7 +289,7 @@ class DetectionScorer:
                 "is_noisy to the search's fit with metadata routing on "
                 "(sklearn.config_context(enable_metadata_routing=True)); without the truth use make_detection_scorer()."
             )
-        return self.metric(np.asarray(is_noisy, dtype=bool), estimator.predict_clean(X, y))
+        return self.metric(np.asarray(is_noisy, dtype=bool), _verdicts(estimator, X, y))
 
     def get_metadata_routing(self):
         request = MetadataRequest(owner=type(self).__name__)
@@ -391,7 +415,7 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
         if not any(name in params for params in cv_results["params"] for name in defaults):
             raise ValueError(f"None of the defaults' names {sorted(defaults)} is a parameter of the grid.")
         matching = [index for index, params in enumerate(cv_results["params"])
-                    if all(params[name] == value for name, value in defaults.items() if name in params)]
+                    if all(_same_value(params[name], value) for name, value in defaults.items() if name in params)]
         if not matching:
             raise ValueError(f"No candidate of the grid has the defaults {defaults}; add them to the grid.")
         means = folds.mean(axis=1)  # NaN where a fold's fit failed (error_score=nan)

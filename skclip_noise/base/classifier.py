@@ -77,8 +77,12 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
         self
         """
         X_checked, encoding = self._check_fit_inputs(X, y)
-        validation = check_validation_data(validation_data, encoding)
-        self._fit_model(X, y, X_checked, encoding, validation)
+        try:
+            validation = check_validation_data(validation_data, encoding)
+            self._fit_model(X, y, X_checked, encoding, validation)
+        except BaseException:
+            self._forget_fit()
+            raise
         return self
 
     def predict_proba(self, X):

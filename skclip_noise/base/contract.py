@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils._metadata_requests import SIMPLE_METHODS, MethodMetadataRequest
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.fingerprint import input_fingerprint
@@ -276,8 +277,22 @@ class DetectorMixin:
         """``fit(X, y)`` then the clean mask of the training pairs."""
         return self.fit(X, y).clean_mask_.copy()
 
-    def fit_resample(self, X, y):
+    def _get_metadata_request(self):
+        """scikit-learn's metadata requests, with ``fit_resample`` asking for what ``fit``
+        asks for: imbalanced-learn adds that method to the routing when it is imported, and
+        its Pipeline routes a sampler's ``fit`` parameters to it."""
+        requests = super()._get_metadata_request()
+        if "fit_resample" in SIMPLE_METHODS:
+            requests.fit_resample = MethodMetadataRequest(owner=self, method="fit_resample",
+                                                          requests=dict(requests.fit.requests))
+        return requests
+
+    def fit_resample(self, X, y, **fit_params):
         """Fit, then return the samples judged clean (imbalanced-learn's sampler verb).
+
+        ``fit_params`` go to :meth:`fit` (e.g. ``pred_probs``, ``groups``); with metadata
+        routing on, imbalanced-learn's Pipeline routes to this method what the detector
+        requests for ``fit`` (``set_fit_request(pred_probs=True)``).
 
         Returns
         -------
@@ -285,7 +300,7 @@ class DetectorMixin:
             In the same forms as the inputs (an array, a list or Series of paths, a
             ``torch.utils.data.Subset``).
         """
-        mask = self.fit(X, y).clean_mask_
+        mask = self.fit(X, y, **fit_params).clean_mask_
         y_clean = y.iloc[np.flatnonzero(mask)] if isinstance(y, pd.Series) else np.asarray(y)[mask]
         return subset_samples(X, mask), y_clean
 

@@ -111,17 +111,23 @@ class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin,
         """
         self.__dict__.pop("unreadable_", None)  # fit ignores any previous fit
         X_checked, encoding = self._check_fit_inputs(X, y)
-        signals = self._check_fit_signals(encoding, **signals)
         kept = None
         try:
+            signals = self._check_fit_signals(encoding, **signals)
             if getattr(self, "skip_unreadable", False):
                 X_fit, encoding_fit, signals, kept = self._skip_unreadable(X_checked, encoding, signals)
             else:
                 X_fit, encoding_fit = X_checked, encoding
             scores = self._fit_scores(X_fit, encoding_fit.codes, encoding_fit, **signals)
+            self._set_detection(scores, encoding.codes, X_checked, pandas_index(y, X), kept=kept)
+        except BaseException:
+            unreadable = self.__dict__.get("unreadable_")
+            self._forget_fit()
+            if unreadable is not None:  # what was found unreadable is what the user needs to fix the failure
+                self.unreadable_ = unreadable
+            raise
         finally:
             self._drop_prefetched()
-        self._set_detection(scores, encoding.codes, X_checked, pandas_index(y, X), kept=kept)
         return self
 
     def _check_fit_signals(self, encoding, **signals):

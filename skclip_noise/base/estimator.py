@@ -111,14 +111,19 @@ class ImageEstimatorMixin:
             del self.n_features_in_
         return X_checked
 
+    def _forget_fit(self):
+        """Forget a fit: its model and every public fitted attribute (``*_``), so that a fit
+        that failed half-way leaves the estimator unfitted (``NotFittedError``), not half fitted."""
+        _FITTED_MODELS.pop(self, None)
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+            delattr(self, name)
+
     def _check_fit_inputs(self, X, y):
         """The ``fit`` preamble: parameters, then X, then labels. Returns
         ``(X_checked, encoding)`` and forgets any previous fit's model and fitted attributes."""
         self._validate_params()
         check_checkpoint_random_state(self)  # a checkpoint that could never resume: before any work
-        _FITTED_MODELS.pop(self, None)
-        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
-            delattr(self, name)  # a previous fit's attributes: one this fit does not set must not linger
+        self._forget_fit()  # a previous fit's attributes: one this fit does not set must not linger
         self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)
         if y is None:
@@ -163,7 +168,8 @@ class ImageEstimatorMixin:
         settings.update(overrides)
         embedder = ImageEmbedder(self.backbone, self.pretrained, **settings)
         embedder._owner = type(self).__name__  # its errors name the estimator whose parameters they are
-        return embedder
+        # Arrays whatever sklearn.set_config(transform_output=...) says: that setting is for the user's transforms.
+        return embedder.set_output(transform="default")
 
     @property
     def _embeds_frozen(self):
