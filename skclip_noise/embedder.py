@@ -167,6 +167,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         tags = super().__sklearn_tags__()
         tags.requires_fit = True
         tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings are float32, whatever the images'
         return tags
 
     def fit(self, X=None, y=None):

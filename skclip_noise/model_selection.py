@@ -134,7 +134,13 @@ def noise_corrected_accuracy_score(
     y_noisy, y_pred = np.asarray(y_noisy), np.asarray(y_pred)
     if y_noisy.ndim != 1 or y_pred.shape != y_noisy.shape:
         raise ValueError(f"y_noisy and y_pred must be 1-D of the same length; got {y_noisy.shape} and {y_pred.shape}.")
-    classes = np.unique(np.concatenate([y_noisy, y_pred])) if labels is None else np.asarray(labels)
+    try:
+        classes = np.unique(np.concatenate([y_noisy, y_pred])) if labels is None else np.asarray(labels)
+    except TypeError as exc:  # labels of several types (str and int) do not sort
+        raise ValueError(
+            "y_noisy and y_pred mix label types that do not sort together (e.g. str and int); pass labels "
+            "of one type, or labels=[...] in the order of noise_transition's rows."
+        ) from exc
     transition = _check_transition(noise_transition, len(classes))
     order = np.argsort(classes, kind="stable")
     sorted_classes = classes[order]
@@ -149,6 +155,8 @@ def noise_corrected_accuracy_score(
     weights = np.ones(len(y_noisy)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if weights.shape != y_noisy.shape:
         raise ValueError(f"sample_weight has shape {weights.shape}; pass one weight per sample, shape {y_noisy.shape}.")
+    if not np.isfinite(weights).all() or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError("sample_weight must hold finite weights >= 0 with a positive sum.")
     given, predicted = codes(y_noisy, "y_noisy"), codes(y_pred, "y_pred")
     if solver == "inverse":
         per_sample = np.linalg.inv(transition)[given, predicted]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 from sklearn.exceptions import NotFittedError
@@ -199,3 +200,73 @@ def test_prefer_defaults_with_an_array_valued_candidate(features):
                               refit=prefer_defaults({"Cs": None}))
         search.fit(X, y_noisy)
     assert search.best_index_ in (0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Found beside the hunt, fixed with it
+
+
+def test_image_embedder_in_a_column_transformer_with_a_list_of_one_column(tmp_path):
+    """ColumnTransformer([("img", ImageEmbedder(...), ["path"])]) hands over a one-column
+    DataFrame; it was refused ("Cannot read X of element type str")."""
+    from PIL import Image
+    from sklearn.compose import ColumnTransformer
+
+    from skclip_noise import ImageEmbedder
+
+    paths = []
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    table = pd.DataFrame({"path": paths, "size": [1.0, 2.0, 3.0]})
+    columns = ColumnTransformer([("img", ImageEmbedder(**TINY), ["path"])], remainder="passthrough")
+    out = columns.fit_transform(table)
+    assert out.shape == (3, 49)
+    np.testing.assert_allclose(out[:, :48], ImageEmbedder(**TINY).fit_transform(paths), rtol=1e-5)
+
+
+def test_image_embedder_says_its_output_dtype():
+    """The tags said it preserves float64; its embeddings are float32 whatever the input."""
+    from skclip_noise import ImageEmbedder
+
+    assert ImageEmbedder(**TINY).__sklearn_tags__().transformer_tags.preserves_dtype == ["float32"]
+
+
+@pytest.mark.parametrize("weights", [[-1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0], [np.nan, 1.0, 1.0, 1.0]])
+def test_noise_corrected_accuracy_refuses_weights_that_weigh_nothing_or_less(weights):
+    """A negative weight was taken, all-zero weights raised numpy's ZeroDivisionError."""
+    from skclip_noise.model_selection import noise_corrected_accuracy_score
+
+    T = np.array([[0.8, 0.2], [0.2, 0.8]])
+    with pytest.raises(ValueError, match="sample_weight must hold finite weights >= 0"):
+        noise_corrected_accuracy_score(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), T, sample_weight=weights)
+
+
+def test_noise_corrected_accuracy_names_labels_of_mixed_types():
+    """Labels mixing str and int raised a bare TypeError from sorting."""
+    from skclip_noise.model_selection import noise_corrected_accuracy_score
+
+    y = np.array(["a", 1, "a", 1], dtype=object)
+    with pytest.raises(ValueError, match="mix label types"):
+        noise_corrected_accuracy_score(y, y, np.array([[0.8, 0.2], [0.2, 0.8]]))
+
+
+def test_faiss_threads_read_negative_n_jobs_as_joblib_does():
+    """n_jobs=-2 gave faiss every CPU; joblib's convention is all but one."""
+    from joblib import effective_n_jobs
+
+    from skclip_noise.selection.neighbours import _faiss_threads
+
+    class FakeFaiss:
+        threads = 1
+
+        def omp_get_max_threads(self):
+            return self.threads
+
+        def omp_set_num_threads(self, n):
+            self.threads = n
+
+    fake = FakeFaiss()
+    with _faiss_threads(fake, -2):
+        assert fake.threads == effective_n_jobs(-2)
+    assert fake.threads == 1

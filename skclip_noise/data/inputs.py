@@ -7,7 +7,8 @@ Four forms are recognised:
     in [0, 1];
 ``"paths"``
     a list, tuple, numpy array or pandas Series of image file paths (any format PIL
-    reads);
+    reads), or a one-column DataFrame of them (as a ``ColumnTransformer`` passes
+    ``["path"]``);
 ``"dataset"``
     a :class:`torch.utils.data.Dataset` whose items are an image or a tuple whose first
     element is the image (PIL image, numpy array ``(H, W[, 1 or 3])`` or ``(C, H, W)``
@@ -161,6 +162,7 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
         for index in range(min(n, _N_CHECKED_ITEMS)):
             _dataset_item_array(X[index], index)
         return ImageInput("dataset", X, n)
+    X = _single_path_column(X)
     if _is_path_sequence(X):
         paths = np.asarray([os.fspath(p) for p in list(X)], dtype=object)
         _check_not_empty(len(paths))
@@ -183,6 +185,15 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
             f"but this estimator needs images. {_IMAGE_INPUT_HELP}"
         )
     return ImageInput("images", _check_image_array(array), array.shape[0])
+
+
+def _single_path_column(X):
+    """The column of a one-column table of paths (what a ColumnTransformer hands over for a
+    list of one column name, ``["path"]``); anything else unchanged."""
+    columns = getattr(X, "columns", None)
+    if columns is not None and len(columns) == 1 and hasattr(X, "iloc") and X.dtypes.iloc[0].kind in "OSU":
+        return X.iloc[:, 0]
+    return X
 
 
 def _is_path_sequence(X):

@@ -18,7 +18,6 @@ masks from several feature sets).
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -164,12 +163,15 @@ def _ivf_index(faiss, index, seed=0):
 
 @contextmanager
 def _faiss_threads(faiss, n_jobs):
-    """faiss's OpenMP threads set to ``n_jobs`` (None: leave them; -1: every CPU) for the block."""
+    """faiss's OpenMP threads set to ``n_jobs`` (None: leave them; negative as joblib reads
+    them: -1 every CPU, -2 all but one) for the block."""
     if faiss is None or n_jobs is None:
         yield
         return
+    from joblib import effective_n_jobs
+
     before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads((os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs))
+    faiss.omp_set_num_threads(effective_n_jobs(int(n_jobs)))
     try:
         yield
     finally:
