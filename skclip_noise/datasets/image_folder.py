@@ -428,7 +428,7 @@ def make_image_folder(X, y, root, *, format="png"):
     ext = "." + format.lower().lstrip(".")
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(
-            f"format {format!r}: load_image_folder does not read {ext!r} files; pick one of "
+            f"format {format!r}: load_image_folder does not read files with the extension {ext!r}; pick one of "
             f"{', '.join(sorted(e.lstrip('.') for e in IMAGE_EXTENSIONS))}."
         )
     pil_format = Image.registered_extensions().get(ext)
