@@ -15,13 +15,7 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    InvalidParameterError,
-    Options,
-    StrOptions,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, Options, StrOptions
 
 __all__ = [
     "SHARED_CONSTRAINTS",
@@ -61,6 +55,7 @@ non_negative_int = _CountInterval(Integral, 0, None, closed="left")
 unit_interval = Interval(Real, 0, 1, closed="both")
 positive_real = Interval(Real, 0, None, closed="neither")
 non_negative_real = Interval(Real, 0, None, closed="left")
+
 
 class _NonEmptyPath(Options):
     """A str or path-like that names something: ``""`` would mean the current folder.

@@ -177,7 +177,8 @@ def load_image_folder(root, *, extensions=None, exclude=()):
                                                     followlinks=True):
             seen.add(os.path.realpath(dirpath))
             dirnames[:] = [d for d in dirnames if not _is_hidden(d)
-                           and os.path.realpath(os.path.join(dirpath, d)) not in seen | elsewhere]
+                           and os.path.realpath(os.path.join(dirpath, d)) not in seen
+                           and os.path.realpath(os.path.join(dirpath, d)) not in elsewhere]
             found.extend(
                 os.path.join(dirpath, name)
                 for name in filenames

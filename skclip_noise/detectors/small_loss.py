@@ -161,7 +161,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
 
     def _score_pairs(self, X_checked, codes):
         outputs = self._new_pair_outputs(X_checked, codes)
-        if None not in self.cutoffs_:  # the fitted rule, whatever per_class says since
+        if None not in self.cutoffs_:  # the fitted rule: set_params(per_class=...) after fit does not change it
             by_class = np.full(len(self.classes_), -np.inf)
             by_class[list(self.cutoffs_)] = list(self.cutoffs_.values())
             cutoff = by_class[codes]
