@@ -10,10 +10,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.inputs import check_image_input
 from ..data.labels import check_labels
+from .contract import subset_samples
 from .estimator import ImageEstimatorMixin
 
 __all__ = ["BaseNoiseRobustClassifier", "check_validation_data"]
 
+
+#: How many training samples the end of fit predicts, to catch a model whose outputs overflow.
+_FINITE_CHECK_SAMPLES = 8
 
 #: The name the image checks give their input, as a word of their messages.
 _INPUT_NAME = re.compile(r"(?<![\w.])X(?!\w)")
@@ -34,7 +38,8 @@ def check_validation_data(validation_data, encoding):
         X_val = check_image_input(X_val)
     except (TypeError, ValueError) as exc:  # the image checks call their input X: here it is X_val
         raise type(exc)("validation_data: " + _INPUT_NAME.sub("X_val", str(exc))) from None
-    return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val"), name="y_val")
+    return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val", samples_name="X_val"),
+                                  name="y_val")
 
 
 class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -80,6 +85,8 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
         try:
             validation = check_validation_data(validation_data, encoding)
             self._fit_model(X, y, X_checked, encoding, validation)
+            # A last step that diverged leaves weights whose outputs overflow, which no loss has shown.
+            self.predict_proba(subset_samples(X, np.arange(X_checked.n_samples) < _FINITE_CHECK_SAMPLES))
         except BaseException:
             self._forget_fit()
             raise
@@ -98,7 +105,13 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
             Columns in ``classes_`` order.
         """
         check_is_fitted(self)
-        return np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64)
+        proba = np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64)
+        if not np.isfinite(proba).all():
+            raise FloatingPointError(
+                f"{type(self).__name__}'s model gives NaN or infinite probabilities: its training diverged. "
+                "Refit with a lower learning rate (lr) or weight decay."
+            )
+        return proba
 
     def predict(self, X):
         """Predicted classes (argmax of :meth:`predict_proba`).

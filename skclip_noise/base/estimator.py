@@ -23,7 +23,7 @@ from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import ImageDataset, ImageInput, check_image_input
 from ..data.labels import LabelEncoding, check_distinct_prompts, check_labels
 from ..embedder import ImageEmbedder
-from ..training.checkpoint import check_checkpoint_random_state
+from ..training.checkpoint import check_checkpoint_destination, check_checkpoint_random_state
 from ..training.device import fitted_device
 from ..training.loop import make_loader
 
@@ -123,6 +123,7 @@ class ImageEstimatorMixin:
         ``(X_checked, encoding)`` and forgets any previous fit's model and fitted attributes."""
         self._validate_params()
         check_checkpoint_random_state(self)  # a checkpoint that could never resume: before any work
+        check_checkpoint_destination(self)
         self._forget_fit()  # a previous fit's attributes: one this fit does not set must not linger
         self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)

@@ -24,7 +24,7 @@ __all__ = [
 ROW_SUM_TOLERANCE = 1e-3
 
 
-def check_labels(y, n_samples=None, *, name="y"):
+def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
     """Return ``y`` as a new 1-D numpy array after checking it.
 
     Parameters
@@ -73,7 +73,7 @@ def check_labels(y, n_samples=None, *, name="y"):
         raise ValueError(f"{name} must hold integer or string labels; got dtype {y.dtype}.")
     if n_samples is not None and len(y) != n_samples:
         raise ValueError(
-            f"X and {name} have different lengths: {n_samples} samples but {len(y)} labels."
+            f"{samples_name} and {name} have different lengths: {n_samples} samples but {len(y)} labels."
         )
     return y
 

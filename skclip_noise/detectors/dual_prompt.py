@@ -285,9 +285,11 @@ class DualPromptDetector(BaseNoiseDetector):
 
     def _check_params(self, X_checked, encoding):
         if self._warmup_epochs() > self.epochs:
+            given = (f"warmup_epochs={self.warmup_epochs}" if self.warmup_epochs is not None else
+                     f"the {self._warmup_epochs()} warm-up epochs of real_world={self.real_world}")
             raise ValueError(
-                f"warmup_epochs={self._warmup_epochs()} exceeds epochs={self.epochs}; "
-                "warm-up epochs are part of the training epochs."
+                f"{given} exceed epochs={self.epochs}; warm-up epochs are part of the training epochs. "
+                "Raise epochs, or pass warmup_epochs=<at most epochs>."
             )
 
     def _warmup_epochs(self):

@@ -3,8 +3,9 @@
 A checkpoint written by :class:`~skclip_noise.training.loop.Trainer` is only resumed
 by a fit that would have produced it: the same training data (a content hash of the
 inputs, the training indices and the labels), the same estimator parameters (all of
-``get_params(deep=True)`` except ``checkpoint_path``, ``verbose`` and
-``num_workers``, which do not change the result) and the same backbone weights. A
+``get_params(deep=True)`` except ``checkpoint_path`` and ``verbose``, which do not
+change the result; ``num_workers`` does, since the random training views are drawn in
+the loader's workers), the same validation data and the same backbone weights. A
 checkpoint written for anything else is never resumed: the fit trains from scratch
 and overwrites it, with a warning naming the file and what differed. So a
 ``GridSearchCV`` (or any loop of fits) with one ``checkpoint_path`` trains every fold;
@@ -20,7 +21,14 @@ from numbers import Integral
 import numpy as np
 import torch
 
-__all__ = ["CheckpointedValue", "check_checkpoint_random_state", "checkpoint_fingerprint", "data_fingerprint", "sub_checkpoint_path"]
+__all__ = [
+    "CheckpointedValue",
+    "check_checkpoint_destination",
+    "check_checkpoint_random_state",
+    "checkpoint_fingerprint",
+    "data_fingerprint",
+    "sub_checkpoint_path",
+]
 
 #: parameters that never change what a fit computes (num_workers does: the random training
 #: views are drawn in the loader's worker processes)
@@ -41,6 +49,38 @@ def sub_checkpoint_path(path, part):
         return None
     root, ext = os.path.splitext(os.fspath(path))
     return f"{root}.{part}{ext}"
+
+
+def check_checkpoint_destination(estimator):
+    """Refuse, before any training, a ``checkpoint_path`` that names a folder or lies where
+    no file can be written: the first checkpoint is written only after the first epoch.
+
+    The path's folder is created (as writing the checkpoint would) and a file is made and
+    removed there.
+    """
+    import tempfile
+
+    path = getattr(estimator, "checkpoint_path", None)
+    if path is None:
+        return
+    path = os.path.expanduser(os.fspath(path))
+    if os.path.isdir(path) or path.endswith((os.sep, "/")):
+        raise ValueError(
+            f"checkpoint_path={path!r} is a folder; name the checkpoint file, e.g. "
+            f"{os.path.join(path, 'fit.pt')!r}."
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".skclip-noise-write-check-")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"checkpoint_path={path!r}: no file can be written in {folder!r} "
+            f"({exc.strerror or type(exc).__name__}); pass a path in a folder you can write to, or "
+            "checkpoint_path=None."
+        ) from exc
 
 
 def check_checkpoint_random_state(estimator, *, name=None, fix=None):

@@ -233,6 +233,7 @@ class Trainer:
                 torch.set_rng_state(self._resumed_torch_state)
             for epoch in range(start, n_epochs):
                 record = self._run_epoch(epoch, n_epochs, batches(epoch), step)
+                self._check_finite_weights(epoch)
                 if self.scheduler is not None:
                     self.scheduler.step()
                 if on_epoch_end is not None:
@@ -278,12 +279,24 @@ class Trainer:
 
     def _check_finite(self, loss, epoch, step_index):
         if not torch.isfinite(loss.detach()).all():
-            lr = self.optimizer.param_groups[0]["lr"]
             raise FloatingPointError(
                 f"The training loss became {float(loss.detach())} at epoch {epoch + 1}, step "
-                f"{step_index + 1}. Training diverged: lower the learning rate (now {lr:g}), "
-                "or check the inputs for NaN/inf values."
+                f"{step_index + 1}. {self._divergence_advice()}"
             )
+
+    def _check_finite_weights(self, epoch):
+        """The loss of a step is read before the step: an epoch's last step can leave NaN
+        weights that no loss has shown, and a model that predicts NaN."""
+        if not all(torch.isfinite(p.detach()).all() for p in self.model.parameters() if p.requires_grad):
+            raise FloatingPointError(
+                f"The model's weights became NaN or infinite at the end of epoch {epoch + 1}. "
+                f"{self._divergence_advice()}"
+            )
+
+    def _divergence_advice(self):
+        group = self.optimizer.param_groups[0]
+        return (f"Training diverged: lower the learning rate (now {group['lr']:g}) or the weight decay "
+                f"(now {group.get('weight_decay', 0):g}), or check the inputs for NaN/inf values.")
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -369,12 +382,16 @@ class Trainer:
 
     def _differences(self, state):
         """What the checkpoint ``state`` was written for that this training is not."""
+        if state.get("format") != _CHECKPOINT_FORMAT:
+            return f"checkpoint format (version {state.get('format')}, this version's {_CHECKPOINT_FORMAT})"
         if state.get("seed") != self.seed:
             return f"random_state (its seed {state.get('seed')}, this fit's {self.seed})"
         if self.fingerprint is None:
             return ""
         stored = state.get("fingerprint") or {}
-        parts = [name for name in self.fingerprint if stored.get(name) != self.fingerprint[name]]
+        # Both ways: a part only one of them has (validation data) differs too.
+        names = list(self.fingerprint) + [name for name in stored if name not in self.fingerprint]
+        parts = [name for name in names if stored.get(name) != self.fingerprint.get(name)]
         return ", ".join(parts)
 
 
