@@ -120,6 +120,9 @@ def test_balanced_clean_sample_with_an_integer_rng():
 # --- verdicts independent of sample order
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "kept as DivideMix fits it: GaussianMixture on the losses in sample order, max_iter=10 (documented in "
+    "LossMixture); an order-free fit would move every recorded TURN, AVL-Prompter and GMMLossDetector result"))
 def test_loss_mixture_verdicts_do_not_depend_on_sample_order():
     """The same 40 losses in another order get other verdicts: 9 of 40 clean/noisy
     decisions flip (GaussianMixture's k-means start draws its centres by position, and

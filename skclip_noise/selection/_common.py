@@ -11,7 +11,7 @@ from ..data.labels import check_label_codes, check_pred_probs, check_proba_array
 
 __all__ = [
     "block_rows_for", "check_bool_mask", "check_label_codes", "check_pred_probs", "check_proba_array", "check_inputs",
-    "check_int", "check_row_positions", "lowest_per_group",
+    "check_int", "check_real", "check_row_positions", "lowest_per_group",
 ]
 
 
@@ -107,6 +107,30 @@ def check_int(value, name, low):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
     return int(value)
+
+
+def check_real(value, name, *, low=None, high=None, low_open=False, high_open=False, rule=None):
+    """``value`` as a finite float within the bounds; a ValueError naming ``name`` for text,
+    None, bools, NaN or a number out of range (numpy's ``isfinite`` would raise a TypeError
+    naming nothing).
+
+    Examples
+    --------
+    >>> check_real("0.5", "temperature", low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: temperature must be a number > 0; got '0.5'.
+    """
+    bounds = [f"{'>' if low_open else '>='} {low:g}" if low is not None else "",
+              f"{'<' if high_open else '<='} {high:g}" if high is not None else ""]
+    rule = rule or "a number " + " and ".join(bound for bound in bounds if bound) if any(bounds) else "a finite number"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be {rule}; got {value!r}.")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        raise ValueError(f"{name} must be {rule}; got {value!r}.")
+    return float(value)
 
 
 def block_rows_for(n_features):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array, check_row_positions
+from ._common import (
+    block_rows_for,
+    check_bool_mask,
+    check_label_codes,
+    check_proba_array,
+    check_real,
+    check_row_positions,
+)
 from .transition import checked_transition, smoothed_transition
 
 __all__ = [
@@ -41,6 +48,16 @@ def _floored_log(pred_probs, floor=PROBA_FLOOR, *, in_place=False):
     return np.log(floored, out=floored)
 
 
+def _checked_bias(bias, n_classes):
+    try:
+        bias = np.asarray(bias, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bias must hold one number per class ({n_classes}); got {bias!r}.") from exc
+    if bias.shape != (n_classes,) or not np.isfinite(bias).all():
+        raise ValueError(f"bias must hold one finite number per class ({n_classes}); got {bias.tolist()!r}.")
+    return bias
+
+
 def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     """``p ** (1 / temperature)``, times ``exp(bias)`` per class when given, renormalised per
     row (probabilities below ``floor`` are raised to it first, so a zero stays finite in
@@ -53,12 +70,11 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     >>> temperature_scale([[0.8, 0.2]], 1.0, bias=[0.0, np.log(4)]).round(3).tolist()
     [[0.5, 0.5]]
     """
-    if not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
+    temperature = check_real(temperature, "temperature", low=0, low_open=True, rule="a positive number")
     scaled = _floored_log(check_proba_array(pred_probs), floor)  # the one (n, K) array, worked on in place
     scaled /= temperature
     if bias is not None:
-        scaled += np.asarray(bias, dtype=np.float64)
+        scaled += _checked_bias(bias, scaled.shape[1])
     scaled -= scaled.max(axis=1, keepdims=True)
     np.exp(scaled, out=scaled)
     scaled /= scaled.sum(axis=1, keepdims=True)
@@ -238,6 +254,7 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     True
     """
     probs = check_proba_array(pred_probs)
+    penalty = check_real(penalty, "penalty", low=0)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     rows = _fitted_rows(codes, mask)
     n_classes = probs.shape[1]
@@ -339,6 +356,7 @@ def fit_noise_corrected_temperature(labels, pred_probs, transition, *, penalty=B
     2.0
     """
     probs = check_proba_array(pred_probs)
+    penalty = check_real(penalty, "penalty", low=0)
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     n_samples, n_classes = probs.shape
     noise = smoothed_transition(checked_transition(transition, n_classes), smoothing)

@@ -7,6 +7,7 @@ TURN's per-epoch selection and AVL-Prompter's co-divide.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from ..data.labels import check_label_codes
+from ._common import check_real
 
 __all__ = [
     "LossMixture",
@@ -41,6 +43,15 @@ def _check_loss(loss, codes=None):
     return loss, check_label_codes(codes, name="codes")
 
 
+def _mixture_seed(random_state):
+    """An int seed folded into GaussianMixture's range; None or a RandomState as they are."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+        return int(random_state) % (2**31)
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return random_state
+    raise ValueError(f"random_state must be an int, a RandomState or None; got {random_state!r}.")
+
+
 class LossMixture:
     """DivideMix's two-component Gaussian mixture on min-max normalised losses.
 
@@ -52,11 +63,16 @@ class LossMixture:
     component the wider one's density would win again, and a pair worse than every
     noisy one would be called clean.
 
+    As in DivideMix, the fit reads the losses in sample order (scikit-learn's k-means
+    start draws its centres by position, and ten EM steps may stop before two starts
+    meet): with a fixed ``random_state``, shuffling the samples can move a few verdicts
+    near the boundary.
+
     Parameters
     ----------
     loss : ndarray of shape (n_samples,)
         The losses the mixture is fitted on (also fixes the normalisation).
-    random_state : int, default=0
+    random_state : int, RandomState or None, default=0
 
     Examples
     --------
@@ -73,7 +89,7 @@ class LossMixture:
         self.degenerate = len(loss) < 2 or self.high - self.low < 1e-12
         if not self.degenerate:
             self.gmm = GaussianMixture(
-                n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=int(random_state) % (2**31)
+                n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=_mixture_seed(random_state)
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -177,8 +193,7 @@ def _groups(codes, n, per_class):
 
 
 def _check_forget_rate(forget_rate):
-    if not 0.0 <= forget_rate < 1.0:
-        raise ValueError(f"forget_rate must be in [0, 1); got {forget_rate!r}.")
+    check_real(forget_rate, "forget_rate", low=0, high=1, high_open=True, rule="a number in [0, 1)")
 
 
 def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):

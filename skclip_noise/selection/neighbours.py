@@ -18,6 +18,7 @@ masks from several feature sets).
 
 from __future__ import annotations
 
+import numbers
 from contextlib import contextmanager
 
 import numpy as np
@@ -227,6 +228,9 @@ class NeighbourIndex:
         if self.rows is not None:
             self._inverse_norms = self._inverse_norms[self.rows]
         self.ef_search = check_int(ef_search, "ef_search", 1)
+        if n_jobs is not None and (isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral)
+                                   or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a nonzero integer (-1: every CPU), as joblib reads it; got {n_jobs!r}.")
         self.n_jobs = n_jobs
         faiss = _faiss_or_none()
         if backend == "faiss" and faiss is None:

@@ -44,7 +44,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
-from ._common import check_bool_mask, check_label_codes
+from ._common import check_bool_mask, check_int, check_label_codes
 
 __all__ = ["MIN_DECIDEDNESS", "NeighbourOutlierModel", "decidedness", "fit_neighbour_outlier_model"]
 
@@ -100,6 +100,11 @@ class NeighbourOutlierModel:
         """Log-likelihood ratio, outlier against a class, of each row of neighbour label counts
         (an array or a scipy sparse matrix of shape (n_samples, n_classes))."""
         counts = _sparse_counts(counts)
+        if counts.shape[1] != len(self.label_marginal):
+            raise ValueError(
+                f"counts must have one column per class ({len(self.label_marginal)}), as the model was fitted; "
+                f"got {counts.shape[1]}."
+            )
         log_profiles = np.log(self.profiles)
         log_marginal = np.log(self.label_marginal)
         out = np.empty(counts.shape[0])
@@ -148,12 +153,13 @@ def _sparse_counts(counts):
     """Counts as a CSR matrix of float64 with sorted, summed, non-zero entries: read as they
     are when they already are one (as :func:`fit_neighbour_outlier_model` passes them on to
     ``log_odds``), otherwise a tidied copy (the caller's matrix is not reordered)."""
-    if (sparse.issparse(counts) and counts.format == "csr" and counts.dtype == np.float64
+    if not (sparse.issparse(counts) and counts.format == "csr" and counts.dtype == np.float64
             and counts.has_canonical_format and counts.data.all()):
-        return counts
-    counts = sparse.csr_matrix(counts, dtype=np.float64, copy=True)
-    counts.sum_duplicates()
-    counts.eliminate_zeros()
+        counts = sparse.csr_matrix(counts, dtype=np.float64, copy=True)
+        counts.sum_duplicates()
+        counts.eliminate_zeros()
+    if not np.isfinite(counts.data).all() or (counts.data < 0).any():
+        raise ValueError("counts must hold neighbour label counts: finite numbers >= 0 (no NaN, no negatives).")
     return counts
 
 
@@ -227,6 +233,7 @@ def fit_neighbour_outlier_model(counts, labels, n_classes, *, reference=None, ma
     >>> np.flatnonzero(proba > 0.5).tolist(), round(model.outlier_share, 2)
     ([0, 1, 2, 3, 4, 5, 6, 7], 0.04)
     """
+    n_classes = check_int(n_classes, "n_classes", 1)
     labels = check_label_codes(labels, n_classes)
     shape = counts.shape if sparse.issparse(counts) else np.shape(counts)
     if shape != (len(labels), n_classes):
@@ -279,4 +286,8 @@ def decidedness(proba, share):
         p = np.clip(p, 1e-12, 1 - 1e-12)
         return -(p * np.log(p) + (1 - p) * np.log1p(-p))
 
-    return float(max(0.0, 1.0 - entropy(np.asarray(proba, dtype=np.float64)).mean() / entropy(share)))
+    proba = np.asarray(proba, dtype=np.float64)
+    if not (np.isfinite(proba).all() and np.isfinite(share)) or proba.min(initial=0) < 0 or proba.max(initial=0) > 1 \
+            or not 0 < share < 1:
+        raise ValueError(f"decidedness needs posteriors in [0, 1] and a share in (0, 1); got share {share!r}.")
+    return float(max(0.0, 1.0 - entropy(proba).mean() / entropy(share)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_int, check_label_codes, lowest_per_group
+from ._common import check_bool_mask, check_int, check_label_codes, lowest_per_group
 from .neighbours import nearest_neighbours
 
 __all__ = [
@@ -36,7 +36,7 @@ def _check_neighbour_indices(neighbour_indices, n_samples=None, n_searched=None)
     if n_searched is None and idx.shape[0] != n:
         raise ValueError(f"neighbour_indices has {idx.shape[0]} rows but labels has {n}; pass one row per sample.")
     n = n if n_searched is None else n_searched
-    if idx.min() < 0 or idx.max() >= n:
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise ValueError(f"neighbour_indices must lie in 0..{n - 1}; got values from {idx.min()} to {idx.max()}.")
     return idx.astype(np.int64, copy=False)
 
@@ -55,7 +55,7 @@ def _neighbour_votes(idx, codes, n_classes, weights, self_weight):
             w[starved] = 1.0
             w = w.ravel()
     votes = np.bincount(rows * n_classes + neighbour_codes, weights=w, minlength=n_samples * n_classes)
-    votes = votes.reshape(n_samples, n_classes)
+    votes = votes.astype(np.float64, copy=False).reshape(n_samples, n_classes)  # int64 when there are no rows
     if self_weight:
         votes[np.arange(n_samples), codes] += self_weight
     return votes
@@ -159,10 +159,10 @@ def neighbour_label_counts(neighbour_indices, labels, n_classes, *, slots=None):
     if slots is None:
         asked = np.ones(idx.size)
     else:
-        asked = np.asarray(slots, dtype=np.float64)
-        if asked.shape != idx.shape:
-            raise ValueError(f"slots must have the shape of neighbour_indices {idx.shape}; got {asked.shape}.")
-        asked = asked.ravel()
+        slots = np.asarray(slots)
+        if slots.shape != idx.shape:
+            raise ValueError(f"slots must have the shape of neighbour_indices {idx.shape}; got {slots.shape}.")
+        asked = check_bool_mask(slots.ravel(), "slots").astype(np.float64)
     counts = csr_matrix(
         (asked, codes[idx].ravel(), np.arange(0, idx.size + 1, n_neighbors)), shape=(n_samples, n_classes)
     )
@@ -434,6 +434,12 @@ def simifeat_rank(
     """
     _check_features_match_labels(features, labels)
     if neighbours is None and features is not None and transition_matrix is None:
+        n_samples = len(features)
+        if n_samples <= 2:  # the transition estimate reads two neighbours of every sample
+            raise ValueError(
+                f"simifeat_rank estimates the noise transition from 2 neighbours of every sample, which "
+                f"{n_samples} samples do not have; pass transition_matrix=, or more samples."
+            )
         neighbours = nearest_neighbours(features, max(n_neighbors, 2), backend=backend)
     codes, n_classes, _, votes = _simifeat_votes(
         features, labels, n_neighbors, n_classes, weighted, include_self, backend, neighbours

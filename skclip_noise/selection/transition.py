@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import block_rows_for, check_bool_mask, check_label_codes, check_proba_array
+from ._common import block_rows_for, check_bool_mask, check_int, check_label_codes, check_proba_array, check_real
 from .confident import estimate_noise_transition
 from .pruning import confident_learning_mask
 
@@ -39,6 +39,7 @@ def transition_from_verdicts(labels, clean_mask, predicted, n_classes):
     >>> T.tolist()
     [[1.0, 0.0], [0.3333333333333333, 0.6666666666666666]]
     """
+    n_classes = check_int(n_classes, "n_classes", 1)
     codes = check_label_codes(labels, n_classes)
     predicted = check_label_codes(predicted, n_classes, len(codes), name="predicted")
     clean_mask = check_bool_mask(clean_mask, "clean_mask", len(codes))
@@ -117,8 +118,9 @@ def pooled_noise_transition(labels, pred_probs, clean_mask=None, *, pseudo_count
     probs = np.asarray(check_proba_array(pred_probs), dtype=np.float64)
     if pseudo_count == "auto":
         pseudo_count = min(TRANSITION_PSEUDO_COUNT, TRANSITION_ROW_PRIOR / probs.shape[1])
-    if isinstance(pseudo_count, str) or not np.isfinite(pseudo_count) or pseudo_count < 0:
-        raise ValueError(f"pseudo_count must be a finite number >= 0 (0: no smoothing); got {pseudo_count!r}.")
+    if isinstance(pseudo_count, str):
+        raise ValueError(f"pseudo_count must be 'auto' or a finite number >= 0 (0: no smoothing); got {pseudo_count!r}.")
+    pseudo_count = check_real(pseudo_count, "pseudo_count", low=0, rule="'auto' or a finite number >= 0 (0: no smoothing)")
     codes = check_label_codes(labels, probs.shape[1], probs.shape[0])
     if clean_mask is None:
         clean_mask = confident_learning_mask(codes, probs, filter_by="prune_by_noise_rate")
@@ -183,8 +185,7 @@ def checked_transition(transition, n_classes):
 def smoothed_transition(transition, smoothing=1e-6):
     """``transition`` with ``smoothing`` added to every entry, rows renormalised (see
     :func:`bayes_clean_posterior`)."""
-    if not np.isfinite(smoothing) or smoothing < 0:
-        raise ValueError(f"smoothing must be a finite number >= 0; got {smoothing!r}.")
+    smoothing = check_real(smoothing, "smoothing", low=0, rule="a finite number >= 0")
     T = np.asarray(transition, dtype=np.float64) + smoothing
     sums = T.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
