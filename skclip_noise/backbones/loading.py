@@ -268,8 +268,9 @@ def _load_open_clip(spec, pretrained):
             f"(got {pretrained!r})."
         )
     if pretrained in (None, False):
-        with _quiet_root_logger():  # open_clip warns that the weights are random: asked for
+        with _quiet_root_logger(), _text_tower_download_guard(open_clip, name):  # random weights: asked for
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
+            tokenizer = open_clip.get_tokenizer(name)
     elif pretrained == "offline":
         model, preprocess, tokenizer = _open_clip_with_offline_trunk(open_clip, name)
     elif looks_like_path(pretrained):
@@ -325,6 +326,20 @@ def _load_open_clip(spec, pretrained):
         feature_dim=int(open_clip.get_model_config(name)["embed_dim"]),
         device=torch.device("cpu"),
         tokenizer=tokenizer or open_clip.get_tokenizer(name),
+    )
+
+
+def _text_tower_download_guard(open_clip, name):
+    """For a config whose text tower is a Hugging Face model named on the hub (RoBERTa,
+    XLM-R, SigLIP's), which open_clip fetches the config and tokenizer of even for random
+    weights: a fast, clear error offline. Other configs: nothing."""
+    hf_name = (open_clip.get_model_config(name) or {}).get("text_cfg", {}).get("hf_model_name")
+    if not hf_name or os.path.isdir(hf_name):
+        return contextlib.nullcontext()
+    return hub_download_guard(
+        f"the Hugging Face text tower {hf_name!r} of open_clip {name!r} (its config and tokenizer)",
+        "Load it once where a network is available (it is cached), or pick a config whose text tower "
+        "needs nothing from the hub.", clip=True,
     )
 
 

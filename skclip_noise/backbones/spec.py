@@ -78,7 +78,13 @@ def _check_model_exists(spec):
         if lookup != spec.name:
             _check_timm_tag(spec.name, lookup)
         return
-    close = difflib.get_close_matches(lookup, known, n=5, cutoff=0.6)
+    same_but_case = sorted(name for name in known if name.lower() == lookup.lower())
+    by_lower = {}
+    for name in sorted(known):
+        by_lower.setdefault(name.lower(), name)
+    close = same_but_case + [by_lower[c] for c in difflib.get_close_matches(lookup.lower(), list(by_lower), n=5, cutoff=0.6)
+                             if by_lower[c] not in same_but_case]
+    close = close[:5]
     hint = f" Did you mean {', '.join(repr(f'{spec.family}:{c}') for c in close)}?" if close else ""
     raise ValueError(f"Unknown {spec.family} model {spec.name!r}.{hint} {_list_hint(spec.family)}")
 

@@ -61,9 +61,17 @@ def tower_kind_of(tower: nn.Module, model_name: str = "") -> str:
         return "mae"
     if "convnext" in name:
         return "convnext"
-    if "vit" in name or "deit" in name:
+    if name.startswith(_CNNS_NAMED_LIKE_VITS):
+        return "cnn"
+    if name.startswith(_TRANSFORMERS) or "vit" in name or "deit" in name:
         return "vit"
     return "cnn"
+
+
+#: timm / torchvision vision transformers whose names do not say "vit".
+_TRANSFORMERS = ("swin", "beit", "eva", "cait", "xcit", "pit_", "tnt_", "twins", "crossvit", "volo", "coat_", "mvit")
+#: Convolutional networks whose names do say "vit" (RepViT).
+_CNNS_NAMED_LIKE_VITS = ("repvit",)
 
 
 def peft_method_for(tower_kind: str) -> str:

@@ -177,13 +177,43 @@ def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_name
     return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), backbone_spec)
 
 
+#: Prompts per ``encode_text`` call: 1,000 classes x 80 templates at once would not fit in memory.
+PROMPT_BATCH = 1024
+
+
 @torch.inference_mode()
 def class_text_features(backbone, class_names, templates):
     """L2-normalised text embeddings of each class, averaged over the prompt templates
-    (CLIP's zero-shot classifier), as a (n_classes, dim) float array."""
+    (CLIP's zero-shot classifier), as a (n_classes, dim) float array. Refuses prompts the
+    tokenizer would cut at its context length, and classes whose prompts it makes alike."""
     texts = [t.format(name.replace("_", " ")) for name in class_names for t in templates]
-    tokens = backbone.tokenizer(texts).to(backbone.device)
-    features = backbone.model.encode_text(tokens).float()
-    features = torch.nn.functional.normalize(features, dim=-1)
+    tokens = torch.as_tensor(backbone.tokenizer(texts))
+    _check_prompt_tokens(tokens, backbone.tokenizer([""])[0], texts, class_names, len(templates))
+    features = torch.cat([
+        torch.nn.functional.normalize(
+            backbone.model.encode_text(tokens[start:start + PROMPT_BATCH].to(backbone.device)).float(), dim=-1)
+        for start in range(0, len(tokens), PROMPT_BATCH)
+    ])
     features = features.reshape(len(class_names), len(templates), -1).mean(dim=1)
     return torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
+
+
+def _check_prompt_tokens(tokens, empty, texts, class_names, n_templates):
+    """A prompt that fills the whole context was cut (its end lost); two classes whose
+    prompts tokenise alike ("r&amp;b" and "r&b", "café" and "cafe" for an uncased
+    tokenizer) would get one text embedding and split every sample evenly."""
+    full = np.flatnonzero((tokens[:, -1] != torch.as_tensor(empty)[-1]).numpy())
+    if full.size:
+        raise ValueError(
+            f"The prompt {texts[full[0]]!r} fills the text tower's whole context ({tokens.shape[1]} tokens) and "
+            "would be cut: shorten the class names (class_names=[...]) or the templates."
+        )
+    seen = {}
+    for name, rows in zip(class_names, tokens.reshape(len(class_names), n_templates, -1)):
+        key = rows.numpy().tobytes()
+        if key in seen:
+            raise ValueError(
+                f"classes {seen[key]!r} and {name!r} get the same text prompt (the tokenizer reads them alike), so "
+                "they could not be told apart. Give each class a name of its own with class_names=[...]."
+            )
+        seen[key] = name

@@ -32,6 +32,13 @@ def _resolve_tokenizer(tokenizer, clip_model):
     import open_clip
 
     if tokenizer is None:
+        from open_clip.hf_model import HFTextEncoder
+
+        if isinstance(getattr(clip_model, "text", None), HFTextEncoder):  # CLIP's BPE ids mean nothing to it
+            raise ValueError(
+                "This CLIP's text tower is a Hugging Face encoder with a tokenizer of its own: pass it, "
+                "tokenizer=backbone.tokenizer (or open_clip.get_tokenizer(<model name>))."
+            )
         # CLIP BPE, right for OpenAI / LAION CLIP models; pass the model's own
         # tokenizer (open_clip.get_tokenizer(name)) for anything else.
         return open_clip.tokenizer.SimpleTokenizer(context_length=clip_model.context_length)
