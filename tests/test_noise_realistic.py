@@ -392,7 +392,7 @@ def test_long_tail_imbalance_one_is_balanced():
         ({"imbalance": np.nan}, "imbalance must be a finite number >= 1"),
         ({"imbalance": "10"}, "imbalance must be a number >= 1"),
         ({"imbalance": True}, "imbalance must be a number >= 1"),
-        ({"imbalance": 1000}, "smallest class would keep 0.10 < 1 samples; lower imbalance"),
+        ({"imbalance": 1000}, r"smallest class would keep no sample \(n_max / imbalance = 0.1\); lower imbalance"),
         ({"n_max": 150}, "n_max=150 .* needs 150 samples of class 0, which has 100; lower n_max \\(at most 100"),
         ({"n_max": 0}, "n_max must be a positive int"),
         ({"n_max": 50.0}, "n_max must be a positive int"),

@@ -64,8 +64,9 @@ def _unique_labels(values, name):
         ) from exc
 
 
-def _encode(values, classes, name):
-    """Integer codes of ``values`` in the sorted ``classes``; error on unknown labels."""
+def _encode(values, classes, name, fix="add them to classes or leave classes=None."):
+    """Integer codes of ``values`` in the sorted ``classes``; error on unknown labels, with
+    ``fix`` as the advice."""
     try:
         codes = np.searchsorted(classes, values)
     except TypeError as exc:
@@ -79,9 +80,17 @@ def _encode(values, classes, name):
         missing = _unique_labels(np.asarray(values)[unknown], name)[:5].tolist()
         raise ValueError(
             f"{name} contains labels {missing!r} that are not in classes "
-            f"{classes.tolist()!r}; add them to classes or leave classes=None."
+            f"{classes.tolist()!r}; {fix}"
         )
     return clipped
+
+
+def _different_scales(high, other_high):
+    """Whether float images reaching ``high`` and ``other_high`` are on the 0..1 and 0..255
+    scales: one stays near 1 (resizing overshoots it a little) and the other reaches over
+    twenty times as far. Features of similar spread are on one scale."""
+    low, top = sorted((high, other_high))
+    return low <= 2.0 and top > 20 * max(low, 1e-12)
 
 
 def _check_classes(classes, y):
@@ -262,17 +271,17 @@ def _check_outside_like_X(form, X, form_out, X_outside):
         if not np.isfinite(X_outside).all():
             raise ValueError("X_outside contains NaN or infinite values; drop or repair those images first.")
         x_high, out_high = float(np.nanmax(X)), float(X_outside.max())
-        if (x_high <= 1.0) != (out_high <= 1.0):
+        if _different_scales(x_high, out_high):
             scale = {True: "0..1", False: "0..255"}
             raise ValueError(
-                f"X holds float images up to {x_high:.4g} (scale {scale[x_high <= 1.0]}) but X_outside up to "
-                f"{out_high:.4g} (scale {scale[out_high <= 1.0]}); put X_outside on X's scale first, e.g. "
-                f"{'X_outside / 255' if x_high <= 1.0 else 'X_outside * 255'}."
+                f"X holds float images up to {x_high:.4g} (scale {scale[x_high < out_high]}) but X_outside up to "
+                f"{out_high:.4g} (scale {scale[out_high < x_high]}); put X_outside on X's scale first, e.g. "
+                f"{'X_outside / 255' if x_high < out_high else 'X_outside * 255'}."
             )
     if not x_float and X.dtype != X_outside.dtype and X_outside.size:
-        info = np.iinfo(X.dtype) if X.dtype.kind != "b" else None
         low, high = X_outside.min(), X_outside.max()
-        if info is None or low < info.min or high > info.max:
+        info_min, info_max = (0, 1) if X.dtype.kind == "b" else (np.iinfo(X.dtype).min, np.iinfo(X.dtype).max)
+        if low < info_min or high > info_max:
             raise ValueError(
                 f"X_outside holds values in [{low}, {high}], which do not fit X's dtype "
                 f"{X.dtype}; convert X_outside to X's scale and dtype first."

@@ -143,7 +143,9 @@ def _resolve_mapping(mapping, classes, superclasses, user_classes):
         for source, target in pairs.items():
             if source == target:
                 raise ValueError(f"mapping sends {source!r} to itself; drop that entry.")
-        _encode(np.asarray(list(pairs)), classes, "mapping keys")
+        _encode(np.asarray(list(pairs)), classes, "mapping keys",
+                fix="add them to classes" if user_classes else
+                "drop those keys, or pass classes=[...] listing every class (also those y lacks).")
         if user_classes:
             _encode(np.asarray(list(pairs.values())), classes, "mapping values")
     else:

@@ -366,8 +366,8 @@ def make_long_tail(y, imbalance=10, *, n_max=None, class_order="sorted", random_
         )
     if n_keep.min() < 1:
         raise ValueError(
-            f"with n_max={n_max} and imbalance={imbalance:g}, the smallest class would keep "
-            f"{n_max / imbalance:.2f} < 1 samples; lower imbalance or use more samples per class."
+            f"with n_max={n_max} and imbalance={imbalance:g}, the smallest class would keep no sample "
+            f"(n_max / imbalance = {n_max / imbalance:.3g}); lower imbalance or use more samples per class."
         )
     return _select_per_class(codes, n_keep, rng)
 
@@ -384,7 +384,7 @@ def _class_rank(class_order, classes, rng):
             f"class_order must be 'sorted', 'random' or a list of every class; got {class_order!r}."
         )
     order = _check_label_vector(class_order, "class_order")
-    codes = _encode(order, classes, "class_order")
+    codes = _encode(order, classes, "class_order", fix="list the classes of y, as they are written there.")
     if order.shape[0] != n_classes or np.unique(codes).shape[0] != n_classes:
         raise ValueError(
             f"class_order must list each of the {n_classes} classes exactly once "
