@@ -175,3 +175,13 @@ def test_small_loss_predict_uses_the_fitted_per_class_rule(fitted_per_class):
         assert "fit" in str(exc), exc
         return
     np.testing.assert_array_equal(got, expected)
+
+
+def test_frozen_loss_model_on_constant_features_gives_probabilities():
+    """Review of the scale floor: training features with no spread at all made any other
+    input overflow, and clean_proba came back NaN."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    detector = SmallLossDetector(tuning="frozen", epochs=2, random_state=0, device="cpu").fit(np.ones((40, 5)), y)
+    proba = detector.clean_proba(10 * rng.random((6, 5)), y[:6])
+    assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()

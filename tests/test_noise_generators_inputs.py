@@ -109,3 +109,12 @@ def test_long_tail_class_order_error_names_no_missing_classes_parameter():
     with pytest.raises(ValueError, match="class_order") as info:
         make_long_tail(y, imbalance=4, class_order=["3", "7", "9"], random_state=0)
     assert "classes=None" not in str(info.value)
+
+
+def test_open_set_dark_float_images_are_on_the_0_1_scale_too():
+    """Review of the scale check: X of dark 0..1 images (all near 0) against outside images
+    reaching 1 were called two scales, with advice to divide by 255."""
+    rng = np.random.default_rng(0)
+    X, y = np.zeros((20, 8, 8), np.float32), np.repeat([0, 1], 10)
+    X_new, _, is_outlier = make_open_set(X, y, rng.random((10, 8, 8)).astype(np.float32), 0.2, random_state=0)
+    assert is_outlier.sum() == 4 and X_new[is_outlier].max() > 0.5

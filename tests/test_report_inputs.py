@@ -273,7 +273,8 @@ def test_html_shows_byte_labels_as_text():
     assert "b&#x27;" not in page and ">cat<" in page
 
 
-def test_plot_clean_proba_refuses_bins_that_leave_scores_out():
+def test_plot_clean_proba_says_how_many_scores_zoomed_bins_leave_out():
     """Edges from 0.2 to 0.8 dropped the scores outside them while the "n=" note counted them."""
-    with pytest.raises(ValueError, match="bins must cover the scores"):
-        plot_clean_proba(np.array([0.1, 0.5, 0.9]), [0, 1, 1], bins=[0.2, 0.5, 0.8])
+    ax = plot_clean_proba(np.array([0.1, 0.5, 0.9]), [0, 1, 1], bins=[0.2, 0.5, 0.8])
+    notes = [text.get_text() for text in ax.texts]
+    assert "n=1, 1 outside the bins" in notes and "n=2, 1 outside the bins" in notes, notes

@@ -271,3 +271,16 @@ def test_simifeat_rank_error_names_what_the_user_can_change():
     features = np.array([[1.0, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="transition_matrix"):
         simifeat_rank(features, [0, 1], n_neighbors=1, backend="sklearn")
+
+
+@pytest.mark.parametrize("forget_rate", [np.array(0.5), np.float32(0.5)], ids=["0-d array", "float32"])
+def test_scalar_options_take_numpy_scalars(forget_rate):
+    """Review of the new checks: a 0-d array worked before them and must still."""
+    assert small_loss_mask(np.array([0.1, 0.2, 3.0, 3.1]), forget_rate, LABELS).tolist() == [True, False, True, False]
+    assert temperature_scale(PROBS, np.array(2.0)).shape == PROBS.shape
+
+
+def test_loss_rules_take_boolean_codes_of_two_classes():
+    """Review of the code checks: bool codes (two classes) worked before them."""
+    loss = np.array([0.1, 0.9, 0.2, 0.8])
+    assert small_loss_mask(loss, 0.5, np.array([False, False, True, True])).tolist() == [True, False, True, False]

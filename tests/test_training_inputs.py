@@ -191,3 +191,24 @@ def test_validation_labels_of_another_length_name_x_val():
     with pytest.raises(ValueError, match="different lengths") as raised:
         _plain_deft().fit(X, y, validation_data=(X[:8], y[:7]))
     assert "X_val" in str(raised.value), str(raised.value)
+
+
+def test_end_of_fit_check_reads_only_images_the_model_trained_on(tmp_path):
+    """Review of the end-of-fit finite check: it predicted the first 8 files, one of which the
+    detector (skip_unreadable=True) had skipped as unreadable, and the fit that used to work failed."""
+    from PIL import Image
+
+    from skclip_noise import NeighbourDetector
+
+    images = _images(24)
+    paths = []
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    (tmp_path / "2.png").write_bytes(b"not an image")
+    detector = NeighbourDetector(n_neighbors=3, skip_unreadable=True, backbone=TINY["backbone"], pretrained=None,
+                                 device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = DeftClassifier(detector, tuning="frozen", epochs=1, batch_size=8, **TINY).fit(paths, _labels(24))
+    assert not clf.clean_mask_[2] and clf.predict(paths[3:5]).shape == (2,)

@@ -85,12 +85,20 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
         try:
             validation = check_validation_data(validation_data, encoding)
             self._fit_model(X, y, X_checked, encoding, validation)
-            # A last step that diverged leaves weights whose outputs overflow, which no loss has shown.
-            self.predict_proba(subset_samples(X, np.arange(X_checked.n_samples) < _FINITE_CHECK_SAMPLES))
+            self._check_outputs_finite(X, X_checked.n_samples)
         except BaseException:
             self._forget_fit()
             raise
         return self
+
+    def _check_outputs_finite(self, X, n_samples):
+        """A last step that diverged leaves weights whose outputs overflow, which no loss has
+        shown: predict a few samples the model trained on (kept ones, where a detector chose;
+        an unreadable file it skipped would fail here)."""
+        trained = self.__dict__.get("clean_mask_")
+        rows = np.flatnonzero(np.ones(n_samples, dtype=bool) if trained is None else trained)[:_FINITE_CHECK_SAMPLES]
+        if rows.size:
+            self.predict_proba(subset_samples(X, np.isin(np.arange(n_samples), rows)))
 
     def predict_proba(self, X):
         """Class probabilities.

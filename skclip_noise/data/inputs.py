@@ -8,7 +8,8 @@ Four forms are recognised:
 ``"paths"``
     a list, tuple, numpy array or pandas Series of image file paths (any format PIL
     reads), or a one-column DataFrame of them (as a ``ColumnTransformer`` passes
-    ``["path"]``);
+    ``["path"]`` to an ``ImageEmbedder``; estimators that also take feature tables read a
+    DataFrame as one);
 ``"dataset"``
     a :class:`torch.utils.data.Dataset` whose items are an image or a tuple whose first
     element is the image (PIL image, numpy array ``(H, W[, 1 or 3])`` or ``(C, H, W)``

@@ -192,7 +192,7 @@ def check_distinct_prompts(class_names):
     """
     seen = {}
     for name in class_names:
-        prompt_form = " ".join(str(name).replace("_", " ").split()).casefold()
+        prompt_form = " ".join(str(name).replace("_", " ").split()).lower()  # as CLIP's tokenizer reads it
         if prompt_form in seen:
             raise ValueError(
                 f"classes {seen[prompt_form]!r} and {name!r} get the same text prompt (prompts write '_' as a "

@@ -235,9 +235,10 @@ class LossModelMixin:
         if self.tuning == "frozen":
             train = inputs[train_idx]
             # One scale for all dimensions: per-dimension scaling would blow up
-            # near-constant dimensions on samples outside the training fold. The floor only
-            # keeps constant features from a division by zero, whatever their unit.
-            scale = train.std(dim=0).mean().clamp_min(torch.finfo(train.dtype).tiny).expand(train.shape[1]).clone()
+            # near-constant dimensions on samples outside the training fold. Constant features
+            # (no spread at all) keep their unit; any spread, however small, is divided out.
+            spread = train.std(dim=0).mean()
+            scale = (spread if spread > 0 else torch.ones_like(spread)).expand(train.shape[1]).clone()
             return _StandardizedLinear(train.mean(dim=0), scale, n_classes).to(device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)

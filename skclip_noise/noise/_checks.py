@@ -90,7 +90,7 @@ def _different_scales(high, other_high):
     scales: one stays near 1 (resizing overshoots it a little) and the other reaches over
     twenty times as far. Features of similar spread are on one scale."""
     low, top = sorted((high, other_high))
-    return low <= 2.0 and top > 20 * max(low, 1e-12)
+    return low <= 2.0 and top > 2.0 and top > 20 * max(low, 1e-12)
 
 
 def _check_classes(classes, y):

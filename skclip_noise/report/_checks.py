@@ -192,7 +192,7 @@ def _check_unique_samples(label_issues):
     if not label_issues.index.is_unique:
         repeated = label_issues.index[label_issues.index.duplicated()][0]
         raise ValueError(
-            f"label_issues' index repeats sample ids (e.g. {repeated!r}), and the review keeps one "
+            f"label_issues' index repeats sample ids (e.g. {str(repeated)!r}), and the review keeps one "
             "decision per id; fit on data with a unique index (e.g. X.reset_index(drop=True)), or "
             "pass review=False for a page without review."
         )
@@ -202,6 +202,6 @@ def _check_page_path(path):
     """Refuse a page path whose folder does not exist, before any image is read."""
     if path is None:
         return
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path: the folder {folder!r} does not exist; create it, or pass another path.")

@@ -306,6 +306,7 @@ def label_issues_html(
     quality = _check_label_quality(label_issues)
     if review:
         _check_unique_samples(label_issues)
+    path = None if path is None else os.path.expanduser(os.fspath(path))  # "~/report.html" as a shell reads it
     _check_page_path(path)
     reader, paths = (None, None) if X is None else _image_reader(X, label_issues.index)
     review_classes = _review_classes(detector, classes, label_issues) if review else None
@@ -470,7 +471,6 @@ def label_issues_html(
     )
     if path is None:
         return page
-    path = os.fspath(path)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(page)
     return path

@@ -88,7 +88,8 @@ def plot_clean_proba(
     ax : matplotlib Axes, default=None
         Where to draw; a new figure sized for the number of classes if None.
     bins : int or sequence of float, default=20
-        Number of equal-width bins on [0, 1], or the bin edges.
+        Number of equal-width bins on [0, 1], or the bin edges (edges that zoom in
+        leave some scores out of the bars; each row's note counts them).
     threshold : float or None, default=0.5
         Where to draw a dashed vertical line (the usual decision threshold);
         None draws none.
@@ -133,11 +134,7 @@ def plot_clean_proba(
     truth = None if is_noisy is None else _check_truth(is_noisy, proba.shape[0])
     threshold = _check_threshold(threshold)
     edges = np.histogram_bin_edges(proba, bins=bins, range=(0.0, 1.0))
-    if edges[0] > proba.min() or edges[-1] < proba.max():
-        raise ValueError(
-            f"bins must cover the scores, [{proba.min():.3g}, {proba.max():.3g}]; its edges span "
-            f"[{edges[0]:.3g}, {edges[-1]:.3g}]. Pass a number of bins, or edges from 0 to 1."
-        )
+    outside = (proba < edges[0]) | (proba > edges[-1])  # edges that zoom in leave these out of the bars
 
     rows = [("all samples", np.ones(proba.shape[0], dtype=bool))] if len(classes) > 1 else []
     rows += [(name, y == label) for name, label in zip(names, classes.tolist())]
@@ -167,6 +164,8 @@ def plot_clean_proba(
                       fill=True, color=_NOISY_COLOUR, alpha=0.95, linewidth=0,
                       label="truly noisy" if i == 0 else None)
             note = f"n={int(members.sum())}, {int((members & truth).sum())} noisy"
+        if (members & outside).any():
+            note += f", {int((members & outside).sum())} outside the bins"
         ax.text(1.01, base + 0.05, note, transform=ax.get_yaxis_transform(),
                 fontsize="x-small", color="0.35", va="bottom", ha="left")
         ax.axhline(base, color="0.75", linewidth=0.6, zorder=0)

@@ -123,14 +123,20 @@ def check_real(value, name, *, low=None, high=None, low_open=False, high_open=Fa
     """
     bounds = [f"{'>' if low_open else '>='} {low:g}" if low is not None else "",
               f"{'<' if high_open else '<='} {high:g}" if high is not None else ""]
-    rule = rule or "a number " + " and ".join(bound for bound in bounds if bound) if any(bounds) else "a finite number"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    rule = rule or ("a number " + " and ".join(bound for bound in bounds if bound) if any(bounds) else "a finite number")
+    number = None
+    if not isinstance(value, (bool, np.bool_, str, bytes)) and value is not None and np.ndim(value) == 0:
+        try:  # numpy scalars and 0-d arrays, Fractions, Decimals
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not np.isfinite(number):
         raise ValueError(f"{name} must be {rule}; got {value!r}.")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
         raise ValueError(f"{name} must be {rule}; got {value!r}.")
-    return float(value)
+    return number
 
 
 def block_rows_for(n_features):

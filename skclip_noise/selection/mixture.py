@@ -40,7 +40,8 @@ def _check_loss(loss, codes=None):
         return loss, None
     if np.shape(codes) != loss.shape:
         raise ValueError(f"loss and codes must be 1-D of the same length; got {loss.shape} and {np.shape(codes)}.")
-    return loss, check_label_codes(codes, name="codes")
+    codes = np.asarray(codes)
+    return loss, check_label_codes(codes.astype(np.int64) if codes.dtype == bool else codes, name="codes")
 
 
 def _mixture_seed(random_state):
@@ -193,7 +194,7 @@ def _groups(codes, n, per_class):
 
 
 def _check_forget_rate(forget_rate):
-    check_real(forget_rate, "forget_rate", low=0, high=1, high_open=True, rule="a number in [0, 1)")
+    return check_real(forget_rate, "forget_rate", low=0, high=1, high_open=True, rule="a number in [0, 1)")
 
 
 def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
@@ -209,7 +210,7 @@ def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
     {0: 0.1, 1: 0.2}
     """
     loss, codes = _check_loss(loss, codes)
-    _check_forget_rate(forget_rate)
+    forget_rate = _check_forget_rate(forget_rate)
     cutoffs = {}
     for group, members in _groups(codes, len(loss), per_class).items():
         n_keep = int(round((1.0 - forget_rate) * len(members)))
@@ -228,7 +229,7 @@ def small_loss_mask(loss, forget_rate, codes=None, *, per_class=True):
     [True, False, False, True]
     """
     loss, codes = _check_loss(loss, codes)
-    _check_forget_rate(forget_rate)
+    forget_rate = _check_forget_rate(forget_rate)
     mask = np.zeros(len(loss), dtype=bool)
     for members in _groups(codes, len(loss), per_class).values():
         n_keep = int(round((1.0 - forget_rate) * len(members)))
