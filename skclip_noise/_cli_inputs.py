@@ -185,15 +185,12 @@ def check_output_dir(path, flag="--output-dir"):
 
     Raises ``ValueError`` (one line) when it is a file, or cannot be created or written.
     """
-    import tempfile
+    from ._files import probe_writable_folder
 
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{flag} {path!r} is a file, not a folder; pass a folder (it is created if missing).")
     try:
-        os.makedirs(path, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=path, prefix=".skclip-noise-write-check-")
-        os.close(handle)
-        os.remove(probe)
+        probe_writable_folder(path)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ValueError(

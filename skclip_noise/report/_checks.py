@@ -129,34 +129,26 @@ def _check_suggestion_confidence(label_issues):
     """The ``suggested_label_confidence`` column as floats in [0, 1] (NaN: none), or None."""
     if "suggested_label_confidence" not in label_issues.columns:
         return None
-    try:
-        confidence = pd.to_numeric(label_issues["suggested_label_confidence"]).to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValueError("label_issues['suggested_label_confidence'] must be numeric.") from exc
-    known = confidence[~np.isnan(confidence)]
-    if known.size and (known.min() < 0 or known.max() > 1):
-        raise ValueError(
-            "label_issues['suggested_label_confidence'] must hold probabilities in [0, 1]; got "
-            f"[{known.min():.3g}, {known.max():.3g}]."
-        )
-    return confidence
+    return _unit_column(label_issues, "suggested_label_confidence")
 
 
 def _check_label_quality(label_issues):
     """The ``label_quality`` column as floats in [0, 1] (NaN: no score)."""
+    return _unit_column(label_issues, "label_quality")
+
+
+def _unit_column(label_issues, column):
+    """A column of values in [0, 1] as floats (missing ones NaN); refused when it is not."""
     try:
-        quality = pd.to_numeric(label_issues["label_quality"]).to_numpy(dtype=np.float64, na_value=np.nan)
+        values = pd.to_numeric(label_issues[column]).to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise ValueError("label_issues['label_quality'] must be numeric (a score in [0, 1] per sample).") from exc
-    known = quality[~np.isnan(quality)]
+        raise ValueError(f"label_issues[{column!r}] must be numeric, a value in [0, 1] per sample.") from exc
+    known = values[~np.isnan(values)]
     if known.size and (known.min() < 0 or known.max() > 1):
         raise ValueError(
-            "label_issues['label_quality'] must hold scores in [0, 1]; got "
-            f"[{known.min():.3g}, {known.max():.3g}]."
+            f"label_issues[{column!r}] must hold values in [0, 1]; got [{known.min():.3g}, {known.max():.3g}]."
         )
-    return quality
+    return values
 
 
 def _whole_number(value, name, minimum, rule):

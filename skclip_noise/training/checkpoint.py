@@ -58,7 +58,7 @@ def check_checkpoint_destination(estimator):
     The path's folder is created (as writing the checkpoint would) and a file is made and
     removed there.
     """
-    import tempfile
+    from .._files import probe_writable_folder
 
     path = getattr(estimator, "checkpoint_path", None)
     if path is None:
@@ -71,10 +71,7 @@ def check_checkpoint_destination(estimator):
         )
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".skclip-noise-write-check-")
-        os.close(handle)
-        os.remove(probe)
+        probe_writable_folder(folder)
     except OSError as exc:
         raise ValueError(
             f"checkpoint_path={path!r}: no file can be written in {folder!r} "
