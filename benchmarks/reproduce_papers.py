@@ -112,8 +112,12 @@ def _select(parser, args):
     for pattern in args.protocol:
         if not any(fnmatch.fnmatchcase(p.id, pattern) for p in PROTOCOLS):
             parser.error(f"no protocol matches {pattern!r}; see --list for the ids")
-    return [p for p in pool if (not args.paper or p.paper == PAPERS[args.paper])
-            and (not args.protocol or any(fnmatch.fnmatchcase(p.id, pattern) for pattern in args.protocol))]
+    selected = [p for p in pool if (not args.paper or p.paper == PAPERS[args.paper])
+                and (not args.protocol or any(fnmatch.fnmatchcase(p.id, pattern) for pattern in args.protocol))]
+    if not selected:
+        parser.error(f"no protocol of --paper {args.paper} matches --protocol {', '.join(args.protocol)}; "
+                     "see --list for the ids")
+    return selected
 
 
 # ------------------------------------------------------------------------- recipes, noise
@@ -266,8 +270,12 @@ def run_once(protocol, data, seed, args, *, smoke):
     return measured, run
 
 
-def metric_rows(protocol, measured_by_seed):
-    """One row per metric the paper reports: paper value, measured mean (and std), difference."""
+def metric_rows(protocol, measured_by_seed, runs=(), *, run_kind="protocol"):
+    """One row per metric the paper reports: paper value, measured mean (and std), difference.
+    ``run_kind`` says what was run ("protocol", or how it departs from it: a smoke run, a
+    subset) and ``noise`` the noise the runs applied, so a row read alone is not taken for
+    a reproduction it was not."""
+    applied = sorted({run["noise"] for run in runs if "noise" in run}) or [protocol.noise.label]
     rows = []
     for metric in METRICS:
         if metric not in protocol.paper_values:
@@ -277,7 +285,8 @@ def metric_rows(protocol, measured_by_seed):
         paper = protocol.paper_values[metric]
         rows.append({
             "protocol": protocol.id, "paper": protocol.paper, "tables": protocol.tables,
-            "dataset": DATASET_TITLES[protocol.dataset], "noise": protocol.noise.label, "metric": metric,
+            "dataset": DATASET_TITLES[protocol.dataset], "run": run_kind, "paper_noise": protocol.noise.label,
+            "noise": "; ".join(applied), "metric": metric,
             "paper_value": paper, "paper_std": protocol.paper_std.get(metric),
             "measured": mean, "measured_std": float(np.std(values)) if len(values) > 1 else None,
             "n_seeds": len(values), "difference": None if mean is None else mean - paper,
@@ -312,7 +321,7 @@ def render(rows, runs, args, seconds, *, smoke):
         diff = "" if r["difference"] is None else f"{r['difference']:+.2f}"
         measured = ("n/a (best on test)" if r["metric"] == "accuracy_best" else "failed" if r["n_seeds"] == 0
                     else _value(r["measured"], r["measured_std"]))
-        lines.append(f"| {r['protocol']} | {r['paper']} {r['tables']} | {r['dataset']} | {r['noise']} | "
+        lines.append(f"| {r['protocol']} | {r['paper']} {r['tables']} | {r['dataset']} | {r['paper_noise']} | "
                      f"{r['metric']} | {_value(r['paper_value'], r['paper_std'])} | {measured} | {diff} |")
     lines += ["", "| protocol | seed | noise applied | realised noise | training / test samples | fit (s) |",
               "|---|---|---|---|---|---|"]
@@ -328,6 +337,14 @@ def render(rows, runs, args, seconds, *, smoke):
         for protocol in args.selected:
             lines += [f"- `{protocol.id}`: " + " ".join(protocol.notes)]
     return "\n".join(lines) + "\n"
+
+
+def _run_kind(args, smoke):
+    """How a run departs from the papers' protocols, for the rows of its CSV."""
+    parts = ["smoke run: random tiny CLIP on synthetic images (numbers mean nothing)"] if smoke else []
+    if args.max_train or args.max_test:
+        parts.append(f"subset: --max-train {args.max_train} --max-test {args.max_test} (not the papers' protocol)")
+    return "; ".join(parts) or "protocol"
 
 
 def run(args, *, smoke):
@@ -366,7 +383,7 @@ def run(args, *, smoke):
                     f"fit {info['fit_s']:.1f} s")
             measured.append(values)
             runs.append(info)
-        rows += metric_rows(protocol, measured)
+        rows += metric_rows(protocol, measured, runs[-len(args.seeds):], run_kind=_run_kind(args, smoke))
     text = render(rows, runs, args, time.perf_counter() - start, smoke=smoke)
     write_markdown(text, args.out)
     if args.out:
@@ -420,6 +437,24 @@ def print_list(args):
     return 0
 
 
+def _refused_before_any_fit(args):
+    """What stops the run, checked before any data set loads or any fit starts: a device
+    torch cannot use, an --out folder that cannot be made. None when nothing does."""
+    from skclip_noise.training.device import resolve_device
+
+    if args.device != "auto":
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            return f"--device {args.device}: {exc}"
+    if args.out:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        except OSError as exc:
+            return f"--out {args.out}: cannot make its folder ({exc.strerror or exc})."
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
@@ -430,6 +465,10 @@ def main(argv=None):
     args.data_root = str(_paper_data.default_data_root() if args.data_root is None else args.data_root)
     if args.list:
         return print_list(args)
+    refused = _refused_before_any_fit(args)
+    if refused:
+        print(f"reproduce_papers.py: error: {refused}", file=sys.stderr)
+        return 2
     if args.smoke:
         return run(args, smoke=True)
     found = requirements(args)

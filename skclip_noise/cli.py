@@ -145,9 +145,11 @@ def build_parser():
 
 def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.set_defaults(given_flags=frozenset())
-    parser.add_argument("--backbone", default=backbone, help="backbone spec, e.g. timm:tf_efficientnet_lite0")
-    parser.add_argument("--pretrained", default=pretrained, help="'offline', an open_clip tag, a checkpoint path, or 'none'")
-    parser.add_argument("--image-size", type=number_type(int, 0), default=image_size,
+    parser.add_argument("--backbone", default=backbone, action=RecordGiven,
+                        help="backbone spec, e.g. timm:tf_efficientnet_lite0")
+    parser.add_argument("--pretrained", default=pretrained, action=RecordGiven,
+                        help="'offline', an open_clip tag, a checkpoint path, or 'none'")
+    parser.add_argument("--image-size", type=number_type(int, 0), default=image_size, action=RecordGiven,
                         help="input side for CNN backbones; 0 keeps the backbone's own")
     parser.add_argument("--batch-size", type=number_type(int, 1), default=64)
     parser.add_argument("--device", default="auto")
@@ -317,6 +319,13 @@ def run_demo(args):
 
     started = time.perf_counter()
     check_flag_values(args)
+    replaced = sorted("--" + dest.replace("_", "-") for dest in {"backbone", "pretrained", "image_size"}
+                      & set(args.given_flags))
+    if args.aligned_clip and replaced:
+        raise ValueError(
+            f"--aligned-clip runs {ALIGNED_DEMO_BACKBONE} with its offline weights at {ALIGNED_DEMO_SIZE} px, in place "
+            f"of {', '.join(replaced)}; leave {'those' if len(replaced) > 1 else 'it'} out, or --aligned-clip."
+        )
     _check_outputs(args)
     warn_unused_flags(args)
     X, y_true, class_names = _load_demo_data(args)

@@ -220,9 +220,10 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         spec, pretrained = self._phase2_backbone(detector)
         _checked(parse_backbone_spec, spec, "DeftClassifier's backbone")
         device = _checked(resolve_device, self.device, "DeftClassifier's device")
+        # Loaded now (then kept in the process cache): missing weights fail before phase 1 trains.
+        backbone = load_backbone(spec, pretrained, device=device)
         if self.image_size is not None:
-            check_image_size(load_backbone(spec, pretrained, device=device), self.image_size,
-                             owner="DeftClassifier", spec=spec)
+            check_image_size(backbone, self.image_size, owner="DeftClassifier", spec=spec)
 
     def _make_detector(self):
         """The unfitted detector of phase 1 (None for "passthrough"); its checkpoint goes
