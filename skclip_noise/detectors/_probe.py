@@ -20,18 +20,20 @@ DEFAULT_CS = tuple(10.0 ** np.arange(-4, 2))
 
 
 def check_Cs(Cs):
-    """``Cs`` as a tuple of floats, refused unless a non-empty sequence of positive, finite numbers.
+    """``Cs`` as a tuple of floats in increasing order (the walk up the path stops at the
+    first C that does worse, so the order given must not matter), refused unless a
+    non-empty sequence of positive, finite numbers.
 
     Examples
     --------
-    >>> check_Cs([0.1, 1])
+    >>> check_Cs([1, 0.1])
     (0.1, 1.0)
     """
     values = np.asarray([]) if isinstance(Cs, (str, bytes)) else np.asarray(Cs)
     if values.dtype.kind not in "iuf" or values.ndim != 1 or values.size == 0 \
             or not (np.isfinite(values).all() and (values > 0).all()):
         raise ValueError(f"Cs must be a non-empty sequence of positive numbers; got {Cs!r}.")
-    return tuple(values.astype(np.float64).tolist())
+    return tuple(np.unique(values.astype(np.float64)).tolist())
 
 
 def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
@@ -137,10 +139,15 @@ class CrossFittedProbe:
         """``rows``, or a stratified subset of ``max_samples`` of them (the same for every C)."""
         if self.max_samples is None or len(rows) <= self.max_samples:
             return rows
-        subset = resample(
-            rows, replace=False, n_samples=self.max_samples, stratify=codes[rows],
-            random_state=(self._seed + fold) % (2**32),
-        )
+        random_state = (self._seed + fold) % (2**32)
+        subset = resample(rows, replace=False, n_samples=self.max_samples, stratify=codes[rows],
+                          random_state=random_state)
+        # The stratified draw rounds a class far smaller than its share to no sample: the
+        # fold's probe would then give that class probability 0 for every sample.
+        lost = np.setdiff1d(codes[rows], codes[subset])
+        if lost.size:
+            rng = np.random.default_rng(random_state)
+            subset = np.r_[subset, [rng.choice(rows[codes[rows] == code]) for code in lost]]
         return np.sort(subset)
 
     def _fit_one(self, Z, codes, C, previous=None, class_weight=None):
