@@ -254,8 +254,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         clean_mask = np.asarray(detector.clean_mask_, dtype=bool)
         if not clean_mask.any():
             raise ValueError("The detector judged every sample noisy; nothing is left to train on.")
-        quality = detector.label_issues_["label_quality"].to_numpy()
-        return detector, Scores(detector.clean_proba_, clean_mask, detector.predicted_, label_quality=quality)
+        return detector, _detector_scores(detector, clean_mask)
 
     def _net(self, backbone, n_classes):
         tuning = {"full": "full", "frozen": "linear"}.get(self.tuning) or peft_method_for(backbone.tower_kind)
@@ -325,6 +324,24 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             everything = np.ones(len(codes), dtype=bool)
             return Scores(everything.astype(np.float64), everything, codes)
         return self.detector_._score_pairs(X_checked, codes)
+
+
+def _detector_scores(detector, clean_mask):
+    """Everything a fitted detector said of the training pairs, read from its public
+    attributes (the detector contract): verdicts, label quality, its noise estimate, and
+    its suggested labels' confidence and outlier scores where its ``label_issues_`` has them."""
+    issues = detector.label_issues_
+
+    def column(name):
+        return issues[name].to_numpy(dtype=np.float64) if name in issues.columns else None
+
+    suggested = column("suggested_label_confidence")
+    outlier = column("outlier_score")
+    if suggested is not None and outlier is not None:  # an outlier's confidence is NaN in the table
+        suggested = np.nan_to_num(suggested, nan=0.0)
+    return Scores(detector.clean_proba_, clean_mask, detector.predicted_, label_quality=column("label_quality"),
+                  suggested_proba=suggested, noise_transition=getattr(detector, "noise_transition_", None),
+                  outlier_proba=outlier)
 
 
 def _checked(check, value, what):
