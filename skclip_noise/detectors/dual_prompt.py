@@ -149,7 +149,9 @@ class DualPromptDetector(BaseNoiseDetector):
     real_world : bool, default=False
         Also require ``argmax_c p_c == y`` for a clean verdict, and warm up 5 epochs.
     threshold : float in [0, 1], default=0.5
-        Clean when ``p_y`` exceeds it (DEFT: 0.5, i.e. ``s+_y > s-_y``).
+        Clean when ``p_y`` exceeds it (DEFT: 0.5, i.e. ``s+_y > s-_y``). It sets the
+        final verdicts; the clean set the prompts train on during fitting is DEFT's
+        ``p_y > 0.5`` whatever its value.
     tuning : {"peft", "frozen"}, default="peft"
         How much of the image tower trains (CLIP itself stays frozen in DEFT, so
         ``"full"`` does not apply). ``"peft"``: deep visual prompts (VPT, the
