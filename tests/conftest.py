@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 import skclip_noise  # noqa: E402,F401  (installs the torchvision shim first)
 from skclip_noise.datasets import FASHION_MNIST_DEFAULT_PATH, FASHION_MNIST_ENV_VAR, load_digits_images
@@ -110,10 +111,141 @@ def digits_folder(tmp_path_factory, digits):
 @pytest.fixture
 def rng_guard():
     """Fails the test if the code under test touched numpy's or torch's global RNG."""
-    import torch
-
     numpy_state = np.random.get_state()[1].copy()
     torch_state = torch.get_rng_state().clone()
     yield
     assert np.array_equal(np.random.get_state()[1], numpy_state), "a test touched numpy's global RNG"
     assert torch.equal(torch.get_rng_state(), torch_state), "a test touched torch's global RNG"
+
+
+# ------------------------------------------------------------------- shared test helpers
+# Imported by the test files that need them (``from conftest import ...``), as the marks above.
+
+#: The tiny offline CLIP with random weights, on the CPU, seeded: every torch estimator's cheap setup.
+TINY_CLIP = dict(backbone="open_clip:skclip-tiny", pretrained=None, device="cpu", random_state=0)
+
+
+def random_images(n=16, side=32, seed=0):
+    """``n`` random colour images of ``side`` pixels (uint8)."""
+    return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+
+
+def cat_dog_labels(n=16):
+    """``n`` string labels alternating "cat" and "dog"."""
+    return np.array(["cat", "dog"] * (n // 2) + ["cat"] * (n % 2))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, its thread count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cli_exit(argv, capsys):
+    """``cli.main`` as a user runs it: (exit status, stderr). An exception escaping
+    ``main`` is a traceback printed to the user, so it fails the test."""
+    from skclip_noise import cli
+
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"cli.main raised {type(exc).__name__}: {exc} (a traceback for the user) instead of exiting 2")
+    return status, capsys.readouterr().err
+
+
+class StopFit(Exception):
+    """Raised by :func:`recorded_fit`'s detector once it has seen what it would fit on."""
+
+
+@pytest.fixture
+def recorded_fit(monkeypatch):
+    """Replace the command line's detector: record the X (as a list) and y ``detect`` would
+    fit on, then raise :class:`StopFit`."""
+    from skclip_noise import cli
+
+    seen = {}
+
+    class Recorder:
+        def fit(self, X, y, **kwargs):
+            seen["X"], seen["y"] = list(X), list(y)
+            raise StopFit
+
+    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: Recorder())
+    return seen
+
+
+class RecordingDataset(torch.utils.data.Dataset):
+    """A torch Dataset of grey images (float in [0, 1], label 0) that records which items
+    were read, in order (``loaded``)."""
+
+    def __init__(self, images):
+        self.images = images
+        self.loaded = []
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        self.loaded.append(index)
+        return torch.from_numpy(self.images[index]).float().div(255).unsqueeze(0), 0
+
+
+def tiny_hf_clip_name(tmp_path_factory, name, pooler="mean_pooler", words=()):
+    """Register an open_clip config ``name`` whose text tower is a 2-layer BERT (uncased, its
+    own vocabulary of ``words``, random weights, written to a temporary folder: no
+    download); returns ``name``."""
+    import json
+
+    import open_clip
+    import transformers
+
+    folder = tmp_path_factory.mktemp(f"{name}-bert")
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=5 + len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=48, max_position_embeddings=96,
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(folder)
+    configs = tmp_path_factory.mktemp(f"{name}-configs")
+    (configs / f"{name}.json").write_text(json.dumps({
+        "embed_dim": 24,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"hf_model_name": str(folder), "hf_tokenizer_name": str(folder), "hf_proj_type": "linear",
+                     "hf_pooler_type": pooler, "context_length": 24},
+    }))
+    open_clip.add_model_config(configs)
+    return name
+
+
+def image_files(folder, n, seed=0, ext="png"):
+    """``n`` random 32x32 colour image files in ``folder`` (made if missing); their paths."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(random_images(n, side=32, seed=seed)):
+        path = folder / f"{i}.{ext}"
+        Image.fromarray(image).save(path)
+        paths.append(path)
+    return paths
+
+
+def class_folders(root, classes=("cat", "dog"), per_class=6):
+    """An image folder ``root/<class>/<i>.png`` of random images; ``root``."""
+    for seed, name in enumerate(classes):
+        image_files(root / name, per_class, seed=seed)
+    return root
+
+
+def passthrough_deft(**params):
+    """DEFT's phase 2 alone (no detector): plain fine-tuning of the tiny CLIP tower."""
+    from skclip_noise import DeftClassifier
+
+    return DeftClassifier("passthrough", **{**TINY_CLIP, "epochs": 1, "batch_size": 8, **params})

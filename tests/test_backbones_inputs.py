@@ -7,14 +7,13 @@ temporary folder) and runs in well under 5 s.
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
+from conftest import tiny_hf_clip_name
 from skclip_noise import LabelMatchDetector
 from skclip_noise.backbones import load_backbone, parse_backbone_spec
 from skclip_noise.backbones.prompts import PromptTextEncoder
@@ -25,12 +24,7 @@ from skclip_noise.exceptions import PretrainedWeightsUnavailableError
 TINY = "open_clip:skclip-tiny"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _features(n=8, width=48, seed=0):
@@ -154,28 +148,8 @@ WORDS = "a photo of the cat dog car cafe x . , small big".split()
 def tiny_hf_backbone(tmp_path_factory):
     """A backbone spec whose CLIP has a 2-layer BERT text tower (uncased, its own
     vocabulary, random weights, built in a temporary folder: no download)."""
-    transformers = pytest.importorskip("transformers")
-    import open_clip
-
-    folder = tmp_path_factory.mktemp("tiny-bert-inputs")
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
-    config = transformers.BertConfig(
-        vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=48, max_position_embeddings=96,
-    )
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(folder)
-    name = "test-inputs-tiny-hf"
-    configs = tmp_path_factory.mktemp("configs-inputs")
-    (configs / f"{name}.json").write_text(json.dumps({
-        "embed_dim": 24,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"hf_model_name": str(folder), "hf_tokenizer_name": str(folder), "hf_proj_type": "linear",
-                     "hf_pooler_type": "mean_pooler", "context_length": 24},
-    }))
-    open_clip.add_model_config(configs)
-    return f"open_clip:{name}"
+    pytest.importorskip("transformers")
+    return "open_clip:" + tiny_hf_clip_name(tmp_path_factory, "test-inputs-tiny-hf", words=WORDS)
 
 
 def test_prompt_encoder_default_tokenizer_on_a_hugging_face_tower_is_refused_clearly(tiny_hf_backbone):

@@ -18,28 +18,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
+from conftest import TINY_CLIP, cat_dog_labels, passthrough_deft, random_images
 from skclip_noise import (
     AVLPrompter,
-    DeftClassifier,
     DualPromptDetector,
     GMMLossDetector,
     SmallLossDetector,
 )
-
-TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None, device="cpu", random_state=0)
-
-
-def _images(n=16, side=32, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
-
-
-def _labels(n=16):
-    return np.array(["cat", "dog"] * (n // 2) + ["cat"] * (n % 2))
-
-
-def _plain_deft(**params):
-    """DEFT's phase 2 alone (no detector): plain fine-tuning of the tiny CLIP tower."""
-    return DeftClassifier("passthrough", **{**TINY, "epochs": 1, "batch_size": 8, **params})
 
 
 def _dual_prompt(**params):
@@ -63,7 +48,7 @@ def _avl(**params):
 # names is not resumed (the fit trains from scratch, as for other data), so the result
 # equals a fit without checkpoint.
 def test_checkpoint_written_for_other_class_names_is_not_resumed(tmp_path):
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     renamed = np.where(y == "cat", "car", "plane")  # the same codes, other class names
     path = tmp_path / "prompts.pt"
     _dual_prompt(checkpoint_path=str(path)).fit(X, y)
@@ -82,7 +67,7 @@ def test_checkpoint_written_for_other_class_names_is_not_resumed(tmp_path):
 # class name, before any training (as for class_names of the wrong length).
 @pytest.mark.parametrize("make", [_dual_prompt, _avl], ids=["dual_prompt", "avl"])
 def test_duplicate_class_names_are_refused(make):
-    X, y = _images(), np.array([0, 1] * 8)
+    X, y = random_images(), np.array([0, 1] * 8)
     with pytest.raises(ValueError, match="class_names"):
         make(class_names=["thing", "thing"]).fit(X, y)
 
@@ -93,7 +78,7 @@ def test_duplicate_class_names_are_refused(make):
 # ["b'cat'", "b'dog'"]. Right: byte labels are decoded for their names (["cat", "dog"]), or
 # refused with a clear error asking for str labels.
 def test_byte_string_labels_give_readable_class_names():
-    X, y = _images(), _labels().astype("S")
+    X, y = random_images(), cat_dog_labels().astype("S")
     try:
         detector = _dual_prompt(epochs=1).fit(X, y)
     except (TypeError, ValueError) as error:  # a clear refusal is right too
@@ -110,9 +95,9 @@ def test_byte_string_labels_give_readable_class_names():
 @pytest.mark.parametrize("cls", [GMMLossDetector, SmallLossDetector], ids=["gmm_loss", "small_loss"])
 def test_refit_with_trainable_tower_forgets_the_frozen_fits_embeddings(cls):
     features = np.random.default_rng(0).normal(size=(20, 4))
-    detector = cls(epochs=1, batch_size=8, **TINY).fit(features, np.array([0, 1] * 10))
+    detector = cls(epochs=1, batch_size=8, **TINY_CLIP).fit(features, np.array([0, 1] * 10))
     assert detector.embeddings_.shape == (20, 4)
-    detector.set_params(tuning="peft").fit(_images(), _labels())
+    detector.set_params(tuning="peft").fit(random_images(), cat_dog_labels())
     assert not hasattr(detector, "embeddings_")
 
 
@@ -123,12 +108,12 @@ def test_refit_with_trainable_tower_forgets_the_frozen_fits_embeddings(cls):
 # value per channel when training". Right: training copes with a last batch of one sample
 # (e.g. drops or merges it) and the fit succeeds.
 @pytest.mark.parametrize("make", [
-    pytest.param(lambda: _plain_deft(backbone="open_clip:skclip-tiny-cnn", image_size=32), id="deft_full"),
+    pytest.param(lambda: passthrough_deft(backbone="open_clip:skclip-tiny-cnn", image_size=32), id="deft_full"),
     pytest.param(lambda: GMMLossDetector(tuning="full", epochs=1, batch_size=8, image_size=32,
-                                         **{**TINY, "backbone": "open_clip:skclip-tiny-cnn"}), id="gmm_loss_full"),
+                                         **{**TINY_CLIP, "backbone": "open_clip:skclip-tiny-cnn"}), id="gmm_loss_full"),
 ])
 def test_last_training_batch_of_one_image_does_not_crash(make):
-    X, y = _images(17), _labels(17)
+    X, y = random_images(17), cat_dog_labels(17)
     estimator = make().fit(X, y)
     assert estimator.clean_mask_.shape == (17,)
 
@@ -140,12 +125,12 @@ def test_last_training_batch_of_one_image_does_not_crash(make):
 # "never changes what a fit computes". Right: num_workers is part of what a checkpoint is
 # bound to; with another value it is not resumed, with a warning.
 def test_checkpoint_is_not_resumed_with_another_num_workers(tmp_path):
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     path = str(tmp_path / "deft.pt")
-    _plain_deft(num_workers=0, checkpoint_path=path).fit(X, y)
+    passthrough_deft(num_workers=0, checkpoint_path=path).fit(X, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _plain_deft(num_workers=1, checkpoint_path=path).fit(X, y)
+        passthrough_deft(num_workers=1, checkpoint_path=path).fit(X, y)
     assert any("not resumed" in str(w.message) for w in caught)
 
 
@@ -154,10 +139,10 @@ def test_checkpoint_is_not_resumed_with_another_num_workers(tmp_path):
 # is fine (uint8), not X_val, while errors about y_val do say y_val. Right: the error names
 # the validation images (X_val / validation_data), so the user fixes the right array.
 def test_validation_image_errors_name_the_validation_images():
-    X, y = _images(), _labels()
-    X_val = _images(4, seed=1).astype(np.float64)  # [0, 255] floats: a wrong input
+    X, y = random_images(), cat_dog_labels()
+    X_val = random_images(4, seed=1).astype(np.float64)  # [0, 255] floats: a wrong input
     with pytest.raises(ValueError, match="X_val|validation"):
-        _plain_deft().fit(X, y, validation_data=(X_val, y[:4]))
+        passthrough_deft().fit(X, y, validation_data=(X_val, y[:4]))
 
 
 # Today: DualPromptDetector(tuning="frozen") fitted on images accepts a feature array later
@@ -167,7 +152,7 @@ def test_validation_image_errors_name_the_validation_images():
 # GMMLossDetector gives in the same situation.
 @pytest.mark.parametrize("method", ["predict_proba", "clean_proba"])
 def test_dual_prompt_frozen_refuses_features_of_another_width_after_an_image_fit(method):
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     detector = _dual_prompt(tuning="frozen", epochs=1).fit(X, y)
     features = np.random.default_rng(0).normal(size=(4, 10))
     args = (features,) if method == "predict_proba" else (features, y[:4])
@@ -181,8 +166,8 @@ def test_dual_prompt_frozen_refuses_features_of_another_width_after_an_image_fit
 # wide grey images: a ValueError saying to pass X[None] (a batch of one), as scikit-learn
 # refuses a 1-D sample with "Reshape your data".
 def test_single_rgb_image_is_not_read_as_a_batch_of_grey_images():
-    X, y = _images(), _labels()
-    classifier = _plain_deft().fit(X, y)
+    X, y = random_images(), cat_dog_labels()
+    classifier = passthrough_deft().fit(X, y)
     with pytest.raises(ValueError):
         classifier.predict(X[0])
 
@@ -208,4 +193,4 @@ def test_count_parameters_refuse_booleans(params):
     from sklearn.utils._param_validation import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="Got (True|False) instead"):
-        _plain_deft(**params).fit(_images(), _labels())
+        passthrough_deft(**params).fit(random_images(), cat_dog_labels())

@@ -11,31 +11,13 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
+from conftest import StopFit, class_folders, cli_exit, image_files
 from skclip_noise import ImageEmbedder, cli
 
 TINY_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--quiet"]
 #: Random-weight timm ViT (5M parameters): a tower that needs its native side (224).
 TIMM_VIT = "timm:vit_tiny_patch16_224"
-
-
-def _images(folder, n, seed=0):
-    """``n`` random 32x32 PNG files in ``folder``; their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        path = folder / f"{i}.png"
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
-
-
-def _image_folder(root, classes=("cat", "dog"), per_class=6):
-    for seed, name in enumerate(classes):
-        _images(root / name, per_class, seed=seed)
-    return root
 
 
 def _csv(path, rows):
@@ -44,66 +26,36 @@ def _csv(path, rows):
     return path
 
 
-def _main(argv, capsys):
-    """``cli.main`` as a user runs it: (exit status, stderr). An exception escaping
-    ``main`` is a traceback printed to the user, so it fails the test."""
-    try:
-        status = cli.main(argv)
-    except SystemExit as exc:  # argparse
-        status = exc.code
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"cli.main raised {type(exc).__name__}: {exc} (a traceback for the user) instead of exiting 2")
-    return status, capsys.readouterr().err
-
-
-class _Stop(Exception):
-    pass
-
-
-@pytest.fixture
-def fitted_labels(monkeypatch):
-    """Replace the detector: record the labels ``detect`` would fit on, then stop."""
-    seen = {}
-
-    class Recorder:
-        def fit(self, X, y, **kwargs):
-            seen["y"] = list(y)
-            raise _Stop
-
-    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: Recorder())
-    return seen
-
-
 # ----------------------------------------------------------------- CSV labels
 
 
-def test_detect_keeps_csv_labels_01_and_1_apart(tmp_path, fitted_labels):
+def test_detect_keeps_csv_labels_01_and_1_apart(tmp_path, recorded_fit):
     # Today: pd.read_csv reads the label column as integers, so the classes "01" and "1"
     # silently become one class 1 (and "2" becomes 2): detect judges 12 images in 2 classes
     # instead of 3, and label_issues.csv shows labels the user never wrote. Right: labels are
     # text, as the image-folder route and read_decisions ("07" and "7" stay apart) keep them.
-    paths = _images(tmp_path / "images", 12)
+    paths = image_files(tmp_path / "images", 12)
     labels = ["01"] * 4 + ["1"] * 4 + ["2"] * 4
     csv = _csv(tmp_path / "images" / "labels.csv", [(p.name, label) for p, label in zip(paths, labels)])
-    with pytest.raises(_Stop):
+    with pytest.raises(StopFit):
         cli.main(["detect", str(csv), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS])
-    assert fitted_labels["y"] == labels
+    assert recorded_fit["y"] == labels
 
 
-def test_detect_reads_a_label_named_None_as_a_label(tmp_path, fitted_labels, capsys):
+def test_detect_reads_a_label_named_None_as_a_label(tmp_path, recorded_fit, capsys):
     # Today: pandas reads the text None (also NA, null, n/a, nan) as a missing value, so a CSV
     # whose class is called "None" is refused with "has empty path or label cells" although
     # no cell is empty. Right: a non-empty cell is a label; the detector gets "None".
-    paths = _images(tmp_path, 8)
+    paths = image_files(tmp_path, 8)
     labels = ["None"] * 4 + ["defect"] * 4
     csv = _csv(tmp_path / "labels.csv", [(p.name, label) for p, label in zip(paths, labels)])
     try:
         status = cli.main(["detect", str(csv), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS])
-    except _Stop:
+    except StopFit:
         status = None
     err = capsys.readouterr().err
     assert status is None, f"refused with exit {status}: {err}"
-    assert fitted_labels["y"] == labels
+    assert recorded_fit["y"] == labels
 
 
 def test_detect_refuses_a_csv_with_a_header_and_no_rows(tmp_path, capsys):
@@ -112,7 +64,7 @@ def test_detect_refuses_a_csv_with_a_header_and_no_rows(tmp_path, capsys):
     # 2 with one line on stderr naming the CSV (it has no image rows), before any work.
     csv = tmp_path / "labels.csv"
     csv.write_text("path,label\n")
-    status, err = _main(["detect", str(csv), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
+    status, err = cli_exit(["detect", str(csv), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
     assert status == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "labels.csv" in err
@@ -126,13 +78,13 @@ def test_apply_writes_labels_that_look_like_numbers_as_they_were(tmp_path, capsy
     # corrected CSV of a review that changed nothing turns the labels "01" and "02" into
     # 1 and 2 (and keeps nothing of the user's spelling). Right: labels that no decision
     # touched are written exactly as INPUT has them.
-    paths = _images(tmp_path, 4)
+    paths = image_files(tmp_path, 4)
     labels = ["01", "02", "01", "02"]
     csv = _csv(tmp_path / "labels.csv", [(p.name, label) for p, label in zip(paths, labels)])
     decisions = tmp_path / "decisions.csv"
     decisions.write_text("sample,given_label,decision,label\n")
     out = tmp_path / "corrected.csv"
-    status, err = _main(["apply", str(csv), str(decisions), "--output", str(out), "--quiet"], capsys)
+    status, err = cli_exit(["apply", str(csv), str(decisions), "--output", str(out), "--quiet"], capsys)
     assert status == 0, err
     assert pd.read_csv(out, dtype=str)["label"].tolist() == labels
 
@@ -142,7 +94,7 @@ def test_apply_default_output_never_overwrites_input(tmp_path, capsys):
     # of review (INPUT is the first round's corrected_labels.csv, the new decisions.csv saved
     # beside it) overwrites the user's INPUT in place, without a word. Right: INPUT is never
     # modified: refuse (exit 2, naming --output) or write somewhere else.
-    paths = _images(tmp_path / "images", 4)
+    paths = image_files(tmp_path / "images", 4)
     round_dir = tmp_path / "round2"
     round_dir.mkdir()
     csv = _csv(round_dir / "corrected_labels.csv",
@@ -150,7 +102,7 @@ def test_apply_default_output_never_overwrites_input(tmp_path, capsys):
     before = csv.read_bytes()
     decisions = round_dir / "decisions.csv"
     decisions.write_text("sample,given_label,decision,label\n0,a,drop,\n")
-    _main(["apply", str(csv), str(decisions), "--quiet"], capsys)
+    cli_exit(["apply", str(csv), str(decisions), "--quiet"], capsys)
     assert csv.read_bytes() == before
 
 
@@ -162,8 +114,8 @@ def test_detect_with_a_device_torch_lacks_exits_2(tmp_path, capsys):
     # machine without one fails inside torch's Module.to with "AssertionError: Torch not
     # compiled with XPU enabled", a traceback (exit 1). Right: exit 2, one line saying the
     # device is not available here and to use auto or cpu.
-    folder = _image_folder(tmp_path / "images")
-    status, err = _main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--device", "xpu",
+    folder = class_folders(tmp_path / "images")
+    status, err = cli_exit(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--device", "xpu",
                          *TINY_FLAGS], capsys)
     assert status == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -198,8 +150,8 @@ def test_embedder_wrong_image_size_on_a_timm_vit_is_a_clear_value_error():
 def test_detect_wrong_image_size_on_a_timm_vit_exits_2(tmp_path, capsys):
     # Today: the same AssertionError escapes cli.main: a traceback and exit 1. Right: exit 2
     # with one line naming the native side.
-    folder = _image_folder(tmp_path / "images")
-    status, err = _main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--backbone", TIMM_VIT,
+    folder = class_folders(tmp_path / "images")
+    status, err = cli_exit(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--backbone", TIMM_VIT,
                          "--pretrained", "none", "--image-size", "64", "--device", "cpu", "--quiet"], capsys)
     assert status == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -211,8 +163,8 @@ def test_detect_image_size_error_names_the_flag_not_the_python_parameter(tmp_pat
     # a value the command line cannot take (--image-size None is refused by argparse). The
     # offline-weights errors already carry a CLI wording (cli_message). Right: the message
     # names the flag's way to keep the backbone's side, "--image-size 0".
-    folder = _image_folder(tmp_path / "images")
-    status, err = _main(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--image-size", "64",
+    folder = class_folders(tmp_path / "images")
+    status, err = cli_exit(["detect", str(folder), "--output-dir", str(tmp_path / "out"), "--image-size", "64",
                          *TINY_FLAGS], capsys)
     assert status == 2, err
     assert "--image-size 0" in err
@@ -251,7 +203,7 @@ def test_cli_words_the_library_advice_as_flags(python, flags):
 def test_detect_input_warns_about_an_image_listed_twice(tmp_path):
     from skclip_noise._cli_inputs import read_detect_input
 
-    images = _images(tmp_path / "imgs", 3)
+    images = image_files(tmp_path / "imgs", 3)
     csv = _csv(tmp_path / "labels.csv", [(images[0], "cat"), (images[1], "dog"), (images[0], "dog")])
     with pytest.warns(UserWarning, match="more than once"):
         read_detect_input(str(csv))

@@ -12,66 +12,18 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import StopFit, class_folders, cli_exit, image_files
 from skclip_noise import cli
 from skclip_noise.datasets import load_image_folder, make_image_folder
 
 TINY_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--device", "cpu", "--quiet"]
 
 
-def _images(folder, n, seed=0, ext="png"):
-    """``n`` random 16x16 images in ``folder``; their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        path = folder / f"{i}.{ext}"
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
-
-
-def _image_folder(root, classes=("cat", "dog"), per_class=6):
-    for seed, name in enumerate(classes):
-        _images(root / name, per_class, seed=seed)
-    return root
-
-
-def _main(argv, capsys):
-    """``cli.main`` as a user runs it: (exit status, stderr). An exception escaping
-    ``main`` is a traceback printed to the user, so it fails the test."""
-    try:
-        status = cli.main(argv)
-    except SystemExit as exc:  # argparse
-        status = exc.code
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"cli.main raised {type(exc).__name__}: {exc} (a traceback for the user) instead of exiting 2")
-    return status, capsys.readouterr().err
-
-
-class _Stop(Exception):
-    pass
-
-
-@pytest.fixture
-def fitted_data(monkeypatch):
-    """Replace the detector: record the paths and labels ``detect`` would fit on, then stop."""
-    seen = {}
-
-    class Recorder:
-        def fit(self, X, y, **kwargs):
-            seen["X"], seen["y"] = list(X), list(y)
-            raise _Stop
-
-    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: Recorder())
-    return seen
-
-
 # ------------------------------------------------------------ the output folder inside INPUT
 
 
-def test_detect_does_not_read_its_own_output_folder_as_a_class(tmp_path, capsys, fitted_data, monkeypatch):
+def test_detect_does_not_read_its_own_output_folder_as_a_class(tmp_path, capsys, recorded_fit, monkeypatch):
     """``cd photos && skclip-noise detect .`` puts the default output folder,
     ``skclip-noise-report``, inside the image folder. A previous run whose report had
     more than 1,000 cards left its thumbnails there as PNG files
@@ -81,13 +33,13 @@ def test_detect_does_not_read_its_own_output_folder_as_a_class(tmp_path, capsys,
     that the "class subfolder" skclip-noise-report holds no image). Right: the command's
     own --output-dir (and --cache-dir) is never a class of INPUT (left out, or refused
     with exit 2 naming --output-dir)."""
-    root = _image_folder(tmp_path / "photos")
-    _images(root / "skclip-noise-report" / "report_thumbnails", 3, seed=9)  # a previous run's thumbnails
+    root = class_folders(tmp_path / "photos")
+    image_files(root / "skclip-noise-report" / "report_thumbnails", 3, seed=9)  # a previous run's thumbnails
     monkeypatch.chdir(root)
-    with pytest.raises(_Stop):
+    with pytest.raises(StopFit):
         cli.main(["detect", ".", *TINY_FLAGS])
-    assert set(fitted_data["y"]) == {"cat", "dog"}, sorted(set(fitted_data["y"]))
-    assert len(fitted_data["X"]) == 12
+    assert set(recorded_fit["y"]) == {"cat", "dog"}, sorted(set(recorded_fit["y"]))
+    assert len(recorded_fit["X"]) == 12
 
 
 # ------------------------------------------------------------ advice in the command's words
@@ -99,8 +51,8 @@ def test_detect_on_a_small_folder_names_the_cv_flag(tmp_path, capsys):
     some class; the largest has 4. Lower cv.' -- Python's parameter name, which no flag
     takes. Right: the advice as the flag, 'Lower --cv' (as the CLI already rewrites 'Lower
     cv or use cv=None' into 'Lower --cv or leave it out')."""
-    root = _image_folder(tmp_path / "photos", per_class=4)
-    status, err = _main(["detect", str(root), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
+    root = class_folders(tmp_path / "photos", per_class=4)
+    status, err = cli_exit(["detect", str(root), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
     assert status == 2, err
     assert "--cv" in err and "Lower cv" not in err, err
 
@@ -111,27 +63,27 @@ def test_detect_skip_unreadable_class_error_points_to_unreadable_csv(tmp_path, c
     'fish' is unreadable ... the unreadable files are listed in unreadable_.' --
     ``unreadable_`` is a Python attribute the command-line user never sees. Right: name
     the file the command wrote, <output-dir>/unreadable.csv (it is written)."""
-    root = _image_folder(tmp_path / "photos")
+    root = class_folders(tmp_path / "photos")
     (root / "fish").mkdir()
     for name in ("a.png", "b.jpg", "c.png", "d.jpg", "e.png", "f.jpg"):
         (root / "fish" / name).write_text("not an image")
     out = tmp_path / "out"
-    status, err = _main(["detect", str(root), "--output-dir", str(out), "--skip-unreadable", "--cv", "2",
+    status, err = cli_exit(["detect", str(root), "--output-dir", str(out), "--skip-unreadable", "--cv", "2",
                          *TINY_FLAGS], capsys)
     assert status == 2, err
     assert (out / "unreadable.csv").is_file()
     assert "listed in unreadable.csv" in err and "listed in unreadable_" not in err, err
 
 
-def test_detect_broken_link_in_a_folder_is_not_blamed_on_a_csv(tmp_path, capsys, fitted_data):
+def test_detect_broken_link_in_a_folder_is_not_blamed_on_a_csv(tmp_path, capsys, recorded_fit):
     """A class folder holding a dangling symbolic link (``dog/7.png`` -> a file that was
     moved away). Today: '1 of 13 image files do not exist: .../dog/7.png. Fix the paths
     (relative ones are read from the CSV's folder) and run again ...' -- INPUT is a folder,
     not a CSV, and there is no path to fix. Right: a message about the folder's file (a
     broken link, or a missing file), without advice about a CSV."""
-    root = _image_folder(tmp_path / "photos")
+    root = class_folders(tmp_path / "photos")
     os.symlink(tmp_path / "moved-away.png", root / "dog" / "7.png")
-    status, err = _main(["detect", str(root), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
+    status, err = cli_exit(["detect", str(root), "--output-dir", str(tmp_path / "out"), *TINY_FLAGS], capsys)
     assert status == 2, err
     assert "7.png" in err and "CSV" not in err, err
 
@@ -145,7 +97,7 @@ def test_load_image_folder_link_up_the_tree_does_not_relabel_other_classes(tmp_p
     up the tree" so a linked folder is read once, but the guard only knows the class's own
     folders: today every image of dog is listed a second time, labelled cat
     (``cat/all/dog/0.png``). Right: each image file is listed once, with its own class."""
-    root = _image_folder(tmp_path / "photos", per_class=3)
+    root = class_folders(tmp_path / "photos", per_class=3)
     os.symlink("..", root / "cat" / "all")
     X, y = load_image_folder(root)
     real = [os.path.realpath(path) for path in X]
@@ -160,8 +112,8 @@ def test_load_image_folder_does_not_drop_a_subfolder_it_cannot_list(tmp_path, mo
     PermissionError, so today its images vanish from X with no word at all and the
     detector judges a data set smaller than the user's. Right: an error or a warning
     naming the folder that could not be read."""
-    root = _image_folder(tmp_path / "photos", per_class=3)
-    _images(root / "cat" / "locked", 2, seed=5)
+    root = class_folders(tmp_path / "photos", per_class=3)
+    image_files(root / "cat" / "locked", 2, seed=5)
     real_scandir = os.scandir
 
     def scandir(path="."):
@@ -218,14 +170,14 @@ def test_make_image_folder_writes_only_what_load_image_folder_reads(tmp_path):
     assert len(paths) == 4
 
 
-def test_detect_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monkeypatch, fitted_data):
+def test_detect_reads_a_quoted_tilde_as_the_home_folder(tmp_path, monkeypatch, recorded_fit):
     """--cache-dir "~/emb" (quoted, so the shell leaves it) made a folder named "~" in the
     current folder."""
-    root = _image_folder(tmp_path / "photos")
+    root = class_folders(tmp_path / "photos")
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir(), work.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
-    with pytest.raises(_Stop):
+    with pytest.raises(StopFit):
         cli.main(["detect", str(root), "--output-dir", "~/out", "--cache-dir", "~/emb", *TINY_FLAGS])
     assert sorted(os.listdir(home)) == ["emb", "out"] and not os.listdir(work)

@@ -5,7 +5,6 @@ download) and placed in an open_clip ``CustomTextCLIP`` as a Hugging Face text t
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="the Hugging Face text towers need transformers")
 
-from conftest import FASHION_MNIST_FOLDER, needs_fashion_mnist  # noqa: E402
+from conftest import FASHION_MNIST_FOLDER, needs_fashion_mnist, tiny_hf_clip_name  # noqa: E402
 from skclip_noise.backbones import load_backbone  # noqa: E402
 from skclip_noise.backbones.offline_weights import OfflineWeightsUnavailableError, list_offline_weights  # noqa: E402
 from skclip_noise.backbones.prompts import CoupledPromptLearner, PromptTextEncoder  # noqa: E402
@@ -45,24 +44,7 @@ def tiny_hf_clip(request, tmp_path_factory):
 
     import skclip_noise.backbones.open_clip_models  # noqa: F401  (the torchvision shim first)
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    transformers.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
-    config = transformers.BertConfig(
-        vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=48, max_position_embeddings=96,
-    )
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(folder)
-    name = f"test-tiny-hf-{request.param}"
-    configs = tmp_path_factory.mktemp("configs")
-    (configs / f"{name}.json").write_text(json.dumps({
-        "embed_dim": 24,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"hf_model_name": str(folder), "hf_tokenizer_name": str(folder), "hf_proj_type": "linear",
-                     "hf_pooler_type": request.param, "context_length": 24},
-    }))
-    open_clip.add_model_config(configs)
+    name = tiny_hf_clip_name(tmp_path_factory, f"test-tiny-hf-{request.param}", request.param, WORDS)
     model = open_clip.create_model(name, pretrained=None).eval()
     return model, open_clip.get_tokenizer(name)
 

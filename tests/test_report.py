@@ -11,10 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-from conftest import CHROMIUM, needs_chromium
+from conftest import CHROMIUM, RecordingDataset, needs_chromium
 from skclip_noise.noise import make_noisy_labels
 from skclip_noise.report import (
     detection_summary_figure,
@@ -430,22 +429,9 @@ def test_html_unreadable_image_warns_and_keeps_going(tmp_path):
     assert len(_image_sources(page)) == 1
 
 
-class _TupleDataset(torch.utils.data.Dataset):
-    def __init__(self, images):
-        self.images = images
-        self.loaded = []
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, index):
-        self.loaded.append(index)
-        return torch.from_numpy(self.images[index]).float().div(255).unsqueeze(0), 0
-
-
 def test_html_from_torch_dataset(digits):
     X, y = digits
-    dataset = _TupleDataset(X[:10])
+    dataset = RecordingDataset(X[:10])
     issues = _issues(np.r_[[0.4, 0.1], np.full(8, 0.9)], y[:10])
     page = label_issues_html(dataset, issues)
     assert _shown_samples(page) == [1, 0]

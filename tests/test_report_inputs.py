@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
+from conftest import RecordingDataset
 from skclip_noise.report import (
     detection_summary_figure,
     label_issues_html,
@@ -52,19 +52,6 @@ def _thumbnail_values(page):
         with Image.open(io.BytesIO(base64.b64decode(data))) as image:
             values.append(int(np.asarray(image.convert("L"))[0, 0]))
     return values
-
-
-class _CountingDataset(torch.utils.data.Dataset):
-    def __init__(self, images):
-        self.images = images
-        self.loaded = []
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, index):
-        self.loaded.append(index)
-        return torch.from_numpy(self.images[index]).float().div(255).unsqueeze(0), 0
 
 
 # ------------------------------------------------------------------ HTML: matching and review
@@ -170,7 +157,7 @@ def test_html_unwritable_path_fails_before_reading_the_images(tmp_path):
     thumbnail, then open() fails at the very end (FileNotFoundError). Should: the error
     before any thumbnail is made (the contract: bad input refused before expensive work)."""
     images = np.zeros((10, 8, 8), np.uint8)
-    dataset = _CountingDataset(images)
+    dataset = RecordingDataset(images)
     issues = _issues(np.r_[np.full(5, 0.9), np.full(5, 0.1)], list("abababab") + ["a", "b"])
     with pytest.raises((OSError, ValueError)):
         label_issues_html(dataset, issues, tmp_path / "no such folder" / "report.html")

@@ -7,7 +7,6 @@ test-only ``open_clip:skclip-tiny`` CLIP, a few digits).
 """
 
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -28,12 +27,7 @@ from skclip_noise import DeftClassifier, DualPromptDetector  # noqa: E402
 CHEAP = "turn-cifar100-sym60"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -15,23 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
+from conftest import TINY_CLIP, cat_dog_labels, passthrough_deft, random_images
 from skclip_noise import AVLPrompter, DeftClassifier, GMMLossDetector
 from skclip_noise.training import loop
-
-TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None, device="cpu", random_state=0)
-
-
-def _images(n=16, side=32, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
-
-
-def _labels(n=16):
-    return np.array(["cat", "dog"] * (n // 2) + ["cat"] * (n % 2))
-
-
-def _plain_deft(**params):
-    """DEFT's phase 2 alone (no detector): plain fine-tuning of the tiny CLIP tower."""
-    return DeftClassifier("passthrough", **{**TINY, "epochs": 1, "batch_size": 8, **params})
 
 
 def _avl(**params):
@@ -43,7 +29,7 @@ def _avl(**params):
 # ------------------------------------------------------------ checkpoints and validation
 
 
-@pytest.mark.parametrize("make", [lambda **p: _plain_deft(epochs=3, **p), _avl], ids=["deft", "avl"])
+@pytest.mark.parametrize("make", [lambda **p: passthrough_deft(epochs=3, **p), _avl], ids=["deft", "avl"])
 def test_checkpoint_written_with_validation_data_is_not_resumed_without_it(tmp_path, make):
     """A fit *without* ``validation_data`` silently resumes the finished checkpoint of a fit
     *with* it.
@@ -57,8 +43,8 @@ def test_checkpoint_written_with_validation_data_is_not_resumed_without_it(tmp_p
     validation data at all) is not resumed, as for other training data: the fit trains from
     scratch, says so in a warning, and equals a fit without checkpoint.
     """
-    X, y = _images(), _labels()
-    X_val, y_val = _images(8, seed=1), _labels(8)
+    X, y = random_images(), cat_dog_labels()
+    X_val, y_val = random_images(8, seed=1), cat_dog_labels(8)
     path = tmp_path / "run.pt"
     make(checkpoint_path=str(path)).fit(X, y, validation_data=(X_val, y_val))
     with warnings.catch_warnings(record=True) as caught:
@@ -86,8 +72,8 @@ class _EpochCounter:
 
 
 @pytest.mark.parametrize("make", [
-    lambda path: GMMLossDetector(**TINY, tuning="peft", epochs=2, batch_size=8, checkpoint_path=path),
-    lambda path: _plain_deft(epochs=2, checkpoint_path=path),
+    lambda path: GMMLossDetector(**TINY_CLIP, tuning="peft", epochs=2, batch_size=8, checkpoint_path=path),
+    lambda path: passthrough_deft(epochs=2, checkpoint_path=path),
 ], ids=["gmm-peft", "deft"])
 def test_checkpoint_path_that_cannot_be_written_fails_before_training(tmp_path, monkeypatch, make):
     """``checkpoint_path`` in a folder that cannot be created (here: below a regular file; a
@@ -101,7 +87,7 @@ def test_checkpoint_path_that_cannot_be_written_fails_before_training(tmp_path, 
     epoch (and in DeftClassifier the whole detector phase) thrown away. Right: a clear
     error naming ``checkpoint_path`` and the folder, raised before any epoch trains.
     """
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     blocker = tmp_path / "notes.txt"
     blocker.write_text("not a folder")
     counter = _EpochCounter(monkeypatch)
@@ -128,8 +114,8 @@ def test_divergence_in_the_last_step_is_not_a_silent_nan_model():
     the same ``FloatingPointError`` (or at least finite probabilities), never a fitted
     model of NaN weights.
     """
-    X, y = _images(), _labels()
-    clf = _plain_deft(epochs=1, lr=1e6)
+    X, y = random_images(), cat_dog_labels()
+    clf = passthrough_deft(epochs=1, lr=1e6)
     try:
         clf.fit(X, y)
     except FloatingPointError:
@@ -141,8 +127,8 @@ def test_divergence_in_the_last_step_is_not_a_silent_nan_model():
 def _deft_with_detector(path):
     """DEFT with a loss detector: the detector phase trains first, with its checkpoint
     next to the classifier's (``<stem>.detector<suffix>``)."""
-    detector = GMMLossDetector(**TINY, tuning="peft", epochs=1, batch_size=8)
-    return DeftClassifier(detector, **{**TINY, "epochs": 1, "batch_size": 8, "checkpoint_path": path})
+    detector = GMMLossDetector(**TINY_CLIP, tuning="peft", epochs=1, batch_size=8)
+    return DeftClassifier(detector, **{**TINY_CLIP, "epochs": 1, "batch_size": 8, "checkpoint_path": path})
 
 
 @pytest.mark.parametrize("kind", ["existing folder", "slash", "slash, no detector"])
@@ -161,14 +147,14 @@ def test_checkpoint_path_naming_a_folder_fails_before_training(tmp_path, monkeyp
     clear error that ``checkpoint_path`` names a folder and must name a file (e.g.
     ``runs/deft.pt``); never advice to delete it; no stray temporary files.
     """
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     folder = tmp_path / "runs"
     if kind == "existing folder":
         folder.mkdir()
         path = str(folder)
     else:
         path = str(folder) + os.sep
-    make = _deft_with_detector if kind != "slash, no detector" else (lambda p: _plain_deft(checkpoint_path=p))
+    make = _deft_with_detector if kind != "slash, no detector" else (lambda p: passthrough_deft(checkpoint_path=p))
     counter = _EpochCounter(monkeypatch)
     with pytest.raises((ValueError, OSError)) as raised:
         make(path).fit(X, y)
@@ -187,9 +173,9 @@ def test_validation_labels_of_another_length_name_x_val():
     message names ``X_val`` (as the other validation_data errors do: "validation_data:
     X_val ...").
     """
-    X, y = _images(), _labels()
+    X, y = random_images(), cat_dog_labels()
     with pytest.raises(ValueError, match="different lengths") as raised:
-        _plain_deft().fit(X, y, validation_data=(X[:8], y[:7]))
+        passthrough_deft().fit(X, y, validation_data=(X[:8], y[:7]))
     assert "X_val" in str(raised.value), str(raised.value)
 
 
@@ -200,15 +186,15 @@ def test_end_of_fit_check_reads_only_images_the_model_trained_on(tmp_path):
 
     from skclip_noise import NeighbourDetector
 
-    images = _images(24)
+    images = random_images(24)
     paths = []
     for i, image in enumerate(images):
         Image.fromarray(image).save(tmp_path / f"{i}.png")
         paths.append(str(tmp_path / f"{i}.png"))
     (tmp_path / "2.png").write_bytes(b"not an image")
-    detector = NeighbourDetector(n_neighbors=3, skip_unreadable=True, backbone=TINY["backbone"], pretrained=None,
+    detector = NeighbourDetector(n_neighbors=3, skip_unreadable=True, backbone=TINY_CLIP["backbone"], pretrained=None,
                                  device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = DeftClassifier(detector, tuning="frozen", epochs=1, batch_size=8, **TINY).fit(paths, _labels(24))
+        clf = DeftClassifier(detector, tuning="frozen", epochs=1, batch_size=8, **TINY_CLIP).fit(paths, cat_dog_labels(24))
     assert not clf.clean_mask_[2] and clf.predict(paths[3:5]).shape == (2,)

@@ -16,11 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
+from conftest import random_images
 from skclip_noise import AVLPrompter
-
-
-def _images(n=16, side=32, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
 
 
 def _avl(**params):
@@ -36,7 +33,7 @@ def _avl(**params):
 # so a pretrained CLIP's zero-shot start is meaningless. Right: booleans are no more class
 # names than ints are; fit raises the same ValueError naming class_names, before training.
 def test_avl_boolean_labels_without_class_names_are_refused_like_integers():
-    X = _images()
+    X = random_images()
     y = np.arange(16) % 2 == 0
     with pytest.raises(ValueError, match="class_names"):
         _avl().fit(X, y)
