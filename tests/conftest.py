@@ -249,3 +249,20 @@ def passthrough_deft(**params):
     from skclip_noise import DeftClassifier
 
     return DeftClassifier("passthrough", **{**TINY_CLIP, "epochs": 1, "batch_size": 8, **params})
+
+
+def issues_table(quality, given, predicted=None, flagged=None, index=None):
+    """A detector's ``label_issues_``-like table: flagged below 0.5 unless ``flagged`` is
+    given, the predicted label the given one unless ``predicted`` is."""
+    import pandas as pd
+
+    quality = np.asarray(quality, dtype=float)
+    return pd.DataFrame(
+        {
+            "is_label_issue": quality < 0.5 if flagged is None else flagged,
+            "label_quality": quality,
+            "given_label": given,
+            "predicted_label": given if predicted is None else predicted,
+        },
+        index=index,
+    )

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import CHROMIUM, RecordingDataset, needs_chromium
+from conftest import CHROMIUM, RecordingDataset, issues_table, needs_chromium
 from skclip_noise.noise import make_noisy_labels
 from skclip_noise.report import (
     detection_summary_figure,
@@ -39,19 +39,6 @@ def _scores(n=200, n_classes=3, seed=0):
     return proba, y, is_noisy
 
 
-def _issues(quality, given, predicted=None, flagged=None, index=None):
-    quality = np.asarray(quality, dtype=float)
-    return pd.DataFrame(
-        {
-            "is_label_issue": quality < 0.5 if flagged is None else flagged,
-            "label_quality": quality,
-            "given_label": given,
-            "predicted_label": given if predicted is None else predicted,
-        },
-        index=index,
-    )
-
-
 class _FakeDetector:
     """Quacks like a fitted detector."""
 
@@ -60,7 +47,7 @@ class _FakeDetector:
         self.clean_mask_ = self.clean_proba_ >= 0.5
         self.classes_ = np.asarray(classes)
         self.class_names_ = list(names) if names is not None else [str(c) for c in classes]
-        self.label_issues_ = _issues(self.clean_proba_, y)
+        self.label_issues_ = issues_table(self.clean_proba_, y)
         if noise_transition is not None:
             self.noise_transition_ = np.asarray(noise_transition, dtype=float)
 
@@ -333,7 +320,7 @@ def test_html_is_self_contained_sorted_and_escaped(digits):
     X, y = X[:20], y[:20].astype(object)
     quality = np.linspace(0.9, 0.05, 20)[::-1][np.random.default_rng(0).permutation(20)]
     y[int(np.argmin(quality))] = "<script>alert('x')</script>"
-    issues = _issues(quality, y, predicted=(np.arange(20) + 1) % 10)
+    issues = issues_table(quality, y, predicted=(np.arange(20) + 1) % 10)
     page = label_issues_html(X, issues)
     _assert_self_contained(page)
     assert page.startswith("<!DOCTYPE html>")
@@ -349,7 +336,7 @@ def test_html_is_self_contained_sorted_and_escaped(digits):
 
 
 def test_html_escapes_title_and_index():
-    issues = _issues([0.1, 0.2], ["a", "b"], index=["<i>x</i>", "y&z"])
+    issues = issues_table([0.1, 0.2], ["a", "b"], index=["<i>x</i>", "y&z"])
     page = label_issues_html(None, issues, title="<b>bad</b> & co")
     assert "<title>&lt;b&gt;bad&lt;/b&gt; &amp; co</title>" in page
     assert "&lt;i&gt;x&lt;/i&gt; (row 0)" in page and "y&amp;z (row 1)" in page
@@ -359,7 +346,7 @@ def test_html_escapes_title_and_index():
 def test_html_max_items_and_only_issues():
     X = np.zeros((30, 4, 4), dtype=np.uint8)
     quality = np.linspace(0.0, 1.0, 30)
-    issues = _issues(quality, [1] * 30)
+    issues = issues_table(quality, [1] * 30)
     page = label_issues_html(X, issues, max_items=5)
     assert _shown_samples(page) == [0, 1, 2, 3, 4]
     assert page.count('<article class="card') == 5
@@ -373,14 +360,14 @@ def test_html_max_items_and_only_issues():
 
 
 def test_html_without_flagged_samples_says_so():
-    page = label_issues_html(np.zeros((2, 4, 4), np.uint8), _issues([0.9, 0.8], [0, 1]))
+    page = label_issues_html(np.zeros((2, 4, 4), np.uint8), issues_table([0.9, 0.8], [0, 1]))
     assert "<article" not in page and "No flagged samples to show" in page
 
 
 def test_html_thumbnails_are_crisp_and_keep_aspect_ratio():
     rng = np.random.default_rng(0)
     tiny = rng.integers(0, 256, size=(1, 8, 8), dtype=np.uint8)
-    page = label_issues_html(tiny, _issues([0.1], [0]), thumbnail_size=96)
+    page = label_issues_html(tiny, issues_table([0.1], [0]), thumbnail_size=96)
     thumb = _decode(_image_sources(page)[0])
     assert thumb.size == (96, 96)
     pixels = np.asarray(thumb.convert("L"))
@@ -390,11 +377,11 @@ def test_html_thumbnails_are_crisp_and_keep_aspect_ratio():
     assert 'width="96" height="96"' in page
 
     wide = rng.random((1, 300, 600, 3))  # float RGB, larger than the thumbnail
-    thumb = _decode(_image_sources(label_issues_html(wide, _issues([0.1], [0])))[0])
+    thumb = _decode(_image_sources(label_issues_html(wide, issues_table([0.1], [0])))[0])
     assert thumb.size == (96, 48)
 
     odd = np.zeros((1, 10, 30), dtype=np.uint8)  # upscaled by a whole factor: 3
-    thumb = _decode(_image_sources(label_issues_html(odd, _issues([0.1], [0])))[0])
+    thumb = _decode(_image_sources(label_issues_html(odd, issues_table([0.1], [0])))[0])
     assert thumb.size == (90, 30)
 
 
@@ -408,7 +395,7 @@ def test_html_from_paths_loads_only_shown_images(tmp_path, digits):
     # the unflagged rows point at files that do not exist: they must never be opened
     paths[4] = str(tmp_path / "missing_a.png")
     paths[5] = str(tmp_path / "missing_b.png")
-    issues = _issues([0.3, 0.1, 0.2, 0.4, 0.9, 0.8], y[:6])
+    issues = issues_table([0.3, 0.1, 0.2, 0.4, 0.9, 0.8], y[:6])
     out = tmp_path / "report.html"
     assert label_issues_html(pd.Series(paths), issues, out) == str(out)
     page = out.read_text(encoding="utf-8")
@@ -424,7 +411,7 @@ def test_html_unreadable_image_warns_and_keeps_going(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     with pytest.warns(UserWarning, match="1 of the 2 images shown could not be read"):
-        page = label_issues_html([str(good), str(bad)], _issues([0.2, 0.1], ["a", "b"]))
+        page = label_issues_html([str(good), str(bad)], issues_table([0.2, 0.1], ["a", "b"]))
     assert "image could not be read" in page
     assert len(_image_sources(page)) == 1
 
@@ -432,7 +419,7 @@ def test_html_unreadable_image_warns_and_keeps_going(tmp_path):
 def test_html_from_torch_dataset(digits):
     X, y = digits
     dataset = RecordingDataset(X[:10])
-    issues = _issues(np.r_[[0.4, 0.1], np.full(8, 0.9)], y[:10])
+    issues = issues_table(np.r_[[0.4, 0.1], np.full(8, 0.9)], y[:10])
     page = label_issues_html(dataset, issues)
     assert _shown_samples(page) == [1, 0]
     assert set(dataset.loaded) == {0, 1}  # only the images shown (the input check also reads the first two)
@@ -465,7 +452,7 @@ def _digits_report(digits, tmp_path, n=30):
     quality = np.where(is_noisy, rng.uniform(0.0, 0.45, n), rng.uniform(0.3, 1.0, n))
     given = y_noisy.astype(object)
     given[int(np.argmin(quality))] = "<script>alert(1)</script>"
-    issues = _issues(quality, given, predicted=np.where(quality < 0.5, y, y_noisy))
+    issues = issues_table(quality, given, predicted=np.where(quality < 0.5, y, y_noisy))
     return label_issues_html(X, issues, tmp_path / "digits.html")
 
 
@@ -499,7 +486,7 @@ def _heatmap_cells(page):
 
 
 def test_html_shows_the_noise_transition_as_a_heat_map():
-    issues = _issues([0.1, 0.9, 0.3], ["cat", "dog", "fox"])
+    issues = issues_table([0.1, 0.9, 0.3], ["cat", "dog", "fox"])
     page = label_issues_html(None, issues, noise_transition=_T, classes=["cat", "dog", "<b>"])
     _assert_self_contained(page)
     cells = _heatmap_cells(page)
@@ -525,24 +512,24 @@ def test_html_transition_comes_from_the_detector():
     assert "true two, given one: 0.300" in page
     page = label_issues_html(None, _FakeDetector([0.2, 0.9], [0, 1], classes=[0, 1]))
     assert "<table" not in page  # no estimate, no table
-    page = label_issues_html(None, _issues([0.1, 0.2], [0, 1]), noise_transition=detector)
+    page = label_issues_html(None, issues_table([0.1, 0.2], [0, 1]), noise_transition=detector)
     assert "true zero, given one: 0.150" in page
-    assert "<table" not in label_issues_html(None, _issues([0.1, 0.2], [0, 1]))
+    assert "<table" not in label_issues_html(None, issues_table([0.1, 0.2], [0, 1]))
 
 
 def test_html_transition_without_classes_and_many_classes():
-    page = label_issues_html(None, _issues([0.1], [0]), noise_transition=[[0.6, 0.4], [0.0, 1.0]])
+    page = label_issues_html(None, issues_table([0.1], [0]), noise_transition=[[0.6, 0.4], [0.0, 1.0]])
     assert [title for title, _, _ in _heatmap_cells(page)] == [
         "true 0, given 0: 0.600", "true 0, given 1: 0.400",
         "true 1, given 0: 0.000", "true 1, given 1: 1.000",
     ]
-    page = label_issues_html(None, _issues([0.1], [0]), noise_transition=np.full((21, 21), 1 / 21))
+    page = label_issues_html(None, issues_table([0.1], [0]), noise_transition=np.full((21, 21), 1 / 21))
     cells = _heatmap_cells(page)
     assert len(cells) == 21 * 21 and all(text == "" for _, _, text in cells)
 
 
 def test_html_rejects_a_bad_transition_matrix():
-    issues = _issues([0.1, 0.2], [0, 1])
+    issues = issues_table([0.1, 0.2], [0, 1])
     with pytest.raises(ValueError, match="square"):
         label_issues_html(None, issues, noise_transition=np.ones((2, 3)) / 3)
     with pytest.raises(ValueError, match="NaN"):
@@ -563,7 +550,7 @@ def _suggestions(page):
 
 
 def test_html_shows_the_suggested_label_and_its_confidence():
-    issues = _issues([0.3, 0.1, 0.2], ["a", "b", "c"], predicted=["x", "y", "z"])
+    issues = issues_table([0.3, 0.1, 0.2], ["a", "b", "c"], predicted=["x", "y", "z"])
     issues["suggested_label"] = ["p", None, "<q>"]
     issues["suggested_label_confidence"] = [0.875, np.nan, 0.9996]
     page = label_issues_html(None, issues)
@@ -571,18 +558,18 @@ def test_html_shows_the_suggested_label_and_its_confidence():
     assert _suggestions(page) == [("&mdash;", "&mdash;"), ("&lt;q&gt;", "100.0%"), ("p", "87.5%")]
     assert "<span>x</span>" not in page
     # without the columns the prediction is the suggestion, with no confidence
-    page = label_issues_html(None, _issues([0.3, 0.1], ["a", "b"], predicted=["x", "y"]))
+    page = label_issues_html(None, issues_table([0.3, 0.1], ["a", "b"], predicted=["x", "y"]))
     assert _suggestions(page) == [("y", ""), ("x", "")]
     assert "Confidence" not in page
     # a confidence alone goes with the predicted label
-    issues = _issues([0.1], ["a"], predicted=["x"]).assign(suggested_label_confidence=[0.25])
+    issues = issues_table([0.1], ["a"], predicted=["x"]).assign(suggested_label_confidence=[0.25])
     assert _suggestions(label_issues_html(None, issues)) == [("x", "25.0%")]
 
 
 @pytest.mark.parametrize("confidence, message", [([1.5], r"\[0, 1\]"), ([-0.1], r"\[0, 1\]"),
                                                  (["high"], "numeric")])
 def test_html_rejects_a_bad_confidence(confidence, message):
-    issues = _issues([0.1], ["a"])
+    issues = issues_table([0.1], ["a"])
     issues = issues.assign(suggested_label="b", suggested_label_confidence=confidence)
     with pytest.raises(ValueError, match=message):
         label_issues_html(None, issues)
@@ -604,7 +591,7 @@ def test_html_tiny_label_qualities_stay_distinct_and_ordered():
     # the demo's case (issue 19): every flagged card is far below 1e-3; the page must
     # still show which one is worse, in the figure and in the bar
     quality = np.array([3.2e-5, 8.1e-11, 4.7e-4, 1.5e-7, 3.4e-5, 2.0e-9, 9.9e-4, 6.0e-6])
-    issues = _issues(quality, ["a"] * 8, predicted=["b"] * 8)
+    issues = issues_table(quality, ["a"] * 8, predicted=["b"] * 8)
     page = label_issues_html(None, issues)
     shown = _quality_figures(page)
     assert len(shown) == 8
@@ -628,20 +615,20 @@ def test_html_tiny_label_qualities_stay_distinct_and_ordered():
      (1e-15, "1.0e-15", 0.0), (0.0, "0", 0.0)],
 )
 def test_html_quality_figure_and_log_bar(score, figure, width):
-    issues = _issues([score], ["a"], flagged=[True])
+    issues = issues_table([score], ["a"], flagged=[True])
     [(shown_width, shown_figure, _)] = _quality_figures(label_issues_html(None, issues))
     assert shown_figure == figure and shown_width == pytest.approx(width, abs=0.05)
 
 
 def test_html_missing_quality_shows_na_with_an_empty_bar():
-    issues = _issues([np.nan, 0.2], ["a", "b"], flagged=[True, True])
+    issues = issues_table([np.nan, 0.2], ["a", "b"], flagged=[True, True])
     page = label_issues_html(None, issues)
     assert "<b>n/a</b>" in page and 'title="label quality not available"' in page
     assert page.count('style="width:0.0%;background:hsl(0, 0%, 60%)"') == 1
 
 
 def test_html_groups_wrong_labels_and_images_of_no_class():
-    issues = _issues([0.2, 0.05, 0.3, 0.9, 0.01], ["a", "b", "c", "d", "e"], predicted=["x", "y", "z", "d", "w"])
+    issues = issues_table([0.2, 0.05, 0.3, 0.9, 0.01], ["a", "b", "c", "d", "e"], predicted=["x", "y", "z", "d", "w"])
     issues["issue_type"] = pd.Categorical(["label", "outlier", "label", "ok", "outlier"])
     page = label_issues_html(None, issues)
     headings = re.findall(r'<section class="group"><h2>([^<]+) <span class="count">(\d+)</span>', page)
@@ -657,7 +644,7 @@ def test_html_groups_wrong_labels_and_images_of_no_class():
 
 def test_html_shows_the_worst_of_each_kind_and_refuses_unknown_kinds():
     quality = [0.01, 0.02, 0.03, 0.2, 0.3]  # the outliers score higher than every wrong label
-    issues = _issues(quality, list("abcde"), predicted=list("vwxyz"))
+    issues = issues_table(quality, list("abcde"), predicted=list("vwxyz"))
     issues["issue_type"] = ["label", "label", "label", "outlier", "outlier"]
     page = label_issues_html(None, issues, max_items=2)
     assert re.findall(r'<section class="group"><h2>([^<]+) <span class="count">(\d+)</span>', page) == [

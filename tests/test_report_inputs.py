@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import RecordingDataset
+from conftest import RecordingDataset, issues_table
 from skclip_noise.report import (
     detection_summary_figure,
     label_issues_html,
@@ -30,19 +30,6 @@ from skclip_noise.report import (
 def _close_figures():
     yield
     plt.close("all")
-
-
-def _issues(quality, given, predicted=None, flagged=None, index=None):
-    quality = np.asarray(quality, dtype=float)
-    return pd.DataFrame(
-        {
-            "is_label_issue": quality < 0.5 if flagged is None else flagged,
-            "label_quality": quality,
-            "given_label": given,
-            "predicted_label": given if predicted is None else predicted,
-        },
-        index=index,
-    )
 
 
 def _thumbnail_values(page):
@@ -69,7 +56,7 @@ def test_html_series_of_paths_with_another_index_order_is_not_matched_by_positio
         Image.fromarray(np.full((8, 8), value, np.uint8)).save(path)
         paths.append(str(path))
     X = pd.Series(paths, index=[50, 40, 30, 20, 10])  # sample 50 is the image of value 10
-    issues = _issues([0.3, 0.1, 0.9, 0.2, 0.05], list("abcde"), index=[10, 20, 30, 40, 50])
+    issues = issues_table([0.3, 0.1, 0.9, 0.2, 0.05], list("abcde"), index=[10, 20, 30, 40, 50])
     try:
         page = label_issues_html(X, issues)
     except ValueError as exc:
@@ -86,7 +73,7 @@ def test_html_with_repeated_sample_ids_does_not_share_decisions_between_cards():
     decided and the exported decisions.csv names that sample twice, which apply_decisions
     refuses: the review is lost. Should: refuse up front with a ValueError that says the index
     repeats sample ids (as disputed= already does), or give each card its own id."""
-    issues = _issues([0.1, 0.2, 0.3, 0.9], ["a", "b", "a", "b"], ["b", "a", "b", "b"], index=[0, 1, 0, 1])
+    issues = issues_table([0.1, 0.2, 0.3, 0.9], ["a", "b", "a", "b"], ["b", "a", "b", "b"], index=[0, 1, 0, 1])
     try:
         page = label_issues_html(None, issues)
     except ValueError as exc:
@@ -112,7 +99,7 @@ def test_html_max_items_zero_does_not_claim_that_nothing_was_flagged():
     """max_items=0 with two flagged samples. Now: the page says "No flagged samples to show
     -- no label was flagged as wrong" under a header counting 2 flagged. Should: not claim
     that no label was flagged (e.g. say none are shown), or refuse max_items=0."""
-    issues = _issues([0.1, 0.2, 0.9], ["a", "b", "a"], ["b", "a", "a"])
+    issues = issues_table([0.1, 0.2, 0.9], ["a", "b", "a"], ["b", "a", "a"])
     try:
         page = label_issues_html(None, issues, max_items=0)
     except ValueError as exc:
@@ -134,7 +121,7 @@ def test_html_refuses_label_quality_that_is_no_probability(quality):
     "n/a" for the text, "0" for -0.5 and "7.000" for 7 (the numbers a person reviews are not
     the ones passed). Should: a ValueError naming label_quality, as the plots do for
     clean_proba (and as suggested_label_confidence is already checked)."""
-    issues = _issues([0.1, 0.2, 0.9], ["a", "b", "a"], ["b", "a", "a"]).assign(label_quality=quality)
+    issues = issues_table([0.1, 0.2, 0.9], ["a", "b", "a"], ["b", "a", "a"]).assign(label_quality=quality)
     with pytest.raises(ValueError, match="label_quality"):
         label_issues_html(None, issues, only_issues=False)
 
@@ -147,7 +134,7 @@ def test_html_size_errors_name_the_parameter(kwargs, name):
     """max_items=nan or thumbnail_size=None. Now: Python's "cannot convert float NaN to
     integer" / "int() argument must be ... not 'NoneType'", which names no parameter. Should:
     the function's own message, naming the parameter and what it takes."""
-    issues = _issues([0.1, 0.9], ["a", "b"])
+    issues = issues_table([0.1, 0.9], ["a", "b"])
     with pytest.raises((ValueError, TypeError), match=name):
         label_issues_html(None, issues, **kwargs)
 
@@ -158,7 +145,7 @@ def test_html_unwritable_path_fails_before_reading_the_images(tmp_path):
     before any thumbnail is made (the contract: bad input refused before expensive work)."""
     images = np.zeros((10, 8, 8), np.uint8)
     dataset = RecordingDataset(images)
-    issues = _issues(np.r_[np.full(5, 0.9), np.full(5, 0.1)], list("abababab") + ["a", "b"])
+    issues = issues_table(np.r_[np.full(5, 0.9), np.full(5, 0.1)], list("abababab") + ["a", "b"])
     with pytest.raises((OSError, ValueError)):
         label_issues_html(dataset, issues, tmp_path / "no such folder" / "report.html")
     assert not set(dataset.loaded) & {5, 6, 7, 8, 9}  # the flagged images were not read
@@ -169,7 +156,7 @@ def test_html_features_as_x_say_to_pass_none():
     features, but this estimator needs images", with no word on how to make the report.
     Should: say to pass X=None for cards without thumbnails (the message the report's own
     check holds but never reaches)."""
-    issues = _issues([0.1, 0.9, 0.2], ["a", "b", "a"])
+    issues = issues_table([0.1, 0.9, 0.2], ["a", "b", "a"])
     features = np.random.default_rng(0).normal(size=(3, 16))
     with pytest.raises(ValueError, match="X=None"):
         label_issues_html(features, issues)
@@ -242,7 +229,7 @@ def test_plot_class_names_with_dollar_signs_are_shown_as_written(plot):
 @pytest.mark.parametrize("switch", ["review", "only_issues"])
 def test_html_switches_refuse_text(switch):
     """review="no" or only_issues="False" were true (a non-empty string)."""
-    issues = _issues([0.1, 0.9], ["a", "b"])
+    issues = issues_table([0.1, 0.9], ["a", "b"])
     with pytest.raises(TypeError, match=f"{switch} must be True or False"):
         label_issues_html(None, issues, **{switch: "False"})
 
@@ -250,12 +237,12 @@ def test_html_switches_refuse_text(switch):
 def test_html_refuses_a_thumbnail_size_that_takes_gigabytes():
     """thumbnail_size=100_000 enlarged each 8x8 image to 100,000 x 100,000 pixels."""
     with pytest.raises(ValueError, match="thumbnail_size must be an int from 8 to 4096"):
-        label_issues_html(np.zeros((2, 8, 8), np.uint8), _issues([0.1, 0.9], ["a", "b"]), thumbnail_size=100_000)
+        label_issues_html(np.zeros((2, 8, 8), np.uint8), issues_table([0.1, 0.9], ["a", "b"]), thumbnail_size=100_000)
 
 
 def test_html_shows_byte_labels_as_text():
     """Byte labels were shown as "b'cat'", the detectors decode them."""
-    issues = _issues([0.1, 0.9], np.array([b"cat", b"dog"], dtype=object), np.array([b"dog", b"dog"], dtype=object))
+    issues = issues_table([0.1, 0.9], np.array([b"cat", b"dog"], dtype=object), np.array([b"dog", b"dog"], dtype=object))
     page = label_issues_html(None, issues)
     assert "b&#x27;" not in page and ">cat<" in page
 
