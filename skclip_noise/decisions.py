@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.utils import check_random_state
 
 from ._detector_inputs import check_fitted, is_detector, issue_flags
+from .data.labels import check_labels, label_text
 
 __all__ = ["DECISION_COLUMNS", "DECISIONS", "DISPUTED_CHECKS", "apply_decisions", "disputed_pairs", "read_decisions"]
 
@@ -200,9 +201,11 @@ def _apply_decision_table(y, table, source, samples=None):
         if len(identifiers) != len(values):
             raise ValueError(f"samples has {len(identifiers)} entries but y has {len(values)}; one per label.")
     identifiers = [str(identifier) for identifier in identifiers]
-    given_text = [str(label) for label in values]
-    classes = pd.unique(values)
-    class_of_text = {str(label): label for label in classes}
+    # The labels as the detectors read them (2.0 as 2, b"cat" as "cat"), in the report's text.
+    read = check_labels(values, name="y")
+    given_text = [label_text(label) for label in read]
+    _, first = np.unique(read, return_index=True)
+    class_of_text = {given_text[position]: values[position] for position in first}
     positions = _check_rows(table, source, identifiers, given_text, class_of_text)
 
     labels = values.copy()

@@ -15,6 +15,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from .detectors import ConsensusDetector
@@ -25,7 +26,8 @@ from .selection._common import lowest_per_group
 from .selection.pruning import (
     COUNT_FILTERS, FILTER_METHODS, check_confident_joint, check_count_options, check_num_to_remove_per_class,
 )
-from .data.labels import check_label_codes, check_pred_probs
+from .data.inputs import check_feature_values
+from .data.labels import check_label_codes, check_pred_probs, dense_numeric_array
 
 __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
 
@@ -241,17 +243,20 @@ def _check_evidence(labels, pred_probs, features):
             "of your model), features (an (n_samples, n_features) embedding array), or both."
         )
     if pred_probs is not None:
-        pred_probs = check_pred_probs(pred_probs)  # float32 or float64, read, never written: not copied
+        # A table's columns are read by name (class codes, or their text), as the detectors read them.
+        classes = np.arange(pred_probs.shape[1]) if isinstance(pred_probs, pd.DataFrame) else None
+        pred_probs = check_pred_probs(pred_probs, classes=classes)  # float32/64 are read, never written: not copied
         codes = check_label_codes(labels, pred_probs.shape[1], pred_probs.shape[0])
     else:
         codes = check_label_codes(labels)
     if features is not None:
-        features = np.asarray(features)
-        if features.ndim != 2 or features.dtype.kind not in "iuf":
+        features = dense_numeric_array(features, "features")
+        if features.ndim != 2 or features.dtype.kind not in "iufb":
             raise ValueError(
                 f"features must be a 2-D numeric array (n_samples, n_features); got shape {features.shape} "
                 f"and dtype {features.dtype}. Embed images first, e.g. with skclip_noise.ImageEmbedder."
             )
+        check_feature_values(features, name="features")
         if features.shape[0] != codes.shape[0]:
             raise ValueError(
                 f"features has {features.shape[0]} rows but labels has {codes.shape[0]} entries; "

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = [
     "LabelEncoding",
@@ -18,6 +19,9 @@ __all__ = [
     "check_labels",
     "check_pred_probs",
     "check_proba_array",
+    "label_text",
+    "labels_from_objects",
+    "missing_positions",
 ]
 
 #: How far a row of probabilities may sum from 1 (float32 softmax outputs).
@@ -53,7 +57,7 @@ def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
         y = np.array(y, dtype=object)
     y = np.array(y, copy=True)
     if y.dtype.kind == "O" and y.ndim == 1:
-        y = _from_object_labels(y, name)
+        y = labels_from_objects(y, name)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
     if y.ndim != 1:
@@ -78,6 +82,32 @@ def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
     return y
 
 
+def label_text(value):
+    """A label (or sample id) as plain text, the form ``decisions.csv`` and the report
+    hold: numpy scalars as Python values, byte labels decoded as the detectors read
+    them, a missing value as ``""``.
+
+    Examples
+    --------
+    >>> label_text(b"cat"), label_text(np.int64(3)), label_text(None)
+    ('cat', '3', '')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def missing_positions(values):
+    """Positions of the missing entries (NaN, None, pandas NA or NaT) of a 1-D array."""
+    if values.dtype.kind == "f":
+        return np.flatnonzero(np.isnan(values))
+    if values.dtype.kind == "O":
+        return np.flatnonzero(pd.isna(values))
+    return np.zeros(0, dtype=np.int64)
+
+
 def _is_missing(value):
     """None, NaN, pandas.NA or NaT (any scalar that is not equal to itself)."""
     if value is None:
@@ -88,7 +118,9 @@ def _is_missing(value):
         return True
 
 
-def _from_object_labels(y, name):
+def labels_from_objects(y, name):
+    """A 1-D object array of labels as ints, floats or strings; refused when a label is
+    missing or the labels mix types (numpy would silently turn ``[0, "3"]`` into text)."""
     missing = [i for i, v in enumerate(y) if _is_missing(v)]
     if missing:
         raise ValueError(
@@ -278,6 +310,13 @@ def check_label_codes(labels, n_classes=None, n_samples=None, name="labels"):
     arr = np.asarray(labels)
     if arr.ndim != 1 or arr.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of integer class codes; got shape {arr.shape}.")
+    missing = missing_positions(arr)
+    if missing.size:
+        raise ValueError(
+            f"{name} contains missing values (NaN/None/pandas NA) at position(s) {missing[:10].tolist()}"
+            f"{' ...' if missing.size > 10 else ''}; every sample needs a label. Drop those samples (and their "
+            "rows of pred_probs and features) or fill them in."
+        )
     integral = arr.dtype.kind in "iu" or (
         arr.dtype.kind == "f" and np.isfinite(arr).all() and np.array_equal(arr, np.round(arr))
     )
@@ -300,6 +339,19 @@ def check_label_codes(labels, n_classes=None, n_samples=None, name="labels"):
     return codes
 
 
+def dense_numeric_array(values, name):
+    """``values`` as a numpy array, without a copy where it already is one. A table of
+    pandas' nullable or pyarrow numbers becomes float64 (NaN where missing), as the
+    detectors read such a feature table; a sparse matrix is refused, naming the fix
+    (``np.asarray`` would make it a 0-d object array)."""
+    if sp.issparse(values):
+        raise TypeError(f"{name} is a scipy sparse matrix; pass a dense array instead ({name}.toarray()).")
+    if isinstance(values, pd.DataFrame) and any(not isinstance(dtype, np.dtype) for dtype in values.dtypes) \
+            and all(pd.api.types.is_numeric_dtype(dtype) for dtype in values.dtypes):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values)
+
+
 def check_proba_array(pred_probs, name="pred_probs"):
     """``pred_probs`` as a 2-D array of class probabilities, refused before any work when
     it is not: not numeric, not (n_samples >= 1, n_classes >= 2), not finite, or outside
@@ -313,7 +365,7 @@ def check_proba_array(pred_probs, name="pred_probs"):
     >>> check_proba_array([[0.9, 0.1], [0.2, 0.8]]).dtype
     dtype('float64')
     """
-    probs = np.asarray(pred_probs)
+    probs = dense_numeric_array(pred_probs, name)
     if probs.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a numeric array; got dtype {probs.dtype}.")
     if probs.dtype not in (np.float32, np.float64):  # ints, float16, long double
@@ -392,7 +444,7 @@ def check_pred_probs(pred_probs, *, n_samples=None, classes=None):
     """
     if isinstance(pred_probs, pd.DataFrame) and classes is not None:
         pred_probs = _columns_in_class_order(pred_probs, classes)
-    probs = np.asarray(pred_probs)
+    probs = dense_numeric_array(pred_probs, "pred_probs")
     if probs.ndim == 2 and n_samples is not None and probs.shape[0] != n_samples:
         raise ValueError(
             f"pred_probs has {probs.shape[0]} rows but there are {n_samples} labels; pass one row of "

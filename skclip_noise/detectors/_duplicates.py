@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from ..data.labels import missing_positions
 from ..selection._common import block_rows_for
 
 __all__ = [
@@ -86,8 +87,10 @@ def check_groups(groups, n_samples):
             f"groups must hold one id per sample ({n_samples}); got shape {ids.shape}. Give a sample that "
             "belongs to no group an id of its own."
         )
-    if ids.dtype.kind == "f" and np.isnan(ids).any():
-        raise ValueError("groups holds NaN; give every sample an id (one of its own for a sample in no group).")
+    if missing_positions(ids).size:
+        raise ValueError(
+            "groups holds NaN or a missing id; give every sample an id (one of its own for a sample in no group)."
+        )
     try:
         return np.unique(ids, return_inverse=True)[1].ravel()
     except TypeError as error:

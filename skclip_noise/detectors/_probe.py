@@ -75,8 +75,12 @@ class _Standardiser:
         for start in range(0, X.shape[0], block_rows):  # float64 in bounded blocks, not one N x D copy
             centred = X[start:start + block_rows].astype(np.float64) - self.mean_
             squares += np.einsum("ij,ij->j", centred, centred)
-        scale = np.sqrt(squares / X.shape[0])
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(self.mean_), 1.0)] = 1.0
+        variance = squares / X.shape[0]
+        # StandardScaler's test of a constant column (its float64 rounding error bound),
+        # relative to the column's own mean: features of any unit are scaled alike.
+        eps, n = np.finfo(np.float64).eps, X.shape[0]
+        scale = np.sqrt(variance)
+        scale[variance <= n * eps * variance + (n * self.mean_ * eps) ** 2] = 1.0
         self.scale_ = scale
         self._mean32, self._scale32 = self.mean_.astype(np.float32), scale.astype(np.float32)  # once, not per block
 

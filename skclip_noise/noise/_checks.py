@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..data.labels import check_pred_probs
+from ..data.labels import check_pred_probs, labels_from_objects
 
 __all__ = [
     "_check_classes",
@@ -34,6 +34,10 @@ __all__ = [
 
 def _check_label_vector(y, name="y"):
     """Return ``y`` as a non-empty 1-D ndarray of sortable labels (a view when possible)."""
+    if isinstance(y, (list, tuple)):  # numpy would turn [0, "3"] into strings: the raw types are checked
+        raw = np.array(y, dtype=object)
+        if raw.ndim == 1 and not pd.isna(raw).any():  # a missing label is named below
+            y = labels_from_objects(raw, name)
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(

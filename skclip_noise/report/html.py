@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._detector_inputs import issue_flags
+from ..data.labels import label_text
 from ._checks import (
     _check_label_issues,
     _check_label_quality,
@@ -51,17 +52,7 @@ def _text(value):
     """Escaped display text of a label or index value."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "&mdash;"
-    return html.escape(_raw(value), quote=True)
-
-
-def _raw(value):
-    """A label or index value as plain text (the form ``decisions.csv`` holds); byte
-    labels decoded, as the detectors read them."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return html.escape(label_text(value), quote=True)
 
 
 def _label_values(column):
@@ -71,7 +62,7 @@ def _label_values(column):
 
 
 def _attribute(value):
-    return html.escape(_raw(value), quote=True)
+    return html.escape(label_text(value), quote=True)
 
 
 def _review_classes(detector, classes, label_issues):
@@ -82,7 +73,7 @@ def _review_classes(detector, classes, label_issues):
         columns = [c for c in ("given_label", "suggested_label", "predicted_label") if c in label_issues.columns]
         values = pd.unique(np.concatenate([_label_values(label_issues[c].dropna()) for c in columns])) if columns else []
         classes = sorted(values, key=lambda value: (str(type(value)), value))
-    return [_raw(value) for value in classes]
+    return [label_text(value) for value in classes]
 
 
 def _image_reader(X, index):
@@ -380,7 +371,7 @@ def label_issues_html(
         review_data = actions = ""
         if review:
             kind = types[position] if types is not None else ("ok" if is_kept else "label")
-            offered = "" if kind in ("outlier", "unreadable") or suggested is None else _raw(suggested[position])
+            offered = "" if kind in ("outlier", "unreadable") or suggested is None else label_text(suggested[position])
             given_raw = "" if given is None else _attribute(given[position])
             review_data = (f' data-sample="{_attribute(index[position])}" data-given="{given_raw}"'
                            f' data-suggested="{_attribute(offered)}" data-kind="{kind}"')
