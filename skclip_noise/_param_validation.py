@@ -28,6 +28,9 @@ __all__ = [
     "Integral",
     "Real",
     "constraints_for",
+    "same_param_value",
+    "remember_params_of_fit",
+    "check_params_of_fit",
     "positive_int",
     "non_negative_int",
     "unit_interval",
@@ -114,3 +117,40 @@ def constraints_for(*names, **own):
     if unknown:
         raise KeyError(f"No shared constraint for {unknown}; declare them as the estimator's own.")
     return {**{name: SHARED_CONSTRAINTS[name] for name in names}, **own}
+
+
+def same_param_value(value, other):
+    """Whether two values of one parameter are the same: arrays (``Cs``) and sequences
+    (``templates``) compared whole, element by element.
+
+    Examples
+    --------
+    >>> same_param_value(np.array([0.1, 1.0]), [0.1, 1.0]), same_param_value("frozen", "peft")
+    (True, False)
+    """
+    if isinstance(value, (np.ndarray, list, tuple)) or isinstance(other, (np.ndarray, list, tuple)):
+        try:
+            return np.array_equal(np.asarray(value, dtype=object), np.asarray(other, dtype=object))
+        except ValueError:  # ragged sequences
+            return False
+    return bool(value == other)
+
+
+def remember_params_of_fit(estimator, names):
+    """Keep the values ``fit`` used of the parameters ``names`` (those the estimator has),
+    for :func:`check_params_of_fit`."""
+    estimator._fit_params = {name: getattr(estimator, name) for name in names if hasattr(estimator, name)}
+
+
+def check_params_of_fit(estimator, names):
+    """Refuse to predict after ``set_params`` changed one of ``names`` since fit: a
+    parameter the fitted model was built from, or one that embeds new images, would
+    rebuild or feed it unlike the fitted one (torch's shape errors, or silently other
+    features)."""
+    for name, value in estimator.__dict__.get("_fit_params", {}).items():
+        if name in names and not same_param_value(getattr(estimator, name), value):
+            raise ValueError(
+                f"{type(estimator).__name__} was fitted with {name}={value!r}, but {name} is now "
+                f"{getattr(estimator, name)!r}: the fitted model was built with the first. Refit, or set it "
+                f"back with set_params({name}={value!r})."
+            )

@@ -16,7 +16,7 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from ._param_validation import constraints_for
+from ._param_validation import check_params_of_fit, constraints_for, remember_params_of_fit
 from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
 from .data.decoding import DECODING_VERSION
 from .data.inputs import ImageDataset, ImageInput, ImageInputMixin, check_image_input
@@ -25,7 +25,11 @@ from .training.device import autocast_dtype, fitted_device, resolve_device
 from .training.loop import evaluate, make_loader
 from .training.preflight import check_image_size
 
-__all__ = ["ImageEmbedder"]
+__all__ = ["EMBEDDING_PARAMS", "ImageEmbedder"]
+
+#: The parameters that embed images: changed after fit, new images would not be embedded as
+#: the fitted ones were.
+EMBEDDING_PARAMS = ("backbone", "pretrained", "image_size")
 
 
 class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -184,6 +188,8 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self
         """
         self._validate_params()
+        for name in ("device_", "embedding_dim_", "unreadable_", "_weights_key", "_fit_params"):  # a previous fit's
+            self.__dict__.pop(name, None)
         if X is not None:
             check_image_input(X, check_paths=not self.skip_unreadable)
         device = resolve_device(self.device)
@@ -193,6 +199,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.device_ = str(device)
         self.embedding_dim_ = backbone.feature_dim
         self._weights_key = backbone.weights_key  # checked where the backbone is reloaded
+        remember_params_of_fit(self, EMBEDDING_PARAMS)
         return self
 
     def _transform_for(self, backbone):
@@ -222,6 +229,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             (listed in ``unreadable_``).
         """
         check_is_fitted(self, "embedding_dim_")
+        check_params_of_fit(self, EMBEDDING_PARAMS)
         if not self.skip_unreadable:
             return self._transform_checked(check_image_input(X))
         image_input = check_image_input(X, check_paths=False)  # a missing file is one more unreadable one

@@ -28,6 +28,8 @@ import numpy as np
 import scipy.optimize
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from ._param_validation import same_param_value
+
 __all__ = [
     "make_detection_scorer",
     "make_noise_corrected_scorer",
@@ -258,13 +260,6 @@ def _metric_name(metric):
     return getattr(metric, "__name__", repr(metric))
 
 
-def _same_value(candidate, default):
-    """Whether a grid's parameter value is the default: arrays (``Cs``) compared whole."""
-    if isinstance(candidate, np.ndarray) or isinstance(default, np.ndarray):
-        return np.array_equal(np.asarray(candidate, dtype=object), np.asarray(default, dtype=object))
-    return bool(candidate == default)
-
-
 def _verdicts(estimator, X, y):
     """``predict_clean(X, y)`` of a detector, or of the detector that ends a Pipeline (X
     passed through the steps before it)."""
@@ -423,7 +418,7 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
         if not any(name in params for params in cv_results["params"] for name in defaults):
             raise ValueError(f"None of the defaults' names {sorted(defaults)} is a parameter of the grid.")
         matching = [index for index, params in enumerate(cv_results["params"])
-                    if all(_same_value(params[name], value) for name, value in defaults.items() if name in params)]
+                    if all(same_param_value(params[name], value) for name, value in defaults.items() if name in params)]
         if not matching:
             raise ValueError(f"No candidate of the grid has the defaults {defaults}; add them to the grid.")
         means = folds.mean(axis=1)  # NaN where a fold's fit failed (error_score=nan)

@@ -19,10 +19,11 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import _check_feature_names, check_array
 
+from .._param_validation import check_params_of_fit, remember_params_of_fit
 from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import ImageDataset, ImageInput, check_image_input
 from ..data.labels import LabelEncoding, check_distinct_prompts, check_labels
-from ..embedder import ImageEmbedder
+from ..embedder import EMBEDDING_PARAMS, ImageEmbedder
 from ..training.checkpoint import check_checkpoint_destination, check_checkpoint_random_state
 from ..training.device import fitted_device
 from ..training.loop import make_loader
@@ -69,6 +70,9 @@ class ImageEstimatorMixin:
     _accepts_features = False
     #: whether the estimator builds text prompts (integer labels then need class_names)
     _needs_class_names = False
+    #: the parameters the fitted model is built from besides EMBEDDING_PARAMS (a
+    #: network's shape, its prompts): changed after fit, prediction is refused
+    _model_params = ()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -109,6 +113,10 @@ class ImageEstimatorMixin:
                 )
         elif reset and hasattr(self, "n_features_in_"):
             del self.n_features_in_
+        if reset:
+            remember_params_of_fit(self, EMBEDDING_PARAMS + self._model_params)
+        else:  # new images are embedded, and the model rebuilt, with the parameters of fit
+            check_params_of_fit(self, self._model_params + EMBEDDING_PARAMS * (X_checked.kind != "features"))
         return X_checked
 
     def _forget_fit(self):

@@ -218,6 +218,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         "freeze_image": ["boolean"],
     }
     _needs_class_names = True
+    _model_params = ("n_ctx", "prompt_depth", "ctx_init", "n_networks", "class_names")
 
     def __init__(
         self,

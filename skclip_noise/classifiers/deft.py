@@ -137,6 +137,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     (16,)
     """
 
+    _model_params = ("tuning", "n_vpt")
     _parameter_constraints = {
         **constraints_for(
             "pretrained", "tuning", "epochs", "momentum", "batch_size", "n_vpt", "image_size", "num_workers",

@@ -156,6 +156,8 @@ class LossModelMixin:
     cv, image_size, num_workers, n_jobs, device, mixed_precision, cache_dir, skip_unreadable,
     random_state, checkpoint_path, verbose``."""
 
+    _model_params = ("tuning",)
+
     @property
     def _has_label_free_score(self):
         # score() trains its reference on the training embeddings, kept only when frozen.

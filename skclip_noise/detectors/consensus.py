@@ -220,6 +220,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
 
     _has_label_free_score = True
 
+    _model_params = ("zero_shot", "templates", "class_names")
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "threshold", "class_names", "image_size", "batch_size", "num_workers", "n_jobs",

@@ -225,6 +225,7 @@ class DualPromptDetector(BaseNoiseDetector):
         "tuning": [StrOptions({"peft", "frozen"})],
     }
     _needs_class_names = True
+    _model_params = ("n_ctx", "n_vpt", "tuning", "class_names")
 
     def __init__(
         self,
