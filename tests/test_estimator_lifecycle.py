@@ -157,3 +157,18 @@ def test_set_params_after_fit_does_not_break_the_fitted_model(make, change, pred
     except RuntimeError as exc:
         pytest.fail(f"set_params({change}) after fit: predicting fails deep inside torch: {exc}"[:400])
     np.testing.assert_allclose(after, before)
+
+
+@pytest.mark.parametrize("name", ["NeighbourDetector", "ConsensusDetector"])
+def test_features_of_another_width_after_an_image_fit_name_the_backbone(name, one_torch_thread):
+    """A detector fitted on images, asked about a feature array of another width, said
+    "queries have 10 features but features have 48." (its neighbour index's words).
+    Should: name X's width and the backbone's embeddings it was fitted on."""
+    import skclip_noise
+
+    params = dict(backbone=TINY_CLIP["backbone"], pretrained=None, device="cpu", n_neighbors=3)
+    if name == "ConsensusDetector":
+        params.update(cv=2, random_state=0)
+    detector = getattr(skclip_noise, name)(**params).fit(random_images(20), np.array(["cat", "dog"] * 10))
+    with pytest.raises(ValueError, match="X has 10 features per sample.*48-wide open_clip:skclip-tiny embeddings"):
+        detector.predict_clean(np.random.default_rng(0).random((4, 10)), np.array(["cat", "dog"] * 2))

@@ -242,6 +242,14 @@ class ImageEstimatorMixin:
         """Float32 features of X for a fitted estimator, embedded on the device it runs on
         (its fit-time one, or the CPU on a machine without it)."""
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
+        if X_checked.kind == "features" and not hasattr(self, "n_features_in_"):  # fitted on images
+            width = self._embedder(fitted_device(self.device_)).fit(None).embedding_dim_
+            if X_checked.data.shape[1] != width:
+                raise ValueError(
+                    f"X has {X_checked.data.shape[1]} features per sample, but {type(self).__name__} was fitted "
+                    f"on the {width}-wide {self.backbone} embeddings of the images given to fit; pass images, "
+                    "or embeddings of that backbone."
+                )
         return np.asarray(self._features(X_checked, device), dtype=np.float32)
 
     def _features(self, X_checked, device=None):
