@@ -220,6 +220,10 @@ def _apply_decision_table(y, table, source, samples=None):
     return labels, keep
 
 
+#: The ``attrs`` key of :func:`disputed_pairs`' result that holds every disputed pair's index.
+DISPUTED_SET_ATTR = "disputed_pairs"
+
+
 def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
     """The kept pairs whose most probable class is another: what ``flag_disagreement`` adds.
 
@@ -255,7 +259,9 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
     Returns
     -------
     disputed : pandas DataFrame
-        Those rows of ``label_issues`` (its index and columns), in its order.
+        Those rows of ``label_issues`` (its index and columns), in its order. Its
+        ``attrs["disputed_pairs"]`` holds the index of every disputed pair, drawn or not:
+        the report counts them and accepts rows of that set.
 
     Examples
     --------
@@ -306,6 +312,10 @@ def disputed_pairs(label_issues, *, n_checks=None, random_state=None):
         disagree = (label_issues["predicted_label"] != label_issues["given_label"]).to_numpy(dtype=bool, na_value=False)
         disputed = ~issue_flags(label_issues) & disagree
     positions = np.flatnonzero(disputed)
+    every = label_issues.index[positions]
     if n_checks is not None and n_checks < len(positions):
         positions = np.sort(random_state.choice(positions, n_checks, replace=False))
-    return label_issues.iloc[positions]
+    drawn = label_issues.iloc[positions].copy()
+    # The whole set, for the report (away from threshold 0.5 label_issues_ alone cannot tell it).
+    drawn.attrs[DISPUTED_SET_ATTR] = tuple(every.tolist())  # a tuple: pandas compares attrs when it combines frames
+    return drawn

@@ -81,7 +81,7 @@ def _disputed_samples(disputed):
 def disputed_positions(label_issues, flagged, disputed, detector=None):
     """Positions of the ``disputed`` rows to check (index labels of ``label_issues``), and
     how many disputed pairs there are in all (the ``detector``'s, if given)."""
-    from ..decisions import disputed_pairs
+    from ..decisions import DISPUTED_SET_ATTR, disputed_pairs
 
     if flagged is None:
         raise ValueError("disputed needs label_issues with an is_label_issue column (a detector's label_issues_).")
@@ -102,7 +102,11 @@ def disputed_positions(label_issues, flagged, disputed, detector=None):
             f"disputed holds flagged samples, e.g. {labels[flagged[positions]][0]!r}; disputed pairs are kept ones "
             "(disputed_pairs(label_issues, n_checks=30))."
         )
-    every = label_issues.index.get_indexer(disputed_pairs(label_issues if detector is None else detector).index)
+    known = disputed.attrs.get(DISPUTED_SET_ATTR) if isinstance(disputed, pd.DataFrame) else None
+    if detector is None and known is not None:  # disputed_pairs' whole set: the detector's, at any threshold
+        every = label_issues.index.get_indexer(pd.Index(known))
+    else:
+        every = label_issues.index.get_indexer(disputed_pairs(label_issues if detector is None else detector).index)
     undisputed = ~np.isin(positions, every)
     if undisputed.any():
         raise ValueError(

@@ -55,6 +55,15 @@ def _text(value):
     return html.escape(label_text(value), quote=True)
 
 
+def _section_cards(members, kind, max_items):
+    """The cards one section shows of its ``members`` (worst first): the worst
+    ``max_items``, but for the disputed pairs a random draw of them, since a person
+    decides by the share of wrong labels among those shown (the worst would bias it)."""
+    if kind != "disputed" or max_items is None or len(members) <= max_items:
+        return members[:max_items]
+    return members[np.sort(np.random.default_rng(0).choice(len(members), max_items, replace=False))]
+
+
 def _label_values(column):
     """A label column's values as Python objects, missing ones None: a nullable integer
     column with a missing value would otherwise turn into floats (label 4 shown "4.0")."""
@@ -320,7 +329,7 @@ def label_issues_html(
     order = candidates[np.argsort(quality[candidates], kind="mergesort")]
     n_candidates = order.shape[0]
     if types is not None:  # each group shows its own worst cards, so no kind hides another
-        order = np.concatenate([order[types[order] == kind][:max_items] for kind, _, _ in SECTIONS])
+        order = np.concatenate([_section_cards(order[types[order] == kind], kind, max_items) for kind, _, _ in SECTIONS])
     elif max_items is not None:
         order = order[:max_items]
 
