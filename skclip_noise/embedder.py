@@ -63,7 +63,8 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         DataLoader worker processes decoding images.
     n_jobs : int, default=None
         Shards of the input embedded in parallel through joblib, one per job (None:
-        1, no sharding; -1: all of joblib's workers). The active joblib backend
+        1, no sharding; -1: all of joblib's workers), cut at multiples of
+        ``batch_size`` (at most one shard per batch). The active joblib backend
         decides where they run: local processes by default, the workers of a Dask
         cluster under ``joblib.parallel_config(backend="dask")``, of a Ray cluster
         under ``backend="ray"``. Each worker process loads the backbone once (the
@@ -247,7 +248,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     def _transform_checked(self, image_input, failed=None):
         """Embeddings of every image; with a dict ``failed``, unreadable files are recorded
         there (position: reason) and their rows are NaN, instead of raising."""
-        shards = shard_indices(len(image_input), self.n_jobs)
+        shards = shard_indices(len(image_input), self.n_jobs, self.batch_size)
         if len(shards) > 1:
             return self._transform_in_shards(image_input, shards, failed)
         backbone = self._loaded_backbone()
@@ -402,20 +403,26 @@ def _failed_kwarg(failed):
     return {} if failed is None else {"failed": failed}
 
 
-def shard_indices(n_samples, n_jobs):
-    """Contiguous index ranges, one per effective joblib job (a single one for ``n_jobs=None``).
+def shard_indices(n_samples, n_jobs, batch_size=1):
+    """Contiguous index ranges, one per effective joblib job (a single one for ``n_jobs=None``),
+    cut at multiples of ``batch_size``: each shard runs the batches one process would (a
+    batch of another size rounds differently on some kernels).
 
     Examples
     --------
     >>> [len(rows) for rows in shard_indices(10, 3)]
     [4, 3, 3]
+    >>> [len(rows) for rows in shard_indices(40, 2, batch_size=16)]
+    [32, 8]
     >>> len(shard_indices(10, None))
     1
     """
     from joblib import effective_n_jobs
 
-    n_shards = 1 if n_jobs is None else max(1, min(effective_n_jobs(n_jobs), n_samples))
-    return np.array_split(np.arange(n_samples), n_shards)
+    n_batches = -(-n_samples // batch_size)
+    n_shards = 1 if n_jobs is None else max(1, min(effective_n_jobs(n_jobs), n_batches))
+    return [np.arange(batches[0] * batch_size, min((batches[-1] + 1) * batch_size, n_samples))
+            for batches in np.array_split(np.arange(n_batches), n_shards)]
 
 
 def _input_subset(image_input, rows):

@@ -62,15 +62,16 @@ def test_shards_are_contiguous_and_cover_the_input():
 
 
 def test_sharded_embedding_on_local_processes_equals_one_process(images, tmp_path):
-    single = ImageEmbedder(**TINY).fit_transform(images)
-    sharded = ImageEmbedder(**TINY, n_jobs=2).fit_transform(images)
+    single = ImageEmbedder(**TINY, batch_size=16).fit_transform(images)
+    sharded = ImageEmbedder(**TINY, batch_size=16, n_jobs=2).fit_transform(images)
     np.testing.assert_array_equal(sharded, single)
 
 
 def test_sharded_embedding_on_a_dask_cluster_equals_one_process_and_fills_the_cache(
         images, tmp_path, dask_client, monkeypatch):
-    single = ImageEmbedder(**TINY).fit_transform(images)
-    embedder = ImageEmbedder(**TINY, n_jobs=-1, cache_dir=tmp_path)
+    single = ImageEmbedder(**TINY, batch_size=16).fit_transform(images)
+    # Shards are cut at multiples of batch_size: 40 images in batches of 16 make two.
+    embedder = ImageEmbedder(**TINY, batch_size=16, n_jobs=-1, cache_dir=tmp_path)
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker by default: the client is told.
     with joblib.parallel_config(backend="dask"), pytest.warns(UserWarning, match="MALLOC_TRIM_THRESHOLD_=65536"):
         sharded = embedder.fit_transform(images)
@@ -86,9 +87,9 @@ def test_sharded_embedding_on_a_dask_cluster_equals_one_process_and_fills_the_ca
 
 def test_a_detector_shards_its_embedding_pass_on_dask(images, dask_client):
     y = np.repeat(np.arange(4), 10)
-    plain = ConsensusDetector(**TINY, cv=2, random_state=0).fit(images, y)
+    plain = ConsensusDetector(**TINY, cv=2, batch_size=16, random_state=0).fit(images, y)
     with joblib.parallel_config(backend="dask"):
-        sharded = ConsensusDetector(**TINY, cv=2, random_state=0, n_jobs=-1).fit(images, y)
+        sharded = ConsensusDetector(**TINY, cv=2, batch_size=16, random_state=0, n_jobs=-1).fit(images, y)
     np.testing.assert_array_equal(sharded.clean_proba_, plain.clean_proba_)
 
 
@@ -108,13 +109,13 @@ def test_grid_search_and_embedding_shards_on_ray_equal_one_process(digits_search
 
     X, y_noisy = digits_search_data
     sequential = _search(n_jobs=1).fit(X, y_noisy)
-    single = ImageEmbedder(**TINY).fit_transform(images)
+    single = ImageEmbedder(**TINY, batch_size=16).fit_transform(images)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         register_ray()
         with joblib.parallel_config(backend="ray"):
             distributed = _search(n_jobs=-1).fit(X, y_noisy)
-            sharded = ImageEmbedder(**TINY, n_jobs=2).fit_transform(images)
+            sharded = ImageEmbedder(**TINY, batch_size=16, n_jobs=2).fit_transform(images)
     finally:
         ray.shutdown()
     np.testing.assert_array_equal(distributed.cv_results_["mean_test_score"],

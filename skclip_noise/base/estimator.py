@@ -26,6 +26,7 @@ from ..data.labels import LabelEncoding, check_distinct_prompts, check_labels
 from ..embedder import EMBEDDING_PARAMS, ImageEmbedder
 from ..training.checkpoint import check_checkpoint_destination, check_checkpoint_random_state
 from ..training.device import fitted_device
+from ..training.distributed import check_global_batch_size
 from ..training.loop import make_loader
 
 __all__ = ["ImageEstimatorMixin", "is_table"]
@@ -73,6 +74,8 @@ class ImageEstimatorMixin:
     #: the parameters the fitted model is built from besides EMBEDDING_PARAMS (a
     #: network's shape, its prompts): changed after fit, prediction is refused
     _model_params = ()
+    #: the batch sizes of training steps, split over the ranks under torchrun
+    _global_batch_sizes = ()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -132,6 +135,8 @@ class ImageEstimatorMixin:
         self._validate_params()
         check_checkpoint_random_state(self)  # a checkpoint that could never resume: before any work
         check_checkpoint_destination(self)
+        for name in self._global_batch_sizes:
+            check_global_batch_size(getattr(self, name), name)
         self._forget_fit()  # a previous fit's attributes: one this fit does not set must not linger
         self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)

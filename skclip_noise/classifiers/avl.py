@@ -219,6 +219,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     }
     _needs_class_names = True
     _model_params = ("n_ctx", "prompt_depth", "ctx_init", "n_networks", "class_names")
+    _global_batch_sizes = ("batch_size",)
 
     def __init__(
         self,

@@ -138,6 +138,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     """
 
     _model_params = ("tuning", "n_vpt")
+    _global_batch_sizes = ("batch_size",)
     _parameter_constraints = {
         **constraints_for(
             "pretrained", "tuning", "epochs", "momentum", "batch_size", "n_vpt", "image_size", "num_workers",

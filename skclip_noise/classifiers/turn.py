@@ -230,6 +230,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     ['lp', 'lp', 'ft']
     """
 
+    _global_batch_sizes = ("lp_batch_size", "ft_batch_size")
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers", "n_jobs",

@@ -225,6 +225,8 @@ def _is_path_sequence(X):
     if hasattr(X, "dtype") and getattr(X.dtype, "kind", "O") not in "OUS":
         return False
     if isinstance(X, (list, tuple)) or hasattr(X, "dtype"):
+        if not isinstance(X, (list, tuple)) and not hasattr(X, "tolist"):  # an array-like such as Dask's
+            X = np.asarray(X)
         values = list(X.tolist() if hasattr(X, "tolist") else X)
         is_path = [isinstance(v, (str, os.PathLike)) for v in values]
         if values and any(is_path) and not all(is_path):

@@ -157,6 +157,7 @@ class LossModelMixin:
     random_state, checkpoint_path, verbose``."""
 
     _model_params = ("tuning",)
+    _global_batch_sizes = ("batch_size",)
 
     @property
     def _has_label_free_score(self):

@@ -226,6 +226,7 @@ class DualPromptDetector(BaseNoiseDetector):
     }
     _needs_class_names = True
     _model_params = ("n_ctx", "n_vpt", "tuning", "class_names")
+    _global_batch_sizes = ("batch_size",)
 
     def __init__(
         self,

@@ -143,11 +143,13 @@ def _ivf_index(faiss, index, seed=0):
     candidates are re-ranked on the full rows by :meth:`NeighbourIndex._search_chunk`."""
     n_samples, n_features = index.n_samples, index.n_features
     n_lists = max(1, min(int(IVF_LISTS_PER_ROOT_N * np.sqrt(n_samples)), n_samples // IVF_TRAIN_PER_LIST))
-    projection = f"PCA{IVF_PCA_DIMS}," if n_features > IVF_PCA_DIMS else ""
     n_train = min(n_samples, max(IVF_MIN_TRAIN, IVF_TRAIN_PER_LIST * n_lists))
+    # The principal directions need at least as many rows as they are many.
+    projected = n_features > IVF_PCA_DIMS and min(n_train, IVF_PCA_TRAIN) >= IVF_PCA_DIMS
+    projection = f"PCA{IVF_PCA_DIMS}," if projected else ""
     # one code per projected dimension, when there are rows enough to learn its 2**bits levels
     coded = IVF_CODE_BITS and n_train >= IVF_TRAIN_PER_LIST * 2**IVF_CODE_BITS
-    codes = f"PQ{min(n_features, IVF_PCA_DIMS)}x{IVF_CODE_BITS}fs" if coded else "Flat"
+    codes = f"PQ{IVF_PCA_DIMS if projected else n_features}x{IVF_CODE_BITS}fs" if coded else "Flat"
     ivf = faiss.index_factory(n_features, f"{projection}IVF{n_lists},{codes}", faiss.METRIC_L2)
     if coded:
         faiss.extract_index_ivf(ivf).by_residual = False
@@ -157,7 +159,7 @@ def _ivf_index(faiss, index, seed=0):
         pca_rows = np.sort(rng.permutation(n_train)[:IVF_PCA_TRAIN])
         faiss.downcast_VectorTransform(ivf.chain.at(0)).train(train[pca_rows])
     ivf.train(train)
-    index.add_unit_rows_to(ivf)
+    index.add_unit_rows_to(ivf, skip_zero_rows=True)
     faiss.ParameterSpace().set_index_parameter(ivf, "nprobe", IVF_NPROBE)
     return ivf
 
@@ -272,11 +274,22 @@ class NeighbourIndex:
         """The indexed rows at ``positions`` (a slice or indices), scaled to unit length."""
         return self.indexed_features(positions) * self._inverse_norms[positions, None]
 
-    def add_unit_rows_to(self, index):
-        """Add every unit row to a faiss ``index``, block by block (no full normalised copy)."""
+    def add_unit_rows_to(self, index, *, skip_zero_rows=False):
+        """Add every unit row to a faiss ``index``, block by block (no full normalised copy).
+
+        ``skip_zero_rows``: leave all-zero rows out and add the others with their
+        positions as ids. A Euclidean index puts a zero row at distance 1 from every unit
+        row, the place of cosine similarity 0.5, not 0: it would crowd out the truly
+        nearest candidates."""
         block = block_rows_for(self.n_features)
         for start in range(0, self.n_samples, block):
-            index.add(self.unit_rows(slice(start, start + block)))
+            rows = self.unit_rows(slice(start, start + block))
+            if not skip_zero_rows:
+                index.add(rows)
+                continue
+            nonzero = np.flatnonzero(self._inverse_norms[start:start + block] > 0)
+            if nonzero.size:
+                index.add_with_ids(np.ascontiguousarray(rows[nonzero]), (start + nonzero).astype(np.int64))
 
     def _built(self, n_query):
         if self._index is None:
@@ -293,7 +306,9 @@ class NeighbourIndex:
             else:
                 from sklearn.neighbors import NearestNeighbors
 
-                self._index = NearestNeighbors(algorithm="brute", metric="euclidean")
+                # The cosine distance, not the Euclidean one of unit rows, which puts an
+                # all-zero row at cosine similarity 0.5 to everything instead of 0.
+                self._index = NearestNeighbors(algorithm="brute", metric="cosine")
                 self._index.fit(self.unit_rows(slice(None)))
         if self.approximate == "hnsw":
             self._index.hnsw.efSearch = max(self.ef_search, n_query)

@@ -14,7 +14,9 @@ augmented view comes from its own seed (the run's, the epoch, the sample's index
 :class:`PerSampleSeeded`), and a step's per-sample draws are made for the whole global
 batch and sliced (:func:`rank_share`), so a run on ``W`` ranks equals a run on one rank
 under ``torchrun`` up to float tolerance (BatchNorm layers, which normalise each rank's
-share of the batch, excepted). Rank 0 alone writes checkpoints and shows progress; the epoch
+share of the batch, excepted; when the number of samples is not a multiple of ``W``,
+the sampler repeats up to ``W - 1`` of them each epoch, as PyTorch's does, so that every
+rank takes as many steps). Rank 0 alone writes checkpoints and shows progress; the epoch
 metrics are averaged over ranks. Scoring passes (selection, validation, the fitted
 outputs) run on every rank over all samples, so each rank ends with the same model.
 
@@ -33,10 +35,12 @@ __all__ = [
     "PerSampleSeeded",
     "all_reduce_mean",
     "barrier",
+    "check_global_batch_size",
     "distributed_device",
     "global_masked_mean",
     "init_from_environment",
     "is_distributed",
+    "planned_world_size",
     "rank",
     "rank_share",
     "world_size",
@@ -71,6 +75,29 @@ def rank():
 
 def world_size():
     return dist.get_world_size() if is_distributed() else 1
+
+
+def planned_world_size():
+    """How many ranks training runs on: the process group's, or before it is joined the
+    ``WORLD_SIZE`` that ``torchrun`` set; 1 otherwise."""
+    if is_distributed():
+        return world_size()
+    if all(v in os.environ for v in _TORCHRUN_VARIABLES):
+        return int(os.environ["WORLD_SIZE"])
+    return 1
+
+
+def check_global_batch_size(batch_size, name="batch_size", n_ranks=None):
+    """Refuse a global batch that the ranks cannot split evenly (each would take
+    ``batch_size // W`` and a step would see fewer samples than one process does)."""
+    n_ranks = planned_world_size() if n_ranks is None else n_ranks
+    batch_size = int(batch_size)
+    if n_ranks > 1 and batch_size % n_ranks:
+        lower = max(n_ranks, batch_size // n_ranks * n_ranks)
+        raise ValueError(
+            f"{name}={batch_size} is the global batch of a step, split evenly over the {n_ranks} ranks torchrun "
+            f"started: pass a multiple of {n_ranks} (e.g. {lower} or {lower + n_ranks})."
+        )
 
 
 def distributed_device(device):

@@ -47,8 +47,7 @@ def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_worke
     batch_size, num_workers = int(batch_size), int(num_workers)
     if shuffle and distributed.is_distributed():
         n_ranks = distributed.world_size()
-        if batch_size < n_ranks:
-            raise ValueError(f"batch_size={batch_size} is the global batch and must be at least the {n_ranks} ranks.")
+        distributed.check_global_batch_size(batch_size, n_ranks=n_ranks)
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))  # the same on every rank
         sampler = distributed.DistributedSampler(dataset, num_replicas=n_ranks, rank=distributed.rank(),
                                                  shuffle=True, seed=seed)
