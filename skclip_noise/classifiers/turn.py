@@ -160,8 +160,10 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         Share of the training pairs judged noisy by the last selection.
     label_issues_ : pandas.DataFrame
         Of the last selection, with cleanlab's columns ``is_label_issue``,
-        ``label_quality`` (= ``clean_proba_``), ``given_label``, ``predicted_label``
-        (the model's prediction then), indexed like ``y`` when it is a Series.
+        ``label_quality`` (the model's probability of the given label then,
+        ``exp(-loss)``: a graded score that ranks the pairs, where ``clean_proba_``, the
+        mixture's posterior, is near 0 or 1), ``given_label``, ``predicted_label`` (the
+        model's prediction then), indexed like ``y`` when it is a Series.
     history_ : list of dict
         One record per epoch. Phase 1 (``"phase": "lp"``): ``epoch``, ``n_steps``,
         ``loss`` (GCE), ``lr``. Phase 2 (``"phase": "ft"``): also ``n_clean``,
