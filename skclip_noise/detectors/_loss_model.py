@@ -93,7 +93,8 @@ LOSS_MODEL_PARAMS_DOC = """
     batch_size : int, default=64
     average_last : int, default=1
         Average each sample's loss over the last ``average_last`` epochs (DivideMix
-        uses 5 at very high noise).
+        uses 5 at very high noise), each epoch's losses min-max normalised first, as
+        DivideMix does (the mean is kept on the last epoch's scale).
     cv : int, default=None
         Cross-fitting: with K folds, each sample is scored by a model trained on the
         other folds. New pairs are scored by the average of the K models, which saw
@@ -290,7 +291,7 @@ class LossModelMixin:
 
         with small_model_threads(device) if self.tuning == "frozen" else contextlib.nullcontext():
             trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end, extra_state={"recorded": recorded})
-        return trainable_state_dict(net), _average(recorded.value)
+        return trainable_state_dict(net), _average_epochs(recorded.value)
 
     def _train_dataset(self, inputs, train_idx):
         if self.tuning == "frozen":
@@ -346,6 +347,24 @@ class LossModelMixin:
             load_trainable_state(net, state)
             nets.append(net.to(device))
         return nets, device
+
+
+def _average_epochs(outputs):
+    """The outputs of the last epochs averaged as DivideMix averages its losses: each
+    epoch's losses min-max normalised first, so that every epoch weighs the same (one
+    epoch with a large loss would outweigh the others), the mean then put back on the
+    last epoch's scale (that of the model that scores new pairs). One epoch: unchanged."""
+    if len(outputs) == 1:
+        return outputs[0]
+    last = outputs[-1].loss
+    low, spread = last.min(), np.ptp(last)
+
+    def normalised(loss):
+        return (loss - loss.min()) / np.ptp(loss) if np.ptp(loss) > 0 else np.zeros_like(loss)
+
+    loss = np.mean([normalised(o.loss) for o in outputs], axis=0) * spread + low
+    proba = np.mean([o.proba_given for o in outputs], axis=0)
+    return PairOutputs(loss, proba, outputs[-1].predicted, outputs[-1].proba_predicted)
 
 
 def _average(outputs):

@@ -34,10 +34,14 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
     schedule : {"none", "coteaching"}, default="none"
         ``"coteaching"`` also trains the loss model the Co-teaching way: in every
         batch only the ``1 - r(e)`` smallest-loss samples contribute to the loss,
-        with ``r(e)`` ramped linearly from 0 to ``forget_rate`` over
-        ``warmup_epochs``. It needs an explicit ``forget_rate``.
+        with ``r(e)`` ramped linearly from 0 (the first epoch trains on every sample)
+        to ``forget_rate`` in the last of ``warmup_epochs`` (Co-teaching's
+        ``linspace(0, forget_rate, num_gradual)``). It needs an explicit ``forget_rate``.
+        The kept count is rounded (Co-teaching truncates it): at most one sample more
+        per batch.
     warmup_epochs : int, default=5
-        Length of that ramp (Co-teaching's ``num_gradual``, scaled to short runs).
+        Length of that ramp (Co-teaching's ``num_gradual``, scaled to short runs); part
+        of ``epochs``.
     %(loss_model_params)s
 
     Attributes
@@ -139,12 +143,19 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
                 "schedule='coteaching' drops a forget_rate share of every batch while "
                 "training, so it needs forget_rate; pass the (expected) noise rate."
             )
+        if self.schedule == "coteaching" and self.warmup_epochs > self.epochs:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}: the ramp to forget_rate "
+                "is part of the epochs and would never end. Lower warmup_epochs or raise epochs."
+            )
 
     def _batch_keep_ratio(self):
         if self.schedule != "coteaching":
             return None
         rate, ramp = float(self.forget_rate), int(self.warmup_epochs)
-        return lambda epoch: 1.0 - rate * min(epoch / ramp, 1.0)
+        # Co-teaching's linspace(0, forget_rate, num_gradual): 0 in the first epoch, the
+        # full rate in the ramp's last one (epochs count from 0).
+        return lambda epoch: 1.0 - rate * min(epoch / max(ramp - 1, 1), 1.0)
 
     def _fit_scores(self, X_checked, codes, encoding):
         outputs = self._training_outputs(
