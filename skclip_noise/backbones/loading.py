@@ -153,7 +153,9 @@ class Backbone:
         return eval_transform(self.preprocess_config.resized(image_size))
 
     def train_transform(self, image_size=None):
-        """The weak training view (random resized crop and flip) at ``image_size``.
+        """The weak training view at ``image_size``: resize and centre crop, a random
+        crop of the image padded by reflection by an eighth of its side (the reference's
+        ``RandomCrop(32, padding=4)`` at any side), a horizontal flip.
 
         Examples
         --------

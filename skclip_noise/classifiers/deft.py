@@ -80,9 +80,11 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     pretrained : str, bool or None, default=None
         Weights of ``backbone`` when it is given (None: random weights).
     tuning : {"full", "peft", "frozen"}, default="full"
-        How much of the image tower trains: all of it; parameter-efficiently (VPT
-        on ViT towers, BitFit otherwise: the paper's Table 10); or none (a linear
-        head on the frozen tower).
+        How much of the image tower trains: all of it (on a CLIP ViT tower its
+        transformer blocks, as DEFT's reference fine-tunes them: the patch and
+        position embeddings and the norms outside the blocks stay frozen);
+        parameter-efficiently (VPT on ViT towers, BitFit otherwise: the paper's
+        Table 10); or none (a linear head on the frozen tower).
     epochs : int, default=10
     optimizer : {"sgd", "adamw"}, default=None
         None picks the tower kind's preset
@@ -227,6 +229,19 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         if self.image_size is not None:
             check_image_size(backbone, self.image_size, owner="DeftClassifier", spec=spec)
 
+    def set_params(self, **params):
+        """Set parameters; ``detector__<name>`` on the default detector (``detector=None``)
+        first makes it explicit, ``DualPromptDetector(random_state=random_state)``, so a
+        grid search reaches it (``GridSearchCV(DeftClassifier(), {"detector__n_ctx": [8, 16]})``).
+
+        Returns
+        -------
+        self
+        """
+        if self.detector is None and "detector" not in params and any(key.startswith("detector__") for key in params):
+            self.detector = DualPromptDetector(random_state=params.get("random_state", self.random_state))
+        return super().set_params(**params)
+
     def _make_detector(self):
         """The unfitted detector of phase 1 (None for "passthrough"); its checkpoint goes
         next to this classifier's."""
@@ -260,7 +275,15 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     def _net(self, backbone, n_classes):
         tuning = {"full": "full", "frozen": "linear"}.get(self.tuning) or peft_method_for(backbone.tower_kind)
-        return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
+        net = ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
+        if tuning == "full" and net._kind == "clip_vit":
+            # DEFT's reference fine-tunes the transformer blocks (its finetune_list): the
+            # patch and position embeddings and the norms outside the blocks stay frozen.
+            blocks = {id(p) for p in net.tower.transformer.resblocks.parameters()}
+            for p in net.tower.parameters():
+                if id(p) not in blocks:
+                    p.requires_grad_(False)
+        return net
 
     def _fit_model(self, X, y, X_checked, encoding, validation):
         self.detector_, scores = self._detect(X, y, encoding.codes)
