@@ -3,6 +3,8 @@ matrices, DataFrames with named columns, float / bytes labels, missing values, t
 feature scales. Each test is a defect found by feeding the same data in another form.
 """
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,12 @@ from skclip_noise import (
     apply_decisions,
     find_label_issues,
     make_noisy_labels,
+)
+
+
+NEEDS_PYARROW = pytest.mark.skipif(
+    importlib.util.find_spec("pyarrow") is None,
+    reason="pyarrow is not installed (pip install pyarrow): pandas' pyarrow dtypes need it",
 )
 
 
@@ -55,7 +63,7 @@ def test_find_label_issues_reads_dataframe_pred_probs_columns_by_name():
     np.testing.assert_array_equal(issues, expected)
 
 
-@pytest.mark.parametrize("dtype", ["Float64", "float64[pyarrow]"])
+@pytest.mark.parametrize("dtype", ["Float64", pytest.param("float64[pyarrow]", marks=NEEDS_PYARROW)])
 def test_pred_probs_in_pandas_extension_dtype_dataframe(digits_features, dtype):
     """``pred_probs`` as a DataFrame of pandas' nullable ``Float64`` (what
     ``pd.read_csv(..., dtype_backend="numpy_nullable")`` or ``convert_dtypes()`` give)
@@ -76,7 +84,7 @@ def test_pred_probs_in_pandas_extension_dtype_dataframe(digits_features, dtype):
 # ------------------------------------------------------------------ features of find_label_issues
 
 
-@pytest.mark.parametrize("dtype", ["Float64", "float64[pyarrow]"])
+@pytest.mark.parametrize("dtype", ["Float64", pytest.param("float64[pyarrow]", marks=NEEDS_PYARROW)])
 def test_find_label_issues_features_in_pandas_extension_dtype(digits_features, dtype):
     """``find_label_issues(labels, features=df)`` with a DataFrame of nullable
     ``Float64`` or pyarrow floats (no missing value) raises "features must be a 2-D
