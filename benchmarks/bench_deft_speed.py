@@ -14,8 +14,9 @@ are random tensors already on the device, so the figures are the training step a
   model with the same trainable parameters: forward, plain cross-entropy on both sets
   of logits, backward, optimiser step. The ratio is what DEFT's loss (complementary
   labels, clean probabilities, pseudo-labels, the two stop-gradients) adds.
-- Phase 2: ``DeftClassifier``'s full fine-tuning step (the CLIP image tower and a linear
-  head) against a bare forward/backward/step of the same network.
+- Phase 2: ``DeftClassifier``'s full fine-tuning step (the network it builds: on a CLIP
+  ViT its transformer blocks and a linear head) against a bare forward/backward/step of
+  the same network.
 
 "Ours" runs the library's ``Trainer`` (autocast, gradient scaler, finiteness check,
 per-step metrics) with the estimator's step function; "bare" is a hand-written loop with
@@ -116,11 +117,13 @@ def phase1(device, peft):
 
 def phase2(device):
     """DeftClassifier's full fine-tuning step against the same cross-entropy step by hand."""
-    from skclip_noise.backbones.heads import ImageClassifierNet
+    from skclip_noise import DeftClassifier
     from skclip_noise.backbones.loading import load_backbone
 
     backbone = load_backbone(ARGS.backbone, None, device=device)
-    net = ImageClassifierNet.from_backbone(backbone, ARGS.n_classes, tuning="full").to(device)
+    # The network DeftClassifier builds (on a CLIP ViT: the transformer blocks and the head train).
+    net = DeftClassifier("passthrough", backbone=ARGS.backbone, tuning="full")._net(backbone, ARGS.n_classes)
+    net = net.to(device)
     side = backbone.preprocess_config.image_size
     x = torch.randn(ARGS.batch_size, 3, side, side, device=device)
     y = torch.randint(0, ARGS.n_classes, (ARGS.batch_size,), device=device)
