@@ -14,12 +14,7 @@ from skclip_noise import GMMLossDetector, SmallLossDetector
 from skclip_noise.detectors import _loss_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dividemix_clean_mask(epoch_losses, random_state, threshold=0.5):

@@ -7,15 +7,13 @@ so. What was checked and found faithful is listed in the audit report, not teste
 loss, its stop-gradients, the real-world rule and the Table 11 presets).
 """
 
-import warnings
-
 import numpy as np
-import torch
+import pytest
 from sklearn.base import clone
 
-from conftest import TINY_CLIP, passthrough_deft, random_images
+from conftest import passthrough_deft, random_images
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_design_grid_search_over_the_default_detectors_parameters():

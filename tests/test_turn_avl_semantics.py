@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import TINY_CLIP, cat_dog_labels, random_images
 
@@ -20,12 +19,7 @@ from skclip_noise import AVLPrompter, TurnClassifier
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "user_guide")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_turn_label_issues_label_quality_is_what_the_docstring_says():
