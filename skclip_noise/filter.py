@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import scipy.special
 from sklearn.base import clone
 
 from .detectors import ConsensusDetector
@@ -144,10 +145,11 @@ def _caller_class_proba(detector, foreign, n_classes):
 
 
 def _confidence_weighted_entropy(codes, proba):
-    """cleanlab's ``confidence_weighted_entropy`` score: lower is more likely an issue."""
+    """cleanlab's ``confidence_weighted_entropy`` score: lower is more likely an issue.
+    The entropy of the probabilities as they are (``0 log 0 = 0``, as cleanlab computes it
+    since 2.5); only the self-confidence and the ratio are clipped, as there."""
     n_classes = proba.shape[1]
-    clipped = np.clip(proba, PROBA_FLOOR, None)
-    entropy = -(clipped * np.log(clipped)).sum(axis=1) / np.log(n_classes)
+    entropy = -scipy.special.xlogy(proba, proba).sum(axis=1) / np.log(n_classes)
     confidence = np.clip(proba[np.arange(len(codes)), codes], PROBA_FLOOR, None)
     ratio = entropy / confidence
     return np.log(ratio + 1) / np.clip(ratio, PROBA_FLOOR, None)
@@ -434,7 +436,7 @@ def find_label_issues(
             frac_noise=frac_noise if filter_by in COUNT_FILTERS and num_to_remove_per_class is None else 1.0,
             num_to_remove_per_class=None if num_to_remove_per_class is None else num_to_remove_per_class[given],
             confident_joint=None if confident_joint is None else confident_joint[np.ix_(given, given)],
-            min_per_class=min_examples_per_class,
+            min_per_class=min_examples_per_class, rank_by="self_confidence",  # cleanlab's order in a class
         )
         issues |= ~np.isin(proba.argmax(axis=1), detector.classes_)
         issues &= ~_lifted_for_min_per_class(codes, issues, detector.clean_proba_, min_examples_per_class)

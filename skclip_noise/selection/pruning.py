@@ -72,7 +72,9 @@ def _prune_counts(joint, counts, frac_noise, num_to_remove=None):
     rounded = _round_preserving_row_totals(joint)
     if frac_noise >= 1.0:
         return rounded
-    return _round_preserving_row_totals(_with_diagonal_to_totals(rounded * float(frac_noise), counts))
+    # What frac_noise takes off the off-diagonals goes to the diagonal (cleanlab's
+    # _reduce_prune_counts): the row keeps its total, the class's count for a calibrated joint.
+    return _round_preserving_row_totals(_with_diagonal_to_totals(rounded * float(frac_noise), rounded.sum(axis=1)))
 
 
 def check_num_to_remove_per_class(num_to_remove_per_class, counts):
@@ -207,8 +209,9 @@ def confident_learning_mask(
     confident_joint : array-like of shape (K, K), default=None
         The count rules only: a confident joint computed elsewhere (rows: given
         label, columns: true label), e.g. cleanlab's
-        ``compute_confident_joint(labels, pred_probs)``, used as it is instead of
-        ``C`` (its off-diagonal counts; each diagonal is what is left of the class).
+        ``compute_confident_joint(labels, pred_probs)``, used as cleanlab uses it
+        instead of ``C``: ``"prune_by_noise_rate"`` removes its off-diagonal counts,
+        ``"prune_by_class"`` the class's count less its diagonal.
         Other rules ignore it with a warning.
     min_per_class : int, default=1
         Never leave a class with fewer kept samples than this (or than it has):
@@ -249,7 +252,7 @@ def confident_learning_mask(
     if num_to_remove_per_class is not None:
         num_to_remove_per_class = check_num_to_remove_per_class(num_to_remove_per_class, counts)
     if confident_joint is not None and filter_by in COUNT_FILTERS:
-        joint = _with_diagonal_to_totals(check_confident_joint(confident_joint, counts), counts)
+        joint = check_confident_joint(confident_joint, counts)  # read as cleanlab reads it, diagonal included
     elif filter_by in COUNT_FILTERS:
         joint = _calibrate(_confident_counts(codes, probs), counts)
     # The "low_*" rules rank by the score they are named after (and lift by it for min_per_class).
@@ -267,7 +270,7 @@ def confident_learning_mask(
         prune = _prune_counts(joint, counts, float(frac_noise), num_to_remove_per_class)
         flagged = np.ones(n_samples, dtype=bool)
         if filter_by in ("prune_by_class", "both"):
-            flagged &= lowest_per_group(flagged, codes, scores, counts - np.diag(prune))
+            flagged &= lowest_per_group(flagged, codes, scores, np.clip(counts - np.diag(prune), 0, counts))
         if filter_by in ("prune_by_noise_rate", "both"):
             by_noise_rate = np.zeros(n_samples, dtype=bool)
             for true_class in range(n_classes):  # flag the C[i, j] samples of each given i with largest p_j - p_i
