@@ -68,7 +68,10 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
        the data set's (:func:`~skclip_noise.selection.fit_neighbour_outlier_model`),
        multiply ``P(clean)`` by ``1 - P(outlier)``.
     5. **Hard images with a plausible wrong label** (``flag_disagreement``, off by
-       default): also flag the pairs whose most probable class is another.
+       default): ``P(clean)`` is capped by the given label's share against its
+       strongest rival, ``R(y | x) / (R(y | x) + max_{k != y} R(k | x))``; at the
+       default ``threshold`` of 0.5 that flags the pairs whose most probable class is
+       another.
 
     A pair is clean when ``P(clean)`` exceeds ``threshold`` (0.5, the Bayes decision).
     Features that predict the given labels no better than the labels' frequencies do
@@ -133,8 +136,9 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
         assumed to belong to one of the classes (steps 1 to 3 only, as measured in
         ``detectors_consensus.md`` before this step existed).
     flag_disagreement : bool, default=False
-        Also flag the pairs whose most probable class is not the given label (step 5).
-        To decide, check 30 of those pairs by hand (kept by the default, though
+        Also flag the pairs whose given label's share against its strongest rival is
+        at most ``threshold`` (step 5; at the default 0.5, those whose most probable
+        class is another). To decide, check 30 of those pairs by hand (kept by the default, though
         another class is more probable: :func:`~skclip_noise.disputed_pairs`), and turn
         it on when more than half are wrong.
     zero_shot : bool, default=False

@@ -43,8 +43,10 @@ class NeighbourDetector(BaseNoiseDetector):
 
     - ``rule="vote"``: a label is kept when it wins its neighbourhood's vote.
     - ``rule="rank"``: in each class, the estimated number of wrong labels (from a
-      transition matrix fitted to neighbour consistency, HOC-style) with the lowest
-      agreement is flagged.
+      transition matrix fitted to neighbour consistency, HOC-style) is flagged: those
+      of lowest SimiFeat score, the cosine between the neighbourhood's vote vector and
+      the given label's one-hot vector (it weighs how the other votes spread, so its
+      order within a class can differ from that of ``clean_proba_``).
 
     ``clean_proba_`` is the (similarity-weighted) share of the neighbourhood's votes
     that go to the given label, a graded score; ``predicted`` is the label that wins
