@@ -13,6 +13,8 @@ import hashlib
 import html
 import json
 
+import numpy as np
+
 __all__ = ["PAGE_SIZE", "REVIEW_CSS", "REVIEW_SCRIPT", "report_key", "review_actions", "review_toolbar"]
 
 #: Cards on screen at once. The browser lays out only these, so a decision costs the same
@@ -20,11 +22,30 @@ __all__ = ["PAGE_SIZE", "REVIEW_CSS", "REVIEW_SCRIPT", "report_key", "review_act
 PAGE_SIZE = 200
 
 
-def report_key(title, samples, given):
-    """A key for this report's decisions: the hash of its title, samples and given labels."""
+def report_key(title, samples, given, *, paths=None, images=None):
+    """A key for this report's decisions: the hash of its title and of each sample's id,
+    given label and image (its file's path, or with ``images``, an array in the rows'
+    order, its pixels), taken in the order of the sample ids, so that a report remade
+    from a sorted table continues the same review and one on other images does not.
+
+    Examples
+    --------
+    >>> report_key("t", [0, 1], ["cat", "dog"]) == report_key("t", [1, 0], ["dog", "cat"])
+    True
+    >>> report_key("t", [0, 1], ["cat", "dog"], paths=["a/0.png", "a/1.png"]) == report_key(
+    ...     "t", [0, 1], ["cat", "dog"], paths=["b/0.png", "b/1.png"])
+    False
+    """
+    ids, labels = [str(sample) for sample in samples], list(given)
+    order = sorted(range(len(ids)), key=ids.__getitem__)
     digest = hashlib.sha256(str(title).encode())
-    for sample, label in zip(samples, given):
-        digest.update(f"\x1f{sample}\x1e{label}".encode())
+    for position in order:
+        where = "" if paths is None else str(paths[position])
+        digest.update(f"\x1f{ids[position]}\x1e{labels[position]}\x1d{where}".encode())
+    if images is not None:  # the pixels, a block of rows at a time (no full reordered copy)
+        order = np.asarray(order, dtype=np.int64)
+        for start in range(0, len(order), 1024):
+            digest.update(np.ascontiguousarray(images[order[start:start + 1024]]).tobytes())
     return digest.hexdigest()[:20]
 
 
@@ -285,7 +306,7 @@ REVIEW_SCRIPT = r"""
     var input = card.querySelector("input.other");
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && typed(card, input)) { input.blur(); move(1); }
-      if (event.key === "Escape") { input.blur(); }
+      if (event.key === "Escape") { input.value = ""; input.blur(); }  // leaves without relabelling
     });
     input.addEventListener("change", function () { if (classes.indexOf(input.value.trim()) >= 0) { typed(card, input); } });
   });

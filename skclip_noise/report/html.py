@@ -71,7 +71,8 @@ def _label_values(column):
 
 
 def _attribute(value):
-    return html.escape(label_text(value), quote=True)
+    # A carriage return as a character reference: HTML parsing turns a raw one into a newline.
+    return html.escape(label_text(value), quote=True).replace("\r", "&#13;")
 
 
 def _review_classes(detector, classes, label_issues):
@@ -86,8 +87,8 @@ def _review_classes(detector, classes, label_issues):
 
 
 def _image_reader(X, index):
-    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows) and,
-    for image files, their paths."""
+    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows) and
+    the checked input (image files' paths, or the image array, in that order)."""
     from ..data.inputs import ImageDataset, check_image_input
 
     image_input = check_image_input(_by_sample(X, index), allow_features=True, check_paths=False)
@@ -98,16 +99,23 @@ def _image_reader(X, index):
             f"X has {image_input.n_samples} samples but label_issues has "
             f"{len(index)} rows; pass the X the detector was fitted on."
         )
-    return ImageDataset(image_input), image_input.data if image_input.kind == "paths" else None
+    return ImageDataset(image_input), image_input
 
 
 def _by_sample(X, index):
     """A pandas ``X`` in the order of label_issues' ``index`` where both name the samples
-    (a table sorted after the fit); by position where label_issues has the default index
-    (a detector fitted on an array); refused where the two name other samples."""
-    if not isinstance(X, (pd.Series, pd.DataFrame)) or X.index.equals(index):
+    (a table sorted after the fit); an array in that order where the index is a
+    reordering of its positions (a detector fitted on the array, its table sorted or read
+    back from ``label_issues.csv``); by position otherwise, or where label_issues has the
+    default index; refused where a pandas ``X`` names other samples."""
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    if not isinstance(X, (pd.Series, pd.DataFrame)):
+        n = len(X) if hasattr(X, "__len__") else None
+        if not default and isinstance(X, np.ndarray) and n == len(index) and index.dtype.kind in "iu" \
+                and np.array_equal(np.sort(index.to_numpy()), np.arange(n)):
+            return X[index.to_numpy()]
         return X
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+    if X.index.equals(index) or default:
         return X
     if len(X.index) == len(index) and X.index.is_unique and index.is_unique and index.isin(X.index).all():
         return X.loc[index]
@@ -308,7 +316,8 @@ def label_issues_html(
         _check_unique_samples(label_issues)
     path = None if path is None else os.path.expanduser(os.fspath(path))  # "~/report.html" as a shell reads it
     _check_page_path(path)
-    reader, paths = (None, None) if X is None else _image_reader(X, label_issues.index)
+    reader, image_input = (None, None) if X is None else _image_reader(X, label_issues.index)
+    paths = image_input.data if image_input is not None and image_input.kind == "paths" else None
     review_classes = _review_classes(detector, classes, label_issues) if review else None
 
     n_samples = len(label_issues)
@@ -448,7 +457,8 @@ def label_issues_html(
     toolbar = script = body_key = review_css = ""
     if review and cards:
         given_labels = label_issues["given_label"] if given is not None else [None] * n_samples
-        key = report_key(title, label_issues.index, given_labels)
+        images = image_input.data if image_input is not None and image_input.kind == "images" else None
+        key = report_key(title, label_issues.index, given_labels, paths=paths, images=images)
         body_key, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
         kinds = [kind for kind, _, _ in SECTIONS if types is not None and (types[order] == kind).any()]
         toolbar = review_toolbar(review_classes, kinds)
