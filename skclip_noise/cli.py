@@ -153,7 +153,7 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
                         help="input side for CNN backbones; 0 keeps the backbone's own")
     parser.add_argument("--batch-size", type=number_type(int, 1), default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--random-state", type=number_type(int, 0), default=0, action=RecordGiven)
+    parser.add_argument("--random-state", type=number_type(int, 0, 2**32 - 1), default=0, action=RecordGiven)
     parser.add_argument("--detector", choices=list(_DETECTORS), default="consensus",
                         help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
                              "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot; "
@@ -179,23 +179,40 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
                         help="gmm/small-loss/dual-prompt: training epochs")
     parser.add_argument("--class-names", type=class_names_type, default=None, action=RecordGiven,
                         help="label-match / dual-prompt: comma-separated names for integer labels, "
-                             "in sorted label order")
+                             "in label order (0, 1, ...)")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
     parser.add_argument("--max-items", type=number_type(int, 0), default=200, help="at most this many cards in report.html")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
+#: Images of each demo data set (Fashion-MNIST: its training subset).
+_DEMO_SIZES = {"digits": 1797, "fashion-mnist": 60000}
+
+
+def _check_demo_size(args, n_classes):
+    """Refuse an ``--n-samples`` the data set cannot give, before any work."""
+    n, size = args.n_samples, _DEMO_SIZES[args.dataset]
+    if n is not None and n < n_classes:
+        raise ValueError(f"--n-samples {n} is fewer than the {n_classes} classes of {args.dataset}: pass at least "
+                         f"{n_classes} (one image per class; a few hundred give meaningful numbers).")
+    if n is not None and n > size:
+        raise ValueError(f"--n-samples {n} exceeds the {size:,} images of {args.dataset}: pass at most {size}, or "
+                         "leave it out.")
+
+
 def _load_demo_data(args):
     from . import datasets
 
+    classes = datasets.DIGITS_CLASSES if args.dataset == "digits" else datasets.FASHION_MNIST_CLASSES
+    _check_demo_size(args, len(classes))
     if args.dataset == "digits":
         X, y = datasets.load_digits_images()
         if args.n_samples is not None:
             X, y = _stratified_subset(X, y, args.n_samples, args.random_state)
-        return X, y, datasets.DIGITS_CLASSES
+        return X, y, classes
     n = 2000 if args.n_samples is None else args.n_samples
     X, y = datasets.load_fashion_mnist(subset="train", n_samples=n, random_state=args.random_state)
-    return X, y, datasets.FASHION_MNIST_CLASSES
+    return X, y, classes
 
 
 def _stratified_subset(X, y, n, random_state):
@@ -334,8 +351,14 @@ def run_demo(args):
         y_true, args.noise, args.rate, random_state=args.random_state, features=features
     )
     names = np.asarray(class_names)
+    if args.class_names is not None:  # given in label order; the detector sees the names, sorted otherwise
+        if len(args.class_names) != len(names):
+            raise ValueError(f"--class-names has {len(args.class_names)} names but {args.dataset} has {len(names)} "
+                             "classes: give one per class, comma-separated, in label order (0, 1, ...).")
+        args.class_names = dict(zip(names.tolist(), args.class_names))
+    rate = _percent(args.rate)
     _say(args, f"{args.dataset}: {len(y_true)} images, {len(class_names)} classes; "
-         f"{args.noise} noise at {args.rate:.0%}: {int(is_noisy.sum())} labels corrupted.")
+         f"{args.noise} noise at {rate}: {int(is_noisy.sum())} labels corrupted.")
     backbone, pretrained, image_size = args.backbone, _pretrained_flag(args.pretrained), args.image_size or None
     if args.aligned_clip:
         # ImageNet trunks read dark objects on a light ground, as in photos.
@@ -344,7 +367,7 @@ def run_demo(args):
     detector.fit(X, names[y_noisy])
     report = detection_report(is_noisy, detector.clean_mask_)
     header = (
-        f"skclip-noise demo: {args.dataset}, {args.noise} noise {args.rate:.0%}, "
+        f"skclip-noise demo: {args.dataset}, {args.noise} noise {rate}, "
         f"{type(detector).__name__} on {backbone} ({pretrained})\n"
     )
     os.makedirs(args.output_dir, exist_ok=True)
@@ -352,9 +375,20 @@ def run_demo(args):
         handle.write(header + report + "\n")
     print(header + report)
     _write_outputs(args, detector, X, {"true_label": names[y_true]},
-                   title=f"Suspected label errors: {args.dataset} with {args.rate:.0%} {args.noise} noise")
+                   title=f"Suspected label errors: {args.dataset} with {rate} {args.noise} noise")
     _say(args, f"Done in {time.perf_counter() - started:.0f} s.")
     return 0
+
+
+def _percent(rate):
+    """A rate as a percentage with the digits it needs: 40%, 0.4%, 33.3%.
+
+    Examples
+    --------
+    >>> _percent(0.4), _percent(0.004), _percent(1 / 3)
+    ('40%', '0.4%', '33.3%')
+    """
+    return f"{float(f'{100 * rate:.3g}'):g}%"
 
 
 def run_detect(args):
@@ -472,6 +506,13 @@ _PYTHON_TO_FLAGS = (
     ("fit(X, y, pred_probs=...)", "--pred-probs FILE"),
     ("Lower cv", "Lower --cv"),
     ("listed in unreadable_", "listed in unreadable.csv of --output-dir"),
+    ("Lower n_neighbors below", "Lower --n-neighbors below"),
+    ("(or pass 'auto')", "(or leave it out)"),
+    ("class_names has", "--class-names has"),
+    (", or a mapping from label to name.", ", comma-separated."),
+    ("), or pass path= to a folder holding", "), or point the SKCLIP_NOISE_FASHION_MNIST environment variable at a "
+                                            "folder holding"),
+    (", or set the SKCLIP_NOISE_FASHION_MNIST environment variable to that folder.", "."),
 )
 
 
