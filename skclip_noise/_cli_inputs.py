@@ -1,6 +1,6 @@
-"""The command line's input files: the images and labels of ``detect`` (an image folder or
-a CSV of path,label) and the caller's out-of-sample class probabilities (``--pred-probs``),
-and the checks of its files and folders before any work."""
+"""The command line's inputs: the demo's data set, the images and labels of ``detect`` (an
+image folder or a CSV of path,label) and the caller's out-of-sample class probabilities
+(``--pred-probs``), and the checks of its files and folders before any work."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["check_images_readable", "check_output_dir", "read_detect_input", "read_pred_probs"]
+__all__ = ["check_images_readable", "check_output_dir", "load_demo_data", "read_detect_input", "read_pred_probs"]
 
 #: An integer written plainly, in ASCII digits: "7", "-12"; not "07", "+7", "7.0" or "²".
 _PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
@@ -231,3 +231,47 @@ def check_images_readable(paths, *, show=5, in_folder=False):
             f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
             f"Remove or replace them (or drop their rows from the CSV) and run again, {skip}."
         )
+
+
+#: Images of each demo data set (Fashion-MNIST: its training subset).
+_DEMO_SIZES = {"digits": 1797, "fashion-mnist": 60000}
+
+
+def _check_demo_size(args, n_classes):
+    """Refuse an ``--n-samples`` the data set cannot give, before any work."""
+    n, size = args.n_samples, _DEMO_SIZES[args.dataset]
+    if n is not None and n < n_classes:
+        raise ValueError(f"--n-samples {n} is fewer than the {n_classes} classes of {args.dataset}: pass at least "
+                         f"{n_classes} (one image per class; a few hundred give meaningful numbers).")
+    if n is not None and n > size:
+        raise ValueError(f"--n-samples {n} exceeds the {size:,} images of {args.dataset}: pass at most {size}, or "
+                         "leave it out.")
+
+
+def load_demo_data(args):
+    """The demo's images, labels and class names: digits, or a stratified draw of
+    Fashion-MNIST's training images, ``--n-samples`` of them when given."""
+    from . import datasets
+
+    classes = datasets.DIGITS_CLASSES if args.dataset == "digits" else datasets.FASHION_MNIST_CLASSES
+    _check_demo_size(args, len(classes))
+    if args.dataset == "digits":
+        X, y = datasets.load_digits_images()
+        if args.n_samples is not None:
+            X, y = _stratified_subset(X, y, args.n_samples, args.random_state)
+        return X, y, classes
+    n = 2000 if args.n_samples is None else args.n_samples
+    X, y = datasets.load_fashion_mnist(subset="train", n_samples=n, random_state=args.random_state)
+    return X, y, classes
+
+
+def _stratified_subset(X, y, n, random_state):
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < n < len(y):
+        return X, y
+    keep, _ = train_test_split(
+        range(len(y)), train_size=n, stratify=y, random_state=random_state
+    )
+    keep = sorted(keep)
+    return X[keep], y[keep]

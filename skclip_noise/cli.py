@@ -28,7 +28,7 @@ import sys
 import time
 import warnings
 
-from ._cli_inputs import check_images_readable, check_output_dir, read_detect_input, read_pred_probs
+from ._cli_inputs import check_images_readable, check_output_dir, load_demo_data, read_detect_input, read_pred_probs
 from ._cli_options import (
     FLAG_DETECTORS,
     RecordGiven,
@@ -185,48 +185,6 @@ def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
-#: Images of each demo data set (Fashion-MNIST: its training subset).
-_DEMO_SIZES = {"digits": 1797, "fashion-mnist": 60000}
-
-
-def _check_demo_size(args, n_classes):
-    """Refuse an ``--n-samples`` the data set cannot give, before any work."""
-    n, size = args.n_samples, _DEMO_SIZES[args.dataset]
-    if n is not None and n < n_classes:
-        raise ValueError(f"--n-samples {n} is fewer than the {n_classes} classes of {args.dataset}: pass at least "
-                         f"{n_classes} (one image per class; a few hundred give meaningful numbers).")
-    if n is not None and n > size:
-        raise ValueError(f"--n-samples {n} exceeds the {size:,} images of {args.dataset}: pass at most {size}, or "
-                         "leave it out.")
-
-
-def _load_demo_data(args):
-    from . import datasets
-
-    classes = datasets.DIGITS_CLASSES if args.dataset == "digits" else datasets.FASHION_MNIST_CLASSES
-    _check_demo_size(args, len(classes))
-    if args.dataset == "digits":
-        X, y = datasets.load_digits_images()
-        if args.n_samples is not None:
-            X, y = _stratified_subset(X, y, args.n_samples, args.random_state)
-        return X, y, classes
-    n = 2000 if args.n_samples is None else args.n_samples
-    X, y = datasets.load_fashion_mnist(subset="train", n_samples=n, random_state=args.random_state)
-    return X, y, classes
-
-
-def _stratified_subset(X, y, n, random_state):
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < n < len(y):
-        return X, y
-    keep, _ = train_test_split(
-        range(len(y)), train_size=n, stratify=y, random_state=random_state
-    )
-    keep = sorted(keep)
-    return X[keep], y[keep]
-
-
 _DETECTORS = {
     "consensus": "ConsensusDetector",
     "neighbour": "NeighbourDetector",
@@ -345,7 +303,7 @@ def run_demo(args):
         )
     _check_outputs(args)
     warn_unused_flags(args)
-    X, y_true, class_names = _load_demo_data(args)
+    X, y_true, class_names = load_demo_data(args)
     features = X.reshape(len(X), -1).astype(np.float32) / 255.0 if args.noise == "instance" else None
     y_noisy, is_noisy = make_noisy_labels(
         y_true, args.noise, args.rate, random_state=args.random_state, features=features

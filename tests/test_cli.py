@@ -449,7 +449,7 @@ def test_detect_passes_flag_disagreement_to_the_consensus_detector(digits_folder
 
 
 def test_demo_does_not_warn_about_its_random_state(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_load_demo_data", _stop)
+    monkeypatch.setattr(cli, "load_demo_data", _stop)
     with pytest.raises(_Stop):
         cli.main(["demo", "--detector", "neighbour", "--random-state", "3", "--cv", "3", "--output-dir", str(tmp_path)])
     lines = capsys.readouterr().err.strip().splitlines()

@@ -42,7 +42,7 @@ def test_demo_n_samples_too_small_for_the_classes_names_the_flag(argv, tmp_path,
     train_size or classes= to change. Expected: exit 2 with a message about
     ``--n-samples`` (at least one image per class, ten classes).
 
-    Cause: cli._load_demo_data / _stratified_subset pass --n-samples on to
+    Cause: _cli_inputs.load_demo_data / _stratified_subset pass --n-samples on to
     train_test_split / load_fashion_mnist and make_noisy_labels unchecked."""
     status, err = cli_exit(["demo", *argv, *FAST, "--output-dir", str(tmp_path), "-q"], capsys)
     assert status == 2, err
@@ -65,8 +65,8 @@ def test_demo_n_samples_above_the_data_set_is_said_in_terms_of_the_flag(argv, tm
     option, no such subset flag). Expected: either way, a message naming ``--n-samples``
     and the data set's size (a warning that all N images are used, or exit 2).
 
-    Cause: cli._stratified_subset returns the whole set when n >= len(y) without a word;
-    cli._load_demo_data lets load_fashion_mnist's Python-worded ValueError through."""
+    Cause: _cli_inputs._stratified_subset returns the whole set when n >= len(y) without a word;
+    _cli_inputs.load_demo_data lets load_fashion_mnist's Python-worded ValueError through."""
     status, err = _run_until_fit(["demo", *argv, *FAST, "--output-dir", str(tmp_path)], capsys)
     assert status in (None, 2), err
     assert "--n-samples" in err, err
