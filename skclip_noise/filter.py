@@ -27,7 +27,7 @@ from .selection._common import lowest_per_group
 from .selection.pruning import (
     COUNT_FILTERS, FILTER_METHODS, check_confident_joint, check_count_options, check_num_to_remove_per_class,
 )
-from .data.inputs import check_feature_values
+from .data.features import check_feature_values
 from .data.labels import check_label_codes, check_pred_probs, dense_numeric_array
 
 __all__ = ["find_label_issues", "fit_pred_probs_detector", "log_proba_features"]
