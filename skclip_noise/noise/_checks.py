@@ -28,6 +28,7 @@ __all__ = [
     "_check_samples",
     "_check_temperature",
     "_encode",
+    "_in_dtype_of",
     "_unique_labels",
 ]
 
@@ -68,9 +69,27 @@ def _unique_labels(values, name):
         ) from exc
 
 
+def _in_dtype_of(values, dtype):
+    """``values`` in the integer ``dtype`` when each of them is exactly such an integer
+    (classes listed as Python ints beside uint64 labels, which numpy would otherwise
+    compare, and combine, as floats); else unchanged."""
+    values = np.asarray(values)
+    if dtype.kind not in "iu" or values.dtype == dtype or values.dtype.kind not in "iuO":
+        return values
+    if values.dtype.kind == "O" and not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values.ravel()):
+        return values
+    try:
+        cast = values.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        return values
+    return cast if np.array_equal(cast.astype(object), values.astype(object)) else values
+
+
 def _encode(values, classes, name, fix="add them to classes or leave classes=None."):
     """Integer codes of ``values`` in the sorted ``classes``; error on unknown labels, with
     ``fix`` as the advice."""
+    values = _in_dtype_of(values, classes.dtype)
     try:
         codes = np.searchsorted(classes, values)
     except TypeError as exc:
@@ -105,7 +124,7 @@ def _check_classes(classes, y):
     sorted_classes = _unique_labels(classes_arr, "classes")
     if sorted_classes.shape[0] != classes_arr.shape[0]:
         raise ValueError("classes contains duplicate labels; list each class once.")
-    return sorted_classes
+    return _in_dtype_of(sorted_classes, y.dtype)
 
 
 def _check_rate(rate):

@@ -12,6 +12,7 @@ from ._checks import (
     _check_label_vector,
     _check_rate,
     _encode,
+    _in_dtype_of,
     _unique_labels,
 )
 from ._samplers import _class_mapped, _instance, _symmetric
@@ -169,7 +170,7 @@ def make_noisy_labels(
         pairs = _resolve_mapping(mapping, class_arr, superclasses, classes is not None)
         if pairs:
             # Targets of a mapping may lie outside y's classes (e.g. only trucks in y).
-            targets = np.asarray(list(pairs.values()))
+            targets = _in_dtype_of(list(pairs.values()), class_arr.dtype)
             target_classes = _unique_labels(
                 np.concatenate([class_arr.astype(object), targets.astype(object)]),
                 "mapping values",

@@ -148,6 +148,9 @@ def make_model_noise(y, pred_probs, rate=0.2, *, temperature=0.0, random_state=N
     with np.errstate(divide="ignore"):
         log_p = np.log(P)
     log_p[rows, codes] = -np.inf  # the given class is never a target
+    with np.errstate(over="ignore"):
+        if temperature > 0.0 and np.isinf(log_p[np.isfinite(log_p)] / temperature).any():
+            temperature = 0.0  # so small that s ** (1 / T) overflows: its limit, the deterministic rule
     if temperature > 0.0:
         log_p = log_p / temperature + rng.gumbel(size=P.shape)
     # Target: the best other class; exact ties (and rows with no mass elsewhere)
@@ -350,7 +353,7 @@ def make_long_tail(y, imbalance=10, *, n_max=None, class_order="sorted", random_
     share = imbalance ** (-rank / (n_classes - 1))
     # A tiny slack keeps float error (e.g. 50 * 0.1 = 4.999...) from losing a sample.
     slack = 1e-9
-    feasible = int(np.min(np.floor(counts / share + slack)))
+    feasible = _largest_head(counts, share, slack)
     if n_max is None:
         n_max = feasible
     elif isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
@@ -370,6 +373,16 @@ def make_long_tail(y, imbalance=10, *, n_max=None, class_order="sorted", random_
             f"(n_max / imbalance = {n_max / imbalance:.3g}); lower imbalance or use more samples per class."
         )
     return _select_per_class(codes, n_keep, rng)
+
+
+def _largest_head(counts, share, slack):
+    """The largest ``n_max`` whose kept counts ``floor(n_max * share)`` every class can
+    supply: below ``(counts + 1) / share`` (rounded down, the kept count may pass the
+    class size times its share), found from that bound downwards."""
+    n_max = int(np.min(np.floor((counts + 1) / share)))
+    while n_max > 0 and (np.floor(n_max * share + slack) > counts).any():
+        n_max -= 1
+    return n_max
 
 
 def _class_rank(class_order, classes, rng):

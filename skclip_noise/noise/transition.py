@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import _check_classes, _check_label_vector, _encode, _unique_labels
+from ._checks import _check_classes, _check_label_vector, _encode, _in_dtype_of, _unique_labels
 
 __all__ = ["noise_transition_matrix"]
 
@@ -67,7 +67,7 @@ def noise_transition_matrix(y_true, y_noisy, *, classes=None, normalize="true"):
             y_true, y_noisy = y_true.astype(object), y_noisy.astype(object)
     else:
         class_arr = _check_classes(classes, y_true)
-        order = np.searchsorted(class_arr, _check_label_vector(classes, "classes"))  # the given order
+        order = np.searchsorted(class_arr, _in_dtype_of(_check_label_vector(classes, "classes"), class_arr.dtype))
     # confusion_matrix silently drops labels outside `labels`; refuse instead.
     true_codes = _encode(y_true, class_arr, "y_true")
     noisy_codes = _encode(y_noisy, class_arr, "y_noisy")
