@@ -6,8 +6,8 @@ given labels:
 
 - a detector's own :meth:`~skclip_noise.detectors.BaseNoiseDetector.score` (what
   ``GridSearchCV`` uses when ``scoring`` is not given), also available as
-  ``make_detection_scorer()``: the accuracy, on the held-out *given* labels, of a
-  logistic regression trained on the training pairs the detector kept;
+  ``make_detection_scorer()``: the mean probability that a logistic regression trained
+  on the training pairs the detector kept gives the held-out *given* labels;
 - :func:`noise_corrected_accuracy_score` and :func:`make_noise_corrected_scorer` for
   classifiers: their accuracy on noisy labels, corrected by an estimated noise
   transition matrix into an estimate of the accuracy on the true labels;
@@ -69,6 +69,14 @@ def _check_transition(noise_transition, n_classes=None):
             f"noise_transition is singular or nearly so (condition number {condition:.3g}): with noise that "
             "dense the given labels say nothing about the true accuracy. Use a trusted, hand-checked "
             "validation set instead."
+        )
+    off_diagonal = np.where(np.eye(len(transition), dtype=bool), -np.inf, transition).max(axis=1)
+    unpreferred = np.flatnonzero(np.diag(transition) <= off_diagonal)
+    if unpreferred.size:
+        raise ValueError(
+            f"noise_transition's row {int(unpreferred[0])} does not prefer its own class (T[i, i] is not above "
+            "every other entry of its row): with noise that dense the given labels cannot be corrected into "
+            "the true accuracy. Use a trusted, hand-checked validation set instead."
         )
     return transition
 
@@ -283,9 +291,9 @@ class DetectionScorer:
     def __init__(self, metric=None):
         self.metric = metric
 
-    def __call__(self, estimator, X, y, is_noisy=None):
-        if self.metric is None:
-            return estimator.score(X, y)
+    def __call__(self, estimator, X, y, is_noisy=None, sample_weight=None):
+        if self.metric is None:  # as scoring=None: the weights the search routes to score
+            return estimator.score(X, y) if sample_weight is None else estimator.score(X, y, sample_weight=sample_weight)
         if is_noisy is None:
             raise ValueError(
                 f"make_detection_scorer({_metric_name(self.metric)}) rates verdicts against the true noise mask: pass "
@@ -298,6 +306,8 @@ class DetectionScorer:
         request = MetadataRequest(owner=type(self).__name__)
         if self.metric is not None:
             request.score.add_request(param="is_noisy", alias=True)
+        else:
+            request.score.add_request(param="sample_weight", alias=True)
         return request
 
     def __repr__(self):
@@ -311,14 +321,15 @@ def make_detection_scorer(metric=None):
     ----------
     metric : callable ``metric(is_noisy, clean_pred)`` or None, default=None
         None: the detector's label-free :meth:`~skclip_noise.detectors.BaseNoiseDetector.score`
-        (no truth needed; the same as leaving ``scoring`` unset). A metric of
+        (no truth needed; the same as leaving ``scoring`` unset, a ``sample_weight``
+        routed to the search's ``fit`` included). A metric of
         :mod:`skclip_noise.metrics` (e.g. ``clean_f1_score``): the held-out verdicts
         ``predict_clean(X, y)`` against the true mask ``is_noisy``, which the search's
         ``fit`` must receive with metadata routing on (benchmarks, or a trusted set).
 
     Returns
     -------
-    scorer : callable ``scorer(estimator, X, y, is_noisy=None)``
+    scorer : callable ``scorer(estimator, X, y, is_noisy=None, sample_weight=None)``
 
     Examples
     --------
@@ -369,7 +380,8 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
     ----------
     defaults : dict
         The default parameter values, e.g. ``{"n_neighbors": 20, "cv": 5}``; only the
-        names the grid varies are compared. One candidate of the grid must match them.
+        names the grid varies (more than one value among its candidates) are compared.
+        One candidate of the grid must match them.
     n_standard_errors : float, default=2.0
         How many standard errors of the paired per-fold difference the best candidate
         must beat the defaults by; 0 picks the best mean, as ``refit=True`` does, and 1
@@ -417,8 +429,11 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
         folds = np.column_stack([np.asarray(cv_results[key], dtype=float) for key in columns])
         if not any(name in params for params in cv_results["params"] for name in defaults):
             raise ValueError(f"None of the defaults' names {sorted(defaults)} is a parameter of the grid.")
-        matching = [index for index, params in enumerate(cv_results["params"])
-                    if all(same_param_value(params[name], value) for name, value in defaults.items() if name in params)]
+        candidates = list(cv_results["params"])
+        varied = [name for name in defaults if any(name in params for params in candidates) and any(
+            name not in params or not same_param_value(params[name], candidates[0].get(name)) for params in candidates)]
+        matching = [index for index, params in enumerate(candidates)
+                    if all(same_param_value(params[name], defaults[name]) for name in varied if name in params)]
         if not matching:
             raise ValueError(f"No candidate of the grid has the defaults {defaults}; add them to the grid.")
         means = folds.mean(axis=1)  # NaN where a fold's fit failed (error_score=nan)
