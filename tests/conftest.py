@@ -92,6 +92,26 @@ def digits():
     return load_digits_images()
 
 
+@pytest.fixture(scope="module")
+def digits_noisy():
+    """The first 600 digits as X / 16, their labels, 30 % symmetric noise and its mask."""
+    from sklearn.datasets import load_digits
+
+    from skclip_noise import make_noisy_labels
+
+    data = load_digits()
+    X, y = data.data[:600] / 16.0, data.target[:600]
+    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+    return X, y, y_noisy, is_noisy
+
+
+def folds():
+    """Three shuffled stratified folds, the same in every test that uses them."""
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(3, shuffle=True, random_state=0)
+
+
 @pytest.fixture
 def small_digits(digits):
     X, y = digits

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import sklearn
-from sklearn.datasets import load_digits
+from conftest import folds
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
 
@@ -18,7 +18,6 @@ from skclip_noise import (
     LabelMatchDetector,
     NeighbourDetector,
     SmallLossDetector,
-    make_noisy_labels,
 )
 from skclip_noise.base.label_free import MAX_REFERENCE_SAMPLES, fit_reference_classifier
 from skclip_noise.metrics import clean_f1_score
@@ -30,16 +29,6 @@ from skclip_noise.model_selection import (
 )
 
 
-@pytest.fixture(scope="module")
-def digits_noisy():
-    digits = load_digits()
-    X, y = digits.data[:600] / 16.0, digits.target[:600]
-    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
-    return X, y, y_noisy, is_noisy
-
-
-def folds():
-    return StratifiedKFold(3, shuffle=True, random_state=0)
 
 
 # ------------------------------------------------------------ noise-corrected accuracy

@@ -11,28 +11,16 @@ import sys
 import numpy as np
 import pytest
 import sklearn
-from sklearn.datasets import load_digits
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from conftest import folds
+from sklearn.model_selection import GridSearchCV
 
-from skclip_noise import NeighbourDetector, make_noisy_labels
+from skclip_noise import NeighbourDetector
 from skclip_noise.model_selection import (
     make_detection_scorer,
     make_noise_corrected_scorer,
     noise_corrected_accuracy_score,
     prefer_defaults,
 )
-
-
-@pytest.fixture(scope="module")
-def digits_noisy():
-    digits = load_digits()
-    X, y = digits.data[:600] / 16.0, digits.target[:600]
-    y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
-    return X, y, y_noisy, is_noisy
-
-
-def _folds():
-    return StratifiedKFold(3, shuffle=True, random_state=0)
 
 
 def test_prefer_defaults_does_not_compare_a_name_the_grid_holds_at_one_value(digits_noisy):
@@ -45,7 +33,7 @@ def test_prefer_defaults_does_not_compare_a_name_the_grid_holds_at_one_value(dig
     instead of keeping the ``n_neighbors=10`` candidate as the defaults."""
     X, _, y_noisy, _ = digits_noisy
     grid = {"n_neighbors": [5, 10], "weighted": [True]}  # only n_neighbors varies
-    search = GridSearchCV(NeighbourDetector(), grid, cv=_folds(),
+    search = GridSearchCV(NeighbourDetector(), grid, cv=folds(),
                           refit=prefer_defaults({"n_neighbors": 10, "weighted": False}))
     search.fit(X, y_noisy)
     assert search.best_params_["n_neighbors"] in (5, 10)
@@ -89,9 +77,9 @@ def test_detection_scorer_is_the_score_of_an_unset_scoring_with_sample_weight_ro
     grid = {"n_neighbors": [5, 10]}
     with sklearn.config_context(enable_metadata_routing=True):
         detector = NeighbourDetector().set_score_request(sample_weight=True)
-        unset = GridSearchCV(detector, grid, cv=_folds()).fit(X, y_noisy, sample_weight=weights)
+        unset = GridSearchCV(detector, grid, cv=folds()).fit(X, y_noisy, sample_weight=weights)
         try:
-            scorer = GridSearchCV(detector, grid, cv=_folds(), scoring=make_detection_scorer()).fit(
+            scorer = GridSearchCV(detector, grid, cv=folds(), scoring=make_detection_scorer()).fit(
                 X, y_noisy, sample_weight=weights)
         except TypeError as exc:
             pytest.fail(f"make_detection_scorer() cannot take the routed sample_weight: {exc}")
