@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from .data.labels import ROW_SUM_TOLERANCE
+
 __all__ = ["check_images_readable", "check_output_dir", "load_demo_data", "read_detect_input", "read_pred_probs"]
 
 #: An integer written plainly, in ASCII digits: "7", "-12"; not "07", "+7", "7.0" or "²".
@@ -84,7 +86,7 @@ def _labels_as_written(labels):
     return labels
 
 
-def read_pred_probs(path, X, y):
+def read_pred_probs(path, X, y, skip_missing=False):
     """The caller's out-of-sample class probabilities for ``detect``'s images, checked
     before any work: an (n_images, n_classes) float array, rows in X's order, columns in
     the sorted order of the labels in ``y`` (``ConsensusDetector.classes_``).
@@ -92,7 +94,9 @@ def read_pred_probs(path, X, y):
     ``path`` is either a ``.npy`` array already in that order, or a CSV with a ``path``
     column (relative paths are read from the CSV's folder, as INPUT's are) and one column
     per class, headed by the label as it appears in INPUT; each image of X has exactly
-    one row, and the CSV has no other rows or class columns.
+    one row, and the CSV has no other rows or class columns. With ``skip_missing``
+    (``--skip-unreadable``), an image file that does not exist needs no row: it is
+    skipped, and its row (uniform) is never read.
     """
     from .data.labels import check_pred_probs
 
@@ -106,7 +110,7 @@ def read_pred_probs(path, X, y):
         except ValueError as exc:  # not an .npy file, or one holding Python objects
             raise ValueError(f"--pred-probs {path!r} cannot be read as a numeric .npy array: {exc}") from exc
     else:
-        probs = _pred_probs_from_csv(path, X, classes)
+        probs = _pred_probs_from_csv(path, X, classes, skip_missing)
     try:
         return check_pred_probs(probs, n_samples=len(X), classes=classes)
     except ValueError as exc:
@@ -115,10 +119,21 @@ def read_pred_probs(path, X, y):
         raise ValueError(f"--pred-probs {path!r}: {exc}{hint}") from exc
 
 
-def _pred_probs_from_csv(path, X, classes):
-    table = _read_csv(path, "a CSV of path,<one column per class>")
+def _pred_probs_from_csv(path, X, classes, skip_missing=False):
+    try:
+        table = _read_csv(path, "a CSV of path,<one column per class>")
+    except ValueError as exc:
+        raise ValueError(f"--pred-probs {path!r} is neither a .npy array (written by np.save) nor a readable CSV of "
+                         f"path,<one column per class>: {exc.__cause__ or exc}") from exc
     if "path" not in table.columns:
         raise ValueError(f"--pred-probs {path!r} needs a 'path' column (columns: {list(table.columns)[:10]}).")
+    if table["path"].isna().any():
+        lines = np.flatnonzero(table["path"].isna().to_numpy())[:_SHOWN] + 2
+        raise ValueError(f"--pred-probs {path!r} has empty path cells (lines {lines.tolist()}); give every row its image.")
+    index_columns = [str(column) for column in table.columns if str(column).startswith("Unnamed: ")]
+    if index_columns:
+        raise ValueError(f"--pred-probs {path!r} has a column without a header ({_listed(index_columns)}), such as "
+                         "pandas writes for its index: write the CSV with to_csv(..., index=False), or drop it.")
     columns = {str(column): column for column in table.columns if column != "path"}
     names = [str(label) for label in classes]
     missing, extra = [n for n in names if n not in columns], sorted(set(columns) - set(names))
@@ -129,8 +144,8 @@ def _pred_probs_from_csv(path, X, classes):
                 f"missing {_listed(missing)}" if missing else "",
                 f"not a class of INPUT: {_listed(extra)}" if extra else "",
             ) if part) + "." + (
-                " Drop the columns of classes no image is labelled with; in Python, "
-                "skclip_noise.find_label_issues(labels, pred_probs, features=...) takes them." if extra else ""
+                " Drop the columns of classes no image is labelled with and divide each row by its new sum; in "
+                "Python, skclip_noise.find_label_issues(labels, pred_probs, features=...) takes them." if extra else ""
             )
         )
     rows_by_path = {}
@@ -139,25 +154,36 @@ def _pred_probs_from_csv(path, X, classes):
             raise ValueError(f"--pred-probs {path!r} has two rows for {image!r}; keep one row per image.")
     wanted = [os.path.normpath(str(image)) for image in X]
     unmatched = [image for image in wanted if image not in rows_by_path]
+    absent = {image for image in unmatched if not os.path.exists(image)} if skip_missing else set()
+    unmatched = [image for image in unmatched if image not in absent]
     if unmatched:
         raise ValueError(
             f"--pred-probs {path!r} has no row for {len(unmatched)} of INPUT's {len(X)} images "
             f"({_listed(unmatched)}); relative paths are read from the CSV's folder."
         )
-    if len(rows_by_path) > len(wanted):
+    if len(rows_by_path) > len(wanted) - len(absent):
         others = sorted(set(rows_by_path) - set(wanted))
         raise ValueError(
             f"--pred-probs {path!r} has rows for {len(others)} images that are not in INPUT ({_listed(others)}); "
             "pass the probabilities of INPUT's images only."
         )
-    order = [rows_by_path[image] for image in wanted]
+    order = [rows_by_path.get(image, -1) for image in wanted]  # -1: a skipped missing image
     values = table[[columns[name] for name in names]]
     if not all(dtype.kind in "iuf" for dtype in values.dtypes):
         raise ValueError(f"--pred-probs {path!r}: the class columns must hold numbers only.")
     if values.isna().any().any():
         lines = np.flatnonzero(values.isna().any(axis=1).to_numpy())[:_SHOWN] + 2
         raise ValueError(f"--pred-probs {path!r} has empty class cells (lines {lines.tolist()}).")
-    return values.to_numpy(dtype=np.float64)[order]
+    probs = values.to_numpy(dtype=np.float64)
+    sums = probs.sum(axis=1)
+    off = ~np.isfinite(sums) | (np.abs(sums - 1.0) > ROW_SUM_TOLERANCE)
+    if off.any() and not np.allclose(sums, 100, atol=0.1):  # percentages: read_pred_probs says so
+        lines = np.flatnonzero(off)[:_SHOWN] + 2
+        raise ValueError(f"--pred-probs {path!r}: rows must sum to 1 (finite probabilities); lines "
+                         f"{lines.tolist()} do not (line {lines[0]} sums to {sums[lines[0] - 2]:.4g}).")
+    ordered = probs[order]
+    ordered[np.asarray(order) < 0] = 1.0 / len(names)  # never read: the image is skipped
+    return ordered
 
 
 def _read_csv(path, what, as_text=False):

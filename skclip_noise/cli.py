@@ -354,7 +354,7 @@ def run_detect(args):
     X, y, groups = read_detect_input(args.input, exclude=(args.output_dir, args.cache_dir))
     pred_probs = None
     if args.pred_probs is not None and args.detector in FLAG_DETECTORS["pred_probs"]:  # else warned as unused
-        pred_probs = read_pred_probs(args.pred_probs, X, y)
+        pred_probs = read_pred_probs(args.pred_probs, X, y, skip_missing=args.skip_unreadable)
     if not args.skip_unreadable:
         check_images_readable(X, in_folder=os.path.isdir(args.input))
     _check_outputs(args)
@@ -393,7 +393,9 @@ def run_apply(args):
 
     from .decisions import _apply_decision_table, _read_decisions
 
-    X, y, _ = read_detect_input(args.input)
+    X, y, groups = read_detect_input(args.input)
+    if groups is not None:  # the column as written, not the ids detect reads it as
+        groups = pd.read_csv(args.input, dtype=str, keep_default_na=False)["group"].to_numpy()
     table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position; paths are accepted too.
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
@@ -404,7 +406,10 @@ def run_apply(args):
             f"The corrected CSV would overwrite INPUT {args.input!r}; pass --output with another file "
             "(INPUT is never modified)."
         )
-    pd.DataFrame({"path": X[keep], "label": labels[keep]}).to_csv(output, index=False)
+    corrected = pd.DataFrame({"path": X[keep], "label": labels[keep]})
+    if groups is not None:  # a CSV's group column goes on, so the next detect still judges copies together
+        corrected["group"] = groups[keep]
+    corrected.to_csv(output, index=False)
     relabelled = int((labels != y).sum())
     _say(args, f"Wrote {output}: {int(keep.sum())} of {len(y)} images, {relabelled} relabelled, "
          f"{int((~keep).sum())} dropped ({len(table)} decisions).")
@@ -471,6 +476,8 @@ _PYTHON_TO_FLAGS = (
     ("), or pass path= to a folder holding", "), or point the SKCLIP_NOISE_FASHION_MNIST environment variable at a "
                                             "folder holding"),
     (", or set the SKCLIP_NOISE_FASHION_MNIST environment variable to that folder.", "."),
+    ("; where a function takes classes=, list there the classes that never occur in the labels)", ")"),
+    (", or pass samples= (e.g. the image paths) to match them.", ": pass the INPUT the report was made on."),
 )
 
 

@@ -386,6 +386,9 @@ def check_proba_array(pred_probs, name="pred_probs"):
             f"{name} contains NaN or infinity (rows {rows}); the model diverged. Pass finite probabilities."
         )
     if low < -ROW_SUM_TOLERANCE or high > 1 + ROW_SUM_TOLERANCE:
+        if low >= 0 and high <= 100 + ROW_SUM_TOLERANCE and np.allclose(probs.sum(axis=1), 100, atol=0.1):
+            raise ValueError(f"{name} must hold probabilities in [0, 1]; its rows sum to 100, so they look like "
+                             "percentages: divide them by 100.")
         raise ValueError(
             f"{name} must hold probabilities in [0, 1]; it holds [{low:.3g}, {high:.3g}], "
             "which look like scores or logits: apply a softmax first, e.g. scipy.special.softmax(scores, axis=1)."
