@@ -273,9 +273,10 @@ class DetectorMixin:
         """Probability that each given label is right (see :meth:`predict_clean`)."""
         return np.asarray(self._scores_for(X, y).clean_proba, dtype=np.float64).copy()
 
-    def fit_predict_clean(self, X, y):
-        """``fit(X, y)`` then the clean mask of the training pairs."""
-        return self.fit(X, y).clean_mask_.copy()
+    def fit_predict_clean(self, X, y, **fit_params):
+        """``fit(X, y, **fit_params)`` then the clean mask of the training pairs; ``fit_params``
+        go to :meth:`fit` as :meth:`fit_resample`'s do (e.g. ``pred_probs``, ``groups``)."""
+        return self.fit(X, y, **fit_params).clean_mask_.copy()
 
     def _get_metadata_request(self):
         """scikit-learn's metadata requests, with ``fit_resample`` asking for what ``fit``

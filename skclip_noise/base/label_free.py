@@ -17,6 +17,8 @@ wrong about noisy held-out ones). ``benchmarks/results/label_free_selection.md``
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -25,7 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ..data.labels import check_labels
-from ..training.device import seed_from_random_state
+from ..training.device import fitted_device, seed_from_random_state
 
 __all__ = ["LabelFreeScoreMixin", "MAX_REFERENCE_SAMPLES", "REFERENCE_C"]
 
@@ -71,6 +73,26 @@ class LabelFreeScoreMixin:
 
     _has_label_free_score = False
 
+    def _readable_features(self, X_checked):
+        """(features, positions) of the image files that can be read, with a warning naming
+        the others: with ``skip_unreadable=True`` the score goes on without them."""
+        device = getattr(self, "device_", None)
+        X_readable, kept, unreadable = self._readable_subset(
+            X_checked, None if device is None else str(fitted_device(device)))
+        try:
+            if not len(kept):
+                raise ValueError("none of the image files could be read; there is nothing to score.")
+            features = self._fitted_features(X_readable)
+        finally:
+            self._drop_prefetched()
+        if len(unreadable):
+            warnings.warn(
+                f"{len(unreadable)} of {X_checked.n_samples} image files could not be read (e.g. "
+                f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); the score leaves them out.",
+                UserWarning, stacklevel=4,
+            )
+        return features, kept
+
     def _reference_classifier(self):
         """The reference classifier of this fit, trained once and kept until the next fit."""
         fitted = self.__dict__.get("_reference")
@@ -79,7 +101,7 @@ class LabelFreeScoreMixin:
         judged = self.predicted_ >= 0  # the pairs with embeddings: all but unreadable image files
         model = fit_reference_classifier(
             self.embeddings_, self._fit_codes, self.clean_mask_[judged], len(self.classes_),
-            getattr(self, "random_state", None),
+            getattr(self, "random_state", 0),  # a detector without random_state draws its subset alike every time
         )
         self._reference = (self.clean_mask_, model)
         return model
@@ -132,7 +154,13 @@ class LabelFreeScoreMixin:
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to 0: give at least one sample a positive weight.")
         model = self._reference_classifier()
-        proba = model.predict_proba(self._fitted_features(X_checked))
+        if getattr(self, "skip_unreadable", False) and X_checked.kind == "paths":
+            features, kept = self._readable_features(X_checked)
+            codes = codes[kept]
+            sample_weight = None if sample_weight is None else sample_weight[kept]
+        else:
+            features = self._fitted_features(X_checked)
+        proba = model.predict_proba(features)
         given = np.zeros(len(codes))
         known = np.isin(codes, model.classes_)  # a class the detector dropped entirely has probability 0
         given[known] = proba[np.flatnonzero(known), np.searchsorted(model.classes_, codes[known])]

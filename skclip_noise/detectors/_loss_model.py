@@ -158,6 +158,11 @@ class LossModelMixin:
     random_state, checkpoint_path, verbose``."""
 
     _model_params = ("tuning",)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = self.tuning == "frozen"  # precomputed features only when frozen
+        return tags
     _global_batch_sizes = ("batch_size",)
 
     @property
