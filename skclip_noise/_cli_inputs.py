@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .data.labels import ROW_SUM_TOLERANCE
+from .data.labels import ROW_SUM_TOLERANCE, rows_sum_to_100
 
 __all__ = ["check_images_readable", "check_output_dir", "load_demo_data", "read_detect_input", "read_pred_probs"]
 
@@ -177,7 +177,7 @@ def _pred_probs_from_csv(path, X, classes, skip_missing=False):
     probs = values.to_numpy(dtype=np.float64)
     sums = probs.sum(axis=1)
     off = ~np.isfinite(sums) | (np.abs(sums - 1.0) > ROW_SUM_TOLERANCE)
-    if off.any() and not np.allclose(sums, 100, atol=0.1):  # percentages: read_pred_probs says so
+    if off.any() and not rows_sum_to_100(probs):  # percentages: read_pred_probs says so
         lines = np.flatnonzero(off)[:_SHOWN] + 2
         raise ValueError(f"--pred-probs {path!r}: rows must sum to 1 (finite probabilities); lines "
                          f"{lines.tolist()} do not (line {lines[0]} sums to {sums[lines[0] - 2]:.4g}).")

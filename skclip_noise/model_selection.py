@@ -268,6 +268,14 @@ def _metric_name(metric):
     return getattr(metric, "__name__", repr(metric))
 
 
+def _varies(name, candidates):
+    """Whether a grid's candidates (parameter dicts) do not all hold one value of ``name``:
+    it is in some of them, and missing from or other than the first's in some."""
+    first = candidates[0].get(name)
+    return any(name in params for params in candidates) and any(
+        name not in params or not same_param_value(params[name], first) for params in candidates)
+
+
 def _verdicts(estimator, X, y):
     """``predict_clean(X, y)`` of a detector, or of the detector that ends a Pipeline (X
     passed through the steps before it)."""
@@ -293,7 +301,7 @@ class DetectionScorer:
 
     def __call__(self, estimator, X, y, is_noisy=None, sample_weight=None):
         if self.metric is None:  # as scoring=None: the weights the search routes to score
-            return estimator.score(X, y) if sample_weight is None else estimator.score(X, y, sample_weight=sample_weight)
+            return estimator.score(X, y, sample_weight=sample_weight)
         if is_noisy is None:
             raise ValueError(
                 f"make_detection_scorer({_metric_name(self.metric)}) rates verdicts against the true noise mask: pass "
@@ -430,8 +438,7 @@ def prefer_defaults(defaults, *, n_standard_errors=2.0, scoring=None):
         if not any(name in params for params in cv_results["params"] for name in defaults):
             raise ValueError(f"None of the defaults' names {sorted(defaults)} is a parameter of the grid.")
         candidates = list(cv_results["params"])
-        varied = [name for name in defaults if any(name in params for params in candidates) and any(
-            name not in params or not same_param_value(params[name], candidates[0].get(name)) for params in candidates)]
+        varied = [name for name in defaults if _varies(name, candidates)]
         matching = [index for index, params in enumerate(candidates)
                     if all(same_param_value(params[name], defaults[name]) for name in varied if name in params)]
         if not matching:

@@ -22,7 +22,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..data.fingerprint import input_fingerprint
 from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
-from ..training.device import fitted_device
 
 __all__ = ["ISSUE_TYPES", "Scores", "DetectorMixin", "issue_types", "subset_samples", "pandas_index",
            "unreadable_scores"]
@@ -233,10 +232,7 @@ class DetectorMixin:
     def _score_readable_pairs(self, X_checked, codes):
         """New pairs with ``skip_unreadable=True``: the pairs whose image file cannot be
         read are label issues (:func:`unreadable_scores`), with a warning."""
-        device = getattr(self, "device_", None)
-        X_readable, kept, unreadable = self._readable_subset(
-            X_checked, None if device is None else str(fitted_device(device))
-        )
+        X_readable, kept, unreadable = self._fitted_readable_subset(X_checked)
         try:
             scores = self._score_pairs(X_readable, codes[kept]) if len(kept) else None
         finally:

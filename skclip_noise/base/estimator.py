@@ -239,6 +239,12 @@ class ImageEstimatorMixin:
             _PREFETCHED[self] = (X_readable.data, features[kept])
         return X_readable, kept, unreadable
 
+    def _fitted_readable_subset(self, X_checked):
+        """:meth:`_readable_subset` for a fitted estimator, on the device it runs on (its
+        fit-time one, or the CPU on a machine without it)."""
+        device = getattr(self, "device_", None)
+        return self._readable_subset(X_checked, None if device is None else str(fitted_device(device)))
+
     def _drop_prefetched(self):
         """Forget embeddings :meth:`_readable_subset` kept that no ``_features`` call used."""
         _PREFETCHED.pop(self, None)

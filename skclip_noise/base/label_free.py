@@ -27,7 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ..data.labels import check_labels
-from ..training.device import fitted_device, seed_from_random_state
+from ..training.device import seed_from_random_state
 
 __all__ = ["LabelFreeScoreMixin", "MAX_REFERENCE_SAMPLES", "REFERENCE_C"]
 
@@ -76,9 +76,7 @@ class LabelFreeScoreMixin:
     def _readable_features(self, X_checked):
         """(features, positions) of the image files that can be read, with a warning naming
         the others: with ``skip_unreadable=True`` the score goes on without them."""
-        device = getattr(self, "device_", None)
-        X_readable, kept, unreadable = self._readable_subset(
-            X_checked, None if device is None else str(fitted_device(device)))
+        X_readable, kept, unreadable = self._fitted_readable_subset(X_checked)
         try:
             if not len(kept):
                 raise ValueError("none of the image files could be read; there is nothing to score.")

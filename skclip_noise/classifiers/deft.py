@@ -279,10 +279,8 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         if tuning == "full" and net._kind == "clip_vit":
             # DEFT's reference fine-tunes the transformer blocks (its finetune_list): the
             # patch and position embeddings and the norms outside the blocks stay frozen.
-            blocks = {id(p) for p in net.tower.transformer.resblocks.parameters()}
-            for p in net.tower.parameters():
-                if id(p) not in blocks:
-                    p.requires_grad_(False)
+            net.tower.requires_grad_(False)
+            net.tower.transformer.resblocks.requires_grad_(True)
         return net
 
     def _fit_model(self, X, y, X_checked, encoding, validation):

@@ -51,6 +51,7 @@ from .decoding import (
     warn_if_truncated_images_accepted,
 )
 from .features import check_feature_values, check_features
+from .labels import is_missing
 
 __all__ = [
     "ImageReadError",
@@ -185,18 +186,9 @@ def _is_path_sequence(X):
     return False
 
 
-def _is_missing(value):
-    if value is None:
-        return True
-    try:
-        return bool(np.ndim(value) == 0 and value != value)  # NaN, pandas NA
-    except (TypeError, ValueError):  # pandas NA refuses bool()
-        return True
-
-
 def _reject_non_paths(values, is_path):
     positions = [i for i, ok in enumerate(is_path) if not ok]
-    missing = [i for i in positions if _is_missing(values[i])]
+    missing = [i for i in positions if is_missing(values[i])]
     if missing:
         raise ValueError(
             f"X is a list of image paths with missing entries (None/NaN) at position(s) "

@@ -19,6 +19,7 @@ __all__ = [
     "check_labels",
     "check_pred_probs",
     "check_proba_array",
+    "is_missing",
     "label_text",
     "labels_from_objects",
     "missing_positions",
@@ -104,11 +105,11 @@ def missing_positions(values):
     if values.dtype.kind == "f":
         return np.flatnonzero(np.isnan(values))
     if values.dtype.kind == "O":
-        return np.flatnonzero(pd.isna(values))
+        return np.flatnonzero([is_missing(value) for value in values])
     return np.zeros(0, dtype=np.int64)
 
 
-def _is_missing(value):
+def is_missing(value):
     """None, NaN, pandas.NA or NaT (any scalar that is not equal to itself)."""
     if value is None:
         return True
@@ -121,11 +122,11 @@ def _is_missing(value):
 def labels_from_objects(y, name):
     """A 1-D object array of labels as ints, floats or strings; refused when a label is
     missing or the labels mix types (numpy would silently turn ``[0, "3"]`` into text)."""
-    missing = [i for i, v in enumerate(y) if _is_missing(v)]
-    if missing:
+    missing = missing_positions(y)
+    if missing.size:
         raise ValueError(
-            f"{name} contains missing values (None/NaN/pandas NA) at position(s) {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}; every sample needs a label. Drop those "
+            f"{name} contains missing values (None/NaN/pandas NA) at position(s) {missing[:10].tolist()}"
+            f"{' ...' if missing.size > 10 else ''}; every sample needs a label. Drop those "
             "samples (from X too) or fill them in."
         )
     kinds = {"str" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number)) else type(v).__name__ for v in y}
@@ -352,6 +353,11 @@ def dense_numeric_array(values, name):
     return np.asarray(values)
 
 
+def rows_sum_to_100(probs):
+    """Whether every row of ``probs`` sums to 100: percentages, not probabilities."""
+    return bool(np.allclose(probs.sum(axis=1), 100, atol=0.1))
+
+
 def check_proba_array(pred_probs, name="pred_probs"):
     """``pred_probs`` as a 2-D array of class probabilities, refused before any work when
     it is not: not numeric, not (n_samples >= 1, n_classes >= 2), not finite, or outside
@@ -386,7 +392,7 @@ def check_proba_array(pred_probs, name="pred_probs"):
             f"{name} contains NaN or infinity (rows {rows}); the model diverged. Pass finite probabilities."
         )
     if low < -ROW_SUM_TOLERANCE or high > 1 + ROW_SUM_TOLERANCE:
-        if low >= 0 and high <= 100 + ROW_SUM_TOLERANCE and np.allclose(probs.sum(axis=1), 100, atol=0.1):
+        if low >= 0 and high <= 100 + ROW_SUM_TOLERANCE and rows_sum_to_100(probs):
             raise ValueError(f"{name} must hold probabilities in [0, 1]; its rows sum to 100, so they look like "
                              "percentages: divide them by 100.")
         raise ValueError(

@@ -21,7 +21,7 @@ cross-fitted (K folds: no sample is scored by a model that trained on it).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -158,12 +158,12 @@ class LossModelMixin:
     random_state, checkpoint_path, verbose``."""
 
     _model_params = ("tuning",)
+    _global_batch_sizes = ("batch_size",)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = self.tuning == "frozen"  # precomputed features only when frozen
         return tags
-    _global_batch_sizes = ("batch_size",)
 
     @property
     def _has_label_free_score(self):
@@ -364,12 +364,11 @@ def _average_epochs(outputs):
     last = outputs[-1].loss
     low, spread = last.min(), np.ptp(last)
 
-    def normalised(loss):
-        return (loss - loss.min()) / np.ptp(loss) if np.ptp(loss) > 0 else np.zeros_like(loss)
+    def on_last_scale(loss):
+        normalised = (loss - loss.min()) / np.ptp(loss) if np.ptp(loss) > 0 else np.zeros_like(loss)
+        return normalised * spread + low
 
-    loss = np.mean([normalised(o.loss) for o in outputs], axis=0) * spread + low
-    proba = np.mean([o.proba_given for o in outputs], axis=0)
-    return PairOutputs(loss, proba, outputs[-1].predicted, outputs[-1].proba_predicted)
+    return _average([replace(o, loss=on_last_scale(o.loss)) for o in outputs])
 
 
 def _average(outputs):

@@ -148,11 +148,13 @@ def make_model_noise(y, pred_probs, rate=0.2, *, temperature=0.0, random_state=N
     with np.errstate(divide="ignore"):
         log_p = np.log(P)
     log_p[rows, codes] = -np.inf  # the given class is never a target
-    with np.errstate(over="ignore"):
-        if temperature > 0.0 and np.isinf(log_p[np.isfinite(log_p)] / temperature).any():
-            temperature = 0.0  # so small that s ** (1 / T) overflows: its limit, the deterministic rule
     if temperature > 0.0:
-        log_p = log_p / temperature + rng.gumbel(size=P.shape)
+        with np.errstate(over="ignore"):
+            scaled = log_p / temperature
+        if np.isinf(scaled[np.isfinite(log_p)]).any():
+            temperature = 0.0  # so small that s ** (1 / T) overflows: its limit, the deterministic rule
+        else:
+            log_p = scaled + rng.gumbel(size=P.shape)
     # Target: the best other class; exact ties (and rows with no mass elsewhere)
     # are broken uniformly at random among the other classes.
     target_ties = rng.random_sample(P.shape)

@@ -58,7 +58,7 @@ def init_from_environment(device):
     bool
         Whether training is distributed.
     """
-    if dist.is_available() and not dist.is_initialized() and all(v in os.environ for v in _TORCHRUN_VARIABLES):
+    if dist.is_available() and not dist.is_initialized() and _started_by_torchrun():
         backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
     return is_distributed()
@@ -77,12 +77,17 @@ def world_size():
     return dist.get_world_size() if is_distributed() else 1
 
 
+def _started_by_torchrun():
+    """Whether ``torchrun`` started this process (it sets all of these variables)."""
+    return all(variable in os.environ for variable in _TORCHRUN_VARIABLES)
+
+
 def planned_world_size():
     """How many ranks training runs on: the process group's, or before it is joined the
     ``WORLD_SIZE`` that ``torchrun`` set; 1 otherwise."""
     if is_distributed():
         return world_size()
-    if all(v in os.environ for v in _TORCHRUN_VARIABLES):
+    if _started_by_torchrun():
         return int(os.environ["WORLD_SIZE"])
     return 1
 
