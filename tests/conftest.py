@@ -105,6 +105,24 @@ def digits_noisy():
     return X, y, y_noisy, is_noisy
 
 
+@pytest.fixture(scope="module")
+def four_digit_pred_probs():
+    """300 digits of classes 0-3 under 20 % symmetric noise: (noisy labels, a logistic
+    regression's out-of-fold probabilities, the noise mask)."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    from skclip_noise import make_noisy_labels
+
+    X, y = load_digits(return_X_y=True)
+    keep = y < 4
+    X, y = X[keep][:300] / 16.0, y[keep][:300]
+    labels, is_noisy = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
+    pred_probs = cross_val_predict(LogisticRegression(max_iter=300), X, labels, cv=5, method="predict_proba")
+    return labels, pred_probs, is_noisy
+
+
 def folds():
     """Three shuffled stratified folds, the same in every test that uses them."""
     from sklearn.model_selection import StratifiedKFold

@@ -15,11 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_predict
 
-from skclip_noise import find_label_issues, make_noisy_labels
+from skclip_noise import find_label_issues
 from skclip_noise.filter import fit_pred_probs_detector
 
 cleanlab_filter = pytest.importorskip("cleanlab.filter")
@@ -30,13 +27,9 @@ FROM_CLEANLAB = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "f
 
 
 @pytest.fixture(scope="module")
-def case():
+def case(four_digit_pred_probs):
     """(labels, pred_probs, is_noisy, the detector's calibrated probabilities)."""
-    X, y = load_digits(return_X_y=True)
-    keep = y < 4
-    X, y = X[keep][:300] / 16.0, y[keep][:300]
-    labels, is_noisy = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
-    pred_probs = cross_val_predict(LogisticRegression(max_iter=300), X, labels, cv=5, method="predict_proba")
+    labels, pred_probs, is_noisy = four_digit_pred_probs
     detector = fit_pred_probs_detector(labels, pred_probs)
     assert len(detector.classes_) == pred_probs.shape[1]  # every class given: class_proba_ is the (n, K) array
     return labels, pred_probs, is_noisy, detector

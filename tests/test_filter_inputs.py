@@ -3,24 +3,16 @@ cleanlab's meaning (the "What maps to what" table of the "Coming from cleanlab" 
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_predict
 
-from skclip_noise import make_noisy_labels
 from skclip_noise.filter import find_label_issues
 
 COUNT_AND_OTHER_RULES = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 
 
 @pytest.fixture(scope="module")
-def small_case():
+def small_case(four_digit_pred_probs):
     """300 digits of classes 0-3 under 20 % symmetric noise, out-of-fold probabilities."""
-    X, y = load_digits(return_X_y=True)
-    keep = y < 4
-    X, y = X[keep][:300] / 16.0, y[keep][:300]
-    noisy, _ = make_noisy_labels(y, "symmetric", 0.2, random_state=0)
-    proba = cross_val_predict(LogisticRegression(max_iter=300), X, noisy, cv=5, method="predict_proba")
+    noisy, proba, _ = four_digit_pred_probs
     return noisy, proba
 
 

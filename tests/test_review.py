@@ -407,6 +407,18 @@ def browser(tmp_path):
     driver.quit()
 
 
+def _export(driver):
+    """Press "Export decisions" and wait for ``decisions.csv``."""
+    driver.find_element("id", "export-decisions").click()
+    exported = driver.downloads / "decisions.csv"
+    for _ in range(50):
+        if exported.is_file() and exported.stat().st_size:
+            break
+        time.sleep(0.1)
+    time.sleep(0.2)
+    return exported
+
+
 def _keys(driver, *keys):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -468,12 +480,7 @@ def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, brow
         "return Array.from(document.querySelectorAll('article.card')).filter(c => !c.hidden).map(c => c.dataset.sample)")
     assert shown == ["11"]
 
-    browser.find_element("id", "export-decisions").click()
-    exported = browser.downloads / "decisions.csv"
-    for _ in range(50):
-        if exported.is_file() and exported.stat().st_size:
-            break
-        time.sleep(0.1)
+    exported = _export(browser)
     labels, keep = apply_decisions(given, exported)
     expected = given.copy()
     expected[0], expected[3], expected[4] = y[0], 8, 7

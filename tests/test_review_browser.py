@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_selenium
-from test_review import _card, _keys, _progress, browser  # noqa: F401  (browser is a fixture)
+from test_review import _card, _export, _keys, _progress, browser  # noqa: F401  (browser is a fixture)
 
 from skclip_noise import ConsensusDetector, apply_decisions, make_noisy_labels
 from skclip_noise.report import label_issues_html
-
-
-def _export(driver):
-    """Press "Export decisions" and wait for ``decisions.csv``."""
-    driver.find_element("id", "export-decisions").click()
-    exported = driver.downloads / "decisions.csv"
-    for _ in range(50):
-        if exported.is_file() and exported.stat().st_size:
-            break
-        time.sleep(0.1)
-    time.sleep(0.2)
-    return exported
 
 
 def _current(driver):
