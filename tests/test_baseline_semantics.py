@@ -112,6 +112,18 @@ def test_coteaching_ramp_reaches_forget_rate_at_last_warmup_epoch(monkeypatch):
     assert kept == expected
 
 
+@pytest.mark.parametrize("warmup_epochs,epochs,expected", [
+    (0, 3, [20, 20, 20]),  # Co-teaching with num_gradual=0: the full rate from the first epoch
+    (None, 3, [20, 20]),  # half of 3 epochs, rounded up: linspace(0, 0.5, 2)
+    (None, 24, [40 - round(40 * 0.5 * e / 9) for e in range(1, 10)] + [20] * 14),  # Co-teaching's 10
+])
+def test_coteaching_ramp_of_zero_and_none(monkeypatch, warmup_epochs, epochs, expected):
+    """``warmup_epochs=0`` drops ``forget_rate`` in every epoch; None ramps over
+    Co-teaching's 10 epochs, or over half of ``epochs`` in shorter runs (rounded up)."""
+    kept = _kept_per_epoch(monkeypatch, forget_rate=0.5, warmup_epochs=warmup_epochs, epochs=epochs)
+    assert kept == expected
+
+
 def test_small_loss_warmup_epochs_beyond_epochs_is_refused():
     """Claim (docs/glossary.rst): ``warmup_epochs`` are "epochs at the start ... (part of
     ``epochs``)", one meaning in every estimator; DualPromptDetector and AVLPrompter refuse

@@ -38,9 +38,6 @@ def _tiny_embeddings(n=16):
 # ---------------------------------------------------------------- shared value sets
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: SmallLossDetector's warmup_epochs is Co-teaching's ramp length (num_gradual), whose None and 0 "
-    "have no meaning yet; the glossary names the difference"))
 @pytest.mark.parametrize("warmup_epochs", [0, None])
 def test_small_loss_warmup_epochs_takes_the_shared_value_set(warmup_epochs):
     """glossary.rst:7-11: "One name and one value set per concept ... Each estimator declares

@@ -1,32 +1,10 @@
-"""TURN's modules: the linear probe on standardised features, and a training view that
-keeps BatchNorm statistics frozen."""
+"""TURN's training view that keeps BatchNorm statistics frozen."""
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-__all__ = ["FrozenBatchNorm", "Probe"]
-
-
-class Probe(nn.Module):
-    """A linear head on standardised features (centred, divided by one global spread)."""
-
-    def __init__(self, mean, scale, head):
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
-        self.linear = head
-
-    def forward(self, features):
-        return self.linear((features - self.mean) / self.scale)
-
-    @torch.no_grad()
-    def folded_into(self, head):
-        """Write ``linear((z - mean) / scale)`` as one ``nn.Linear`` on raw features ``z``."""
-        weight = self.linear.weight / self.scale
-        head.weight.copy_(weight)
-        head.bias.copy_(self.linear.bias - weight @ self.mean)
+__all__ = ["FrozenBatchNorm"]
 
 
 class FrozenBatchNorm(nn.Module):

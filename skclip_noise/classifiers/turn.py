@@ -39,11 +39,12 @@ from ..training.device import (
     seed_from_random_state,
     small_model_threads,
 )
+from ..training.linear_head import StandardizedLinear
 from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.losses import gce_loss
 from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
 from ._fitted_net import FittedNetMixin
-from ._turn_modules import FrozenBatchNorm, Probe
+from ._turn_modules import FrozenBatchNorm
 
 __all__ = ["TurnClassifier"]
 
@@ -450,10 +451,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     def _linear_probe(self, net, features, targets, device, seed, fingerprint=None):
         features = features.to(device)
-        mean = features.mean(dim=0)
-        scale = features.std(dim=0).mean().clamp_min(1e-12) if len(features) > 1 else torch.ones((), device=device)
-        head = copy.deepcopy(net.head)  # the net's seeded initialisation; no global RNG draw
-        probe = Probe(mean, scale, head)
+        # the net's seeded initialisation of the head; no global RNG draw
+        probe = StandardizedLinear.fitted_to(features, net.head.out_features, copy.deepcopy(net.head))
         optimizer = make_optimizer(
             probe.parameters(), (self.lp_optimizer, self.lp_lr, self.lp_weight_decay), momentum=self.momentum
         )

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
-from torch import nn
 from torch.nn import functional as F
 
 from .._param_validation import (
@@ -51,6 +50,7 @@ from ..training.device import (
     seed_from_random_state,
     small_model_threads,
 )
+from ..training.linear_head import StandardizedLinear
 from ..training.loop import (
     Trainer,
     evaluate,
@@ -138,17 +138,6 @@ class PairOutputs:
     proba_given: np.ndarray
     predicted: np.ndarray
     proba_predicted: np.ndarray
-
-
-class _StandardizedLinear(nn.Module):
-    def __init__(self, mean, scale, n_classes):
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
-        self.linear = nn.Linear(mean.shape[0], n_classes)
-
-    def forward(self, features):
-        return self.linear((features - self.mean) / self.scale)
 
 
 class LossModelMixin:
@@ -242,13 +231,7 @@ class LossModelMixin:
 
     def _build_net(self, inputs, n_classes, train_idx, device):
         if self.tuning == "frozen":
-            train = inputs[train_idx]
-            # One scale for all dimensions: per-dimension scaling would blow up
-            # near-constant dimensions on samples outside the training fold. Constant features
-            # (no spread at all) keep their unit; any spread, however small, is divided out.
-            spread = train.std(dim=0).mean()
-            scale = (spread if spread > 0 else torch.ones_like(spread)).expand(train.shape[1]).clone()
-            return _StandardizedLinear(train.mean(dim=0), scale, n_classes).to(device)
+            return StandardizedLinear.fitted_to(inputs[train_idx], n_classes).to(device)
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
         tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)
         return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning).to(device)
@@ -345,8 +328,7 @@ class LossModelMixin:
         for state in self.loss_models_:
             with torch.random.fork_rng(devices=[]):
                 if self.tuning == "frozen":
-                    width = state["mean"].shape[0]
-                    net = _StandardizedLinear(torch.zeros(width), torch.ones(width), n_classes)
+                    net = StandardizedLinear.empty(state["mean"].shape[0], n_classes)
                 else:
                     net = self._build_net(None, n_classes, None, torch.device("cpu"))
             load_trainable_state(net, state)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._param_validation import Interval, Real, StrOptions, positive_int
+from .._param_validation import Interval, Real, StrOptions, constraints_for
 from ..base import BaseNoiseDetector, Scores
 from ..selection import estimate_forget_rate, small_loss_cutoffs, small_loss_mask
 from ._loss_model import LOSS_MODEL_CONSTRAINTS, LOSS_MODEL_PARAMS_DOC, LossModelMixin
 
 __all__ = ["SmallLossDetector"]
+
+_COTEACHING_NUM_GRADUAL = 10  # Co-teaching's ramp, in epochs of its 200
 
 
 class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
@@ -36,12 +38,15 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         batch only the ``1 - r(e)`` smallest-loss samples contribute to the loss,
         with ``r(e)`` ramped linearly from 0 (the first epoch trains on every sample)
         to ``forget_rate`` in the last of ``warmup_epochs`` (Co-teaching's
-        ``linspace(0, forget_rate, num_gradual)``). It needs an explicit ``forget_rate``.
+        ``linspace(0, forget_rate, num_gradual)``), then held. It needs an explicit
+        ``forget_rate``.
         The kept count is rounded (Co-teaching truncates it): at most one sample more
         per batch.
-    warmup_epochs : int, default=5
-        Length of that ramp (Co-teaching's ``num_gradual``, scaled to short runs); part
-        of ``epochs``.
+    warmup_epochs : int or None, default=None
+        Length of that ramp (Co-teaching's ``num_gradual``); part of ``epochs``. 0: no
+        ramp, every epoch drops ``forget_rate`` (Co-teaching with ``num_gradual=0``).
+        None: Co-teaching's 10, or half of ``epochs`` (rounded up) in shorter runs: 5 at
+        the default 10 epochs. Only ``schedule="coteaching"`` reads it.
     %(loss_model_params)s
 
     Attributes
@@ -82,7 +87,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         "forget_rate": [Interval(Real, 0, 1, closed="left"), None],
         "per_class": ["boolean"],
         "schedule": [StrOptions({"none", "coteaching"})],
-        "warmup_epochs": [positive_int],
+        **constraints_for("warmup_epochs"),
     }
 
     def __init__(
@@ -91,7 +96,7 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
         forget_rate=None,
         per_class=True,
         schedule="none",
-        warmup_epochs=5,
+        warmup_epochs=None,
         tuning="frozen",
         backbone="open_clip:ViT-B-32",
         pretrained="openai",
@@ -143,16 +148,25 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
                 "schedule='coteaching' drops a forget_rate share of every batch while "
                 "training, so it needs forget_rate; pass the (expected) noise rate."
             )
-        if self.schedule == "coteaching" and self.warmup_epochs > self.epochs:
+        if self.schedule == "coteaching" and self._ramp_epochs() > self.epochs:
             raise ValueError(
                 f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}: the ramp to forget_rate "
-                "is part of the epochs and would never end. Lower warmup_epochs or raise epochs."
+                "is part of the epochs and would never end. Lower warmup_epochs (None fits it to epochs) "
+                "or raise epochs."
             )
+
+    def _ramp_epochs(self):
+        """``warmup_epochs``, with None resolved: Co-teaching's 10, at most half the epochs."""
+        if self.warmup_epochs is None:
+            return min(_COTEACHING_NUM_GRADUAL, -(-int(self.epochs) // 2))
+        return int(self.warmup_epochs)
 
     def _batch_keep_ratio(self):
         if self.schedule != "coteaching":
             return None
-        rate, ramp = float(self.forget_rate), int(self.warmup_epochs)
+        rate, ramp = float(self.forget_rate), self._ramp_epochs()
+        if ramp == 0:  # Co-teaching with num_gradual=0: the full rate from the first epoch
+            return lambda epoch: 1.0 - rate
         # Co-teaching's linspace(0, forget_rate, num_gradual): 0 in the first epoch, the
         # full rate in the ramp's last one (epochs count from 0).
         return lambda epoch: 1.0 - rate * min(epoch / max(ramp - 1, 1), 1.0)
