@@ -113,7 +113,10 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
             Columns in ``classes_`` order.
         """
         check_is_fitted(self)
-        proba = np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64)
+        return self._finite(np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64))
+
+    def _finite(self, proba):
+        """``proba``, refused when the model gave NaN or infinite values."""
         if not np.isfinite(proba).all():
             raise FloatingPointError(
                 f"{type(self).__name__}'s model gives NaN or infinite probabilities: its training diverged. "

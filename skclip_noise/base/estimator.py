@@ -167,6 +167,10 @@ class ImageEstimatorMixin:
 
     # -------------------------------------------------- frozen features
 
+    def _embedding_backbone(self):
+        """``(backbone, pretrained)`` of the frozen embeddings (an estimator may take another's)."""
+        return self.backbone, self.pretrained
+
     def _embedder(self, device=None, **overrides):
         """The frozen feature extractor named by this estimator's parameters."""
         settings = dict(
@@ -180,7 +184,7 @@ class ImageEstimatorMixin:
             verbose=self.verbose,
         )
         settings.update(overrides)
-        embedder = ImageEmbedder(self.backbone, self.pretrained, **settings)
+        embedder = ImageEmbedder(*self._embedding_backbone(), **settings)
         embedder._owner = type(self).__name__  # its errors name the estimator whose parameters they are
         # Arrays whatever sklearn.set_config(transform_output=...) says: that setting is for the user's transforms.
         return embedder.set_output(transform="default")
@@ -258,7 +262,7 @@ class ImageEstimatorMixin:
             if X_checked.data.shape[1] != width:
                 raise ValueError(
                     f"X has {X_checked.data.shape[1]} features per sample, but {type(self).__name__} was fitted "
-                    f"on the {width}-wide {self.backbone} embeddings of the images given to fit; pass images, "
+                    f"on the {width}-wide {self._embedding_backbone()[0]} embeddings of the images given to fit; pass images, "
                     "or embeddings of that backbone."
                 )
         return np.asarray(self._features(X_checked, device), dtype=np.float32)
@@ -280,11 +284,11 @@ class ImageEstimatorMixin:
         else:
             features = self._embedder(device).fit(None).transform(X_checked.data)
         if not np.isfinite(features).all():  # feature arrays are checked on input; embeddings here
-            raise ValueError(f"{self.backbone} gave NaN or infinite embeddings; check its weights and precision.")
+            raise ValueError(f"{self._embedding_backbone()[0]} gave NaN or infinite embeddings; check its weights and precision.")
         fitted_width = getattr(self, "n_features_in_", None)  # set when fitted on features
         if fitted_width is not None and features.shape[1] != fitted_width:
             raise ValueError(
-                f"{type(self).__name__} was fitted on {fitted_width} features, but {self.backbone} "
+                f"{type(self).__name__} was fitted on {fitted_width} features, but {self._embedding_backbone()[0]} "
                 f"embeds these images into {features.shape[1]}; pass features like those of fit, "
                 "or images when they were embeddings from this backbone."
             )

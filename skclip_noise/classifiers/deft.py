@@ -21,7 +21,9 @@ from ..backbones.heads import ImageClassifierNet
 from ..backbones.loading import load_backbone
 from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
-from ..data.inputs import ImageDataset
+from ..base.contract import subset_samples
+from ..base.classifier import _FINITE_CHECK_SAMPLES
+from ..data.inputs import ImageDataset, ImageInput
 from ..detectors.dual_prompt import DualPromptDetector
 from ..training.best_epoch import BestEpoch, accuracy
 from ..training.checkpoint import (
@@ -29,13 +31,17 @@ from ..training.checkpoint import (
     checkpoint_fingerprint,
     sub_checkpoint_path,
 )
-from ..training.device import resolve_device, seed_from_random_state
-from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
-from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
+from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
+from ..training.linear_head import StandardizedLinear
+from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.optim import OptimizerSettings, make_optimizer, optimizer_preset, resolve_optimizer
 from ..training.preflight import check_image_size
 from ._fitted_net import FittedNetMixin
 
 __all__ = ["DeftClassifier"]
+
+# tuning="frozen": TURN's linear probe (chosen on a validation split, see TurnClassifier)
+_FROZEN_HEAD = OptimizerSettings("adamw", 3e-4, 0.0)
 
 
 def _warn_if_classes_lost(classes, codes, clean_mask):
@@ -84,11 +90,18 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         transformer blocks, as DEFT's reference fine-tunes them: the patch and
         position embeddings and the norms outside the blocks stay frozen);
         parameter-efficiently (VPT on ViT towers, BitFit otherwise: the paper's
-        Table 10); or none (a linear head on the frozen tower).
+        Table 10); or none: a linear head on the backbone's embeddings, computed
+        once by :class:`~skclip_noise.ImageEmbedder` (through ``cache_dir``), centred
+        and divided by their average spread, trained with AdamW (lr 3e-4, no weight
+        decay: TURN's linear probe) unless ``optimizer``, ``lr`` or ``weight_decay``
+        say otherwise. X may then be a 2-D array of precomputed embeddings (the
+        detector must take them too: ``"passthrough"``, or a detector with
+        ``tuning="frozen"``).
     epochs : int, default=10
     optimizer : {"sgd", "adamw"}, default=None
         None picks the tower kind's preset
-        (:func:`~skclip_noise.training.optim.optimizer_preset`, DEFT's Table 11).
+        (:func:`~skclip_noise.training.optim.optimizer_preset`, DEFT's Table 11), or
+        with ``tuning="frozen"`` the linear probe's (above).
     lr, weight_decay : float, default=None
         None picks the preset's.
     momentum : float, default=0.9
@@ -99,6 +112,13 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     image_size : int, default=None
         Input side for CNN backbones (None keeps the backbone's own), as in
         :class:`~skclip_noise.ImageEmbedder`.
+    cache_dir : str or path-like, default=None
+        Embedding cache of ``tuning="frozen"`` (see :class:`~skclip_noise.ImageEmbedder`);
+        the detector uses it too when its own ``cache_dir`` is None, so that a detector
+        on the same backbone's frozen embeddings and the head share one embedding pass.
+    n_jobs : int, default=None
+        Embedding shards of ``tuning="frozen"`` run in parallel through joblib; None
+        embeds in this process.
     checkpoint_path : str, default=None
         Phase 2's training state is written there after every epoch (with the best
         validation epoch so far), and a later fit on the same data with the same
@@ -143,8 +163,8 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     _global_batch_sizes = ("batch_size",)
     _parameter_constraints = {
         **constraints_for(
-            "pretrained", "tuning", "epochs", "momentum", "batch_size", "n_vpt", "image_size", "num_workers",
-            "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
+            "pretrained", "tuning", "epochs", "momentum", "batch_size", "n_vpt", "image_size", "cache_dir",
+            "num_workers", "n_jobs", "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
         ),
         "detector": [HasMethods(["fit", "predict_clean"]), StrOptions({"passthrough"}), None],
         "backbone": [str, None],
@@ -168,7 +188,9 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         batch_size=64,
         n_vpt=20,
         image_size=None,
+        cache_dir=None,
         num_workers=0,
+        n_jobs=None,
         device="auto",
         mixed_precision="auto",
         checkpoint_path=None,
@@ -187,12 +209,18 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.batch_size = batch_size
         self.n_vpt = n_vpt
         self.image_size = image_size
+        self.cache_dir = cache_dir
         self.num_workers = num_workers
+        self.n_jobs = n_jobs
         self.device = device
         self.mixed_precision = mixed_precision
         self.checkpoint_path = checkpoint_path
         self.random_state = random_state
         self.verbose = verbose
+
+    @property
+    def _accepts_features(self):
+        return self.tuning == "frozen"
 
     def _check_params(self, X_checked, encoding):
         """Both phases' parameters, before the detector trains."""
@@ -221,9 +249,18 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
                 _checked(parse_backbone_spec, detector.backbone, f"{name}'s backbone")
             if isinstance(getattr(detector, "device", None), str):
                 _checked(resolve_device, detector.device, f"{name}'s device")
+            if X_checked.kind == "features" and not getattr(detector, "_accepts_features", True):
+                raise ValueError(
+                    f"X is a {X_checked.data.shape[1]}-wide array of precomputed features, but {name} "
+                    f"(tuning={getattr(detector, 'tuning', None)!r}) needs images. Pass a detector that takes "
+                    "features (DualPromptDetector(tuning='frozen'), ConsensusDetector(), ...), "
+                    "detector='passthrough', or the images."
+                )
         spec, pretrained = self._phase2_backbone(detector)
         _checked(parse_backbone_spec, spec, "DeftClassifier's backbone")
         device = _checked(resolve_device, self.device, "DeftClassifier's device")
+        if self.tuning == "frozen":  # the embedder loads the weights and checks image_size first
+            return
         # Loaded now (then kept in the process cache): missing weights fail before phase 1 trains.
         backbone = load_backbone(spec, pretrained, device=device)
         if self.image_size is not None:
@@ -244,7 +281,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     def _make_detector(self):
         """The unfitted detector of phase 1 (None for "passthrough"); its checkpoint goes
-        next to this classifier's."""
+        next to this classifier's, and it shares this classifier's embedding cache."""
         if self.detector == "passthrough":
             return None
         if self.detector is None:
@@ -254,6 +291,8 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         own = detector.get_params(deep=False)
         if self.checkpoint_path is not None and "checkpoint_path" in own and own["checkpoint_path"] is None:
             detector.set_params(checkpoint_path=sub_checkpoint_path(self.checkpoint_path, "detector"))
+        if self.cache_dir is not None and "cache_dir" in own and own["cache_dir"] is None:
+            detector.set_params(cache_dir=self.cache_dir)  # one embedding pass serves both phases
         return detector
 
     def _phase2_backbone(self, detector):
@@ -273,8 +312,13 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             raise ValueError("The detector judged every sample noisy; nothing is left to train on.")
         return detector, _detector_scores(detector, clean_mask)
 
+    def _embedding_backbone(self):
+        """The phase-2 backbone, whose embeddings ``tuning="frozen"`` trains its head on."""
+        detector = self.__dict__["detector_"] if "detector_" in self.__dict__ else self._make_detector()
+        return self._phase2_backbone(detector)
+
     def _net(self, backbone, n_classes):
-        tuning = {"full": "full", "frozen": "linear"}.get(self.tuning) or peft_method_for(backbone.tower_kind)
+        tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)
         net = ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
         if tuning == "full" and net._kind == "clip_vit":
             # DEFT's reference fine-tunes the transformer blocks (its finetune_list): the
@@ -291,6 +335,10 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)
+        self._net_backbone = (spec, pretrained)
+        if self.tuning == "frozen":
+            self._fit_frozen_head(X_checked, encoding.codes, validation, device, seed)
+            return
         backbone = load_backbone(spec, pretrained, device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -333,8 +381,80 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         best.restore(net)
         self.best_epoch_ = best.epoch
         self.net_state_ = trainable_state_dict(net)
-        self._net_backbone = (spec, pretrained)
         self._net_weights_key = backbone.weights_key
+
+    def _fit_frozen_head(self, X_checked, codes, validation, device, seed):
+        """``tuning="frozen"``: a linear head on the embeddings of the kept samples (only
+        those are embedded: a file the detector skipped as unreadable is never read)."""
+        kept = np.flatnonzero(self.clean_mask_)
+        X_kept = ImageInput(X_checked.kind, subset_samples(X_checked.data, self.clean_mask_), len(kept))
+        features = torch.as_tensor(self._features(X_kept), dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            head = StandardizedLinear.fitted_to(features, len(self.classes_)).to(device)
+        settings = resolve_optimizer(_FROZEN_HEAD, optimizer=self.optimizer, lr=self.lr,
+                                     weight_decay=self.weight_decay)
+        optimizer = make_optimizer(head.parameters(), settings, momentum=self.momentum)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        fingerprint = checkpoint_fingerprint(self, features, codes[kept], validation=validation)
+        trainer = Trainer(
+            head, optimizer, scheduler=scheduler, device=device, seed=seed,
+            mixed_precision=self.mixed_precision, verbose=self.verbose,
+            checkpoint_path=self.checkpoint_path, description="DeftClassifier", fingerprint=fingerprint,
+        )
+        targets = torch.as_tensor(codes[kept], dtype=torch.long, device=device)
+        train_data = torch.utils.data.TensorDataset(features, torch.arange(len(kept)))
+        best = BestEpoch(last_epoch=self.epochs)
+        if validation is not None:
+            X_val, codes_val = validation
+            val_features = torch.as_tensor(self._features(X_val), dtype=torch.float32)
+
+        def batches(epoch):
+            return make_loader(train_data, batch_size=self.batch_size, shuffle=True, generator=trainer.generator)
+
+        def step(batch, epoch):
+            z, index = batch
+            return F.cross_entropy(trainer.module(z).float(), targets[index.to(device)])
+
+        def on_epoch_end(epoch, record):
+            if validation is None:
+                return None
+            score = accuracy(self._head_logits(head, val_features, device), codes_val)
+            best.update(epoch + 1, score, head)
+            return {"val_accuracy": score}
+
+        with small_model_threads(device):
+            self.history_ = trainer.fit(self.epochs, batches, step, on_epoch_end=on_epoch_end,
+                                        extra_state={"best_epoch": best})
+        best.restore(head)
+        self.best_epoch_ = best.epoch
+        self.net_state_ = trainable_state_dict(head)
+        # fit's check of a diverged last step, on embeddings at hand (no second pass through the tower)
+        self._finite(self._head_logits(head, features[:_FINITE_CHECK_SAMPLES], device).softmax(dim=1).numpy())
+
+    def _check_outputs_finite(self, X, n_samples):
+        if self.tuning != "frozen":  # frozen: checked by _fit_frozen_head
+            super()._check_outputs_finite(X, n_samples)
+
+    def _head_logits(self, head, features, device):
+        loader = make_loader(torch.utils.data.TensorDataset(features), batch_size=4096)
+        return evaluate(head, loader, lambda batch: head(batch[0]), device=device,
+                        mixed_precision=self.mixed_precision)
+
+    def _restore_model(self):
+        if self.tuning != "frozen":
+            return super()._restore_model()
+        head = StandardizedLinear.empty(self.net_state_["mean"].shape[0], len(self.classes_))
+        load_trainable_state(head, self.net_state_)
+        device = fitted_device(self.device_)
+        return head.to(device), None, device
+
+    def _predict_proba(self, X_checked):
+        if self.tuning != "frozen":
+            return super()._predict_proba(X_checked)
+        head, _, device = self._fitted_model()
+        features = torch.as_tensor(self._fitted_features(X_checked), dtype=torch.float32)
+        return self._head_logits(head, features, device).softmax(dim=1).numpy()
 
     def _logits(self, net, backbone, X_checked, device):
         loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)),

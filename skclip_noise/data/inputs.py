@@ -153,6 +153,12 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
     array = _as_array(X)
     if array.dtype == object:
         raise TypeError(f"Cannot read X of element type {type(array.flat[0]).__name__}. {_IMAGE_INPUT_HELP}")
+    if array.ndim == 1 and allow_features:
+        raise ValueError(  # scikit-learn's words, which its estimator checks look for
+            f"X is a 1-D array of shape {array.shape}, but features are 2-D (one row per sample) "
+            "and images 3-D or 4-D. Reshape your data either using array.reshape(-1, 1) if your data "
+            "has a single feature or array.reshape(1, -1) if it contains a single sample."
+        )
     if array.ndim == 2:
         if allow_features:
             return ImageInput("features", check_features(array), array.shape[0])

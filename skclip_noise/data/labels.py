@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 __all__ = [
     "LabelEncoding",
@@ -60,6 +61,11 @@ def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
     if y.dtype.kind == "O" and y.ndim == 1:
         y = labels_from_objects(y, name)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {name} was passed when a 1d array was expected. Please change the shape of "
+            f"{name} to (n_samples,), for example using ravel().",
+            DataConversionWarning, stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(
