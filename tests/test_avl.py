@@ -321,7 +321,8 @@ def test_freezing_an_encoder_keeps_its_weights(data, monkeypatch, frozen):
     X, y, X_new, _ = data
     original = load_backbone("open_clip:skclip-tiny", None).model
     built = _capture_peers(monkeypatch)
-    clf = AVLPrompter(**TINY, freeze_image=frozen == "image", freeze_text=frozen == "text").fit(X, y)
+    tuning = "peft" if frozen == "image" else "full"  # peft on a ViT: the tower's weights stay as loaded
+    clf = AVLPrompter(**TINY, tuning=tuning, freeze_text=frozen == "text").fit(X, y)
     trained = built[0]  # the peers fit trained (later builds restore them to predict)
     for net in trained.nets:
         same_visual = _state_hash(net.clip.visual) == _state_hash(original.visual)
@@ -347,11 +348,16 @@ def test_non_vit_tower_uses_text_prompts_only_and_warns(data, monkeypatch):
     assert not clf.coupled_ and len(built[0][0].prompts.couplings) == 0
     assert _state_hash(built[0][0].clip.visual) != _state_hash(original.visual)  # the CNN tower trains
     assert clf.predict_proba(X).shape == (len(X), len(clf.classes_))
-    # Frozen, its BatchNorm statistics do not move either.
+    # With tuning="peft" (BitFit) only its bias terms train: its other weights and its
+    # BatchNorm statistics do not move (tests/test_avl_tuning.py checks it in detail).
     built.clear()
-    with pytest.warns(UserWarning, match="keeps the image tower frozen"):
-        AVLPrompter(**params, freeze_image=True).fit(X, y)
-    assert _state_hash(built[0][0].clip.visual) == _state_hash(original.visual)
+    with pytest.warns(UserWarning, match=r"only the image tower's bias terms \(BitFit\)"):
+        AVLPrompter(**params, tuning="peft").fit(X, y)
+    visual = built[0][0].clip.visual
+    not_bias = {k: v for k, v in visual.state_dict().items() if not k.endswith("bias")}
+    assert _state_hash(visual) != _state_hash(original.visual)
+    assert joblib.hash({k: v.numpy() for k, v in not_bias.items()}) == joblib.hash(
+        {k: v.detach().numpy() for k, v in original.visual.state_dict().items() if not k.endswith("bias")})
 
 
 def test_warmup_epochs_train_on_all_samples_first(data):
@@ -399,7 +405,7 @@ def test_grid_search_over_threshold(data):
         (dict(prompt_depth=0), "'prompt_depth' parameter of AVLPrompter must be"),
         (dict(prompt_depth=3), "prompt_depth=3"),  # skclip-tiny has 2 layers per tower
         (dict(n_ctx=5), "n_ctx=5"),  # "a photo of a" has 4 tokens
-        (dict(freeze_image="yes"), "'freeze_image' parameter of AVLPrompter must be"),
+        (dict(tuning="frozen"), "'tuning' parameter of AVLPrompter must be"),
         (dict(image_size=64), "fixed input side of 32"),
         (dict(backbone="timm:resnet18"), "needs a CLIP"),
     ],

@@ -64,21 +64,18 @@ def test_small_loss_warmup_epochs_takes_the_shared_value_set(warmup_epochs):
 
 @pytest.mark.parametrize("make", [
     pytest.param(lambda: skn.TurnClassifier(**TINY_CLIP, lp_epochs=1, ft_epochs=1, lp_batch_size=8,
-                                            ft_batch_size=8), id="TurnClassifier"),
+                                            ft_batch_size=8), id="TurnClassifier",
+                 marks=pytest.mark.xfail(strict=True, reason="open: TURN fine-tunes the whole tower by design")),
     pytest.param(lambda: skn.AVLPrompter(**TINY_CLIP, epochs=1, batch_size=8, prompt_depth=1),
                  id="AVLPrompter"),
 ])
-@pytest.mark.xfail(strict=True, reason=(
-    "open: TURN fine-tunes the whole tower by design and AVL-Prompter names its choice freeze_image; "
-    "a tuning parameter for both is an API change left for an issue"))
 def test_tuning_is_a_parameter_of_every_estimator_that_trains_an_image_tower(make):
     """glossary.rst:28-30: "tuning: How much of the image tower trains, in every estimator
     that trains one" (one name and one value set per concept, glossary.rst:7).
 
     TurnClassifier fine-tunes the whole image tower in its second phase (``net_state_`` holds
     ``tower.*`` weights) and AVLPrompter fine-tunes both CLIP encoders (``peer_states_`` holds
-    ``...visual...`` weights), yet neither has ``tuning``: TURN's is fixed to full fine-tuning,
-    and AVLPrompter names the same concept ``freeze_image`` (a bool: frozen or full).
+    ``...visual...`` weights); AVLPrompter named the concept ``freeze_image`` (a bool).
     """
     estimator = make()
     estimator.fit(random_images(16), cat_dog_labels(16))
@@ -91,9 +88,6 @@ def test_tuning_is_a_parameter_of_every_estimator_that_trains_an_image_tower(mak
     )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: DeftClassifier(tuning='frozen') trains its head on the images (no embedding cache); taking "
-    "precomputed embeddings needs a features route through both phases"))
 def test_deft_frozen_tuning_takes_precomputed_embeddings():
     """glossary.rst:31-34: tuning ``"frozen"``: "the tower is frozen; its features are computed
     once (through the ImageEmbedder cache) and only a head ... trains. X may then be a 2-D

@@ -5,8 +5,9 @@ piece can be tested on hand-made tensors:
 
 - :class:`AVLNetwork`: one peer, a CLIP with coupled deep prompts
   (:class:`~skclip_noise.backbones.prompts.CoupledPromptLearner`) whose encoders
-  are fine-tuned, or frozen on request; on a non-ViT image tower, text-side deep
-  prompts only (the learner's text-only mode);
+  are fine-tuned (``tuning="full"``) or, on request, kept as loaded with only the
+  prompts training (``tuning="peft"``; BitFit on a non-ViT image tower, which gets
+  text-side deep prompts only, the learner's text-only mode);
 - :func:`peer_losses` and :func:`co_divide`: per-sample losses and DivideMix's
   two-component mixture, each peer dividing the training set for the other;
 - :func:`fixmatch_loss`, :func:`uniform_prior_penalty` and :func:`avl_loss`:
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..backbones.prompts import CoupledPromptLearner
+from ..backbones.prompts import CoupledPromptLearner, apply_bitfit
 from ..data.inputs import ImageDataset
 from ..selection import LossMixture
 
@@ -54,9 +55,15 @@ class AVLNetwork(nn.Module):
     tokenizer : callable or None
     n_ctx, prompt_depth, ctx_init
         See :class:`~skclip_noise.backbones.prompts.CoupledPromptLearner`.
-    freeze_text, freeze_image : bool
-        Keep that encoder's weights as loaded (the paper's ablations). A frozen
-        encoder also stays in eval mode, so no normalisation statistics move.
+    freeze_text : bool, default=False
+        Keep the text encoder's weights as loaded (the paper's Table 9 ablation); it
+        then also stays in eval mode.
+    tuning : {"full", "peft"}, default="full"
+        How much of the image tower trains. ``"full"``: all of it, at ``encoder_lr``.
+        ``"peft"``: on a ViT tower, none of its weights (the coupled vision prompts
+        are the parameter-efficient part); on any other tower (text-only prompts),
+        its bias terms only (BitFit). With ``"peft"`` the tower stays in eval mode,
+        so no normalisation statistics move.
 
     Attributes
     ----------
@@ -65,18 +72,24 @@ class AVLNetwork(nn.Module):
         text-only mode (deep text prompts, images through ``clip.encode_image``).
     coupled : bool
         Whether the prompts are coupled (``not prompts.text_only``).
+    image_tuning : {"full", "vpt", "bitfit"}
+        What trains in the image tower: all of it, none of its weights (only the
+        vision prompts that enter it) or its bias terms.
 
     Notes
     -----
     Two CLIP parameters never train: ``logit_scale`` (AVL-Prompter uses a fixed
     scale of 100) and the text ``token_embedding`` (the prompts carry fixed copies
     of the token embeddings of the class names, MaPLe's layout, so the table gets
-    no gradient). Everything else in an unfrozen encoder trains at ``encoder_lr``.
+    no gradient). Everything else in an encoder that trains (and the image tower's
+    bias terms with BitFit) trains at ``encoder_lr``.
     """
 
     def __init__(self, clip_model, class_names, tokenizer=None, *, n_ctx=2, prompt_depth=9,
-                 ctx_init="a photo of a", freeze_text=False, freeze_image=False):
+                 ctx_init="a photo of a", freeze_text=False, tuning="full"):
         super().__init__()
+        if tuning not in ("full", "peft"):  # no "frozen": the training views pass through the tower
+            raise ValueError(f"tuning must be 'full' or 'peft'; got {tuning!r}.")
         clip_model.requires_grad_(True)
         # coupled prompts on an open_clip ViT tower, text-side deep prompts only on any other
         self.prompts = CoupledPromptLearner(
@@ -85,15 +98,18 @@ class AVLNetwork(nn.Module):
         )
         self.coupled = not self.prompts.text_only
         self.freeze_text = bool(freeze_text)
-        self.freeze_image = bool(freeze_image)
+        self.tuning = tuning
+        self.image_tuning = "full" if tuning == "full" else ("vpt" if self.coupled else "bitfit")
         clip = self.prompts.clip
         for name in ("logit_scale", "logit_bias"):
             p = getattr(clip, name, None)
             if isinstance(p, nn.Parameter):
                 p.requires_grad_(False)
         self.prompts.text_encoder.token_embedding.requires_grad_(False)
-        if self.freeze_image:
+        if self.image_tuning == "vpt":
             clip.visual.requires_grad_(False)
+        elif self.image_tuning == "bitfit":
+            apply_bitfit(clip.visual)
         if self.freeze_text:
             for p in self.text_parameters():
                 p.requires_grad_(False)
@@ -122,7 +138,7 @@ class AVLNetwork(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and self.freeze_image:
+        if mode and self.tuning == "peft":
             self.clip.visual.eval()
         if mode and self.freeze_text:
             for module in self._text_modules():

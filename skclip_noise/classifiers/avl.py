@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from .._param_validation import (
     Options,
+    StrOptions,
     constraints_for,
     non_negative_real,
     positive_int,
@@ -37,11 +38,12 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     """AVL-Prompter: a noise-robust CLIP classifier that also flags wrong labels.
 
     Two peer CLIP networks with MaPLe's coupled deep prompts are trained together,
-    both encoders fine-tuned. At the start of every epoch each peer's per-sample
-    cross-entropy on the whole training set (eval mode, evaluation transform) is fitted
-    with a two-component Gaussian mixture; each peer then trains on the division made
-    from its *partner's* losses (co-divide): samples whose clean posterior is
-    ``>= threshold`` form the labelled set, the rest the unlabelled set. One step's loss is
+    both encoders fine-tuned (by default; see ``tuning`` and ``freeze_text``). At the
+    start of every epoch each peer's per-sample cross-entropy on the whole training set
+    (eval mode, evaluation transform) is fitted with a two-component Gaussian mixture;
+    each peer then trains on the division made from its *partner's* losses
+    (co-divide): samples whose clean posterior is ``>= threshold`` form the labelled
+    set, the rest the unlabelled set. One step's loss is
     ``L = L_x + lambda_u * L_u + lambda_r * L_r``: cross-entropy of the weakly
     augmented labelled images against their labels; FixMatch's cross-entropy of the
     strongly augmented (RandAugment 2/10) unlabelled images against the argmax of
@@ -94,15 +96,17 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     **Non-ViT image towers** (e.g. the hybrid CLIPs with a CNN trunk,
     ``open_clip:skclip-hybrid-mobilenetv2``) have no token sequence for vision
     prompts. There AVLPrompter keeps the text-side deep prompts only (no coupling
-    layers) and fine-tunes the image tower at ``encoder_lr`` (unless
-    ``freeze_image``); ``fit`` warns, and ``coupled_`` is False. ``prompt_depth``
-    is then limited by the text tower's layers only.
+    layers) and fine-tunes the image tower at ``encoder_lr`` (with ``tuning="peft"``,
+    only its bias terms: BitFit); ``fit`` warns, and ``coupled_`` is False.
+    ``prompt_depth`` is then limited by the text tower's layers only.
 
     **Cost.** Two CLIPs with both encoders trained, plus one evaluation pass per peer
     over the training set per epoch: about twice MaPLe fine-tuning (``n_networks=1``
     halves it). The fitted estimator keeps each peer's trained weights
-    (``peer_states_``: about 0.6 GB per ViT-B/32 peer in float32; a frozen encoder is
-    left out and taken from the cached backbone when predicting). Evaluation batches
+    (``peer_states_``: about 0.6 GB per ViT-B/32 peer in float32; weights that do not
+    train, such as the text encoder's with ``freeze_text`` or the image tower's with
+    ``tuning="peft"`` (all but its bias terms with BitFit), are left out and taken
+    from the cached backbone when predicting). Evaluation batches
     are padded to ``batch_size``, so that a sample's scores do not depend on the
     other samples in its batch.
 
@@ -138,15 +142,27 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     lr : float, default=0.02
         SGD learning rate of the prompts and coupling layers.
     encoder_lr : float, default=5e-4
-        SGD learning rate of the fine-tuned CLIP encoders.
+        SGD learning rate of the fine-tuned CLIP encoders (and of the image tower's
+        bias terms with ``tuning="peft"`` on a non-ViT tower).
     momentum : float, default=0.9
     weight_decay : float, default=5e-4
     batch_size : int, default=64
         Labelled images per step (and evaluation batch size).
     unlabeled_ratio : int, default=1
         Unlabelled images per step, as a multiple of ``batch_size``.
-    freeze_text, freeze_image : bool, default=False
-        Keep that encoder frozen (the paper's Table 9 ablations); the prompts and
+    tuning : {"full", "peft"}, default="full"
+        How much of the image tower trains. ``"full"``, the paper's setting: the
+        whole tower fine-tunes at ``encoder_lr``. ``"peft"``, parameter-efficient: on
+        a ViT tower its weights stay as loaded and only the prompts and coupling
+        layers, which enter it, train (the frozen image encoder of the paper's Table 9
+        ablation); on any other tower (text-side prompts only) its bias terms train
+        at ``encoder_lr`` (BitFit). With ``"peft"`` the tower stays in eval mode, so
+        its BatchNorm statistics do not move. ``"frozen"`` (features computed once,
+        X given as embeddings), the other estimators' third value, is refused: the
+        weak and strong augmented views of FixMatch pass through the tower at every
+        step, so there are no features to compute once.
+    freeze_text : bool, default=False
+        Keep the text encoder frozen (the paper's Table 9 ablation); the prompts and
         coupling layers always train.
     image_size : int, default=None
         Input side for CNN image towers (None keeps the backbone's own); a ViT
@@ -185,8 +201,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         The epoch whose peers are kept (1-based): the last, or the best on
         ``validation_data``.
     peer_states_ : list of dict
-        Each peer's trained state (prompts, couplings and the unfrozen encoders, on
-        the CPU); rebuilt on the cached backbone to predict.
+        Each peer's trained state (prompts, couplings and the CLIP weights that
+        trained, on the CPU); rebuilt on the cached backbone to predict.
 
     Examples
     --------
@@ -214,11 +230,12 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         "pseudo_label_threshold": [unit_interval],
         "encoder_lr": [positive_real],
         "unlabeled_ratio": [positive_int],
+        # "frozen" would need features computed once; the training views pass through the tower.
+        "tuning": [StrOptions({"full", "peft"})],
         "freeze_text": ["boolean"],
-        "freeze_image": ["boolean"],
     }
     _needs_class_names = True
-    _model_params = ("n_ctx", "prompt_depth", "ctx_init", "n_networks", "class_names")
+    _model_params = ("n_ctx", "prompt_depth", "ctx_init", "n_networks", "tuning", "freeze_text", "class_names")
     _global_batch_sizes = ("batch_size",)
 
     def __init__(
@@ -242,8 +259,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         weight_decay=5e-4,
         batch_size=64,
         unlabeled_ratio=1,
+        tuning="full",
         freeze_text=False,
-        freeze_image=False,
         image_size=None,
         class_names=None,
         num_workers=0,
@@ -271,8 +288,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.unlabeled_ratio = unlabeled_ratio
+        self.tuning = tuning
         self.freeze_text = freeze_text
-        self.freeze_image = freeze_image
         self.image_size = image_size
         self.class_names = class_names
         self.num_workers = num_workers
@@ -315,7 +332,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
                 nets.append(AVLNetwork(
                     backbone.trainable_copy(), class_names, backbone.tokenizer,
                     n_ctx=self.n_ctx, prompt_depth=self.prompt_depth, ctx_init=self.ctx_init,
-                    freeze_text=bool(self.freeze_text), freeze_image=bool(self.freeze_image),
+                    freeze_text=bool(self.freeze_text), tuning=self.tuning,
                 ))
         return Peers(nets).to(device)
 
@@ -362,7 +379,8 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
             warnings.warn(
                 f"{self.backbone}'s image tower ({type(backbone.model.visual).__name__}) is not a ViT, so it "
                 "cannot take vision prompts: AVLPrompter uses text-side deep prompts only (no coupling) "
-                + ("and keeps the image tower frozen." if self.freeze_image
+                + (f"and trains only the image tower's bias terms (BitFit) at encoder_lr={self.encoder_lr:g}."
+                   if self.tuning == "peft"
                    else f"and fine-tunes the image tower at encoder_lr={self.encoder_lr:g}."),
                 UserWarning,
                 stacklevel=3,
