@@ -57,7 +57,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import skclip_noise
-from skclip_noise import DeftClassifier, GMMLossDetector, ImageEmbedder, make_noisy_labels
+from skclip_noise import DeftClassifier, GMMLossDetector, ImageEmbedder, TurnClassifier, make_noisy_labels
 from skclip_noise.datasets import load_digits_images
 
 # ----------------------------------------------------------------- discovery
@@ -155,6 +155,7 @@ ESTIMATORS = [fast_instance(cls) for cls in ESTIMATOR_CLASSES]
 #: Estimators that take tables only with ``tuning="frozen"``, checked on tables with it too.
 FROZEN_VARIANTS = [  # a head alone on the checks' blobs: a rate that learns them in 5 epochs
     fast_instance(DeftClassifier).set_params(detector="passthrough", tuning="frozen", epochs=5, lr=0.05),
+    fast_instance(TurnClassifier).set_params(tuning="frozen", lp_lr=0.05),
 ]
 TABLE_ESTIMATORS = [e for e in ESTIMATORS if get_tags(e).input_tags.two_d_array] + FROZEN_VARIANTS
 TABLE_FREE_ESTIMATORS = [e for e in ESTIMATORS if not get_tags(e).input_tags.two_d_array]

@@ -1,4 +1,5 @@
-"""Prediction for classifiers that keep one trained network on a backbone."""
+"""Prediction for classifiers that keep one trained network on a backbone (or, with
+``tuning="frozen"``, a linear head on its embeddings)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import torch
 
 from ..backbones.loading import check_weights_unchanged, load_backbone
 from ..training.device import fitted_device
+from ..base.classifier import _FINITE_CHECK_SAMPLES
+from ..training.linear_head import StandardizedLinear, head_logits
 from ..training.loop import load_trainable_state
 
 __all__ = ["FittedNetMixin"]
@@ -17,9 +20,16 @@ class FittedNetMixin:
     and weights) and ``device_``, and which builds its network with
     ``_net(backbone, n_classes)`` and runs it with ``_logits(net, backbone, X, device)``.
     The network's backbone may be another estimator's (DEFT's detector's): its weights
-    file must be the one of fit (``_net_weights_key``)."""
+    file must be the one of fit (``_net_weights_key``). With ``tuning="frozen"`` the state is
+    a :class:`~skclip_noise.training.linear_head.StandardizedLinear` on the embeddings, and
+    ``_logits`` gets it as ``net`` (``backbone`` None)."""
 
     def _restore_model(self):
+        if self.tuning == "frozen":
+            head = StandardizedLinear.empty(self.net_state_["mean"].shape[0], len(self.classes_))
+            load_trainable_state(head, self.net_state_)
+            device = fitted_device(self.device_)
+            return head.to(device), None, device
         check_weights_unchanged(self._net_backbone[1], getattr(self, "_net_weights_key", None), type(self).__name__)
         device = fitted_device(self.device_)
         backbone = load_backbone(*self._net_backbone, device=device)
@@ -27,6 +37,17 @@ class FittedNetMixin:
             net = self._net(backbone, len(self.classes_))
         load_trainable_state(net, self.net_state_)
         return net.to(device), backbone, device
+
+    def _check_head_finite(self, head, features, device):
+        """fit's check of a diverged last step (``_check_outputs_finite``) with
+        ``tuning="frozen"``: the head on a few training embeddings at hand, so the tower
+        does not run again."""
+        logits = head_logits(head, features[:_FINITE_CHECK_SAMPLES], device, mixed_precision=self.mixed_precision)
+        self._finite(logits.softmax(dim=1).numpy())
+
+    def _check_outputs_finite(self, X, n_samples):
+        if self.tuning != "frozen":  # frozen: _check_head_finite, during fit
+            super()._check_outputs_finite(X, n_samples)
 
     def _predict_proba(self, X_checked):
         net, backbone, device = self._fitted_model()

@@ -22,7 +22,6 @@ from ..backbones.loading import load_backbone
 from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
 from ..base.contract import subset_samples
-from ..base.classifier import _FINITE_CHECK_SAMPLES
 from ..data.inputs import ImageDataset, ImageInput
 from ..detectors.dual_prompt import DualPromptDetector
 from ..training.best_epoch import BestEpoch, accuracy
@@ -31,9 +30,9 @@ from ..training.checkpoint import (
     checkpoint_fingerprint,
     sub_checkpoint_path,
 )
-from ..training.device import fitted_device, resolve_device, seed_from_random_state, small_model_threads
-from ..training.linear_head import StandardizedLinear
-from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
+from ..training.device import resolve_device, seed_from_random_state, small_model_threads
+from ..training.linear_head import StandardizedLinear, head_logits
+from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.optim import OptimizerSettings, make_optimizer, optimizer_preset, resolve_optimizer
 from ..training.preflight import check_image_size
 from ._fitted_net import FittedNetMixin
@@ -419,7 +418,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         def on_epoch_end(epoch, record):
             if validation is None:
                 return None
-            score = accuracy(self._head_logits(head, val_features, device), codes_val)
+            score = accuracy(head_logits(head, val_features, device, mixed_precision=self.mixed_precision), codes_val)
             best.update(epoch + 1, score, head)
             return {"val_accuracy": score}
 
@@ -429,34 +428,11 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         best.restore(head)
         self.best_epoch_ = best.epoch
         self.net_state_ = trainable_state_dict(head)
-        # fit's check of a diverged last step, on embeddings at hand (no second pass through the tower)
-        self._finite(self._head_logits(head, features[:_FINITE_CHECK_SAMPLES], device).softmax(dim=1).numpy())
-
-    def _check_outputs_finite(self, X, n_samples):
-        if self.tuning != "frozen":  # frozen: checked by _fit_frozen_head
-            super()._check_outputs_finite(X, n_samples)
-
-    def _head_logits(self, head, features, device):
-        loader = make_loader(torch.utils.data.TensorDataset(features), batch_size=4096)
-        return evaluate(head, loader, lambda batch: head(batch[0]), device=device,
-                        mixed_precision=self.mixed_precision)
-
-    def _restore_model(self):
-        if self.tuning != "frozen":
-            return super()._restore_model()
-        head = StandardizedLinear.empty(self.net_state_["mean"].shape[0], len(self.classes_))
-        load_trainable_state(head, self.net_state_)
-        device = fitted_device(self.device_)
-        return head.to(device), None, device
-
-    def _predict_proba(self, X_checked):
-        if self.tuning != "frozen":
-            return super()._predict_proba(X_checked)
-        head, _, device = self._fitted_model()
-        features = torch.as_tensor(self._fitted_features(X_checked), dtype=torch.float32)
-        return self._head_logits(head, features, device).softmax(dim=1).numpy()
+        self._check_head_finite(head, features, device)
 
     def _logits(self, net, backbone, X_checked, device):
+        if self.tuning == "frozen":
+            return head_logits(net, self._fitted_features(X_checked), device, mixed_precision=self.mixed_precision)
         loader = make_loader(ImageDataset(X_checked, backbone.eval_transform(self.image_size)),
                              batch_size=self.batch_size, num_workers=self.num_workers)
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,

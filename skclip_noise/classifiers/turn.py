@@ -6,8 +6,6 @@ and every choice the paper leaves open is listed in :class:`TurnClassifier`'s No
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -23,10 +21,10 @@ from .._param_validation import (
     positive_real,
 )
 from ..backbones.heads import ImageClassifierNet
-from ..backbones.loading import load_backbone
+from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_index
 from ..data.inputs import ImageDataset
-from ..data.transforms import eval_transform, weak_transform
+from ..data.transforms import eval_transform
 from ..selection import balanced_clean_sample, fit_loss_mixtures, loss_mixture_posterior
 from ..training.best_epoch import BestEpoch, accuracy
 from ..training.checkpoint import (
@@ -39,12 +37,12 @@ from ..training.device import (
     seed_from_random_state,
     small_model_threads,
 )
-from ..training.linear_head import StandardizedLinear
+from ..training.linear_head import head_logits
 from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.losses import gce_loss
-from ..training.optim import make_optimizer, optimizer_preset, resolve_optimizer
+from ..training.optim import make_optimizer
 from ._fitted_net import FittedNetMixin
-from ._turn_modules import FrozenBatchNorm
+from ._turn_modules import ordered, pair_losses, probe_route, selection_record, tower_route
 
 __all__ = ["TurnClassifier"]
 
@@ -81,7 +79,14 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     pretrained : str, bool or None, default="openai"
         Its weights (an open_clip tag, a local checkpoint, ``"offline"``, ``True``
         for hub weights, None for random weights).
-    lp_epochs : int, default=20
+    tuning : {"full", "peft", "frozen"}, default="full"
+        How much of the image tower phase 2 trains: all of it (TURN), parameter-efficiently
+        (deep visual prompts on open_clip ViT towers, ``n_vpt`` per layer, which change the
+        features the probe was fitted on from the first step; the tower's bias terms
+        (BitFit) on other towers), or none: both phases then train the probe on the
+        embeddings, computed once by :class:`~skclip_noise.ImageEmbedder` (L2-normalised,
+        its default, through ``cache_dir``), phase 2 with the phase-1 optimiser unless the
+        ``ft_`` ones are given, and X may be precomputed embeddings. : int, default=20
         Phase-1 epochs (the paper's E_LP).
     ft_epochs : int, default=5
         Phase-2 epochs (the paper's E_FFT). 0 stops after linear probing (the
@@ -116,6 +121,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         their scale and shift train. With False they follow train mode (batch
         statistics, running statistics updated). No effect on towers without
         BatchNorm (ViTs, ConvNeXt).
+    n_vpt : int, default=20
+        Visual prompt tokens per layer with ``tuning="peft"`` on a ViT tower.
     image_size : int, default=None
         Input side for CNN backbones (None keeps the backbone's own), as in
         :class:`~skclip_noise.ImageEmbedder`.
@@ -233,11 +240,12 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     ['lp', 'lp', 'ft']
     """
 
+    _model_params = ("tuning", "n_vpt")
     _global_batch_sizes = ("lp_batch_size", "ft_batch_size")
     _parameter_constraints = {
         **constraints_for(
-            "backbone", "pretrained", "threshold", "momentum", "image_size", "cache_dir", "num_workers", "n_jobs",
-            "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
+            "backbone", "pretrained", "tuning", "n_vpt", "threshold", "momentum", "image_size", "cache_dir",
+            "num_workers", "n_jobs", "device", "mixed_precision", "checkpoint_path", "random_state", "verbose",
         ),
         "lp_epochs": [positive_int],
         "ft_epochs": [non_negative_int],
@@ -259,6 +267,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         backbone="open_clip:ViT-B-16",
         pretrained="openai",
         *,
+        tuning="full",
         lp_epochs=20,
         ft_epochs=5,
         q=0.7,
@@ -274,6 +283,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         ft_batch_size=64,
         momentum=0.9,
         freeze_batchnorm=True,
+        n_vpt=20,
         image_size=None,
         cache_dir=None,
         num_workers=0,
@@ -286,6 +296,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     ):
         self.backbone = backbone
         self.pretrained = pretrained
+        self.tuning = tuning
         self.lp_epochs = lp_epochs
         self.ft_epochs = ft_epochs
         self.q = q
@@ -301,6 +312,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.ft_batch_size = ft_batch_size
         self.momentum = momentum
         self.freeze_batchnorm = freeze_batchnorm
+        self.n_vpt = n_vpt
         self.image_size = image_size
         self.cache_dir = cache_dir
         self.num_workers = num_workers
@@ -313,17 +325,23 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     # ------------------------------------------------------------------ pieces
 
+    @property
+    def _accepts_features(self):
+        return self.tuning == "frozen"
+
     @staticmethod
     def _net_feature(backbone):
         # The head input must be what ImageEmbedder returns: CLIP's projected embedding.
         return "projection" if backbone.is_clip else None
 
     def _net(self, backbone, n_classes):
+        tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)
         feature = self._net_feature(backbone)
         try:
-            return ImageClassifierNet.from_backbone(backbone, n_classes, tuning="full", feature=feature)
+            return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, feature=feature,
+                                                    n_vpt=self.n_vpt)
         except ValueError:  # a CLIP tower without a projection: its pooled feature is the embedding
-            return ImageClassifierNet.from_backbone(backbone, n_classes, tuning="full")
+            return ImageClassifierNet.from_backbone(backbone, n_classes, tuning=tuning, n_vpt=self.n_vpt)
 
     def _preprocess_config(self, backbone):
         return backbone.preprocess_config.resized(self.image_size)
@@ -332,6 +350,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         return backbone.preprocess if self.image_size is None else eval_transform(self._preprocess_config(backbone))
 
     def _logits(self, net, backbone, X_checked, device, indices=None):
+        if self.tuning == "frozen":
+            return head_logits(net, self._fitted_features(X_checked), device, mixed_precision=self.mixed_precision)
         loader = make_loader(ImageDataset(X_checked, self._eval_transform(backbone), indices=indices),
                              batch_size=self.ft_batch_size, num_workers=self.num_workers)
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
@@ -348,84 +368,54 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         n_classes = len(encoding.classes)
         device = resolve_device(self.device)
         seed = seed_from_random_state(self.random_state)
-        backbone = load_backbone(self.backbone, self.pretrained, device=device)
-
-        # Phase 1: frozen features, computed once, then a linear probe with GCE.
-        features = self._frozen_features(X_checked, device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = self._net(backbone, n_classes)
-        if net.feature_dim != features.shape[1]:  # pragma: no cover - a tower we do not know
-            raise ValueError(
-                f"{self.backbone}'s image features are {features.shape[1]} wide but its tower "
-                f"gives {net.feature_dim}; TurnClassifier cannot put the probe on the tower."
-            )
-        net = net.to(device)
+        if self.tuning == "frozen":
+            route = probe_route(self, X_checked, n_classes, validation, device, seed)
+        else:
+            route = tower_route(self, X_checked, n_classes, device, seed)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
         fingerprint = checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained)
-        lp_history = self._linear_probe(net, features, targets, device, seed, fingerprint)
+        lp_history = self._linear_probe(route.probe, route.features, targets, device, seed, fingerprint)
+        route.after_probe()
 
         best = BestEpoch(last_epoch=self.ft_epochs)
+        model = route.model
 
         def validate(epoch):
             X_val, codes_val = validation
-            score = accuracy(self._logits(net, backbone, X_val, device), codes_val)
-            best.update(epoch, score, net)
+            score = accuracy(route.validation_logits(X_val), codes_val)
+            best.update(epoch, score, model)
             return score
 
         if validation is not None:
             lp_history[-1]["val_accuracy"] = validate(0)
 
-        # Phase 2: per-epoch GMM selection, balanced clean subset, one epoch of FFT with CE.
-        settings = resolve_optimizer(
-            optimizer_preset(backbone.tower_kind, recipe="turn"),
-            optimizer=self.ft_optimizer, lr=self.ft_lr, weight_decay=self.ft_weight_decay,
-        )
-        optimizer = make_optimizer(net.parameters(), settings, momentum=self.momentum)
+        # Phase 2: per-epoch GMM selection, balanced clean subset, one epoch of training with CE.
+        optimizer = make_optimizer(route.trained.parameters(), route.settings, momentum=self.momentum)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.ft_epochs, 1))
-        trained = FrozenBatchNorm(net) if self.freeze_batchnorm else net
         fingerprint = checkpoint_fingerprint(self, X_checked, codes, backbone=self.backbone, pretrained=self.pretrained,
                                              validation=validation)
-        trainer = Trainer(trained, optimizer, scheduler=scheduler, device=device, seed=seed + 1,
+        trainer = Trainer(route.trained, optimizer, scheduler=scheduler, device=device, seed=seed + 1,
                           mixed_precision=self.mixed_precision, verbose=self.verbose,
                           description="TurnClassifier fine-tuning",
                           checkpoint_path=self.checkpoint_path, fingerprint=fingerprint)
-        train_transform = weak_transform(self._preprocess_config(backbone))
         selection = CheckpointedValue({})  # the last selection, saved with the checkpoint
 
         def select(epoch):
-            if epoch == 0:  # the probe's losses, from the cached features
-                with torch.inference_mode():
-                    logits = net.head(features.to(device)).float().cpu()
-            else:
-                logits = self._logits(net, backbone, X_checked, device)
-            loss = _pair_losses(logits, codes)
+            logits = route.training_logits(epoch)
+            loss = pair_losses(logits, codes)
             mixtures = fit_loss_mixtures(loss, codes, per_class=bool(self.per_class), random_state=seed + epoch)
             scores = self._scores(mixtures, logits, loss, codes)
             clean, proba = scores.clean_mask, scores.clean_proba
             chosen = balanced_clean_sample(codes, clean, n_classes, trainer.rng, proba)
-            selection.value = dict(
-                mixtures=mixtures,
-                scores=scores,
-                record={
-                    "n_clean": int(clean.sum()),
-                    "clean_per_class": np.bincount(codes[clean], minlength=n_classes).tolist(),
-                    "n_per_class": int(len(chosen) // n_classes),
-                    "n_selected": len(chosen),
-                    "selected": chosen,
-                },
-            )
+            selection.value = dict(mixtures=mixtures, scores=scores, record=selection_record(codes, clean, chosen, n_classes))
             return chosen
 
         def batches(epoch):
-            chosen = select(epoch)
-            return make_loader(ImageDataset(X_checked, train_transform, indices=chosen),
-                               batch_size=self.ft_batch_size, shuffle=True,
-                               generator=trainer.generator, num_workers=self.num_workers)
+            return route.loader(select(epoch), trainer.generator)
 
         def step(batch, epoch):
-            images, index = batch
-            return F.cross_entropy(trainer.module(images).float(), targets[index])
+            inputs, index = batch
+            return F.cross_entropy(trainer.module(inputs).float(), targets[index])
 
         def on_epoch_end(epoch, record):
             extra = {"phase": "ft", **selection.value["record"]}
@@ -433,26 +423,27 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
                 extra["val_accuracy"] = validate(epoch + 1)
             return extra
 
-        ft_history = trainer.fit(self.ft_epochs, batches, step, on_epoch_end=on_epoch_end,
-                                 extra_state={"best_epoch": best, "selection": selection})
+        with route.threads():
+            ft_history = trainer.fit(self.ft_epochs, batches, step, on_epoch_end=on_epoch_end,
+                                     extra_state={"best_epoch": best, "selection": selection})
         if self.ft_epochs == 0:
             select(0)
-        best.restore(net)
+        best.restore(model)
         self.best_epoch_ = best.epoch
 
         self.device_ = str(device)
-        self.history_ = lp_history + [{key: record[key] for key in _ordered(record)} for record in ft_history]
+        self.history_ = lp_history + [{key: record[key] for key in ordered(record)} for record in ft_history]
         self.mixtures_ = selection.value["mixtures"]
         self.selection_ = selection.value["record"]["selected"]
         self._set_detection(selection.value["scores"], codes, X_checked, pandas_index(y, X))
-        self.net_state_ = trainable_state_dict(net)
+        self.net_state_ = trainable_state_dict(model)
+        if self.tuning == "frozen":
+            self._check_head_finite(model, route.features[np.flatnonzero(self.clean_mask_)], device)
         self._net_backbone = (self.backbone, self.pretrained)
-        self._net_weights_key = backbone.weights_key
+        self._net_weights_key = route.weights_key
 
-    def _linear_probe(self, net, features, targets, device, seed, fingerprint=None):
+    def _linear_probe(self, probe, features, targets, device, seed, fingerprint=None):
         features = features.to(device)
-        # the net's seeded initialisation of the head; no global RNG draw
-        probe = StandardizedLinear.fitted_to(features, net.head.out_features, copy.deepcopy(net.head))
         optimizer = make_optimizer(
             probe.parameters(), (self.lp_optimizer, self.lp_lr, self.lp_weight_decay), momentum=self.momentum
         )
@@ -472,7 +463,6 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
         with small_model_threads(device):
             history = trainer.fit(self.lp_epochs, batches, step)
-        probe.folded_into(net.head)
         return [{"phase": "lp", **record} for record in history]
 
     # ---------------------------------------------------------------- after fit
@@ -480,22 +470,10 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     def _score_pairs(self, X_checked, codes):
         net, backbone, device = self._fitted_model()
         logits = self._logits(net, backbone, X_checked, device)
-        return self._scores(self.mixtures_, logits, _pair_losses(logits, codes), codes)
+        return self._scores(self.mixtures_, logits, pair_losses(logits, codes), codes)
 
     def _scores(self, mixtures, logits, loss, codes):
         proba = loss_mixture_posterior(mixtures, loss, codes)
         suggested_proba, predicted = logits.float().softmax(dim=1).max(dim=1)
         return Scores(proba, proba > self.threshold, predicted.numpy(), label_quality=np.exp(-loss),
                       suggested_proba=suggested_proba.numpy().astype(np.float64))
-
-
-def _pair_losses(logits, codes):
-    targets = torch.as_tensor(np.asarray(codes), dtype=torch.long)
-    return F.cross_entropy(logits.float(), targets, reduction="none").numpy().astype(np.float64)
-
-
-_FIRST_KEYS = ("phase", "epoch", "n_steps", "loss", "lr")
-
-
-def _ordered(record):
-    return [k for k in _FIRST_KEYS if k in record] + [k for k in record if k not in _FIRST_KEYS]

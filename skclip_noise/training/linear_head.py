@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["StandardizedLinear"]
+from .loop import evaluate, make_loader
+
+__all__ = ["StandardizedLinear", "head_logits"]
 
 
 class StandardizedLinear(nn.Module):
@@ -49,3 +51,10 @@ class StandardizedLinear(nn.Module):
         weight = self.linear.weight / self.scale
         head.weight.copy_(weight)
         head.bias.copy_(self.linear.bias - weight @ self.mean)
+
+
+def head_logits(head, features, device, *, mixed_precision="auto"):
+    """Logits of ``head`` for every row of ``features`` (a CPU tensor), in eval mode, in
+    blocks; on the CPU."""
+    loader = make_loader(torch.utils.data.TensorDataset(torch.as_tensor(features).float()), batch_size=4096)
+    return evaluate(head, loader, lambda batch: head(batch[0]), device=device, mixed_precision=mixed_precision)
