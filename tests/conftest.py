@@ -174,6 +174,22 @@ def cat_dog_labels(n=16):
 
 
 @pytest.fixture
+def embedding_passes(monkeypatch):
+    """The number of images of each ``ImageEmbedder.transform`` call during the test."""
+    from skclip_noise import embedder as embedder_module
+
+    calls = []
+    transform = embedder_module.ImageEmbedder.transform
+
+    def counting(self, X):
+        calls.append(len(X))
+        return transform(self, X)
+
+    monkeypatch.setattr(embedder_module.ImageEmbedder, "transform", counting)
+    return calls
+
+
+@pytest.fixture
 def one_torch_thread():
     """torch on one thread for the test, its thread count restored after."""
     before = torch.get_num_threads()

@@ -17,7 +17,6 @@ from sklearn.utils import get_tags
 from conftest import TINY_CLIP, cat_dog_labels, random_images
 
 import skclip_noise as skn
-from skclip_noise import embedder as embedder_module
 from skclip_noise.backbones.loading import load_backbone
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -47,18 +46,10 @@ def test_frozen_on_images_and_on_their_embeddings_is_the_same_model():
     assert [record["phase"] for record in on_features.history_] == ["lp", "lp", "ft", "ft"]
 
 
-def test_frozen_runs_the_tower_once(monkeypatch):
+def test_frozen_runs_the_tower_once(embedding_passes):
     """Every selection and every epoch read the cached embeddings: one embedding pass."""
-    calls = []
-    transform = embedder_module.ImageEmbedder.transform
-
-    def counting(self, X):
-        calls.append(len(X))
-        return transform(self, X)
-
-    monkeypatch.setattr(embedder_module.ImageEmbedder, "transform", counting)
     _turn(tuning="frozen", ft_epochs=3).fit(random_images(16), cat_dog_labels(16))
-    assert calls == [16]
+    assert embedding_passes == [16]
 
 
 def test_frozen_state_is_the_probe_alone():
