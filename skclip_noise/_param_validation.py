@@ -93,7 +93,8 @@ SHARED_CONSTRAINTS = {
     "n_vpt": [positive_int],
     "image_size": [positive_int, None],
     "num_workers": [non_negative_int],
-    "n_jobs": [Integral, None],
+    # joblib's meaning: -1 every worker, -2 all but one, ...; 0 has none
+    "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"), None],
     "device": [str],
     "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
     "cache_dir": _PATH,

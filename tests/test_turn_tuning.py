@@ -104,5 +104,5 @@ def test_features_need_frozen_and_the_tags_say_so():
     """Only "frozen" takes a 2-D array of embeddings; the input tags follow ``tuning``."""
     assert get_tags(_turn(tuning="frozen")).input_tags.two_d_array
     assert not get_tags(_turn()).input_tags.two_d_array
-    with pytest.raises(ValueError, match="needs images"):
+    with pytest.raises(ValueError, match="tuning='full' trains the image tower.*tuning='frozen'"):
         _turn().fit(np.zeros((16, 48)), cat_dog_labels(16))

@@ -23,8 +23,9 @@ _FINITE_CHECK_SAMPLES = 8
 _INPUT_NAME = re.compile(r"(?<![\w.])X(?!\w)")
 
 
-def check_validation_data(validation_data, encoding):
+def check_validation_data(validation_data, encoding, *, allow_features=False):
     """``(X_val checked, y_val codes)`` for ``fit(..., validation_data=(X_val, y_val))``, or None.
+    ``allow_features``: X_val may be a 2-D array of embeddings (``tuning="frozen"``).
 
     ``y_val`` is encoded with the training labels' ``encoding``, so a class unseen at fit
     is an error.
@@ -35,7 +36,7 @@ def check_validation_data(validation_data, encoding):
         raise ValueError("validation_data must be a tuple (X_val, y_val).")
     X_val, y_val = validation_data
     try:
-        X_val = check_image_input(X_val)
+        X_val = check_image_input(X_val, allow_features=allow_features)
     except (TypeError, ValueError) as exc:  # the image checks call their input X: here it is X_val
         raise type(exc)("validation_data: " + _INPUT_NAME.sub("X_val", str(exc))) from None
     return X_val, encoding.encode(check_labels(y_val, X_val.n_samples, name="y_val", samples_name="X_val"),
@@ -83,7 +84,7 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
         """
         X_checked, encoding = self._check_fit_inputs(X, y)
         try:
-            validation = check_validation_data(validation_data, encoding)
+            validation = check_validation_data(validation_data, encoding, allow_features=self._accepts_features)
             self._fit_model(X, y, X_checked, encoding, validation)
             self._check_outputs_finite(X, X_checked.n_samples)
         except BaseException:
@@ -115,12 +116,15 @@ class BaseNoiseRobustClassifier(ImageEstimatorMixin, ClassifierMixin, BaseEstima
         check_is_fitted(self)
         return self._finite(np.asarray(self._predict_proba(self._check_X(X, reset=False)), dtype=np.float64))
 
+    #: the parameters a diverged fit's message advises lowering
+    _learning_rate_params = ("lr", "weight_decay")
+
     def _finite(self, proba):
         """``proba``, refused when the model gave NaN or infinite values."""
         if not np.isfinite(proba).all():
             raise FloatingPointError(
                 f"{type(self).__name__}'s model gives NaN or infinite probabilities: its training diverged. "
-                "Refit with a lower learning rate (lr) or weight decay."
+                f"Refit with a lower {' or '.join(self._learning_rate_params)}."
             )
         return proba
 

@@ -225,7 +225,7 @@ class DetectorMixin:
                 )
             return self._training_scores
         codes = self._encoding.encode(check_labels(y, X_checked.n_samples))
-        if getattr(self, "skip_unreadable", False) and X_checked.kind == "paths":
+        if self._skips_unreadable and X_checked.kind == "paths":
             return self._score_readable_pairs(X_checked, codes)
         return self._score_pairs(X_checked, codes)
 

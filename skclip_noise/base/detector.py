@@ -114,7 +114,7 @@ class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin,
         kept = None
         try:
             signals = self._check_fit_signals(encoding, **signals)
-            if getattr(self, "skip_unreadable", False):
+            if self._skips_unreadable:
                 X_fit, encoding_fit, signals, kept = self._skip_unreadable(X_checked, encoding, signals)
             else:
                 X_fit, encoding_fit = X_checked, encoding

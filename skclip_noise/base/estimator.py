@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_feature_names, check_array
 
 from .._param_validation import check_params_of_fit, remember_params_of_fit
 from ..backbones.loading import check_weights_unchanged, weights_key
-from ..data.inputs import ImageDataset, ImageInput, check_image_input
+from ..data.inputs import ImageDataset, ImageInput, _single_path_column, check_image_input
 from ..data.labels import LabelEncoding, check_distinct_prompts, check_labels
 from ..embedder import EMBEDDING_PARAMS, ImageEmbedder
 from ..training.checkpoint import check_checkpoint_destination, check_checkpoint_random_state
@@ -41,7 +41,8 @@ _PREFETCHED = weakref.WeakKeyDictionary()
 
 
 def is_table(X):
-    """Whether X is a 2-D table (array, DataFrame, nested list) rather than images or paths.
+    """Whether X is a 2-D table (array, DataFrame, nested list) rather than images or paths
+    (a one-column table of strings is a column of paths).
 
     Examples
     --------
@@ -49,8 +50,8 @@ def is_table(X):
     >>> is_table(np.zeros((3, 4))), is_table(np.zeros((3, 8, 8))), is_table(["a.png"])
     (True, False, False)
     """
-    if isinstance(X, (torch.utils.data.Dataset, str, os.PathLike)):
-        return False
+    if isinstance(X, (torch.utils.data.Dataset, str, os.PathLike)) or _single_path_column(X) is not X:
+        return False  # a one-column table of paths holds paths
     ndim = getattr(X, "ndim", None)
     if ndim is None and isinstance(X, (list, tuple)) and X and not isinstance(X[0], (str, os.PathLike)):
         ndim = np.ndim(X[0]) + 1
@@ -85,6 +86,16 @@ class ImageEstimatorMixin:
         tags.input_tags.string = True
         return tags
 
+    @property
+    def _skips_unreadable(self):
+        """Whether image files that cannot be read are judged, not refused (``skip_unreadable``)."""
+        return bool(getattr(self, "skip_unreadable", False))
+
+    def _takes_frozen_tuning(self):
+        """Whether ``tuning="frozen"`` (which takes precomputed features) is one of this estimator's values."""
+        return any("frozen" in getattr(constraint, "options", ())
+                   for constraint in getattr(self, "_parameter_constraints", {}).get("tuning", ()))
+
     # ------------------------------------------------------------ checks
 
     def _check_params(self, X_checked, encoding):
@@ -102,9 +113,15 @@ class ImageEstimatorMixin:
             # scikit-learn's own errors for sparse, complex and empty tables; object
             # tables of numbers become numeric (NaN is left to check_image_input).
             X = _numeric_table(X, check_array(X, accept_sparse=False, dtype="numeric", ensure_all_finite=False))
+        if not self._accepts_features and is_table(X) and self._takes_frozen_tuning():
+            raise ValueError(
+                f"X is a 2-D array of shape {np.shape(X)}, read as precomputed features, but "
+                f"tuning={self.tuning!r} trains the image tower, so X must be images. With precomputed "
+                "embeddings use tuning='frozen'."
+            )
         # With skip_unreadable a missing file is one more unreadable one, not an error here.
         X_checked = check_image_input(X, allow_features=self._accepts_features,
-                                      check_paths=not getattr(self, "skip_unreadable", False))
+                                      check_paths=not self._skips_unreadable)
         if X_checked.kind == "features":
             n_features = X_checked.data.shape[1]
             if reset:
@@ -258,7 +275,7 @@ class ImageEstimatorMixin:
         (its fit-time one, or the CPU on a machine without it)."""
         device = None if X_checked.kind == "features" else fitted_device(self.device_)
         if X_checked.kind == "features" and not hasattr(self, "n_features_in_"):  # fitted on images
-            width = self._embedder(fitted_device(self.device_)).fit(None).embedding_dim_
+            width = self._embedding_width()
             if X_checked.data.shape[1] != width:
                 raise ValueError(
                     f"X has {X_checked.data.shape[1]} features per sample, but {type(self).__name__} was fitted "
@@ -266,6 +283,10 @@ class ImageEstimatorMixin:
                     "or embeddings of that backbone."
                 )
         return np.asarray(self._features(X_checked, device), dtype=np.float32)
+
+    def _embedding_width(self):
+        """The width of the backbone's embeddings, which a fitted estimator's feature input must have."""
+        return self._embedder(fitted_device(self.device_)).fit(None).embedding_dim_
 
     def _features(self, X_checked, device=None):
         """Features of X: X itself when it is a feature array, else frozen embeddings.

@@ -152,7 +152,7 @@ class LabelFreeScoreMixin:
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to 0: give at least one sample a positive weight.")
         model = self._reference_classifier()
-        if getattr(self, "skip_unreadable", False) and X_checked.kind == "paths":
+        if self._skips_unreadable and X_checked.kind == "paths":
             features, kept = self._readable_features(X_checked)
             codes = codes[kept]
             sample_weight = None if sample_weight is None else sample_weight[kept]

@@ -42,8 +42,14 @@ class FittedNetMixin:
         """fit's check of a diverged last step (``_check_outputs_finite``) with
         ``tuning="frozen"``: the head on a few training embeddings at hand, so the tower
         does not run again."""
-        logits = head_logits(head, features[:_FINITE_CHECK_SAMPLES], device, mixed_precision=self.mixed_precision)
-        self._finite(logits.softmax(dim=1).numpy())
+        if len(features):
+            logits = head_logits(head, features[:_FINITE_CHECK_SAMPLES], device, mixed_precision=self.mixed_precision)
+            self._finite(logits.softmax(dim=1).numpy())
+
+    def _embedding_width(self):
+        if self.tuning == "frozen":  # the head's input: no backbone to load
+            return self.net_state_["mean"].shape[0]
+        return super()._embedding_width()
 
     def _check_outputs_finite(self, X, n_samples):
         if self.tuning != "frozen":  # frozen: _check_head_finite, during fit

@@ -137,8 +137,9 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     pseudo_label_threshold : float in [0, 1], default=0.95
         FixMatch's pseudo-label confidence threshold.
     epochs : int, default=10
-    warmup_epochs : int, default=0
-        Epochs of plain cross-entropy on all samples before the first co-divide.
+    warmup_epochs : int or None, default=0
+        Epochs of plain cross-entropy on all samples before the first co-divide; None
+        means the paper's (0).
     lr : float, default=0.02
         SGD learning rate of the prompts and coupling layers.
     encoder_lr : float, default=5e-4
@@ -302,13 +303,16 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     # ------------------------------------------------------------------ checks
 
     def _check_params(self, X_checked, encoding):
-        if self.warmup_epochs > self.epochs:
+        if self._warmup_epochs() > self.epochs:
             raise ValueError(
                 f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}; "
                 "warm-up epochs are part of the training epochs."
             )
 
     # ------------------------------------------------------------------- model
+
+    def _warmup_epochs(self):
+        return 0 if self.warmup_epochs is None else int(self.warmup_epochs)  # None: the paper's (none)
 
     def _load(self, device):
         backbone = load_backbone(self.backbone, self.pretrained, device=device)
@@ -434,7 +438,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
 
         def batches(epoch):
             clock["start"] = time.perf_counter()
-            if epoch < self.warmup_epochs:
+            if epoch < self._warmup_epochs():
                 clock["n_labelled"] = [n] * len(peers)
                 return itertools.chain.from_iterable(warm_batches(k) for k in range(len(peers)))
             losses = _avl.peer_losses(self._peer_logits(peers, backbone, X_checked, device), codes)
@@ -462,7 +466,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
                             threshold=self.pseudo_label_threshold)
 
         def on_epoch_end(epoch, record):
-            extra = {"n_labelled": list(clock["n_labelled"]), "warmup": epoch < self.warmup_epochs,
+            extra = {"n_labelled": list(clock["n_labelled"]), "warmup": epoch < self._warmup_epochs(),
                      "time": time.perf_counter() - clock["start"]}
             if validation is not None:
                 X_val, codes_val = validation

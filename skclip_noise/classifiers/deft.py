@@ -221,6 +221,15 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     def _accepts_features(self):
         return self.tuning == "frozen"
 
+    @property
+    def _skips_unreadable(self):
+        """The pairs are judged by the detector, which may skip unreadable files."""
+        return bool(getattr(self._phase1_detector(), "skip_unreadable", False))
+
+    def _phase1_detector(self):
+        """The fitted detector, or before fit the one fit will clone (None: "passthrough")."""
+        return self.__dict__["detector_"] if "detector_" in self.__dict__ else self._make_detector()
+
     def _check_params(self, X_checked, encoding):
         """Both phases' parameters, before the detector trains."""
         if self.detector == "passthrough" and self.backbone is None:
@@ -258,7 +267,9 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         spec, pretrained = self._phase2_backbone(detector)
         _checked(parse_backbone_spec, spec, "DeftClassifier's backbone")
         device = _checked(resolve_device, self.device, "DeftClassifier's device")
-        if self.tuning == "frozen":  # the embedder loads the weights and checks image_size first
+        if self.tuning == "frozen":
+            if X_checked.kind != "features":  # its weights and image_size, before phase 1 trains
+                self._embedder(device).fit(None)
             return
         # Loaded now (then kept in the process cache): missing weights fail before phase 1 trains.
         backbone = load_backbone(spec, pretrained, device=device)
@@ -313,8 +324,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     def _embedding_backbone(self):
         """The phase-2 backbone, whose embeddings ``tuning="frozen"`` trains its head on."""
-        detector = self.__dict__["detector_"] if "detector_" in self.__dict__ else self._make_detector()
-        return self._phase2_backbone(detector)
+        return self._phase2_backbone(self._phase1_detector())
 
     def _net(self, backbone, n_classes):
         tuning = "full" if self.tuning == "full" else peft_method_for(backbone.tower_kind)

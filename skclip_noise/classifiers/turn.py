@@ -86,7 +86,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         (BitFit) on other towers), or none: both phases then train the probe on the
         embeddings, computed once by :class:`~skclip_noise.ImageEmbedder` (L2-normalised,
         its default, through ``cache_dir``), phase 2 with the phase-1 optimiser unless the
-        ``ft_`` ones are given, and X may be precomputed embeddings. : int, default=20
+        ``ft_`` ones are given, and X may be precomputed embeddings.
+    lp_epochs : int, default=20
         Phase-1 epochs (the paper's E_LP).
     ft_epochs : int, default=5
         Phase-2 epochs (the paper's E_FFT). 0 stops after linear probing (the
@@ -242,6 +243,7 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     _model_params = ("tuning", "n_vpt")
     _global_batch_sizes = ("lp_batch_size", "ft_batch_size")
+    _learning_rate_params = ("lp_lr", "ft_lr")
     _parameter_constraints = {
         **constraints_for(
             "backbone", "pretrained", "tuning", "n_vpt", "threshold", "momentum", "image_size", "cache_dir",
@@ -357,8 +359,11 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         return evaluate(net, loader, lambda batch: net(batch[0]), device=device,
                         mixed_precision=self.mixed_precision)
 
+    def _embedder(self, device=None, **overrides):
+        return super()._embedder(device, **{"batch_size": self.ft_batch_size, **overrides})
+
     def _frozen_features(self, X_checked, device):
-        embedder = super()._embedder(device, normalize=False, batch_size=self.ft_batch_size)
+        embedder = self._embedder(device, normalize=False)
         return torch.as_tensor(embedder.fit(None).transform(X_checked.data))
 
     # -------------------------------------------------------------------- fit
@@ -437,8 +442,8 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         self.selection_ = selection.value["record"]["selected"]
         self._set_detection(selection.value["scores"], codes, X_checked, pandas_index(y, X))
         self.net_state_ = trainable_state_dict(model)
-        if self.tuning == "frozen":
-            self._check_head_finite(model, route.features[np.flatnonzero(self.clean_mask_)], device)
+        if self.tuning == "frozen":  # on what the last epoch trained on
+            self._check_head_finite(model, route.features[self.selection_], device)
         self._net_backbone = (self.backbone, self.pretrained)
         self._net_weights_key = route.weights_key
 
