@@ -60,7 +60,13 @@ def read_detect_input(path, exclude=()):
         raise ValueError(f"{path!r} has empty path or label cells (lines {rows.tolist()}).")
     groups = None
     if "group" in table.columns:
-        groups = pd.factorize(table["group"].where(table["group"].str.strip() != ""))[0]
+        ids = table["group"].where(table["group"].str.strip() != "")
+        try:  # numbers as numbers, as pandas reads them for the Python API
+            ids = pd.to_numeric(ids)
+        except (ValueError, TypeError):
+            pass
+        # numbered in sorted order, as the detector numbers groups= (the folds follow that order)
+        groups = pd.factorize(ids, sort=True)[0]
         alone = groups < 0  # an empty cell
         groups[alone] = groups.max() + 1 + np.arange(alone.sum())
     paths = np.asarray(_resolved_paths(table["path"], path), dtype=object)

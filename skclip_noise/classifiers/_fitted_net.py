@@ -26,7 +26,8 @@ class FittedNetMixin:
 
     def _restore_model(self):
         if self.tuning == "frozen":
-            head = StandardizedLinear.empty(self.net_state_["mean"].shape[0], len(self.classes_))
+            with torch.random.fork_rng(devices=[]):  # the layer's initialisation, overwritten by the state
+                head = StandardizedLinear.empty(self.net_state_["mean"].shape[0], len(self.classes_))
             load_trainable_state(head, self.net_state_)
             device = fitted_device(self.device_)
             return head.to(device), None, device

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from ..backbones.loading import load_backbone
 from ..data.inputs import ImageDataset
 from ..data.transforms import weak_transform
-from ..training.device import small_model_threads
+from ..training.device import seeded_torch, small_model_threads
 from ..training.linear_head import StandardizedLinear, head_logits
 from ..training.loop import make_loader
 from ..training.optim import OptimizerSettings, optimizer_preset, resolve_optimizer
@@ -70,8 +70,7 @@ def tower_route(clf, X_checked, n_classes, device, seed):
     phase 2 trains the net (tower and head) on the images."""
     backbone = load_backbone(clf.backbone, clf.pretrained, device=device)
     features = clf._frozen_features(X_checked, device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch(seed):
         net = clf._net(backbone, n_classes)
     if net.feature_dim != features.shape[1]:  # pragma: no cover - a tower we do not know
         raise ValueError(
@@ -108,8 +107,7 @@ def probe_route(clf, X_checked, n_classes, validation, device, seed):
     """``tuning="frozen"``: both phases train the probe on the embeddings (computed once,
     through ``cache_dir``, or X itself)."""
     features = torch.as_tensor(clf._features(X_checked), dtype=torch.float32)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch(seed):
         probe = StandardizedLinear.fitted_to(features, n_classes).to(device)
     nn.init.zeros_(probe.linear.bias)  # as the tower route's head starts
     val_features = None if validation is None else torch.as_tensor(clf._features(validation[0]))

@@ -24,7 +24,7 @@ from ..base import BaseNoiseRobustClassifier, DetectorMixin, Scores, pandas_inde
 from ..data.inputs import ImageDataset
 from ..data.transforms import eval_transform, strong_transform, weak_transform
 from ..training.best_epoch import BestEpoch, accuracy
-from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.device import fitted_device, resolve_device, seed_from_random_state, seeded_torch
 from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
 from ..training.optim import make_optimizer
@@ -331,8 +331,7 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         nets = []
         for k in range(self.n_networks):
             # Each peer's random prompts and couplings from its own seed; its own CLIP copy.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + 7919 * k)
+            with seeded_torch(seed + 7919 * k):
                 nets.append(AVLNetwork(
                     backbone.trainable_copy(), class_names, backbone.tokenizer,
                     n_ctx=self.n_ctx, prompt_depth=self.prompt_depth, ctx_init=self.ctx_init,

@@ -30,7 +30,7 @@ from ..training.checkpoint import (
     checkpoint_fingerprint,
     sub_checkpoint_path,
 )
-from ..training.device import resolve_device, seed_from_random_state, small_model_threads
+from ..training.device import resolve_device, seed_from_random_state, seeded_torch, small_model_threads
 from ..training.linear_head import StandardizedLinear, head_logits
 from ..training.loop import Trainer, evaluate, make_loader, trainable_state_dict
 from ..training.optim import OptimizerSettings, make_optimizer, optimizer_preset, resolve_optimizer
@@ -349,8 +349,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
             self._fit_frozen_head(X_checked, encoding.codes, validation, device, seed)
             return
         backbone = load_backbone(spec, pretrained, device=device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             net = self._net(backbone, len(self.classes_)).to(device)
         settings = resolve_optimizer(
             optimizer_preset(backbone.tower_kind), optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay
@@ -398,8 +397,7 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
         kept = np.flatnonzero(self.clean_mask_)
         X_kept = ImageInput(X_checked.kind, subset_samples(X_checked.data, self.clean_mask_), len(kept))
         features = torch.as_tensor(self._features(X_kept), dtype=torch.float32)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             head = StandardizedLinear.fitted_to(features, len(self.classes_)).to(device)
         settings = resolve_optimizer(_FROZEN_HEAD, optimizer=self.optimizer, lr=self.lr,
                                      weight_decay=self.weight_decay)

@@ -49,6 +49,7 @@ from ..training.device import (
     resolve_device,
     seed_from_random_state,
     small_model_threads,
+    seeded_torch,
 )
 from ..training.linear_head import StandardizedLinear
 from ..training.loop import (
@@ -239,8 +240,7 @@ class LossModelMixin:
     def _train_one(self, inputs, codes, n_classes, train_idx, score_idx, seed, batch_keep_ratio, checkpoint_path=None):
         device = torch.device(self.device_)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             net = self._build_net(inputs, n_classes, train_idx, device)
         optimizer = make_optimizer(
             net.parameters(), loss_model_optimizer(self.tuning, lr=self.lr, weight_decay=self.weight_decay)

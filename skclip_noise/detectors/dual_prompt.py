@@ -14,7 +14,7 @@ from ..backbones.prompts import PromptTextEncoder, VisualPromptEncoder, apply_bi
 from ..backbones.towers import peft_method_for
 from ..base import BaseNoiseDetector, Scores
 from ..data.inputs import ImageDataset
-from ..training.device import fitted_device, resolve_device, seed_from_random_state
+from ..training.device import fitted_device, resolve_device, seed_from_random_state, seeded_torch
 from ..training.distributed import global_masked_mean, is_distributed, rank_share
 from ..training.checkpoint import checkpoint_fingerprint
 from ..training.loop import Trainer, evaluate, load_trainable_state, make_loader, trainable_state_dict
@@ -356,8 +356,7 @@ class DualPromptDetector(BaseNoiseDetector):
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = seed_from_random_state(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             model, backbone = self._build_model(device, encoding.class_names)
         self._preflight(X_checked, backbone)
         self.image_side_ = model.image_side

@@ -119,7 +119,8 @@ def seed_from_random_state(random_state):
 
 @contextlib.contextmanager
 def seeded_torch(seed, device="cpu"):
-    """Seed torch's global RNG inside the block and restore the caller's state after.
+    """Seed torch's global RNG inside the block and restore the caller's state after: the
+    CPU generator, and ``device``'s when it is a GPU (no other device's is touched).
 
     Transforms in DataLoader workers and the main process draw from torch's global
     RNG; forking it keeps training reproducible without touching the user's state.
@@ -127,7 +128,11 @@ def seeded_torch(seed, device="cpu"):
     device = torch.device(device)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+        # Not torch.manual_seed: it also reseeds every CUDA device, which the fork does not restore.
+        torch.default_generator.manual_seed(seed)
+        for index in cuda_devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield
 
 

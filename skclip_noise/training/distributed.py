@@ -162,7 +162,7 @@ class PerSampleSeeded(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, self.sampler.epoch, int(index))) % (2**63))
+            torch.default_generator.manual_seed(hash((self.seed, self.sampler.epoch, int(index))) % (2**63))
             return self.dataset[index]
 
 
