@@ -152,16 +152,11 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     unlabeled_ratio : int, default=1
         Unlabelled images per step, as a multiple of ``batch_size``.
     tuning : {"full", "peft"}, default="full"
-        How much of the image tower trains. ``"full"``, the paper's setting: the
-        whole tower fine-tunes at ``encoder_lr``. ``"peft"``, parameter-efficient: on
-        a ViT tower its weights stay as loaded and only the prompts and coupling
-        layers, which enter it, train (the frozen image encoder of the paper's Table 9
-        ablation); on any other tower (text-side prompts only) its bias terms train
-        at ``encoder_lr`` (BitFit). With ``"peft"`` the tower stays in eval mode, so
-        its BatchNorm statistics do not move. ``"frozen"`` (features computed once,
-        X given as embeddings), the other estimators' third value, is refused: the
-        weak and strong augmented views of FixMatch pass through the tower at every
-        step, so there are no features to compute once.
+        ``"full"`` (the paper's): the image tower fine-tunes at ``encoder_lr``.
+        ``"peft"``: on a ViT tower its weights stay as loaded and only the prompts and
+        couplings that enter it train (the paper's Table 9 ablation); on other towers
+        its bias terms train at ``encoder_lr`` (BitFit); the tower stays in eval mode.
+        No ``"frozen"``: FixMatch's augmented views pass through the tower every step.
     freeze_text : bool, default=False
         Keep the text encoder frozen (the paper's Table 9 ablation); the prompts and
         coupling layers always train.
