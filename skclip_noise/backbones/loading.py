@@ -93,6 +93,10 @@ class Backbone:
         :func:`weights_key` of ``pretrained`` when loaded (for a checkpoint path: the
         path, its size and modification time). An estimator records it at ``fit`` and
         passes it to :func:`check_weights_unchanged` where it reloads the backbone.
+    device : torch.device
+        Where the model lives.
+    precision : {"fp32", "fp16", "bf16"}
+        The dtype of its weights.
 
     Examples
     --------

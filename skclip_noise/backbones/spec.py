@@ -22,6 +22,12 @@ _SPEC_HELP = (
 class BackboneSpec:
     """A parsed backbone name: its family and the family's model name.
 
+    Attributes
+    ----------
+    family : {"open_clip", "timm", "torchvision"}
+    name : str
+        The model's name in that family (``"ViT-B-16"``, ``"resnet50.a1_in1k"``).
+
     Examples
     --------
     >>> spec = parse_backbone_spec("torchvision:mobilenet_v2")

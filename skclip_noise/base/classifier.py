@@ -25,10 +25,22 @@ _INPUT_NAME = re.compile(r"(?<![\w.])X(?!\w)")
 
 def check_validation_data(validation_data, encoding, *, allow_features=False):
     """``(X_val checked, y_val codes)`` for ``fit(..., validation_data=(X_val, y_val))``, or None.
-    ``allow_features``: X_val may be a 2-D array of embeddings (``tuning="frozen"``).
 
     ``y_val`` is encoded with the training labels' ``encoding``, so a class unseen at fit
     is an error.
+
+    Parameters
+    ----------
+    validation_data : tuple (X_val, y_val) or None
+        As passed to ``fit``.
+    encoding : LabelEncoding
+        The training labels' encoding.
+    allow_features : bool, default=False
+        Whether X_val may be a 2-D array of embeddings (``tuning="frozen"``).
+
+    Returns
+    -------
+    tuple (ImageInput, ndarray of int) or None
     """
     if validation_data is None:
         return None

@@ -31,16 +31,24 @@ __all__ = ["ISSUE_TYPES", "Scores", "DetectorMixin", "issue_types", "subset_samp
 class Scores:
     """What an estimator says about each (sample, given label) pair.
 
-    ``clean_proba`` is the probability that the given label is right, ``clean_mask``
-    the verdict, ``predicted`` the class codes the model prefers; optionally
-    ``label_quality``, a graded score that ranks the pairs (defaults to
-    ``clean_proba``), ``suggested_proba`` (the model's confidence in
-    ``predicted``) and ``noise_transition`` (a K x K estimate of
-    ``P(given | true)``; by default estimated from the verdicts) and
-    ``outlier_proba`` (the probability that the image belongs to none of the
-    classes, from a detector with an outlier outcome). A ``predicted`` code of -1
-    means no prediction: the sample's image file could not be read (see
-    :func:`unreadable_scores`).
+    Attributes
+    ----------
+    clean_proba : ndarray of shape (n_samples,)
+        The probability that the given label is right.
+    clean_mask : ndarray of bool, shape (n_samples,)
+        The verdict.
+    predicted : ndarray of int, shape (n_samples,)
+        The class codes the model prefers; -1 means no prediction: the sample's image
+        file could not be read (see :func:`unreadable_scores`).
+    label_quality : ndarray or None, default=None
+        A graded score that ranks the pairs (None: ``clean_proba``).
+    suggested_proba : ndarray or None, default=None
+        The model's confidence in ``predicted``.
+    noise_transition : ndarray of shape (n_classes, n_classes) or None, default=None
+        An estimate of ``P(given | true)`` (None: estimated from the verdicts).
+    outlier_proba : ndarray or None, default=None
+        The probability that the image belongs to none of the classes, from a
+        detector with an outlier outcome.
     """
 
     clean_proba: np.ndarray
@@ -63,6 +71,14 @@ def issue_types(clean_mask, predicted, outlier_proba=None):
     ``"unreadable"`` (no prediction: the image file could not be read) or ``"label"``
     (any other flagged pair: a wrong label).
 
+    Parameters
+    ----------
+    clean_mask : array-like of bool, shape (n_samples,)
+    predicted : array-like of int, shape (n_samples,)
+        -1 where the image file could not be read.
+    outlier_proba : array-like of shape (n_samples,), default=None
+        The probability that each image is of none of the classes.
+
     Examples
     --------
     >>> import numpy as np
@@ -80,6 +96,11 @@ def issue_types(clean_mask, predicted, outlier_proba=None):
 
 def subset_samples(X, mask):
     """``X`` restricted to ``mask``, in the same form (array, paths, Series, Dataset).
+
+    Parameters
+    ----------
+    X : array, list or Series of paths, or torch Dataset
+    mask : array-like of bool, shape (n_samples,)
 
     Examples
     --------

@@ -21,9 +21,11 @@ class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin,
     Every detector judges pairs (sample, given label) and shares this contract.
     After ``fit(X, y)``:
 
-    - ``classes_``: the sorted labels;
+    - ``classes_``: the sorted labels; ``class_names_``: their readable names;
     - ``clean_mask_``: bool, one verdict per training pair (True = label kept);
     - ``clean_proba_``: probability, in [0, 1], that each given label is right;
+    - ``predicted_``: each training pair's most probable class, as a position in
+      ``classes_`` (-1 for an image file that could not be read);
     - ``noise_rate_``: the share of pairs judged noisy;
     - ``noise_transition_``: a K x K estimate of ``P(given label | true class)``
       (rows: true class), from the detector's verdicts unless it has a better one;
@@ -31,7 +33,8 @@ class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin,
       ``is_label_issue``, ``label_quality`` (a graded score that ranks the pairs,
       lowest first, such as the probability of the given label), ``given_label``
       and ``predicted_label``, indexed like the input, plus ``suggested_label``
-      and ``suggested_label_confidence`` where the detector has a model.
+      and ``suggested_label_confidence`` where the detector has a model;
+    - ``device_``: the device the fit ran on.
 
     With ``skip_unreadable=True`` (a parameter of every detector) and X a list of
     image files, the files that cannot be read are split off before the model is

@@ -44,6 +44,10 @@ def is_table(X):
     """Whether X is a 2-D table (array, DataFrame, nested list) rather than images or paths
     (a one-column table of strings is a column of paths).
 
+    Parameters
+    ----------
+    X : object
+
     Examples
     --------
     >>> import numpy as np

@@ -174,17 +174,15 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
     checkpoint_path : str, default=None
         Save the training state after every epoch and resume from it.
-
-    ``fit(X, y, validation_data=(X_val, y_val))`` keeps the epoch whose averaged
-    prediction is most accurate on that clean held-out data (``best_epoch_``).
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
     Attributes
     ----------
-    classes_ : ndarray
-    clean_proba_, clean_mask_, noise_rate_, label_issues_
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, noise_transition_, label_issues_
         The detector contract, from the co-divide after the last epoch.
+    device_ : str
+        The device the fit ran on.
     peer_clean_proba_ : ndarray of shape (n_networks, n_samples)
         Each peer's clean posterior in that last co-divide (from its partner's losses).
     history_ : list of dict
@@ -194,8 +192,9 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
     coupled_ : bool
         Whether vision prompts were used (ViT image tower).
     best_epoch_ : int
-        The epoch whose peers are kept (1-based): the last, or the best on
-        ``validation_data``.
+        The epoch whose peers are kept (1-based): the last, or with
+        ``fit(X, y, validation_data=(X_val, y_val))`` the one whose averaged prediction
+        is most accurate on that clean held-out data.
     peer_states_ : list of dict
         Each peer's trained state (prompts, couplings and the CLIP weights that
         trained, on the CPU); rebuilt on the cached backbone to predict.

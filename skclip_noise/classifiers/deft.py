@@ -136,10 +136,15 @@ class DeftClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
     clean_mask_ : ndarray of bool
         Which training samples the classifier was trained on (all of them with
         ``"passthrough"``).
-    clean_proba_, noise_rate_, label_issues_
+    clean_proba_, predicted_, noise_rate_, noise_transition_, label_issues_
         The detector's verdicts (the detector contract: ``predict_clean``,
         ``clean_proba`` and ``fit_resample`` work on the classifier too).
-    classes_ : ndarray
+    classes_, class_names_ : ndarray, list of str
+        The sorted labels (the columns of :meth:`predict_proba`) and their names.
+    net_state_ : dict of tensors
+        The trained weights of the network (with ``tuning="frozen"``, of the head).
+    device_ : str
+        The device the fit ran on.
     history_ : list of dict
         Per epoch: loss, learning rate and, with validation data, ``val_accuracy``.
     best_epoch_ : int

@@ -155,8 +155,13 @@ class TurnClassifier(FittedNetMixin, DetectorMixin, BaseNoiseRobustClassifier):
 
     Attributes
     ----------
-    classes_ : ndarray
-        Sorted labels; the columns of :meth:`predict_proba`.
+    classes_, class_names_ : ndarray, list of str
+        Sorted labels (the columns of :meth:`predict_proba`) and their names.
+    predicted_, noise_transition_
+        The detector contract (the last selection's model's class per sample, and
+        ``P(given | true)`` from its verdicts).
+    net_state_ : dict of tensors
+        The trained weights of the network (with ``tuning="frozen"``, of the probe).
     clean_mask_ : ndarray of bool, shape (n_samples,)
         Clean verdicts of the last selection (before the last fine-tuning epoch).
     clean_proba_ : ndarray of float64, shape (n_samples,)

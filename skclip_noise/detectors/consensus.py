@@ -165,13 +165,15 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
 
     Attributes
     ----------
-    classes_, clean_proba_, clean_mask_, noise_rate_, label_issues_
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, label_issues_, device_
         The detector contract. ``label_issues_["label_quality"]`` is the calibrated
         probability of the given label (a ranking score); ``suggested_label`` is the
         most probable class, with its probability.
     noise_transition_ : ndarray of shape (n_classes, n_classes)
         The estimate of ``P(given | true)`` that the Bayes rule uses (step 2:
         :func:`~skclip_noise.selection.pooled_noise_transition`).
+    n_features_in_ : int
+        The width of X when ``fit`` got a feature array (absent after a fit on images).
     C_ : float
         The probe's regularisation.
     n_neighbors_ : int

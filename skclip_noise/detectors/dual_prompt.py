@@ -189,8 +189,12 @@ class DualPromptDetector(BaseNoiseDetector):
 
     Attributes
     ----------
-    classes_, clean_proba_, clean_mask_, noise_rate_, label_issues_
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, noise_transition_, label_issues_
         The detector contract; ``clean_proba_`` is ``p_y`` of the given label.
+    device_ : str
+        The device the fit ran on.
+    image_side_ : str
+        How the image side was used: ``"frozen"``, ``"vpt"`` or ``"bitfit"``.
     history_ : list of dict
         Per epoch: loss, learning rate and the share of each epoch's batches
         judged clean.

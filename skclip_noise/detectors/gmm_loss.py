@@ -30,9 +30,12 @@ class GMMLossDetector(LossModelMixin, BaseNoiseDetector):
 
     Attributes
     ----------
-    classes_ : ndarray
-    clean_proba_, clean_mask_, noise_rate_, label_issues_
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, noise_transition_, label_issues_
         See the detector contract (:class:`~skclip_noise.detectors.BaseNoiseDetector`).
+    device_ : str
+        The device the fit ran on.
+    n_features_in_ : int
+        The width of X when ``fit`` got a feature array (absent after a fit on images).
     loss_ : ndarray of shape (n_samples,)
         Per-sample training loss (averaged, cross-fitted as configured).
     mixtures_ : dict of :class:`~skclip_noise.selection.LossMixture`

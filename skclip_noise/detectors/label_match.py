@@ -42,6 +42,21 @@ class LabelMatchDetector(BaseNoiseDetector):
         file; True fits on the readable images, judges each unreadable one a label
         issue and lists it in ``unreadable_`` (see :ref:`unreadable-files`).
 
+    Attributes
+    ----------
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, noise_transition_, label_issues_
+        The detector contract (:class:`~skclip_noise.detectors.BaseNoiseDetector`);
+        ``predicted_`` is the zero-shot argmax.
+    text_features_ : ndarray of shape (n_classes, embedding_dim)
+        The classes' normalised, template-averaged text embeddings.
+    logit_scale_ : float
+        CLIP's logit scale, which multiplies the cosine similarities.
+    device_ : str
+        The device the fit ran on.
+    unreadable_ : pandas.DataFrame
+        With ``skip_unreadable=True``: the image files that could not be read (see
+        :ref:`unreadable-files`).
+
     Examples
     --------
     >>> import numpy as np

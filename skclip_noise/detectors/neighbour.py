@@ -80,8 +80,10 @@ class NeighbourDetector(BaseNoiseDetector):
 
     Attributes
     ----------
-    classes_, clean_proba_, clean_mask_, noise_rate_, label_issues_
+    classes_, class_names_, clean_proba_, clean_mask_, predicted_, noise_rate_, label_issues_, device_
         The detector contract.
+    n_features_in_ : int
+        The width of X when ``fit`` got a feature array (absent after a fit on images).
     n_neighbors_ : int
         The neighbours per sample used.
     noise_transition_ : ndarray of shape (n_classes, n_classes)

@@ -51,6 +51,14 @@ class SmallLossDetector(LossModelMixin, BaseNoiseDetector):
 
     Attributes
     ----------
+    classes_, class_names_, clean_mask_, predicted_, noise_rate_, noise_transition_, label_issues_
+        See the detector contract (:class:`~skclip_noise.detectors.BaseNoiseDetector`).
+    device_ : str
+        The device the fit ran on.
+    n_features_in_ : int
+        The width of X when ``fit`` got a feature array (absent after a fit on images).
+    loss_models_ : list of dict
+        State dicts of the fitted loss model(s).
     forget_rate_ : float
         The forget rate used (given or estimated).
     loss_ : ndarray of shape (n_samples,)

@@ -63,6 +63,17 @@ def temperature_scale(pred_probs, temperature, *, bias=None, floor=PROBA_FLOOR):
     row (probabilities below ``floor`` are raised to it first, so a zero stays finite in
     log space).
 
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, n_classes)
+        Probabilities, one row per sample.
+    temperature : float
+        Above 1 flattens, below 1 sharpens.
+    bias : array-like of shape (n_classes,), default=None
+        Per-class log-space biases (None: none).
+    floor : float, default=1e-6
+        Probabilities below it are raised to it first.
+
     Examples
     --------
     >>> temperature_scale([[0.8, 0.2]], 0.5).round(3).tolist()
@@ -238,6 +249,17 @@ def fit_bias_corrected_temperature(labels, pred_probs, *, mask=None, penalty=BIA
     and a rare class) gets that class's bias raised; with every class fitted alike the
     biases stay near zero. The temperature starts from :func:`fit_temperature`'s; the
     biases carry an L2 ``penalty`` and are centred (a common shift changes nothing).
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+        Class codes the calibration is fitted to.
+    pred_probs : array-like of shape (n_samples, n_classes)
+        The probabilities to calibrate.
+    mask : array-like of bool, shape (n_samples,), default=None
+        The samples to fit on (None: all).
+    penalty : float, default=0.01
+        L2 penalty on the biases (:data:`BIAS_PENALTY`).
 
     Returns
     -------

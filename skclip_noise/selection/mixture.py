@@ -112,6 +112,18 @@ class LossMixture:
 def fit_loss_mixtures(loss, codes=None, *, per_class=False, random_state=0):
     """One :class:`LossMixture` for all samples, or one per given class.
 
+    Parameters
+    ----------
+    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=False
+        One mixture per given class (each class's losses min-max normalised on their
+        own) or one for all samples.
+    random_state : int, default=0
+        Seeds the mixtures' fit.
+
     Returns
     -------
     dict
@@ -137,6 +149,15 @@ def loss_mixture_posterior(mixtures, loss, codes=None):
 
     A pair whose class has no mixture (a class absent when they were fitted) gets 0.
 
+    Parameters
+    ----------
+    mixtures : dict
+        From :func:`fit_loss_mixtures`.
+    loss : array-like of shape (n_samples,)
+        The losses to judge.
+    codes : array-like of int, shape (n_samples,), default=None
+        Their given class codes; needed for per-class mixtures.
+
     Examples
     --------
     >>> import numpy as np
@@ -161,6 +182,18 @@ def loss_mixture_posterior(mixtures, loss, codes=None):
 def loss_mixture_clean_proba(loss, codes=None, *, per_class=False, random_state=0):
     """Fit the mixture(s) on ``loss`` and return each sample's clean probability.
 
+    Parameters
+    ----------
+    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=False
+        One mixture per given class (each class's losses min-max normalised on their
+        own) or one for all samples.
+    random_state : int, default=0
+        Seeds the mixtures' fit.
+
     Examples
     --------
     >>> import numpy as np
@@ -174,6 +207,13 @@ def loss_mixture_clean_proba(loss, codes=None, *, per_class=False, random_state=
 
 def estimate_forget_rate(loss, *, random_state=0):
     """The expected share of high-loss samples under a global loss mixture.
+
+    Parameters
+    ----------
+    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    random_state : int, default=0
+        Seeds the mixture's fit.
 
     Examples
     --------
@@ -203,6 +243,17 @@ def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
     A group keeps ``round((1 - forget_rate) * size)`` samples; a group that keeps
     none has cutoff ``-inf``.
 
+    Parameters
+    ----------
+    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    forget_rate : float in [0, 1)
+        The share dropped from each group.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=True
+        One group per given class, or one for all samples.
+
     Examples
     --------
     >>> import numpy as np
@@ -221,6 +272,17 @@ def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
 def small_loss_mask(loss, forget_rate, codes=None, *, per_class=True):
     """Co-teaching's rule: keep exactly the ``1 - forget_rate`` lowest-loss share of each
     class (or of all samples), ties broken by sample order.
+
+    Parameters
+    ----------
+    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    forget_rate : float in [0, 1)
+        The share dropped from each group.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=True
+        One group per given class, or one for all samples.
 
     Examples
     --------

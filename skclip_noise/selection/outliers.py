@@ -276,6 +276,13 @@ def decidedness(proba, share):
     entropy criterion for whether the two-component mixture separates anything, in the
     spirit of Celeux and Soromenho's normalised entropy criterion.
 
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples,)
+        Outlier posteriors.
+    share : float in (0, 1)
+        The prior share of outliers.
+
     Examples
     --------
     >>> from skclip_noise.selection import decidedness

@@ -110,6 +110,16 @@ def query_label_distribution(neighbour_indices, labels, n_classes, *, weights=No
     searched among the labelled samples (``nearest_neighbours(..., queries=...)``):
     ``neighbour_indices`` has one row per query and indexes ``labels``.
 
+    Parameters
+    ----------
+    neighbour_indices : array-like of int, shape (n_queries, n_neighbors)
+        Each query's neighbours, as positions in ``labels``.
+    labels : array-like of int, shape (n_labelled,)
+        Class codes ``0 .. n_classes-1`` of the labelled samples.
+    n_classes : int
+    weights : array-like of shape (n_queries, n_neighbors), default=None
+        Weights of the neighbours' votes (None: equal).
+
     Examples
     --------
     >>> query_label_distribution([[0, 1], [2, 2]], [0, 1, 1], 2)
@@ -209,6 +219,7 @@ def neighbour_transition_matrix(
         ``n_consensus - 1`` columns are used.
     labels : array-like of shape (n_samples,)
         Given labels as integer codes ``0 .. n_classes-1``.
+    n_classes : int
     n_consensus : int, default=3
         Labels per tuple (the sample and its nearest neighbours); 3 is HOC's and
         is enough to identify ``T`` when it is invertible. Larger values use

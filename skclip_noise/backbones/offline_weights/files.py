@@ -23,6 +23,19 @@ __all__ = [
 
 #: One row of :func:`list_offline_weights`.
 OfflineWeightsEntry = namedtuple("OfflineWeightsEntry", ["family", "arch", "source", "installed"])
+OfflineWeightsEntry.__doc__ = """One row of :func:`list_offline_weights`.
+
+Attributes
+----------
+family : str
+    The backbone family (``"torchvision"``, ``"timm"``, ``"open_clip"``).
+arch : str
+    The architecture's name in that family.
+source : str
+    The offline source (one of ``OFFLINE_SOURCES``) whose file holds the weights.
+installed : bool
+    Whether that file is on this machine.
+"""
 
 
 def _package_dir(package):
