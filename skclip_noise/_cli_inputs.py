@@ -196,7 +196,10 @@ def _read_csv(path, what, as_text=False):
     import pandas as pd
 
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False) if as_text else pd.read_csv(path)
+        # file names that are not UTF-8 (written by detect, see cli.py) come back as the same bytes
+        options = dict(encoding_errors="surrogateescape")
+        return (pd.read_csv(path, dtype=str, keep_default_na=False, **options) if as_text
+                else pd.read_csv(path, **options))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
 
@@ -261,7 +264,7 @@ def check_images_readable(paths, *, show=5, in_folder=False):
         more = f" and {len(bad) - show} more" if len(bad) > show else ""
         raise ValueError(
             f"{len(bad)} of {len(paths)} images cannot be read: {'; '.join(bad[:show])}{more}. "
-            f"Remove or replace them (or drop their rows from the CSV) and run again, {skip}."
+            f"Remove or replace them{'' if in_folder else ' (or drop their rows from the CSV)'} and run again, {skip}."
         )
 
 

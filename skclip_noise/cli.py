@@ -237,6 +237,8 @@ def _pretrained_flag(value):
 def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors", keep=None, note=""):
     """label_issues.csv and report.html; with ``keep`` (positions in the input), only
     those samples (the readable ones), indexed by their positions."""
+    import pandas as pd
+
     from .decisions import disputed_pairs
     from .report import label_issues_html
 
@@ -247,9 +249,11 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
         extra_columns = {name: values[keep] for name, values in (extra_columns or {}).items()}
     issues = fitted_issues.copy()
     for name, values in (extra_columns or {}).items():
-        issues[name] = values
+        # object dtype: a file name that is not UTF-8 (surrogate escapes) cannot be an Arrow string
+        issues[name] = pd.Series(values, index=issues.index, dtype=object)
     issues_path = os.path.join(args.output_dir, "label_issues.csv")
-    issues.sort_values("label_quality").to_csv(issues_path, index_label="sample")
+    # a file name that is not UTF-8 is written as its own bytes (read back by detect and apply)
+    issues.sort_values("label_quality").to_csv(issues_path, index_label="sample", errors="surrogateescape")
     to_check = _disputed_to_check(detector, args.max_items)
     html_path = label_issues_html(
         X, fitted_issues, os.path.join(args.output_dir, "report.html"),
@@ -395,7 +399,8 @@ def run_apply(args):
 
     X, y, groups = read_detect_input(args.input)
     if groups is not None:  # the column as written, not the ids detect reads it as
-        groups = pd.read_csv(args.input, dtype=str, keep_default_na=False)["group"].to_numpy()
+        groups = pd.read_csv(args.input, dtype=str, keep_default_na=False,
+                             encoding_errors="surrogateescape")["group"].to_numpy()
     table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position; paths are accepted too.
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
@@ -409,7 +414,7 @@ def run_apply(args):
     corrected = pd.DataFrame({"path": X[keep], "label": labels[keep]})
     if groups is not None:  # a CSV's group column goes on, so the next detect still judges copies together
         corrected["group"] = groups[keep]
-    corrected.to_csv(output, index=False)
+    corrected.to_csv(output, index=False, errors="surrogateescape")
     relabelled = int((labels != y).sum())
     _say(args, f"Wrote {output}: {int(keep.sum())} of {len(y)} images, {relabelled} relabelled, "
          f"{int((~keep).sum())} dropped ({len(table)} decisions).")
@@ -423,7 +428,7 @@ def list_unreadable(args, detector, n_images, path):
     unreadable = getattr(detector, "unreadable_", None) if args.skip_unreadable else None
     if unreadable is None:
         return 0
-    unreadable.to_csv(path, index_label="sample")
+    unreadable.to_csv(path, index_label="sample", errors="surrogateescape")
     example = f" (e.g. {unreadable['path'].iloc[0]}: {unreadable['reason'].iloc[0]})" if len(unreadable) else ""
     _say(args, f"Skipped {len(unreadable)} of {n_images} images that cannot be read{example}; {path} lists "
          "them with the reason.")

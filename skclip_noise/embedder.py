@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from PIL import ImageFile
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -395,6 +396,8 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 repr(self._transform_for(backbone)),
                 f"decoding={DECODING_VERSION}",  # what pixels an image file gives
             ]
+            # a truncated file decodes (grey-filled) only under this setting: never served without it
+            + (["truncated images accepted"] if ImageFile.LOAD_TRUNCATED_IMAGES else [])
         )
 
 

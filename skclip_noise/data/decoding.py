@@ -188,7 +188,7 @@ def open_image_file(path):
     except Image.DecompressionBombError as exc:
         error = ImageReadError(
             f"Image file {path!r} is too large to decode safely ({exc}) If you trust it, raise "
-            "PIL's limit first: PIL.Image.MAX_IMAGE_PIXELS = None (or a larger pixel count)."
+            f"PIL's limit first: PIL.Image.MAX_IMAGE_PIXELS = None (or a larger pixel count). {SKIP_HINT}"
         )
         error.reason = unreadable_reason(exc)
         raise error from exc
@@ -233,7 +233,10 @@ def quick_check_image_file(path):
         if image_format == "JPEG" and not _ends_with(path, _JPEG_END):
             _decode(path)
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
-        return unreadable_reason(exc)
+        try:  # verify() refuses some files that decode whole (a PNG without its end chunk): decoding decides
+            _decode(path)
+        except Exception:  # noqa: BLE001
+            return unreadable_reason(exc)
     return None
 
 

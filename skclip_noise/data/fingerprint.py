@@ -47,7 +47,7 @@ def input_fingerprint(image_input):
                 stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
             except OSError:
                 stamp = "missing"
-            digest.update(f"{path}\0{stamp}\0".encode())
+            digest.update(os.fsencode(path) + f"\0{stamp}\0".encode())  # any name the file system has
     else:
         digest.update(f"{type(data).__module__}.{type(data).__qualname__}".encode())
         probe = np.unique(np.linspace(0, n - 1, num=min(n, _N_FINGERPRINT_ITEMS)).astype(np.int64))

@@ -41,7 +41,7 @@ def report_key(title, samples, given, *, paths=None, images=None):
     digest = hashlib.sha256(str(title).encode())
     for position in order:
         where = "" if paths is None else str(paths[position])
-        digest.update(f"\x1f{ids[position]}\x1e{labels[position]}\x1d{where}".encode())
+        digest.update(f"\x1f{ids[position]}\x1e{labels[position]}\x1d{where}".encode("utf-8", "surrogateescape"))
     if images is not None:  # the pixels, a block of rows at a time (no full reordered copy)
         order = np.asarray(order, dtype=np.int64)
         for start in range(0, len(order), 1024):

@@ -111,9 +111,9 @@ def _by_sample(X, index):
     default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     if not isinstance(X, (pd.Series, pd.DataFrame)):
         n = len(X) if hasattr(X, "__len__") else None
-        if not default and isinstance(X, np.ndarray) and n == len(index) and index.dtype.kind in "iu" \
-                and np.array_equal(np.sort(index.to_numpy()), np.arange(n)):
-            return X[index.to_numpy()]
+        if not default and isinstance(X, (np.ndarray, list, tuple)) and n == len(index) \
+                and index.dtype.kind in "iu" and np.array_equal(np.sort(index.to_numpy()), np.arange(n)):
+            return X[index.to_numpy()] if isinstance(X, np.ndarray) else [X[i] for i in index.to_numpy()]
         return X
     if X.index.equals(index) or default:
         return X
@@ -479,6 +479,8 @@ def label_issues_html(
         f"<footer>Made with skclip_noise {html.escape(__version__)}.</footer>\n"
         f"{script}</body>\n</html>\n"
     )
+    # a file name the file system gave undecoded (surrogate escapes) shows as U+FFFD
+    page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if path is None:
         return page
     with open(path, "w", encoding="utf-8") as handle:
