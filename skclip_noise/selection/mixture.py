@@ -114,15 +114,7 @@ def fit_loss_mixtures(loss, codes=None, *, per_class=False, random_state=0):
 
     Parameters
     ----------
-    loss : array-like of shape (n_samples,)
-        Per-sample losses.
-    codes : array-like of int, shape (n_samples,), default=None
-        Given class codes; needed with ``per_class=True``.
-    per_class : bool, default=False
-        One mixture per given class (each class's losses min-max normalised on their
-        own) or one for all samples.
-    random_state : int, default=0
-        Seeds the mixtures' fit.
+    <loss mixture parameters>
 
     Returns
     -------
@@ -184,15 +176,7 @@ def loss_mixture_clean_proba(loss, codes=None, *, per_class=False, random_state=
 
     Parameters
     ----------
-    loss : array-like of shape (n_samples,)
-        Per-sample losses.
-    codes : array-like of int, shape (n_samples,), default=None
-        Given class codes; needed with ``per_class=True``.
-    per_class : bool, default=False
-        One mixture per given class (each class's losses min-max normalised on their
-        own) or one for all samples.
-    random_state : int, default=0
-        Seeds the mixtures' fit.
+    <loss mixture parameters>
 
     Examples
     --------
@@ -245,14 +229,7 @@ def small_loss_cutoffs(loss, forget_rate, codes=None, *, per_class=True):
 
     Parameters
     ----------
-    loss : array-like of shape (n_samples,)
-        Per-sample losses.
-    forget_rate : float in [0, 1)
-        The share dropped from each group.
-    codes : array-like of int, shape (n_samples,), default=None
-        Given class codes; needed with ``per_class=True``.
-    per_class : bool, default=True
-        One group per given class, or one for all samples.
+    <small-loss parameters>
 
     Examples
     --------
@@ -275,14 +252,7 @@ def small_loss_mask(loss, forget_rate, codes=None, *, per_class=True):
 
     Parameters
     ----------
-    loss : array-like of shape (n_samples,)
-        Per-sample losses.
-    forget_rate : float in [0, 1)
-        The share dropped from each group.
-    codes : array-like of int, shape (n_samples,), default=None
-        Given class codes; needed with ``per_class=True``.
-    per_class : bool, default=True
-        One group per given class, or one for all samples.
+    <small-loss parameters>
 
     Examples
     --------
@@ -297,3 +267,30 @@ def small_loss_mask(loss, forget_rate, codes=None, *, per_class=True):
         n_keep = int(round((1.0 - forget_rate) * len(members)))
         mask[members[np.argsort(loss[members], kind="stable")[:n_keep]]] = True
     return mask
+
+
+_SHARED_PARAMETERS = {
+    "    <loss mixture parameters>\n": """    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=False
+        One mixture per given class (each class's losses min-max normalised on their
+        own) or one for all samples.
+    random_state : int, default=0
+        Seeds the mixtures' fit.
+""",
+    "    <small-loss parameters>\n": """    loss : array-like of shape (n_samples,)
+        Per-sample losses.
+    forget_rate : float in [0, 1)
+        The share dropped from each group.
+    codes : array-like of int, shape (n_samples,), default=None
+        Given class codes; needed with ``per_class=True``.
+    per_class : bool, default=True
+        One group per given class, or one for all samples.
+""",
+}
+for _function in (fit_loss_mixtures, loss_mixture_clean_proba, small_loss_cutoffs, small_loss_mask):
+    for _marker, _text in _SHARED_PARAMETERS.items():
+        if _function.__doc__:  # None under python -OO
+            _function.__doc__ = _function.__doc__.replace(_marker, _text)
