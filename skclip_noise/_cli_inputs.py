@@ -22,6 +22,8 @@ _SHOWN = 5
 
 #: The files of a ``detect`` output folder: a subfolder of INPUT holding them is no class.
 REPORT_FILES = ("label_issues.csv", "report.html")
+#: The folders a run writes beside them: the report's thumbnails and the embedding cache.
+REPORT_FOLDERS = ("report_thumbnails", "embeddings")
 
 
 def read_detect_input(path, exclude=()):
@@ -41,6 +43,9 @@ def read_detect_input(path, exclude=()):
         with os.scandir(path) as entries:
             reports = [entry.path for entry in entries if entry.is_dir()
                        and all(os.path.isfile(os.path.join(entry.path, name)) for name in REPORT_FILES)]
+        if all(os.path.isfile(os.path.join(path, name)) for name in REPORT_FILES):
+            # INPUT was a run's --output-dir too: its thumbnails and cache are not classes
+            reports += [os.path.join(path, name) for name in REPORT_FOLDERS]
         return (*load_image_folder(path, exclude=[folder for folder in exclude if folder] + reports), None)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
@@ -70,7 +75,7 @@ def read_detect_input(path, exclude=()):
         alone = groups < 0  # an empty cell
         groups[alone] = groups.max() + 1 + np.arange(alone.sum())
     paths = np.asarray(_resolved_paths(table["path"], path), dtype=object)
-    repeated = pd.Series([os.path.normpath(p) for p in paths]).duplicated(keep=False).to_numpy()
+    repeated = pd.Series([os.path.normpath(p) for p in paths], dtype=object).duplicated(keep=False).to_numpy()
     if repeated.any():
         lines = np.flatnonzero(repeated)[:_SHOWN] + 2
         warnings.warn(
@@ -193,20 +198,33 @@ def _pred_probs_from_csv(path, X, classes, skip_missing=False):
 
 
 def _read_csv(path, what, as_text=False):
+    import csv
+
     import pandas as pd
 
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff") or start[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        raise ValueError(f"{path!r} is saved as UTF-16 or UTF-32; save it as UTF-8 (\"CSV UTF-8\") and run again.")
     try:
-        # file names that are not UTF-8 (written by detect, see cli.py) come back as the same bytes
+        # file names that are not UTF-8 (written by detect, see cli.py) come back as the same bytes,
+        # kept as Python strings (an Arrow string cannot hold them)
         options = dict(encoding_errors="surrogateescape")
-        return (pd.read_csv(path, dtype=str, keep_default_na=False, **options) if as_text
-                else pd.read_csv(path, **options))
+        table = (pd.read_csv(path, dtype=object, keep_default_na=False, **options) if as_text
+                 else pd.read_csv(path, **options))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        header = next(csv.reader(handle), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path!r} repeats the column(s) {repeated} in its header; keep one of each.")
+    return table
 
 
 def _resolved_paths(paths, csv_path):
     base = os.path.dirname(os.path.abspath(csv_path))
-    return [p if os.path.isabs(p) else os.path.join(base, p) for p in paths.astype(str)]
+    return [p if os.path.isabs(p) else os.path.join(base, p) for p in map(str, paths.tolist())]
 
 
 def _listed(items):

@@ -28,7 +28,14 @@ import sys
 import time
 import warnings
 
-from ._cli_inputs import check_images_readable, check_output_dir, load_demo_data, read_detect_input, read_pred_probs
+from ._cli_inputs import (
+    REPORT_FILES,
+    check_images_readable,
+    check_output_dir,
+    load_demo_data,
+    read_detect_input,
+    read_pred_probs,
+)
 from ._cli_options import (
     FLAG_DETECTORS,
     RecordGiven,
@@ -356,12 +363,13 @@ def _percent(rate):
 def run_detect(args):
     check_flag_values(args)
     X, y, groups = read_detect_input(args.input, exclude=(args.output_dir, args.cache_dir))
+    args.class_names = _names_by_label_order(args.class_names, y)
     pred_probs = None
     if args.pred_probs is not None and args.detector in FLAG_DETECTORS["pred_probs"]:  # else warned as unused
         pred_probs = read_pred_probs(args.pred_probs, X, y, skip_missing=args.skip_unreadable)
+    _check_outputs(args)
     if not args.skip_unreadable:
         check_images_readable(X, in_folder=os.path.isdir(args.input))
-    _check_outputs(args)
     warn_unused_flags(args)
     if groups is not None and args.detector != "consensus":
         print(f"skclip-noise detect: warning: the CSV's 'group' column is read by --detector consensus only "
@@ -371,8 +379,10 @@ def run_detect(args):
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
     unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
-    if os.path.isfile(unreadable_csv):
-        os.remove(unreadable_csv)  # a previous run's list would describe other files
+    for name in ("unreadable.csv", *REPORT_FILES):  # a previous run's outputs describe other data
+        previous = os.path.join(args.output_dir, name)
+        if os.path.isfile(previous):
+            os.remove(previous)
     try:
         with warnings.catch_warnings():  # what was skipped is said below, with the CSV
             warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
@@ -392,6 +402,16 @@ def run_detect(args):
     return 0
 
 
+def _names_by_label_order(class_names, y):
+    """``--class-names`` "in label order (0, 1, ...)": class folders named 0 .. 10 are text
+    labels, which sort "10" before "2", so their names are paired by the numbers."""
+    labels = sorted(set(y.tolist()), key=str)
+    numbered = all(isinstance(label, str) and label.isdigit() and str(int(label)) == label for label in labels)
+    if not isinstance(class_names, list) or not numbered or len(class_names) != len(labels):
+        return class_names
+    return dict(zip(sorted(labels, key=int), class_names))
+
+
 def run_apply(args):
     import pandas as pd
 
@@ -399,19 +419,20 @@ def run_apply(args):
 
     X, y, groups = read_detect_input(args.input)
     if groups is not None:  # the column as written, not the ids detect reads it as
-        groups = pd.read_csv(args.input, dtype=str, keep_default_na=False,
+        groups = pd.read_csv(args.input, dtype=object, keep_default_na=False,
                              encoding_errors="surrogateescape")["group"].to_numpy()
     table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position; paths are accepted too.
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
     labels, keep = _apply_decision_table(y, table, source, samples=X if by_path else None)
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.decisions)), "corrected_labels.csv")
-    if os.path.isfile(args.input) and os.path.exists(output) and os.path.samefile(output, args.input):
-        raise ValueError(
-            f"The corrected CSV would overwrite INPUT {args.input!r}; pass --output with another file "
-            "(INPUT is never modified)."
-        )
-    corrected = pd.DataFrame({"path": X[keep], "label": labels[keep]})
+    for name, given in (("INPUT", args.input), ("DECISIONS", args.decisions)):
+        if os.path.isfile(given) and os.path.exists(output) and os.path.samefile(output, given):
+            raise ValueError(
+                f"The corrected CSV would overwrite {name} {given!r}; pass --output with another file "
+                f"({name} is never modified)."
+            )
+    corrected = pd.DataFrame({"path": pd.Series(X[keep], dtype=object), "label": labels[keep]})
     if groups is not None:  # a CSV's group column goes on, so the next detect still judges copies together
         corrected["group"] = groups[keep]
     corrected.to_csv(output, index=False, errors="surrogateescape")

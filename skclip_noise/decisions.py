@@ -184,6 +184,14 @@ def apply_decisions(y, decisions, *, samples=None):
     >>> labels.tolist(), keep.tolist()
     (['cat', 'cat', 'dog', 'cat'], [True, True, True, False])
     """
+    if isinstance(decisions, pd.DataFrame) and np.asarray(y).dtype.kind not in "iub":
+        numbers = [column for column in ("given_label", "label")
+                   if column in decisions.columns and pd.api.types.is_numeric_dtype(decisions[column])]
+        if numbers:  # "01" and "1", two labels of y, read as one number
+            raise ValueError(
+                f"the decisions' column(s) {numbers} hold numbers, but y's labels are not; read the file with "
+                "read_decisions(path) (or pd.read_csv(path, dtype=str, keep_default_na=False))."
+            )
     table, source = _read_decisions(decisions)
     return _apply_decision_table(y, table, source, samples)
 

@@ -331,7 +331,7 @@ def _labels_or_missing(classes, codes):
     if not missing.any():
         return labels
     if labels.dtype.kind in "iu":
-        labels = pd.array(labels, dtype="Int64")
+        labels = pd.array(labels, dtype="UInt64" if labels.dtype == np.uint64 else "Int64")
         labels[missing] = pd.NA
         return labels
     labels = labels.astype(object)

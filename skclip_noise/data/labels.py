@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -135,12 +136,13 @@ def labels_from_objects(y, name):
             f"{' ...' if missing.size > 10 else ''}; every sample needs a label. Drop those "
             "samples (from X too) or fill them in."
         )
-    kinds = {"str" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number)) else type(v).__name__ for v in y}
+    kinds = {"str" if isinstance(v, str) else "bool" if isinstance(v, (bool, np.bool_))
+             else "number" if isinstance(v, (int, float, np.number)) else type(v).__name__ for v in y}
     if len(kinds) > 1:
         raise ValueError(f"{name} mixes label types {sorted(kinds)}; use all ints or all strings.")
     if kinds == {"str"}:
         return y.astype(str)
-    if kinds == {"number"}:
+    if kinds in ({"number"}, {"bool"}):
         return np.array(y.tolist())
     return y
 
@@ -231,7 +233,8 @@ def check_distinct_prompts(class_names):
     """
     seen = {}
     for name in class_names:
-        prompt_form = " ".join(str(name).replace("_", " ").split()).lower()  # as CLIP's tokenizer reads it
+        # as CLIP's tokenizer reads it: unicode composed (NFC "é" is NFD "e" + accent), lower case
+        prompt_form = " ".join(unicodedata.normalize("NFKC", str(name)).replace("_", " ").split()).lower()
         if prompt_form in seen:
             raise ValueError(
                 f"classes {seen[prompt_form]!r} and {name!r} get the same text prompt (prompts write '_' as a "
@@ -242,19 +245,21 @@ def check_distinct_prompts(class_names):
 
 
 def _warn_about_spelling_variants(classes):
-    """Warn when string classes differ only in case or spaces ("Cat", "cat ", "cat"): merged
+    """Warn when string classes differ only in case, spaces or unicode composition ("Cat", "cat ",
+    "cat"; "Café" typed and "Café" from a macOS file name): merged
     data sets spell one class several ways, and each spelling would be judged a class of
     its own, its members' labels against the others'."""
     spellings = {}
     for label in classes.tolist():
-        spellings.setdefault(" ".join(str(label).split()).casefold(), []).append(label)
+        spellings.setdefault(" ".join(unicodedata.normalize("NFKC", str(label)).split()).casefold(), []).append(label)
     variants = [names for names in spellings.values() if len(names) > 1]
     if variants:
         shown = "; ".join(" and ".join(repr(name) for name in names) for names in variants[:5])
         warnings.warn(
-            f"y has classes that differ only in case or spaces ({shown}{'; ...' if len(variants) > 5 else ''}): "
-            "each is judged a class of its own. If they are one class, merge them before fitting, e.g. "
-            "y = [' '.join(label.split()).lower() for label in y].",
+            f"y has classes that differ only in case or spaces ({shown}{'; ...' if len(variants) > 5 else ''}) "
+            "or in how their accents are encoded (unicode composition): each is judged a class of its own. If "
+            "they are one class, merge them before fitting, e.g. "
+            "y = [unicodedata.normalize('NFC', ' '.join(label.split())).lower() for label in y].",
             UserWarning,
             stacklevel=_first_caller_outside_the_package(),
         )

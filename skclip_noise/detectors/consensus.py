@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
+from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector
 from ..data.labels import check_pred_probs
 from ..selection import NeighbourIndex, confident_learning_mask, pooled_noise_transition, temperature_scale
@@ -23,7 +24,7 @@ from ._kept_neighbours import KeptNeighbourhoods
 from ._neighbourhood import check_neighbourhood
 from ._pred_probs_features import log_proba_features
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_Cs, check_folds
-from .label_match import check_templates, clip_zero_shot_proba
+from .label_match import check_templates, class_prompt_tokens, clip_zero_shot_proba
 
 __all__ = ["ConsensusDetector"]
 
@@ -321,8 +322,11 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
                 "trains on at most max_samples samples and needs samples of every class. Pass at least "
                 f"{len(encoding.classes)}, or None (every sample)."
             )
-        if self.zero_shot:
-            check_templates(self.templates)
+        if self.zero_shot:  # the prompts, before any image is embedded
+            backbone = load_backbone(self.backbone, self.pretrained, device=resolve_device(self.device))
+            if not backbone.is_clip:
+                raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {self.backbone!r}.")
+            class_prompt_tokens(backbone, encoding.class_names, check_templates(self.templates))
 
     # --------------------------------------------------------------- signals
 

@@ -196,14 +196,22 @@ def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_name
 PROMPT_BATCH = 1024
 
 
+def class_prompt_tokens(backbone, class_names, templates):
+    """The tokens of every class's prompts (class-major), refused where the tokenizer would
+    cut a prompt at its context length or make two classes' prompts alike: the checks of
+    :func:`class_text_features`, without the text tower."""
+    texts = [t.format(name.replace("_", " ")) for name in class_names for t in templates]
+    tokens = torch.as_tensor(backbone.tokenizer(texts))
+    _check_prompt_tokens(tokens, backbone.tokenizer([""])[0], texts, class_names, len(templates))
+    return tokens
+
+
 @torch.inference_mode()
 def class_text_features(backbone, class_names, templates):
     """L2-normalised text embeddings of each class, averaged over the prompt templates
     (CLIP's zero-shot classifier), as a (n_classes, dim) float array. Refuses prompts the
     tokenizer would cut at its context length, and classes whose prompts it makes alike."""
-    texts = [t.format(name.replace("_", " ")) for name in class_names for t in templates]
-    tokens = torch.as_tensor(backbone.tokenizer(texts))
-    _check_prompt_tokens(tokens, backbone.tokenizer([""])[0], texts, class_names, len(templates))
+    tokens = class_prompt_tokens(backbone, class_names, templates)
     features = torch.cat([
         torch.nn.functional.normalize(
             backbone.model.encode_text(tokens[start:start + PROMPT_BATCH].to(backbone.device)).float(), dim=-1)

@@ -86,12 +86,14 @@ def _review_classes(detector, classes, label_issues):
     return [label_text(value) for value in classes]
 
 
-def _image_reader(X, index):
-    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows) and
-    the checked input (image files' paths, or the image array, in that order)."""
+def _image_reader(X, index, in_fit_order=False):
+    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows, or by
+    position when ``in_fit_order``) and the checked input (image files' paths, or the image
+    array, in that order)."""
     from ..data.inputs import ImageDataset, check_image_input
 
-    image_input = check_image_input(_by_sample(X, index), allow_features=True, check_paths=False)
+    ordered = X if in_fit_order and not isinstance(X, (pd.Series, pd.DataFrame)) else _by_sample(X, index)
+    image_input = check_image_input(ordered, allow_features=True, check_paths=False)
     if image_input.kind == "features":
         raise ValueError("X holds features, not images; pass X=None for cards without thumbnails.")
     if image_input.n_samples != len(index):
@@ -316,7 +318,9 @@ def label_issues_html(
         _check_unique_samples(label_issues)
     path = None if path is None else os.path.expanduser(os.fspath(path))  # "~/report.html" as a shell reads it
     _check_page_path(path)
-    reader, image_input = (None, None) if X is None else _image_reader(X, label_issues.index)
+    # a detector's own label_issues_ is in X's order whatever y's index says (a shuffled Series)
+    in_fit_order = detector is not None
+    reader, image_input = (None, None) if X is None else _image_reader(X, label_issues.index, in_fit_order)
     paths = image_input.data if image_input is not None and image_input.kind == "paths" else None
     review_classes = _review_classes(detector, classes, label_issues) if review else None
 
