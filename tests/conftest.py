@@ -198,6 +198,20 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+def rename_to_latin1(path, stem="caf\xe9"):
+    """Rename ``path`` to a name whose bytes are not UTF-8 (Latin-1 ``é``, as a folder
+    copied from an old Windows share or unpacked from an old zip has them); the new path
+    as Python lists it (a str with a surrogate escape), or skip where the file system
+    refuses such names."""
+    folder = os.path.dirname(os.fsencode(path))
+    target = os.path.join(folder, stem.encode("latin-1") + os.path.splitext(os.fsencode(path))[1])
+    try:
+        os.rename(os.fsencode(path), target)
+    except OSError as exc:  # pragma: no cover - a file system that only takes UTF-8 names
+        pytest.skip(f"this file system refuses non-UTF-8 file names ({exc})")
+    return os.fsdecode(target)
+
+
 def cli_exit(argv, capsys):
     """``cli.main`` as a user runs it: (exit status, stderr). An exception escaping
     ``main`` is a traceback printed to the user, so it fails the test."""

@@ -12,7 +12,7 @@ import os
 import pandas as pd
 import pytest
 
-from conftest import StopFit, class_folders, cli_exit, image_files
+from conftest import StopFit, class_folders, cli_exit, image_files, rename_to_latin1
 from skclip_noise import cli
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
@@ -20,18 +20,6 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
 
 TINY = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--device", "cpu",
         "--n-neighbors", "2", "--cv", "2", "--quiet"]
-
-
-def _rename_to_latin1(path, stem="caf\xe9"):
-    """Rename ``path`` to a name whose bytes are not UTF-8 (Latin-1 ``é``, as a folder copied
-    from an old Windows share has them); skip where the file system refuses such names."""
-    folder = os.path.dirname(os.fsencode(path))
-    target = os.path.join(folder, stem.encode("latin-1") + os.path.splitext(os.fsencode(path))[1])
-    try:
-        os.rename(os.fsencode(path), target)
-    except OSError as exc:  # pragma: no cover - a file system that only takes UTF-8 names
-        pytest.skip(f"this file system refuses non-UTF-8 file names ({exc})")
-    return os.fsdecode(target)
 
 
 def _decisions(path, *rows):
@@ -189,7 +177,7 @@ def test_apply_on_a_folder_with_a_non_utf8_file_name(tmp_path, capsys):
     trip detect -> review -> apply stops at its last step. Right: the corrected CSV is
     written, the file's name as its own bytes."""
     root = class_folders(tmp_path / "photos", per_class=4)
-    _rename_to_latin1(root / "cat" / "0.png")
+    rename_to_latin1(root / "cat" / "0.png")
     decisions = _decisions(tmp_path / "decisions.csv", ("5", "dog", "relabel", "cat"))
     status, err = cli_exit(["apply", str(root), str(decisions), "--quiet"], capsys)
     assert status == 0, err
@@ -211,7 +199,7 @@ def test_detect_reads_back_a_csv_holding_a_non_utf8_file_name(tmp_path, capsys, 
     same way. Right: the CSV is read, the path as its own bytes, and the run goes on to
     the fit."""
     root = class_folders(tmp_path / "photos", per_class=4)
-    odd = _rename_to_latin1(root / "cat" / "0.png")
+    odd = rename_to_latin1(root / "cat" / "0.png")
     rows = b"".join(f"{cls}/{i}.png,{cls}\n".encode() for cls in ("cat", "dog") for i in range(1, 4))
     (root / "labels.csv").write_bytes(b"path,label\ncat/caf\xe9.png,cat\n" + rows + b"dog/0.png,dog\n")
     try:

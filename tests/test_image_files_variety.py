@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
-from conftest import TINY_CLIP, class_folders, cli_exit, issues_table
+from conftest import TINY_CLIP, class_folders, cli_exit, issues_table, rename_to_latin1
 from skclip_noise import ConsensusDetector, ImageEmbedder
 from skclip_noise.datasets import load_image_folder
 from skclip_noise.report import label_issues_html
@@ -26,20 +26,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_FLAGS = ["--backbone", "open_clip:skclip-tiny", "--pretrained", "none", "--device", "cpu", "--quiet"]
 EMBEDDER = {key: value for key, value in TINY_CLIP.items() if key != "random_state"}
-
-
-def _rename_to_latin1(path, stem="caf\xe9"):
-    """Rename ``path`` to a name whose bytes are not UTF-8 (Latin-1 ``é``, as a folder
-    copied from an old Windows share or unpacked from an old zip has them); the new path
-    as Python lists it (a str with a surrogate escape), or skip where the file system
-    refuses such names."""
-    folder = os.path.dirname(os.fsencode(path))
-    target = os.path.join(folder, stem.encode("latin-1") + os.path.splitext(os.fsencode(path))[1])
-    try:
-        os.rename(os.fsencode(path), target)
-    except OSError as exc:  # pragma: no cover - a file system that only takes UTF-8 names
-        pytest.skip(f"this file system refuses non-UTF-8 file names ({exc})")
-    return os.fsdecode(target)
 
 
 def _jpeg(path, side=64, seed=0):
@@ -63,7 +49,7 @@ def test_detector_fit_on_a_folder_with_a_non_utf8_file_name(tmp_path):
     detect`` on the folder exits with the same cryptic message. Right: the fit completes
     (the file is an ordinary image), or a clear error before any work names the file."""
     root = class_folders(tmp_path / "photos", per_class=4)
-    odd = _rename_to_latin1(root / "cat" / "0.png")
+    odd = rename_to_latin1(root / "cat" / "0.png")
     paths, labels = load_image_folder(root)
     assert odd in paths.tolist()
     detector = ConsensusDetector(**TINY_CLIP, cv=2)
@@ -77,7 +63,7 @@ def test_detect_on_a_folder_with_a_non_utf8_file_name_writes_its_bytes(tmp_path,
     """The command line on the same folder finishes, and label_issues.csv holds the file's
     name as its own bytes (what ``detect`` and ``apply`` read back as the same path)."""
     root = class_folders(tmp_path / "photos", per_class=4)
-    _rename_to_latin1(root / "cat" / "0.png")
+    rename_to_latin1(root / "cat" / "0.png")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         status, err = cli_exit(["detect", str(root), "--output-dir", str(tmp_path / "out"), "--backbone",
@@ -98,7 +84,7 @@ def test_report_on_images_with_a_non_utf8_file_name(tmp_path):
     same way writing the ``path`` column of label_issues.csv). Right: a page with a card
     for the file (its thumbnail decodes fine), its name shown as well as it can be."""
     root = class_folders(tmp_path / "photos", per_class=2)
-    _rename_to_latin1(root / "cat" / "0.png")
+    rename_to_latin1(root / "cat" / "0.png")
     paths, labels = load_image_folder(root)
     issues = issues_table([0.1, 0.2, 0.9, 0.3], list(labels), predicted=["dog", "dog", "dog", "cat"])
     page = label_issues_html(paths, issues, str(tmp_path / "report.html"))
