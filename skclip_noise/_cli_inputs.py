@@ -203,8 +203,8 @@ def _read_csv(path, what, as_text=False):
     import pandas as pd
 
     with open(path, "rb") as handle:
-        start = handle.read(4)
-    if start[:2] in (b"\xff\xfe", b"\xfe\xff") or start[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        first_line = handle.readline()
+    if first_line.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):  # UTF-16 or UTF-32 byte-order marks
         raise ValueError(f"{path!r} is saved as UTF-16 or UTF-32; save it as UTF-8 (\"CSV UTF-8\") and run again.")
     try:
         # file names that are not UTF-8 (written by detect, see cli.py) come back as the same bytes,
@@ -214,8 +214,7 @@ def _read_csv(path, what, as_text=False):
                  else pd.read_csv(path, **options))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
-    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
-        header = next(csv.reader(handle), [])
+    header = next(csv.reader([first_line.decode("utf-8-sig", "surrogateescape")]), [])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"{path!r} repeats the column(s) {repeated} in its header; keep one of each.")

@@ -10,7 +10,6 @@ contract's methods, the same way for detectors and classifiers.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,14 +257,8 @@ class DetectorMixin:
             scores = self._score_pairs(X_readable, codes[kept]) if len(kept) else None
         finally:
             self._drop_prefetched()
-        if len(unreadable):
-            warnings.warn(
-                f"{len(unreadable)} of {X_checked.n_samples} image files could not be read (e.g. "
-                f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); their pairs are judged "
-                "label issues (not clean, clean probability 0).",
-                UserWarning,
-                stacklevel=4,  # the caller of predict_clean or clean_proba
-            )
+        self._warn_unreadable(unreadable, X_checked.n_samples,
+                              "their pairs are judged label issues (not clean, clean probability 0)")
         if scores is None:
             n_samples = X_checked.n_samples
             return Scores(np.zeros(n_samples), np.zeros(n_samples, dtype=bool), np.full(n_samples, -1))

@@ -270,6 +270,17 @@ class ImageEstimatorMixin:
         device = getattr(self, "device_", None)
         return self._readable_subset(X_checked, None if device is None else str(fitted_device(device)))
 
+    def _warn_unreadable(self, unreadable, n_samples, consequence):
+        """Warn that the files of ``unreadable`` (from :meth:`_readable_subset`) were passed
+        over, and with what ``consequence``; nothing when every file was read."""
+        if len(unreadable):
+            warnings.warn(
+                f"{len(unreadable)} of {n_samples} image files could not be read (e.g. "
+                f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); {consequence}.",
+                UserWarning,
+                stacklevel=5,  # the caller of predict_clean, clean_proba or score
+            )
+
     def _drop_prefetched(self):
         """Forget embeddings :meth:`_readable_subset` kept that no ``_features`` call used."""
         _PREFETCHED.pop(self, None)

@@ -17,8 +17,6 @@ wrong about noisy held-out ones). ``benchmarks/results/label_free_selection.md``
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -83,12 +81,7 @@ class LabelFreeScoreMixin:
             features = self._fitted_features(X_readable)
         finally:
             self._drop_prefetched()
-        if len(unreadable):
-            warnings.warn(
-                f"{len(unreadable)} of {X_checked.n_samples} image files could not be read (e.g. "
-                f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); the score leaves them out.",
-                UserWarning, stacklevel=4,
-            )
+        self._warn_unreadable(unreadable, X_checked.n_samples, "the score leaves them out")
         return features, kept
 
     def _reference_classifier(self):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from ..backbones.loading import check_weights_unchanged, load_backbone
-from ..training.device import fitted_device
 from ..base.classifier import _FINITE_CHECK_SAMPLES
+from ..training.device import fitted_device
 from ..training.linear_head import StandardizedLinear, head_logits
 from ..training.loop import load_trainable_state
 

@@ -217,6 +217,11 @@ class LabelEncoding:
         return self.classes[np.asarray(codes)]
 
 
+def _spelling(name):
+    """``name`` as text with unicode composed (NFC "é" is NFD "e" + accent) and spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", str(name)).split())
+
+
 def check_distinct_prompts(class_names):
     """Refuse class names that give two classes one text prompt: the prompts write an
     underscore as a space, and CLIP's tokenizer lower-cases and collapses spaces, so
@@ -233,8 +238,7 @@ def check_distinct_prompts(class_names):
     """
     seen = {}
     for name in class_names:
-        # as CLIP's tokenizer reads it: unicode composed (NFC "é" is NFD "e" + accent), lower case
-        prompt_form = " ".join(unicodedata.normalize("NFKC", str(name)).replace("_", " ").split()).lower()
+        prompt_form = _spelling(str(name).replace("_", " ")).lower()  # as CLIP's tokenizer reads it
         if prompt_form in seen:
             raise ValueError(
                 f"classes {seen[prompt_form]!r} and {name!r} get the same text prompt (prompts write '_' as a "
@@ -251,7 +255,7 @@ def _warn_about_spelling_variants(classes):
     its own, its members' labels against the others'."""
     spellings = {}
     for label in classes.tolist():
-        spellings.setdefault(" ".join(unicodedata.normalize("NFKC", str(label)).split()).casefold(), []).append(label)
+        spellings.setdefault(_spelling(label).casefold(), []).append(label)
     variants = [names for names in spellings.values() if len(names) > 1]
     if variants:
         shown = "; ".join(" and ".join(repr(name) for name in names) for names in variants[:5])

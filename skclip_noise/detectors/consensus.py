@@ -7,7 +7,6 @@ from functools import partial
 import numpy as np
 
 from .._param_validation import Integral, Interval, StrOptions, constraints_for, positive_int
-from ..backbones.loading import load_backbone
 from ..base import BaseNoiseDetector
 from ..data.labels import check_pred_probs
 from ..selection import NeighbourIndex, confident_learning_mask, pooled_noise_transition, temperature_scale
@@ -24,7 +23,7 @@ from ._kept_neighbours import KeptNeighbourhoods
 from ._neighbourhood import check_neighbourhood
 from ._pred_probs_features import log_proba_features
 from ._probe import DEFAULT_CS, CrossFittedProbe, check_Cs, check_folds
-from .label_match import check_templates, class_prompt_tokens, clip_zero_shot_proba
+from .label_match import check_templates, class_prompt_tokens, clip_zero_shot_proba, zero_shot_backbone
 
 __all__ = ["ConsensusDetector"]
 
@@ -323,9 +322,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
                 f"{len(encoding.classes)}, or None (every sample)."
             )
         if self.zero_shot:  # the prompts, before any image is embedded
-            backbone = load_backbone(self.backbone, self.pretrained, device=resolve_device(self.device))
-            if not backbone.is_clip:
-                raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {self.backbone!r}.")
+            backbone = zero_shot_backbone(self.backbone, self.pretrained, resolve_device(self.device))
             class_prompt_tokens(backbone, encoding.class_names, check_templates(self.templates))
 
     # --------------------------------------------------------------- signals

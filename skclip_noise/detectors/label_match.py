@@ -181,13 +181,19 @@ def check_templates(templates):
     return listed
 
 
+def zero_shot_backbone(backbone_spec, pretrained, device):
+    """The CLIP of ``zero_shot=True``, loaded on ``device``; refused when it has no text tower."""
+    backbone = load_backbone(backbone_spec, pretrained, device=device)
+    if not backbone.is_clip:
+        raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {backbone_spec!r}.")
+    return backbone
+
+
 def clip_zero_shot_proba(features, backbone_spec, pretrained, device, class_names, templates):
     """:func:`zero_shot_proba` of CLIP image embeddings ``features`` with the text tower of
     ``backbone_spec`` (loaded on ``device``) and the prompts ``templates`` (a str or a
     sequence of them) of each of ``class_names``."""
-    backbone = load_backbone(backbone_spec, pretrained, device=device)
-    if not backbone.is_clip:
-        raise ValueError(f"zero_shot=True needs a CLIP (open_clip) backbone; got {backbone_spec!r}.")
+    backbone = zero_shot_backbone(backbone_spec, pretrained, device)
     text = class_text_features(backbone, class_names, check_templates(templates))
     return zero_shot_proba(features, text, float(backbone.model.logit_scale.exp()), backbone_spec)
 
