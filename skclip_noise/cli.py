@@ -422,9 +422,10 @@ def run_apply(args):
         groups = pd.read_csv(args.input, dtype=object, keep_default_na=False,
                              encoding_errors="surrogateescape")["group"].to_numpy()
     table, source = _read_decisions(args.decisions)
-    # label_issues.csv and the report name samples by position; paths are accepted too.
+    # label_issues.csv and the report name samples by position (paths are accepted too); the
+    # report's export also names each image's file, which then decides (INPUT may have changed).
     by_path = not table["sample"].str.fullmatch(r"\d+").all()
-    labels, keep = _apply_decision_table(y, table, source, samples=X if by_path else None)
+    labels, keep = _apply_decision_table(y, table, source, samples=X if by_path else None, paths=X)
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.decisions)), "corrected_labels.csv")
     for name, given in (("INPUT", args.input), ("DECISIONS", args.decisions)):
         if os.path.isfile(given) and os.path.exists(output) and os.path.samefile(output, given):

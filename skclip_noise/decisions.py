@@ -10,7 +10,12 @@ decisions as ``decisions.csv``:
 ``given_label`` the label in the data when the report was made
 ``decision``    ``keep``, ``relabel`` or ``drop``
 ``label``       the final label (the given one for ``keep``), empty for ``drop``
+``path``        optional: the image's file, where the report was made on paths
 ==============  ==============================================================
+
+With ``path``, the decisions follow their images: ``skclip-noise apply`` (or
+:func:`apply_decisions` with ``paths=``) matches each row by its file, so images added
+to or removed from the folder since the report do not shift them onto others.
 
 :func:`apply_decisions` turns that file and the labels into corrected labels and the
 mask of samples to keep; ``skclip-noise apply`` does the same for an image folder or a
@@ -32,10 +37,15 @@ from sklearn.utils import check_random_state
 from ._detector_inputs import check_fitted, is_detector, issue_flags
 from .data.labels import check_labels, label_text
 
-__all__ = ["DECISION_COLUMNS", "DECISIONS", "DISPUTED_CHECKS", "apply_decisions", "disputed_pairs", "read_decisions"]
+__all__ = [
+    "DECISION_COLUMNS", "DECISIONS", "DISPUTED_CHECKS", "PATH_COLUMN", "apply_decisions", "disputed_pairs",
+    "read_decisions",
+]
 
 #: The columns of ``decisions.csv``, in order.
 DECISION_COLUMNS = ("sample", "given_label", "decision", "label")
+#: Its optional last column: each sample's image file (a report made on paths exports it).
+PATH_COLUMN = "path"
 #: The values of its ``decision`` column.
 DECISIONS = ("keep", "relabel", "drop")
 #: How many disputed pairs to check by hand before deciding ``flag_disagreement``.
@@ -53,8 +63,9 @@ def read_decisions(decisions):
     Returns
     -------
     table : pandas DataFrame
-        The columns ``sample, given_label, decision, label``, every cell as text (labels
-        ``"07"`` and ``"7"`` stay apart; an empty cell is ``""``).
+        The columns ``sample, given_label, decision, label`` (and ``path`` where the
+        file has it), every cell as text (labels ``"07"`` and ``"7"`` stay apart; an
+        empty cell is ``""``).
 
     Raises
     ------
@@ -100,31 +111,88 @@ def _read_decisions(decisions):
             f"{source!r} needs the columns {list(DECISION_COLUMNS)} (the report's export); it lacks "
             f"{missing} (columns: {list(table.columns)})."
         )
-    return table[list(DECISION_COLUMNS)].fillna("").astype(str), source
+    columns = list(DECISION_COLUMNS) + ([PATH_COLUMN] if PATH_COLUMN in table.columns else [])
+    return table[columns].fillna("").astype(str), source
 
 
 def _line(row):
     return f"line {row + 2}"  # the header is line 1
 
 
-def _check_rows(table, source, identifiers, given_text, class_text):
-    """Positions of the decided samples; raises on the first row that does not fit ``y``."""
+def _where(source, row, sample):
+    return f"{source!r} {_line(row)} (sample {sample!r})"
+
+
+def _positions_by_sample(table, source, identifiers):
+    """Each row's position in ``y``, matched by its ``sample`` column."""
     position_of = {identifier: position for position, identifier in enumerate(identifiers)}
     if len(position_of) != len(identifiers):
         raise ValueError("the sample identifiers (y's index, or samples=) must be unique to match decisions to samples.")
     positions = np.empty(len(table), dtype=np.int64)
-    seen = {}
-    for row, (sample, given, decision, label) in enumerate(table.itertuples(index=False)):
-        where = f"{source!r} {_line(row)} (sample {sample!r})"
+    for row, sample in enumerate(table["sample"]):
         if sample not in position_of:
             raise ValueError(
-                f"{where}: no such sample among the {len(identifiers)} labels given; the decisions belong to "
-                "another data set, or pass samples= (e.g. the image paths) to match them."
+                f"{_where(source, row, sample)}: no such sample among the {len(identifiers)} labels given; the "
+                "decisions belong to another data set, or pass samples= (e.g. the image paths) to match them."
             )
-        if sample in seen:
-            raise ValueError(f"{where}: the sample is decided twice (also on {_line(seen[sample])}); keep one row.")
-        seen[sample] = row
-        position = positions[row] = position_of[sample]
+        positions[row] = position_of[sample]
+    return positions
+
+
+def _path_parts(path):
+    """A file's path as the report shows it (a name that is not UTF-8 with U+FFFD), in parts."""
+    shown = os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return tuple(part for part in os.path.normpath(shown).split(os.sep) if part not in ("", "."))
+
+
+def _positions_by_path(table, source, paths):
+    """Each row's position in ``y``, matched by its ``path`` column against ``paths``.
+
+    The report's paths were written as ``detect`` was given INPUT, from wherever it
+    ran; ``paths`` are INPUT's as ``apply`` is given it. A row matches the one file
+    whose path ends with the longest run of the row's trailing parts, at least its
+    folder and name (``photos/cat/3.png`` finds ``/home/me/photos/cat/3.png``, and
+    ``cat/3.png`` in a folder moved since). No match, or two, is refused."""
+    files = [_path_parts(path) for path in paths]
+    by_suffix = {}  # suffix length -> {trailing parts: positions}, built as rows need them
+
+    def having(suffix):
+        index = by_suffix.get(len(suffix))
+        if index is None:
+            index = by_suffix[len(suffix)] = {}
+            for position, parts in enumerate(files):
+                if len(parts) >= len(suffix):
+                    index.setdefault(parts[-len(suffix):], []).append(position)
+        return index.get(suffix, ())
+
+    positions = np.empty(len(table), dtype=np.int64)
+    for row, (sample, path) in enumerate(zip(table["sample"], table[PATH_COLUMN])):
+        parts = _path_parts(path)
+        candidates = ()
+        for length in range(len(parts), min(2, len(parts)) - 1, -1):
+            candidates = having(parts[-length:])
+            if candidates:
+                break
+        if len(candidates) != 1:
+            found = (f"matches {len(candidates)} of INPUT's images" if candidates else
+                     f"is not among the {len(files)} images given")
+            raise ValueError(
+                f"{_where(source, row, sample)}: its image {path!r} {found}; the decisions were made on another "
+                "folder, or the image was moved, renamed or deleted since the report."
+            )
+        positions[row] = candidates[0]
+    return positions
+
+
+def _check_rows(table, source, positions, given_text, class_text):
+    """Raises on the first row that does not fit ``y`` (``positions``: each row's sample in ``y``)."""
+    seen = {}
+    for row, (sample, given, decision, label) in enumerate(table[list(DECISION_COLUMNS)].itertuples(index=False)):
+        where = _where(source, row, sample)
+        position = positions[row]
+        if position in seen:
+            raise ValueError(f"{where}: the sample is decided twice (also on {_line(seen[position])}); keep one row.")
+        seen[position] = row
         if given != given_text[position]:
             raise ValueError(
                 f"{where}: its given label is {given!r} in the file but {given_text[position]!r} in y; the "
@@ -142,10 +210,9 @@ def _check_rows(table, source, identifiers, given_text, class_text):
                 f"{where}: {label!r} is not a class of y ({shown}{' ...' if len(class_text) > 10 else ''}); "
                 "a new class cannot be introduced by relabelling."
             )
-    return positions
 
 
-def apply_decisions(y, decisions, *, samples=None):
+def apply_decisions(y, decisions, *, samples=None, paths=None):
     """Corrected labels and the mask of samples to keep, from a review's ``decisions.csv``.
 
     Samples without a row keep their label and are kept. ``relabel`` sets the row's
@@ -161,10 +228,18 @@ def apply_decisions(y, decisions, *, samples=None):
         The labels the report was made on. A pandas Series is matched by its index (as
         ``label_issues_`` is indexed like the input), anything else by position.
     decisions : str, path-like, file or pandas DataFrame
-        The exported ``decisions.csv`` (columns ``sample,given_label,decision,label``).
+        The exported ``decisions.csv`` (columns ``sample,given_label,decision,label``,
+        and ``path`` from a report made on image paths).
     samples : array-like of shape (n_samples,), default=None
         The identifiers of ``y``'s samples as the file's ``sample`` column holds them,
         e.g. the image paths; None: the index of a Series ``y``, else the positions.
+    paths : array-like of shape (n_samples,), default=None
+        The image file of each of ``y``'s samples. With a file that has the ``path``
+        column, each row is matched by its image instead of ``sample``: the path that
+        ends with the longest run of the row's trailing parts (at least folder and
+        name), so a folder listed again after images were added, removed or moved still
+        gets each decision on its own image; a row that matches no file, or two, is
+        refused. Ignored for a file without that column.
 
     Returns
     -------
@@ -193,28 +268,36 @@ def apply_decisions(y, decisions, *, samples=None):
                 "read_decisions(path) (or pd.read_csv(path, dtype=str, keep_default_na=False))."
             )
     table, source = _read_decisions(decisions)
-    return _apply_decision_table(y, table, source, samples)
+    return _apply_decision_table(y, table, source, samples, paths)
 
 
-def _apply_decision_table(y, table, source, samples=None):
+def _one_per_label(name, values, n_labels):
+    values = np.asarray(values)
+    if len(values) != n_labels:
+        raise ValueError(f"{name} has {len(values)} entries but y has {n_labels}; one per label.")
+    return values
+
+
+def _apply_decision_table(y, table, source, samples=None, paths=None):
     """:func:`apply_decisions` on a table :func:`_read_decisions` already read from ``source``."""
     series = y if isinstance(y, pd.Series) else None
     values = np.asarray(y)
     if values.ndim != 1:
         raise ValueError(f"y must be 1-D, one label per sample; got shape {values.shape}.")
-    if samples is None:
-        identifiers = series.index if series is not None else np.arange(len(values))
+    if paths is not None and PATH_COLUMN in table.columns and (table[PATH_COLUMN] != "").all():
+        positions = _positions_by_path(table, source, _one_per_label("paths", paths, len(values)))
     else:
-        identifiers = np.asarray(samples)
-        if len(identifiers) != len(values):
-            raise ValueError(f"samples has {len(identifiers)} entries but y has {len(values)}; one per label.")
-    identifiers = [str(identifier) for identifier in identifiers]
+        if samples is None:
+            identifiers = series.index if series is not None else np.arange(len(values))
+        else:
+            identifiers = _one_per_label("samples", samples, len(values))
+        positions = _positions_by_sample(table, source, [str(identifier) for identifier in identifiers])
     # The labels as the detectors read them (2.0 as 2, b"cat" as "cat"), in the report's text.
     read = check_labels(values, name="y")
     given_text = [label_text(label) for label in read]
     _, first = np.unique(read, return_index=True)
     class_of_text = {given_text[position]: values[position] for position in first}
-    positions = _check_rows(table, source, identifiers, given_text, class_of_text)
+    _check_rows(table, source, positions, given_text, class_of_text)
 
     labels = values.copy()
     keep = np.ones(len(values), dtype=bool)

@@ -138,26 +138,21 @@ def test_apply_does_not_overwrite_the_decisions_file(tmp_path, capsys):
     assert status == 2 and "--output" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: the report's export names samples by position only; matching a changed folder needs the path in the export, a format change"))
 def test_apply_refuses_decisions_of_an_older_listing_of_the_folder(tmp_path, capsys):
-    """docs/user_guide/review.rst:117-118 ("It refuses a file that does not belong to the
-    labels it is given") and review.rst:92-94 (decisions "are keyed by the report's samples
-    and given labels: ... a report on other data ... starts its own, so two reports never
-    mix"; the page keys them by each image's path). A user reviews the report of
-    ``photos/`` and decides to drop ``cat/3.png`` (sample 3), then, before applying, adds
-    a new photo ``cat/10.png`` to the folder (or applies the same decisions again to the
-    ``corrected_labels.csv`` a first ``apply`` wrote, one image shorter). ``apply`` matches
-    samples by position only: sample 3 is now ``cat/2.png``, whose label is also 'cat', so
-    today ``cat/2.png`` is silently dropped and ``cat/3.png`` kept, exit 0. Right: the
-    decision reaches ``cat/3.png``, or ``apply`` refuses (exit 2) decisions made on another
-    listing of INPUT."""
+    """docs/user_guide/review.rst ("It refuses a file that does not belong to the labels it
+    is given") and review.rst's decisions "keyed by the report's samples". A user reviews
+    the report of ``photos/`` and decides to drop ``cat/3.png`` (sample 3), then, before
+    applying, adds a new photo ``cat/10.png`` to the folder (or applies the same decisions
+    again to the ``corrected_labels.csv`` a first ``apply`` wrote, one image shorter).
+    ``apply`` matched samples by position only: sample 3 is now ``cat/2.png``, whose label
+    is also 'cat', so ``cat/2.png`` was silently dropped and ``cat/3.png`` kept, exit 0.
+    The report's export now names each image's file (``path``, as the page writes it), and
+    the decision reaches ``cat/3.png``."""
     root = class_folders(tmp_path / "photos")
-    decisions = _decisions(tmp_path / "decisions.csv", ("3", "cat", "drop", ""))
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text(f"sample,given_label,decision,label,path\n3,cat,drop,,{root / 'cat' / '3.png'}\n")
     image_files(tmp_path / "new", 1, seed=7)[0].rename(root / "cat" / "10.png")  # a photo added after the report
     status, err = cli_exit(["apply", str(root), str(decisions), "--quiet"], capsys)
-    if status == 2:
-        return  # refused: the decisions were made on another listing of the folder
     assert status == 0, err
     kept = {os.path.relpath(path, root) for path in pd.read_csv(tmp_path / "corrected_labels.csv")["path"]}
     assert os.path.join("cat", "2.png") in kept, "cat/2.png, which nobody decided on, was dropped"

@@ -270,6 +270,49 @@ def test_apply_decisions_matches_series_index_and_paths(tmp_path):
     assert keep.tolist() == [False, True]
 
 
+def _path_decisions(rows):
+    return pd.DataFrame(rows, columns=["sample", "given_label", "decision", "label", "path"])
+
+
+def test_apply_decisions_with_paths_follow_their_images_when_the_listing_changed():
+    """The report's export names each image's file: with ``paths=``, a decision reaches its
+    image though images were added before it (the stale ``sample`` is not used), INPUT is
+    given another way (absolute, or the folder moved), and a name that is not UTF-8 is
+    matched by the form the page shows (U+FFFD)."""
+    y = ["cat", "cat", "cat", "dog"]
+    table = _path_decisions([["1", "cat", "drop", "", "photos/cat/2.png"],
+                             ["2", "dog", "relabel", "cat", "photos/dog/caf\ufffd.png"]])
+    now = ["/home/me/photos/cat/0.png", "/home/me/photos/cat/1.png", "/home/me/photos/cat/2.png",
+           "/home/me/photos/dog/caf\udce9.png"]
+    labels, keep = apply_decisions(y, table, paths=now)
+    assert keep.tolist() == [True, True, False, True] and labels.tolist() == ["cat", "cat", "cat", "cat"]
+    moved = [path.replace("/home/me/photos/", "/data/crawl/") for path in now]
+    assert apply_decisions(y, table, paths=moved)[1].tolist() == [True, True, False, True]
+    # without paths=, or without the column, samples are matched by position as before
+    assert apply_decisions(y, table.iloc[:1])[1].tolist() == [True, False, True, True]
+    assert apply_decisions(y, table.iloc[:1, :4], paths=now)[1].tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("photos/cat/9.png", r"line 2 \(sample '0'\): its image 'photos/cat/9.png' is not among the 3 images"),
+        ("other/0.png", r"is not among the 3 images given.*moved, renamed or deleted"),  # the name alone is no match
+        ("cat/0.png", r"its image 'cat/0.png' matches 2 of INPUT's images"),
+    ],
+)
+def test_apply_decisions_with_paths_refuse_a_file_not_or_twice_in_the_listing(path, message):
+    paths = ["/a/cat/0.png", "/b/cat/0.png", "/a/dog/0.png"]
+    with pytest.raises(ValueError, match=message):
+        apply_decisions(["cat", "cat", "dog"], _path_decisions([["0", "cat", "drop", "", path]]), paths=paths)
+    with pytest.raises(ValueError, match=r"line 3 .*decided twice \(also on line 2\)"):
+        apply_decisions(["cat", "cat", "dog"], _path_decisions([["0", "cat", "drop", "", "/a/cat/0.png"],
+                                                                ["5", "cat", "keep", "cat", "a/cat/0.png"]]),
+                        paths=paths)
+    with pytest.raises(ValueError, match="paths has 2 entries but y has 3"):
+        apply_decisions(["cat", "cat", "dog"], _path_decisions([]).assign(path=[]), paths=paths[:2])
+
+
 @pytest.mark.parametrize("dtype", ["category", "string", "Int64"])
 def test_apply_decisions_keeps_the_dtype_of_a_series(dtype):
     y = pd.Series([3, 1, 4]).astype(str if dtype in ("category", "string") else int).astype(dtype)
@@ -481,6 +524,7 @@ def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, brow
     assert shown == ["11"]
 
     exported = _export(browser)
+    assert exported.read_text().splitlines()[0] == "sample,given_label,decision,label"  # no paths: no column
     labels, keep = apply_decisions(given, exported)
     expected = given.copy()
     expected[0], expected[3], expected[4] = y[0], 8, 7
@@ -494,6 +538,31 @@ def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, brow
     other = label_issues_html(X, relabelled, tmp_path / "other.html")
     browser.get(f"file://{other}")     # other labels: another review, its own decisions
     assert _progress(browser) == "0 of 12 decided"
+
+
+@needs_selenium
+def test_review_of_image_files_exports_their_paths_so_apply_follows_a_changed_folder(browser, tmp_path, capsys):
+    """A report made on image files exports each decided image's path; ``skclip-noise
+    apply`` then reaches that image after a new photo was added to the folder (matched by
+    position, the decision fell on the image that took its place)."""
+    from skclip_noise.datasets import load_image_folder, make_image_folder
+
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    make_image_folder(rng.integers(0, 255, size=(6, 8, 8), dtype=np.uint8), np.array(["a"] * 3 + ["b"] * 3), root)
+    paths, given = load_image_folder(root)
+    issues = pd.DataFrame({"is_label_issue": True, "label_quality": np.linspace(0.1, 0.4, 6),
+                           "given_label": given, "predicted_label": given[::-1]})
+    browser.get(f"file://{label_issues_html(paths, issues, tmp_path / 'report.html')}")
+    _card(browser, 1).find_element("css selector", 'button[data-action="drop"]').click()
+    exported = _export(browser)
+    assert read_decisions(exported).to_dict("list") == {
+        "sample": ["1"], "given_label": ["a"], "decision": ["drop"], "label": [""], "path": [paths[1]]}
+    first = sorted(os.listdir(root / "a"))[0]  # a new photo, listed before the decided one
+    (root / "a" / f"0{first}").write_bytes((root / "a" / first).read_bytes())
+    assert main(["apply", str(root), str(exported), "--output", str(tmp_path / "fixed.csv"), "--quiet"]) == 0
+    kept = pd.read_csv(tmp_path / "fixed.csv")["path"].tolist()
+    assert paths[1] not in kept and len(kept) == 6
 
 
 @needs_selenium

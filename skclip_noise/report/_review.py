@@ -270,11 +270,14 @@ REVIEW_SCRIPT = r"""
     return /[",\n\r]/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
   }
   function exportDecisions() {
-    var lines = ["sample,given_label,decision,label"];
+    var withPaths = cards.length > 0 && cards[0].hasAttribute("data-path");
+    var lines = [withPaths ? "sample,given_label,decision,label,path" : "sample,given_label,decision,label"];
     cards.forEach(function (card) {
       var decided = decisions[card.getAttribute("data-sample")];
       if (decided) {
-        lines.push([card.getAttribute("data-sample"), decided.given, decided.decision, decided.label].map(quote).join(","));
+        var row = [card.getAttribute("data-sample"), decided.given, decided.decision, decided.label];
+        if (withPaths) { row.push(card.getAttribute("data-path")); }
+        lines.push(row.map(quote).join(","));
       }
     });
     var blob = new Blob([lines.join("\n") + "\n"], {type: "text/csv"});

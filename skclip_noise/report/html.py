@@ -194,8 +194,9 @@ def label_issues_html(
     (``localStorage``, under a key made from the report's samples and labels, so
     two reports never mix) and survive a reload; a counter shows the progress and
     filters select a given class, a kind of issue, or the (un)decided cards.
-    "Export decisions" downloads ``decisions.csv`` (``sample,given_label,decision,label``),
-    which :func:`skclip_noise.apply_decisions` and ``skclip-noise apply`` apply.
+    "Export decisions" downloads ``decisions.csv`` (``sample,given_label,decision,label``,
+    and ``path`` when ``X`` holds paths), which :func:`skclip_noise.apply_decisions` and
+    ``skclip-noise apply`` apply.
 
     Only the images shown are read, so the page is cheap for large data sets.
 
@@ -397,6 +398,8 @@ def label_issues_html(
             given_raw = "" if given is None else _attribute(given[position])
             review_data = (f' data-sample="{_attribute(index[position])}" data-given="{given_raw}"'
                            f' data-suggested="{_attribute(offered)}" data-kind="{kind}"')
+            if paths is not None:  # exported with the decision, which then follows its image
+                review_data += f' data-path="{_attribute(os.fspath(paths[position]))}"'
             actions = review_actions()
             if rank > PAGE_SIZE:  # the first page is shown before the script has run
                 review_data += " hidden"
