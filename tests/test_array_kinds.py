@@ -168,9 +168,7 @@ def test_apply_decisions_accepts_the_labels_the_detector_was_fitted_on(digits_fe
     detector = ConsensusDetector(random_state=0).fit(X, y)
     flagged = detector.label_issues_[detector.label_issues_["is_label_issue"]].head(2)
 
-    def text(value):  # how the report writes a label into decisions.csv
-        value = value.item() if isinstance(value, np.generic) else value
-        return value.decode() if isinstance(value, bytes) else str(value)
+    from skclip_noise.data.labels import label_text as text  # how the report writes a label into decisions.csv
 
     decisions = pd.DataFrame({
         "sample": [str(i) for i in flagged.index],

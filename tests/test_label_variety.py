@@ -88,13 +88,12 @@ def test_a_list_of_numpy_bools_is_read_as_bool_labels():
     assert detector.label_issues_["given_label"].tolist() == [bool(v) for v in labels]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'open: whole-number float labels are read as ints on purpose (data/labels.py; decisions and CSVs write 2.0 as 2); keeping floats, as scikit-learn does, moves those round trips'))
 def test_float_labels_are_predicted_in_their_own_type():
     """Convention (scikit-learn's label handling: classes_ = np.unique(y), predictions in the labels'
-    own type; LogisticRegression fitted on y = [0., 1.] predicts 0. and 1.). check_labels turns whole
-    float labels into int64 (data/labels.py:82), so DeftClassifier's classes_ and predict are int64
-    for float y, and label_issues_['given_label'] is no longer y's dtype."""
+    own type; LogisticRegression fitted on y = [0., 1.] predicts 0. and 1.). check_labels turned whole
+    float labels into int64, so DeftClassifier's classes_ and predict were int64 for float y, and
+    label_issues_['given_label'] was no longer y's dtype. The text forms (report, CSVs, decisions)
+    still write 2.0 as 2."""
     from skclip_noise import DeftClassifier
 
     rng = np.random.default_rng(0)

@@ -171,9 +171,9 @@ class ImageEstimatorMixin:
                 f"{type(self).__name__} needs at least 2 samples of 2 classes; got "
                 f"n_samples={X_checked.n_samples}."
             )
-        labels = check_labels(y, X_checked.n_samples)
+        labels = check_labels(y, X_checked.n_samples, keep_float=True)
         encoding = LabelEncoding(labels, getattr(self, "class_names", None))
-        if self._needs_class_names and encoding.classes.dtype.kind in "iub" and self.class_names is None:
+        if self._needs_class_names and encoding.classes.dtype.kind in "iufb" and self.class_names is None:
             raise ValueError(  # ints and bools name no class: "a photo of a True." says nothing
                 f"{type(self).__name__} builds text prompts from class names: pass string labels "
                 "or class_names=[...] (one per class, in sorted label order)."

@@ -31,17 +31,23 @@ __all__ = [
 ROW_SUM_TOLERANCE = 1e-3
 
 
-def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
+def check_labels(y, n_samples=None, *, name="y", samples_name="X", keep_float=False):
     """Return ``y`` as a new 1-D numpy array after checking it.
 
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Integer or string labels. A pandas Series or a list works.
+        Integer or string labels (whole-number floats count as integers). A pandas
+        Series or a list works.
     n_samples : int, default=None
         When given, the length ``y`` must have.
     name : str, default="y"
         Name used in error messages.
+    samples_name : str, default="X"
+        Name of what ``n_samples`` counts, in error messages.
+    keep_float : bool, default=False
+        Return whole-number float labels as floats (the estimators' ``classes_`` keep
+        y's type, as scikit-learn's do) instead of int64.
 
     Returns
     -------
@@ -80,7 +86,8 @@ def check_labels(y, n_samples=None, *, name="y", samples_name="X"):
                 f"{name} holds non-integer floats; labels must be class ids or names, "
                 "not continuous targets."
             )
-        y = y.astype(np.int64)
+        if not keep_float:
+            y = y.astype(np.int64)
     elif y.dtype.kind not in "iuUSb":
         raise ValueError(f"{name} must hold integer or string labels; got dtype {y.dtype}.")
     if n_samples is not None and len(y) != n_samples:
@@ -97,13 +104,15 @@ def label_text(value):
 
     Examples
     --------
-    >>> label_text(b"cat"), label_text(np.int64(3)), label_text(None)
-    ('cat', '3', '')
+    >>> label_text(b"cat"), label_text(np.int64(3)), label_text(np.float64(3.0)), label_text(None)
+    ('cat', '3', '3', '')
     """
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and value.is_integer():  # float class 2.0 is label 2, as the detectors read it
+        value = int(value)
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
@@ -156,7 +165,8 @@ class LabelEncoding:
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Training labels, ints or strings.
+        Training labels, ints or strings (whole-number floats keep their type in
+        ``classes``).
     class_names : sequence of str or mapping, default=None
         Readable class names for the text prompts. With string labels the labels
         themselves are the names and this may be omitted. A sequence is read in
@@ -176,7 +186,7 @@ class LabelEncoding:
     """
 
     def __init__(self, y, class_names=None, *, min_classes=2):
-        y = check_labels(y)
+        y = check_labels(y, keep_float=True)
         self.classes, self._codes = np.unique(y, return_inverse=True)
         if len(self.classes) < min_classes:
             raise ValueError(
@@ -194,9 +204,9 @@ class LabelEncoding:
 
     def encode(self, y, *, name="y"):
         """Codes of ``y``; labels not seen at fit raise a clear ``ValueError``."""
-        y = check_labels(y, name=name)
+        y = check_labels(y, name=name, keep_float=True)
         if y.dtype.kind != self.classes.dtype.kind and not (
-            y.dtype.kind in "iu" and self.classes.dtype.kind in "iu"
+            y.dtype.kind in "iuf" and self.classes.dtype.kind in "iuf"
         ):
             raise ValueError(
                 f"{name} holds {y.dtype.kind!r}-kind labels but the estimator was fitted on "
@@ -282,23 +292,18 @@ def _first_caller_outside_the_package():
     return level
 
 
-def _readable(label):
-    """A label as text: byte strings (as h5py returns them) decoded, not shown as ``b'...'``."""
-    return label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
-
-
 def _resolve_class_names(classes, class_names):
     if class_names is None:
-        return [_readable(c) for c in classes.tolist()]
+        return [label_text(c) for c in classes.tolist()]
     if isinstance(class_names, Mapping):
         missing = [c for c in classes.tolist() if c not in class_names]
         if missing:
             raise ValueError(
                 f"class_names has no entry for label(s) {missing[:10]}; give a name for every class."
             )
-        names = [_readable(class_names[c]) for c in classes.tolist()]
+        names = [label_text(class_names[c]) for c in classes.tolist()]
     else:
-        names = [_readable(n) for n in class_names]
+        names = [label_text(n) for n in class_names]
     if len(names) != len(classes):
         raise ValueError(
             f"class_names has {len(names)} entries but y has {len(classes)} classes "
@@ -427,7 +432,7 @@ def _columns_in_class_order(table, classes):
         return table
     if columns.is_unique and len(columns) == len(wanted) and wanted.isin(columns).all():
         return table[list(wanted)]
-    as_text = pd.Index([_readable(c) for c in wanted.tolist()])  # a CSV's headers: "0", "1", ... for int labels
+    as_text = pd.Index([label_text(c) for c in wanted.tolist()])  # a CSV's headers: "0", "1", ... for int labels
     if columns.is_unique and len(columns) == len(wanted) and as_text.is_unique and as_text.isin(columns).all():
         return table[list(as_text)]
     shown = ", ".join(map(repr, list(columns)[:10])) + (", ..." if len(columns) > 10 else "")
