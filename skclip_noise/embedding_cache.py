@@ -263,12 +263,14 @@ class EmbeddingStore:
                     np.save(handle, array)
                 os.replace(tmp, base + suffix)
                 written[-1] = base + suffix
-        except OSError as exc:
+        except BaseException as exc:  # a full disk, or Ctrl-C: no partial shard stays behind
             for path in reversed(written):
                 try:
                     os.remove(path)
                 except OSError:
                     pass
+            if not isinstance(exc, OSError):
+                raise
             self._not_writable(exc)
 
 

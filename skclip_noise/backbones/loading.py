@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..data.transforms import PreprocessConfig, eval_transform, weak_transform
+from ..training.device import TORCH_RNG_LOCK
 from . import offline_weights
 from .aligned import build_aligned_clip, is_aligned_model
 from .hub import hub_download_guard
@@ -228,6 +229,10 @@ def load_backbone(spec, pretrained=None, *, device="cpu", precision="fp32"):
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
+            return _cache[key]
+    # Always this lock before the cache's, as a fit that holds it (seeded_torch) loads a backbone.
+    with TORCH_RNG_LOCK, _cache_lock:
+        if key in _cache:  # loaded by another thread meanwhile
             return _cache[key]
         # Random initialisation draws from a fixed seed in a forked RNG: the same spec
         # gives the same weights in every process, and the caller's RNG is untouched.

@@ -159,6 +159,14 @@ class ImageEstimatorMixin:
         for name in self._global_batch_sizes:
             check_global_batch_size(getattr(self, name), name)
         self._forget_fit()  # a previous fit's attributes: one this fit does not set must not linger
+        try:
+            return self._checked_fit_data(X, y)
+        except BaseException:  # refused: not fitted, though _check_X set n_features_in_
+            self._forget_fit()
+            raise
+
+    def _checked_fit_data(self, X, y):
+        """:meth:`_check_fit_inputs` after the previous fit is forgotten: X, then labels."""
         self._weights_key = weights_key(getattr(self, "pretrained", None))
         X_checked = self._check_X(X, reset=True)
         if y is None:

@@ -292,27 +292,32 @@ class NeighbourIndex:
                 index.add_with_ids(np.ascontiguousarray(rows[nonzero]), (start + nonzero).astype(np.int64))
 
     def _built(self, n_query):
-        if self._index is None:
-            if self.use_faiss:
-                faiss = _faiss_or_none()
-                with _faiss_threads(faiss, self.n_jobs):
-                    if self.approximate == "hnsw":
-                        self._index = _hnsw_index(faiss, self)
-                    elif self.approximate == "ivf":
-                        self._index = _ivf_index(faiss, self)
-                    else:
-                        self._index = faiss.IndexFlatIP(self.n_features)
-                        self.add_unit_rows_to(self._index)
-            else:
-                from sklearn.neighbors import NearestNeighbors
-
-                # The cosine distance, not the Euclidean one of unit rows, which puts an
-                # all-zero row at cosine similarity 0.5 to everything instead of 0.
-                self._index = NearestNeighbors(algorithm="brute", metric="cosine")
-                self._index.fit(self.unit_rows(slice(None)))
+        index = self._index
+        if index is None:
+            index = self._new_index()
+            # Published only once complete: another thread searching an unpickled index
+            # meanwhile builds its own (the same) instead of reading a half-filled one.
+            self._index = index
         if self.approximate == "hnsw":
-            self._index.hnsw.efSearch = max(self.ef_search, n_query)
-        return self._index
+            index.hnsw.efSearch = max(self.ef_search, n_query)
+        return index
+
+    def _new_index(self):
+        if not self.use_faiss:
+            from sklearn.neighbors import NearestNeighbors
+
+            # The cosine distance, not the Euclidean one of unit rows, which puts an
+            # all-zero row at cosine similarity 0.5 to everything instead of 0.
+            return NearestNeighbors(algorithm="brute", metric="cosine").fit(self.unit_rows(slice(None)))
+        faiss = _faiss_or_none()
+        with _faiss_threads(faiss, self.n_jobs):
+            if self.approximate == "hnsw":
+                return _hnsw_index(faiss, self)
+            if self.approximate == "ivf":
+                return _ivf_index(faiss, self)
+            index = faiss.IndexFlatIP(self.n_features)
+            self.add_unit_rows_to(index)
+            return index
 
     def _similarities(self, queries, ids):
         """Cosine similarities of unit ``queries`` to the samples ``ids`` (n_queries, m); -inf

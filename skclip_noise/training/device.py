@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 
 import numpy as np
@@ -117,17 +118,25 @@ def seed_from_random_state(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+#: Held while torch's process-wide generator is seeded for one fit (:func:`seeded_torch`,
+#: the backbone loader's fixed initialisation): fits in threads of one process (joblib's
+#: threading backend, a Dask worker) take turns instead of drawing from each other's streams.
+TORCH_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded_torch(seed, device="cpu"):
     """Seed torch's global RNG inside the block and restore the caller's state after: the
     CPU generator, and ``device``'s when it is a GPU (no other device's is touched).
 
     Transforms in DataLoader workers and the main process draw from torch's global
-    RNG; forking it keeps training reproducible without touching the user's state.
+    RNG; forking it keeps training reproducible without touching the user's state. The
+    generator is one per process, so the block holds :data:`TORCH_RNG_LOCK`: a fit in
+    another thread waits for it rather than shift its draws.
     """
     device = torch.device(device)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         # Not torch.manual_seed: it also reseeds every CUDA device, which the fork does not restore.
         torch.default_generator.manual_seed(seed)
         for index in cuda_devices:

@@ -327,8 +327,20 @@ class Trainer:
         # Write then rename, so an interruption never leaves a half-written checkpoint.
         handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         os.close(handle)
-        torch.save(self._state(extra_state), tmp)
-        os.replace(tmp, self.checkpoint_path)
+        try:
+            torch.save(self._state(extra_state), tmp)
+            os.replace(tmp, self.checkpoint_path)
+        except BaseException as exc:  # a full disk, or Ctrl-C: no partial copy stays behind
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, (OSError, RuntimeError)):  # torch's writer fails with a RuntimeError
+                raise OSError(
+                    f"Could not write the checkpoint {self.checkpoint_path!r} ({exc}). Free disk space there, "
+                    "pass another checkpoint_path, or checkpoint_path=None to train without one."
+                ) from exc
+            raise
         distributed.barrier()
 
     def _resume(self, extra_state):
