@@ -147,15 +147,15 @@ def test_labels_differing_only_by_unicode_normalisation_are_warned_about():
 # ------------------------------------------------------------------- report and decisions
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: a label_issues table whose int index permutes 0..n-1 is read as a sorted table of positions (label_issues.csv read back); a y Series with a shuffled index gives the same table in fit order, and the report cannot tell them apart. Pass the detector itself, or X as a pandas object with y's index"))
 def test_report_cards_show_their_own_rows_image_when_y_has_a_shuffled_index():
     """docs/user_guide/data.rst:116-117: label_issues_ "keeps the index of a pandas X or y, so its rows
     line up with your data frame", and label_issues_html takes X "in the same order" as fit
     (report/html.py docstring). With y a Series whose index is a permutation of 0..n-1 (a shuffled
-    data frame, df.sample(frac=1)), _by_sample (report/html.py:105) takes that index for positions and
-    reorders X by it: each card shows another row's image (here the file of position index[row]),
-    so the reviewer decides on the wrong images."""
+    data frame, df.sample(frac=1)), _by_sample (report/_samples.py) took that index for positions and
+    reordered X by it: each card showed another row's image (here the file of position index[row]),
+    so the reviewer decided on the wrong images. label_issues_ now keeps that index in fit order in
+    its attrs (FIT_ORDER_ATTR), which also survives sorting the table; a table read back from a CSV
+    (no attrs) is still read as positions."""
     from skclip_noise import NeighbourDetector
     from skclip_noise.report import label_issues_html
 
@@ -165,13 +165,15 @@ def test_report_cards_show_their_own_rows_image_when_y_has_a_shuffled_index():
     y = pd.Series(np.array(["cat", "dog"])[np.arange(n) % 2], index=rng.permutation(n))
     paths = [f"/nowhere/img_{position:02d}.png" for position in range(n)]  # X[position] for each row
     detector = NeighbourDetector(n_neighbors=3).fit(features, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the files do not exist: cards say so, the file names remain
-        page = label_issues_html(paths, detector.label_issues_, only_issues=False, max_items=None)
-    shown = re.findall(r'\(row (\d+)\)</span><span class="file" title="([^"]+)"', page)
-    assert len(shown) == n
-    wrong = [(int(row), path) for row, path in shown if path != paths[int(row)]]
-    assert not wrong, f"{len(wrong)} of {n} cards show another row's image, e.g. row {wrong[0][0]}: {wrong[0][1]}"
+    for table in (detector.label_issues_, detector.label_issues_.sort_values("label_quality")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the files do not exist: cards say so, the file names remain
+            page = label_issues_html(paths, table, only_issues=False, max_items=None)
+        shown = re.findall(r'(\d+) \(row \d+\)</span><span class="file" title="([^"]+)"', page)
+        assert len(shown) == n
+        fit_position = {label: position for position, label in enumerate(y.index)}
+        wrong = [(label, path) for label, path in shown if path != paths[fit_position[int(label)]]]
+        assert not wrong, f"{len(wrong)} of {n} cards show another sample's image, e.g. {wrong[0][0]}: {wrong[0][1]}"
 
 
 def test_apply_decisions_refuses_label_columns_that_pandas_read_as_numbers():

@@ -154,6 +154,19 @@ def unreadable_scores(scores, kept, n_samples):
     )
 
 
+#: The ``attrs`` key of a ``label_issues_`` whose index is a shuffled ``0 .. n-1`` (a
+#: shuffled data frame's): that index in fit order, since the report would otherwise read
+#: it as the positions of a table sorted after the fit (``label_issues.csv`` read back).
+FIT_ORDER_ATTR = "fit_order_index"
+
+
+def reorders_positions(index):
+    """Whether ``index`` is an integer reordering of ``0 .. n-1`` other than the identity."""
+    values = np.asarray(index)
+    return (values.dtype.kind in "iu" and not np.array_equal(values, np.arange(len(values)))
+            and np.array_equal(np.sort(values), np.arange(len(values))))
+
+
 def pandas_index(*candidates):
     """The index of the first pandas object among the inputs (``label_issues_`` keeps it)."""
     for candidate in candidates:
@@ -222,6 +235,8 @@ class DetectorMixin:
         frame = pd.DataFrame(columns)
         if index is not None and len(index) == len(frame):
             frame.index = index
+            if reorders_positions(index):  # would read as a sorted table of positions: say which row is which
+                frame.attrs[FIT_ORDER_ATTR] = tuple(index.tolist())  # a tuple: pandas compares attrs
         return frame
 
     def _scores_for(self, X, y):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._detector_inputs import issue_flags
+from ..base.contract import FIT_ORDER_ATTR
 from ..data.labels import label_text
 from ._checks import (
     _check_label_issues,
@@ -35,6 +36,7 @@ from ._quality import (
     _quality_width,
 )
 from ._review import PAGE_SIZE, REVIEW_CSS, REVIEW_SCRIPT, report_key, review_actions, review_toolbar
+from ._samples import image_reader
 from ._sections import SECTIONS, disputed_positions, grouped_cards, read_issue_types
 from ._thumbnails import ThumbnailWriter
 from ._transition import (
@@ -84,47 +86,6 @@ def _review_classes(detector, classes, label_issues):
         values = pd.unique(np.concatenate([_label_values(label_issues[c].dropna()) for c in columns])) if columns else []
         classes = sorted(values, key=lambda value: (str(type(value)), value))
     return [label_text(value) for value in classes]
-
-
-def _image_reader(X, index, in_fit_order=False):
-    """A reader of the images of ``X`` (in the order of ``index``, label_issues' rows, or by
-    position when ``in_fit_order``) and the checked input (image files' paths, or the image
-    array, in that order)."""
-    from ..data.inputs import ImageDataset, check_image_input
-
-    ordered = X if in_fit_order and not isinstance(X, (pd.Series, pd.DataFrame)) else _by_sample(X, index)
-    image_input = check_image_input(ordered, allow_features=True, check_paths=False)
-    if image_input.kind == "features":
-        raise ValueError("X holds features, not images; pass X=None for cards without thumbnails.")
-    if image_input.n_samples != len(index):
-        raise ValueError(
-            f"X has {image_input.n_samples} samples but label_issues has "
-            f"{len(index)} rows; pass the X the detector was fitted on."
-        )
-    return ImageDataset(image_input), image_input
-
-
-def _by_sample(X, index):
-    """A pandas ``X`` in the order of label_issues' ``index`` where both name the samples
-    (a table sorted after the fit); an array in that order where the index is a
-    reordering of its positions (a detector fitted on the array, its table sorted or read
-    back from ``label_issues.csv``); by position otherwise, or where label_issues has the
-    default index; refused where a pandas ``X`` names other samples."""
-    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-    if not isinstance(X, (pd.Series, pd.DataFrame)):
-        n = len(X) if hasattr(X, "__len__") else None
-        if not default and isinstance(X, (np.ndarray, list, tuple)) and n == len(index) \
-                and index.dtype.kind in "iu" and np.array_equal(np.sort(index.to_numpy()), np.arange(n)):
-            return X[index.to_numpy()] if isinstance(X, np.ndarray) else [X[i] for i in index.to_numpy()]
-        return X
-    if X.index.equals(index) or default:
-        return X
-    if len(X.index) == len(index) and X.index.is_unique and index.is_unique and index.isin(X.index).all():
-        return X.loc[index]
-    raise ValueError(
-        "X's index names other samples than label_issues' index; pass the X the detector was "
-        "fitted on (or X.to_numpy() to match the rows by position)."
-    )
 
 
 def _transition_html(matrix, names):
@@ -321,7 +282,8 @@ def label_issues_html(
     _check_page_path(path)
     # a detector's own label_issues_ is in X's order whatever y's index says (a shuffled Series)
     in_fit_order = detector is not None
-    reader, image_input = (None, None) if X is None else _image_reader(X, label_issues.index, in_fit_order)
+    reader, image_input = (None, None) if X is None else image_reader(
+        X, label_issues.index, in_fit_order, label_issues.attrs.get(FIT_ORDER_ATTR))
     paths = image_input.data if image_input is not None and image_input.kind == "paths" else None
     review_classes = _review_classes(detector, classes, label_issues) if review else None
 
