@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 
 import numpy as np
 
+from ._warnings import warn_user
 from .data.labels import ROW_SUM_TOLERANCE, rows_sum_to_100
 
 __all__ = ["check_images_readable", "check_output_dir", "load_demo_data", "read_detect_input", "read_pred_probs"]
@@ -78,10 +78,10 @@ def read_detect_input(path, exclude=()):
     repeated = pd.Series([os.path.normpath(p) for p in paths], dtype=object).duplicated(keep=False).to_numpy()
     if repeated.any():
         lines = np.flatnonzero(repeated)[:_SHOWN] + 2
-        warnings.warn(
+        warn_user(
             f"{path!r} lists {int(repeated.sum())} rows whose image appears more than once (lines "
             f"{lines.tolist()}); copies of one image are judged as one, so keep one row per image.",
-            UserWarning, stacklevel=2,
+            UserWarning,
         )
     return paths, _labels_as_written(table["label"].to_numpy(dtype=object)), groups
 

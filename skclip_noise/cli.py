@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import warnings
+from functools import partial
 
 from ._cli_inputs import (
     REPORT_FILES,
@@ -473,7 +474,9 @@ def main(argv=None):
     from .exceptions import PretrainedWeightsUnavailableError
 
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():  # the library's warnings in the command's words, not as Python source
+            warnings.showwarning = partial(_show_warning, args.command)
+            return args.handler(args)
     except (
         OSError,  # FileNotFoundError, NotADirectoryError, PermissionError, ...
         ValueError,
@@ -483,6 +486,13 @@ def main(argv=None):
         message = " ".join(str(getattr(exc, "cli_message", None) or exc).split())  # one line
         print(f"skclip-noise {args.command}: error: {as_flags(message)}", file=sys.stderr)
         return 2
+
+
+def _show_warning(command, message, category, filename, lineno, file=None, line=None):
+    """A warning raised during a command, as one line of its own: ``skclip-noise detect:
+    warning: ...`` (Python would print the library file and source line it points at)."""
+    text = " ".join(str(message).split())
+    print(f"skclip-noise {command}: warning: {as_flags(text)}", file=sys.stderr if file is None else file)
 
 
 #: The arguments that name files or folders.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from ._warnings import warn_user
 from ._param_validation import check_params_of_fit, constraints_for, remember_params_of_fit
 from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
 from .data.decoding import DECODING_VERSION
@@ -237,12 +237,11 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         image_input = check_image_input(X, check_paths=False)  # a missing file is one more unreadable one
         embeddings, self.unreadable_ = self._transform_skipping(image_input)
         if len(self.unreadable_):
-            warnings.warn(
+            warn_user(
                 f"{len(self.unreadable_)} of {len(image_input)} image files could not be read and were "
                 f"skipped (NaN rows), e.g. {self.unreadable_['path'].iloc[0]!r}: "
                 f"{self.unreadable_['reason'].iloc[0]}. They are listed in unreadable_.",
                 UserWarning,
-                stacklevel=3,  # the caller, past scikit-learn's set_output wrapper
             )
         return embeddings
 
@@ -302,7 +301,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             for rows in shards
         )
         for note in sorted({note for _, _, note in parts if note}):
-            warnings.warn(note, UserWarning, stacklevel=4)
+            warn_user(note, UserWarning)
         if failed is not None:
             for rows, (_, found, _) in zip(shards, parts):
                 failed.update({int(rows[0]) + row: reason for row, reason in found.items()})
@@ -347,11 +346,10 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         try:
             store = EmbeddingStore(self.cache_dir, self._cache_key(backbone))
         except OSError as exc:
-            warnings.warn(
+            warn_user(
                 f"cache_dir={str(self.cache_dir)!r} cannot be used ({exc}); embedding without "
                 "the cache. Pass a writable folder, or cache_dir=None.",
                 UserWarning,
-                stacklevel=3,
             )
             return self._embed(backbone, dataset, **_failed_kwarg(failed))
         keys = content_keys(dataset)

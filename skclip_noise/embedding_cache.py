@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-import warnings
 
 import numpy as np
 
+from ._warnings import warn_user
 from .data.inputs import ImageDataset, check_image_input
 
 __all__ = ["EmbeddingStore", "content_keys"]
@@ -137,12 +137,11 @@ class EmbeddingStore:
 
     def _not_writable(self, exc):
         if self.writable:
-            warnings.warn(
+            warn_user(
                 f"Embedding cache folder {self.directory!r} is not writable ({exc}); new "
                 "embeddings are not stored and will be computed again next time. Pass a "
                 "writable cache_dir, or cache_dir=None.",
                 UserWarning,
-                stacklevel=4,
             )
         self.writable = False
 
@@ -205,11 +204,10 @@ class EmbeddingStore:
         return np.flatnonzero(hit), values
 
     def _discard(self, shard, damaged):
-        warnings.warn(
+        warn_user(
             f"Embedding cache file {damaged.path!r} is damaged ({damaged.reason}); its "
             "embeddings are recomputed and the damaged shard is removed.",
             UserWarning,
-            stacklevel=4,
         )
         for suffix in _SUFFIXES:  # the keys file first: the shard stops counting at once
             try:

@@ -12,13 +12,13 @@ page of the user guide for what maps to what and where the results differ.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 import scipy.special
 from sklearn.base import clone
 
+from ._warnings import warn_user
 from .detectors import ConsensusDetector
 from .detectors._absent_classes import split_absent_classes
 from .detectors._pred_probs_features import FEATURE_FLOOR_SHARE, log_proba_features  # noqa: F401 (public here)
@@ -231,10 +231,10 @@ def _check_options(return_indices_ranked_by, filter_by, frac_noise, min_examples
             "(cleanlab's default is 'prune_by_noise_rate'), or leave confident_joint out."
         )
     if filter_by is not None:
-        check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint, stacklevel=4)
+        check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint)
         if frac_noise != 1 and filter_by not in COUNT_FILTERS:
-            warnings.warn(f"frac_noise scales the counts of filter_by in {COUNT_FILTERS}; it is ignored for "
-                          f"filter_by={filter_by!r}, as in cleanlab.", UserWarning, stacklevel=3)
+            warn_user(f"frac_noise scales the counts of filter_by in {COUNT_FILTERS}; it is ignored for "
+                      f"filter_by={filter_by!r}, as in cleanlab.", UserWarning)
 
 
 def _check_evidence(labels, pred_probs, features):

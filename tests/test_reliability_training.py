@@ -42,7 +42,7 @@ def test_a_finished_checkpoint_does_not_replace_a_fit_on_other_data(Detector, tm
     Detector(checkpoint_path=str(path), **params).fit(X, y)
     assert path.exists()
     expected = Detector(**params).fit(X_other, y_other)
-    with pytest.warns(UserWarning, match="written by a fit with another data"):
+    with pytest.warns(UserWarning, match="written by a fit with other data"):
         second = Detector(checkpoint_path=str(path), **params).fit(X_other, y_other)
     np.testing.assert_array_equal(second.loss_, expected.loss_)
     # ... and the checkpoint now holds the second fit: a third fit resumes from it silently.
@@ -57,7 +57,7 @@ def test_other_parameters_are_not_resumed(tmp_path):
     path = tmp_path / "loss.pt"
     GMMLossDetector(checkpoint_path=str(path), epochs=3, lr=1e-2, device="cpu", random_state=0).fit(X, y)
     expected = GMMLossDetector(epochs=3, lr=5e-2, device="cpu", random_state=0).fit(X, y)
-    with pytest.warns(UserWarning, match="another parameters"):
+    with pytest.warns(UserWarning, match="other parameters"):
         other = GMMLossDetector(checkpoint_path=str(path), epochs=3, lr=5e-2, device="cpu", random_state=0).fit(X, y)
     np.testing.assert_array_equal(other.loss_, expected.loss_)
 
@@ -280,7 +280,7 @@ def test_deft_second_fit_on_other_data_is_not_the_stale_checkpoint(digits, tmp_p
     path = tmp_path / "deft.pt"
     DeftClassifier(checkpoint_path=str(path), **params).fit(X[:40], y[:40])
     expected = DeftClassifier(**params).fit(X[40:80], y[40:80])
-    with pytest.warns(UserWarning, match="another data"):
+    with pytest.warns(UserWarning, match="other data"):
         second = DeftClassifier(checkpoint_path=str(path), **params).fit(X[40:80], y[40:80])
     np.testing.assert_array_equal(second.predict_proba(X[:20]), expected.predict_proba(X[:20]))
 
@@ -407,6 +407,6 @@ def test_prompt_learners_never_resume_another_fits_checkpoint(make, small_digits
     path = str(tmp_path / "prompts.pt")
     make(path).fit(X[:20], names[y[:20]])
     expected = make(None).fit(X[20:], names[y[20:]])
-    with pytest.warns(UserWarning, match="another data"):
+    with pytest.warns(UserWarning, match="other data"):
         second = make(path).fit(X[20:], names[y[20:]])
     np.testing.assert_array_equal(second.clean_proba_, expected.clean_proba_)

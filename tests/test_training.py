@@ -138,7 +138,7 @@ def test_a_checkpoint_of_another_seed_is_not_resumed(tmp_path):
     _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=1))
     expected = _weights(model)
     model, optimizer, scheduler = _make()
-    with pytest.warns(UserWarning, match=r"checkpoint\.pt.*another random_state.*trains from scratch"):
+    with pytest.warns(UserWarning, match=r"checkpoint\.pt.*other random_state.*trains from scratch"):
         history = _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=1, checkpoint_path=path))
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert torch.equal(_weights(model), expected)
@@ -150,7 +150,7 @@ def test_a_checkpoint_of_another_fingerprint_is_not_resumed(tmp_path):
     _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=0, checkpoint_path=path,
                  fingerprint={"data": "a", "parameters": "p"}))
     model, optimizer, scheduler = _make()
-    with pytest.warns(UserWarning, match="another data"):
+    with pytest.warns(UserWarning, match="other data"):
         history = _fit(Trainer(model, optimizer, scheduler=scheduler, device="cpu", seed=0, checkpoint_path=path,
                                fingerprint={"data": "b", "parameters": "p"}))
     assert len(history) == 4 and history[0]["n_steps"] == 6  # trained, not resumed to nothing

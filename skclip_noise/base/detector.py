@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .._warnings import warn_user
 from ..data.labels import LabelEncoding
 from .contract import DetectorMixin, pandas_index
 from .estimator import ImageEstimatorMixin
@@ -163,12 +163,11 @@ class BaseNoiseDetector(LabelFreeScoreMixin, DetectorMixin, ImageEstimatorMixin,
                 "judged. Fix or replace those files, or drop that class's samples; the unreadable files are "
                 "listed in unreadable_."
             )
-        warnings.warn(
+        warn_user(
             f"{len(unreadable)} of {n_samples} image files could not be read ({first}); {type(self).__name__} "
             "was fitted on the others and judges these label issues (clean_mask_ False). They are listed in "
             "unreadable_.",
             UserWarning,
-            stacklevel=4,  # the caller of fit
         )
         encoding_fit = LabelEncoding(encoding.classes[codes[kept]], getattr(self, "class_names", None))
         self._check_params(X_readable, encoding_fit)

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import _check_feature_names, check_array
 
+from .._warnings import warn_user
 from .._param_validation import check_params_of_fit, remember_params_of_fit
 from ..backbones.loading import check_weights_unchanged, weights_key
 from ..data.inputs import ImageDataset, ImageInput, _single_path_column, check_image_input
@@ -282,11 +283,10 @@ class ImageEstimatorMixin:
         """Warn that the files of ``unreadable`` (from :meth:`_readable_subset`) were passed
         over, and with what ``consequence``; nothing when every file was read."""
         if len(unreadable):
-            warnings.warn(
+            warn_user(
                 f"{len(unreadable)} of {n_samples} image files could not be read (e.g. "
                 f"{unreadable['path'].iloc[0]!r}: {unreadable['reason'].iloc[0]}); {consequence}.",
                 UserWarning,
-                stacklevel=5,  # the caller of predict_clean, clean_proba or score
             )
 
     def _drop_prefetched(self):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .._warnings import warn_user
 from .._param_validation import (
     Options,
     StrOptions,
@@ -373,14 +374,13 @@ class AVLPrompter(DetectorMixin, BaseNoiseRobustClassifier):
         peers = self._build_peers(backbone, encoding.class_names, seed, device)
         self.coupled_ = bool(peers[0].coupled)
         if not self.coupled_:
-            warnings.warn(
+            warn_user(
                 f"{self.backbone}'s image tower ({type(backbone.model.visual).__name__}) is not a ViT, so it "
                 "cannot take vision prompts: AVLPrompter uses text-side deep prompts only (no coupling) "
                 + (f"and trains only the image tower's bias terms (BitFit) at encoder_lr={self.encoder_lr:g}."
                    if self.tuning == "peft"
                    else f"and fine-tunes the image tower at encoder_lr={self.encoder_lr:g}."),
                 UserWarning,
-                stacklevel=3,
             )
         groups = []
         for net in peers.nets:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
+from .._warnings import warn_user
 from .._param_validation import (
     HasMethods,
     StrOptions,
@@ -48,12 +48,11 @@ def _warn_if_classes_lost(classes, codes, clean_mask):
     kept = np.bincount(codes[clean_mask], minlength=len(classes))
     lost = classes[kept == 0]
     if len(lost):
-        warnings.warn(
+        warn_user(
             f"The detector kept no sample of {len(lost)} of {len(classes)} classes "
             f"({', '.join(map(str, lost[:10]))}{', ...' if len(lost) > 10 else ''}); the classifier cannot "
             "learn them. Check the detector's clean_proba_ per class, or loosen its threshold.",
             UserWarning,
-            stacklevel=4,
         )
 
 

@@ -18,10 +18,11 @@ is honoured, but never silently (:func:`warn_if_truncated_images_accepted`).
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+
+from .._warnings import warn_user
 
 __all__ = [
     "ImageReadError",
@@ -267,11 +268,10 @@ def warn_if_truncated_images_accepted():
     """
     if not ImageFile.LOAD_TRUNCATED_IMAGES:
         return False
-    warnings.warn(
+    warn_user(
         "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (set by your code or a library it "
         "imports): truncated image files are read with their missing part filled in, not "
         "reported or skipped. Set it to False to have them reported.",
         UserWarning,
-        stacklevel=3,
     )
     return True

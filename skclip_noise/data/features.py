@@ -45,12 +45,13 @@ def check_feature_values(features, *, name="X"):
         raise ValueError(f"{name} contains NaN or infinite values; remove or impute them before fitting.")
     largest = max(abs(float(low)), abs(float(high)))
     info = np.finfo(np.float32)
-    if largest > info.max:
+    # Python floats on both sides: numpy 2 casts a float beside a float32 scalar to float32 (overflow)
+    if largest > float(info.max):
         raise ValueError(
             f"{name} holds values up to {largest:.3g}, beyond float32's range ({info.max:.3g}) in which "
             "features are compared; rescale them first (e.g. sklearn.preprocessing.StandardScaler)."
         )
-    if 0 < largest < info.tiny:
+    if 0 < largest < float(info.tiny):
         raise ValueError(
             f"{name} holds no value larger than {largest:.3g} in magnitude, below float32's range "
             f"({info.tiny:.3g}) in which features are compared; rescale them first "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import os
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 
@@ -13,6 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+
+from .._warnings import warn_user
 
 __all__ = [
     "LabelEncoding",
@@ -68,10 +69,10 @@ def check_labels(y, n_samples=None, *, name="y", samples_name="X", keep_float=Fa
     if y.dtype.kind == "O" and y.ndim == 1:
         y = labels_from_objects(y, name)
     if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
+        warn_user(
             f"A column-vector {name} was passed when a 1d array was expected. Please change the shape of "
             f"{name} to (n_samples,), for example using ravel().",
-            DataConversionWarning, stacklevel=3,
+            DataConversionWarning,
         )
         y = y.ravel()
     if y.ndim != 1:
@@ -269,27 +270,13 @@ def _warn_about_spelling_variants(classes):
     variants = [names for names in spellings.values() if len(names) > 1]
     if variants:
         shown = "; ".join(" and ".join(repr(name) for name in names) for names in variants[:5])
-        warnings.warn(
+        warn_user(
             f"y has classes that differ only in case or spaces ({shown}{'; ...' if len(variants) > 5 else ''}) "
             "or in how their accents are encoded (unicode composition): each is judged a class of its own. If "
             "they are one class, merge them before fitting, e.g. "
             "y = [unicodedata.normalize('NFC', ' '.join(label.split())).lower() for label in y].",
             UserWarning,
-            stacklevel=_first_caller_outside_the_package(),
         )
-
-
-def _first_caller_outside_the_package():
-    """The ``stacklevel`` at which a warning raised by this module's caller points at the
-    first frame outside skclip_noise (labels are encoded at different depths of ``fit``)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame, level = inspect.currentframe(), 0
-    try:
-        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-            frame, level = frame.f_back, level + 1
-    finally:
-        del frame
-    return level
 
 
 def _resolve_class_names(classes, class_names):

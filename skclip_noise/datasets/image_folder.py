@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from .._warnings import warn_user
+
 __all__ = [
     "CLASS_NAMES_FILE",
     "IMAGE_EXTENSIONS",
@@ -197,22 +199,19 @@ def load_image_folder(root, *, extensions=None, exclude=()):
             f"No images found in the class subfolders of {root!r} (looked for the "
             f"extensions {looked_for}; pass extensions= to pick up others)."
         )
-    import warnings
 
     if unlisted:
         folders = ", ".join(repr(error.filename) for error in unlisted[:5])
-        warnings.warn(
+        warn_user(
             f"{len(unlisted)} folder(s) below {root!r} cannot be listed ({folders}: {unlisted[0].strerror}); "
             "their images are left out. Give read access to them, or move them out of the folder.",
             UserWarning,
-            stacklevel=2,
         )
     if empty:
-        warnings.warn(
+        warn_user(
             f"{len(empty)} class subfolder(s) of {root!r} hold no image with the "
             f"extensions {looked_for} and are left out: {', '.join(empty)}.",
             UserWarning,
-            stacklevel=2,
         )
     X = np.empty(len(paths), dtype=object)
     X[:] = paths

@@ -5,11 +5,11 @@ the warnings when the evidence cannot judge."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 from scipy import sparse
 
+from .._warnings import warn_user
 from ..selection import (
     confident_learning_mask, fit_bias_corrected_temperature, fit_noise_corrected_temperature, fit_temperature,
     scaled_given_proba, temperature_scale,
@@ -298,21 +298,21 @@ def resolve_calibration(calibration, fitted_on_pred_probs):
     return "noise_corrected" if fitted_on_pred_probs else "bias_corrected"
 
 
-def warn_without_evidence(gain, stacklevel):
+def warn_without_evidence(gain):
     """Say that the evidence (``evidence_gain`` not above zero) leaves every label kept."""
-    warnings.warn(
+    warn_user(
         f"the evidence (the features, or pred_probs alone) predicts the given labels no better than the "
         f"labels' frequencies do (a gain of {gain:.4f} nats per sample): there is nothing to judge a label by, so "
         "every label is kept. Use a backbone (or a model) that suits these images.",
-        UserWarning, stacklevel=stacklevel + 1,
+        UserWarning,
     )
 
 
-def warn_rejected_outliers(n_rejected, n_samples, stacklevel):
+def warn_rejected_outliers(n_rejected, n_samples):
     """Say that a rejected outlier fit (``NeighbourOutlierModel.rejected``) typed no outlier."""
-    warnings.warn(
+    warn_user(
         f"the outlier model would call {n_rejected} of {n_samples} samples images of no class, but their "
         "neighbourhoods barely tell a class member from an outlier (the features separate these classes poorly), "
         "so none is typed 'outlier'. Check that the backbone suits these images.",
-        UserWarning, stacklevel=stacklevel + 1,
+        UserWarning,
     )

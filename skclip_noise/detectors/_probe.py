@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import resample
 
+from .._warnings import warn_user
 from ..selection._common import block_rows_for
 from ._duplicates import grouped_folds
 
@@ -36,7 +37,7 @@ def check_Cs(Cs):
     return tuple(np.unique(values.astype(np.float64)).tolist())
 
 
-def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
+def check_folds(codes, classes, cv, *, distinct=False):
     """Refuse ``cv`` folds that no class can fill; warn about a class smaller than them
     (each of its samples is then judged by a probe that saw the others only).
     ``distinct=True``: ``codes`` are those of the distinct samples (one per group of
@@ -54,10 +55,10 @@ def check_folds(codes, classes, cv, *, distinct=False, stacklevel=2):
             if smallest > 1 else "the probe that judges it never saw its class, so only other evidence can back it"
         )
         noun = unit if smallest > 1 else unit.replace("samples", "sample", 1)
-        warnings.warn(
+        warn_user(
             f"class '{classes[int(np.argmin(counts))]}' has {smallest} {noun}, fewer than cv={cv} folds: {judged}. "
             "Check that class's verdicts by hand, or merge it.",
-            UserWarning, stacklevel=stacklevel + 1,
+            UserWarning,
         )
 
 

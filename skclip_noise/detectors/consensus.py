@@ -312,7 +312,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
         if not auto:
             check_neighbourhood(self.n_neighbors, encoding)
         self.n_neighbors_ = min(AUTO_NEIGHBOURS, len(encoding.codes) - 1) if auto else self.n_neighbors
-        check_folds(encoding.codes, encoding.classes, self.cv, stacklevel=6)
+        check_folds(encoding.codes, encoding.classes, self.cv)
         if self.Cs is not None:
             check_Cs(self.Cs)
         if self.max_samples is not None and self.max_samples < len(encoding.classes):
@@ -426,8 +426,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
         copies, units, groups = judged_groups(features, codes, groups, find_copies=first_probe is None)
         self.n_duplicates_ = copied_samples(copies)
         if groups is not None:  # the probe's folds hold one sample per group
-            check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True,
-                        stacklevel=5)
+            check_folds(codes[np.unique(groups, return_index=True)[1]], encoding.classes, self.cv, distinct=True)
         # Also C and the fold models of the refits. With the caller's first probe, its given labels'
         # probabilities are all weigh_pred_probs reads of it (its reference): not (n, K).
         own_first_probe = self._probe.fit(features, codes, groups, given_only=first_probe is not None)
@@ -458,7 +457,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
             own_first_probe = None
         self.evidence_gain_ = evidence_gain(codes, consensus)
         if not self._informative:
-            warn_without_evidence(self.evidence_gain_, stacklevel=5)
+            warn_without_evidence(self.evidence_gain_)
         keep = confident_learning_mask(codes, consensus, filter_by="prune_by_noise_rate")
         self._transition = pooled_noise_transition(codes, consensus, keep)
         del consensus
@@ -493,7 +492,7 @@ class ConsensusDetector(ConsensusVerdicts, BaseNoiseDetector):
             scores = self._decide(self.class_proba_, codes, outlier)
             keep = scores.clean_mask
         if self._outlier_model is not None and self._outlier_model.rejected_outliers:
-            warn_rejected_outliers(self._outlier_model.rejected_outliers, len(codes), stacklevel=5)
+            warn_rejected_outliers(self._outlier_model.rejected_outliers, len(codes))
         if self.flag_disagreement:  # step 5 on the final verdicts; the rounds and kept neighbours keep Bayes'
             scores = self._decide(self.class_proba_, codes, outlier, flag_disagreement=True)
         self._probe.release()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import html
 import os
-import warnings
 
 import numpy as np
 import pandas as pd
 
+from .._warnings import warn_user
 from .._detector_inputs import issue_flags
 from ..base.contract import FIT_ORDER_ATTR
 from ..data.labels import label_text
@@ -381,11 +381,10 @@ def label_issues_html(
             "</div></article>"
         )
     if unreadable:
-        warnings.warn(
+        warn_user(
             f"{len(unreadable)} of the {len(order)} images shown could not be read (e.g. sample "
             f"at position {unreadable[0]}); their cards say so.",
             UserWarning,
-            stacklevel=2,
         )
 
     n_flagged = int(flagged.sum()) if flagged is not None else None

@@ -11,10 +11,10 @@ learning's count (``"low_self_confidence"``, ``"low_normalized_margin"``).
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 
+from .._warnings import warn_user
 from ._common import check_inputs, lowest_per_group
 from .confident import _calibrate, _class_counts, _confident_assignment, _confident_counts, _normalized_margin, _thresholds
 
@@ -131,7 +131,7 @@ def _check_filter_options(filter_by, rank_by, frac_noise, min_per_class):
         raise ValueError(f"min_per_class must be a non-negative integer; got {min_per_class!r}.")
 
 
-def check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint, stacklevel=3):
+def check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint):
     """Refuse ``num_to_remove_per_class`` with a rule that has no counts, and warn where an
     option has no effect (as cleanlab does): ``confident_joint`` outside the count rules,
     ``frac_noise`` beside ``num_to_remove_per_class`` (which sets the counts itself)."""
@@ -141,11 +141,11 @@ def check_count_options(filter_by, frac_noise, num_to_remove_per_class, confiden
             f"filter_by={filter_by!r} has none. Pick one of those (as in cleanlab)."
         )
     if confident_joint is not None and filter_by not in COUNT_FILTERS:
-        warnings.warn(f"confident_joint is ignored with filter_by={filter_by!r}: only the rules in {COUNT_FILTERS} "
-                      "prune by its counts (cleanlab recomputes it here too).", UserWarning, stacklevel=stacklevel)
+        warn_user(f"confident_joint is ignored with filter_by={filter_by!r}: only the rules in {COUNT_FILTERS} "
+                  "prune by its counts (cleanlab recomputes it here too).", UserWarning)
     if num_to_remove_per_class is not None and frac_noise != 1:
-        warnings.warn("frac_noise is ignored when num_to_remove_per_class is given: that sets each class's "
-                      "count itself (as in cleanlab).", UserWarning, stacklevel=stacklevel)
+        warn_user("frac_noise is ignored when num_to_remove_per_class is given: that sets each class's "
+                  "count itself (as in cleanlab).", UserWarning)
 
 
 def confident_learning_mask(
@@ -243,8 +243,8 @@ def confident_learning_mask(
     _check_filter_options(filter_by, rank_by, frac_noise, min_per_class)
     check_count_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint)
     if frac_noise != 1 and filter_by in LOW_SCORE_FILTERS:
-        warnings.warn(f"frac_noise is ignored with filter_by={filter_by!r}: it flags as many samples as "
-                      "confident learning counts (as in cleanlab).", UserWarning, stacklevel=2)
+        warn_user(f"frac_noise is ignored with filter_by={filter_by!r}: it flags as many samples as "
+                  "confident learning counts (as in cleanlab).", UserWarning)
     codes, probs = check_inputs(labels, pred_probs)
     n_samples, n_classes = probs.shape
     rows = np.arange(n_samples)

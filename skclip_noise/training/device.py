@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .._warnings import warn_user
 from .distributed import distributed_device
 
 __all__ = ["resolve_device", "fitted_device", "small_model_threads", "autocast_dtype", "autocast", "seed_from_random_state", "seeded_torch"]
@@ -57,10 +57,9 @@ def fitted_device(device_name):
     has it, else the CPU (so a model fitted on a GPU still predicts after unpickling)."""
     device = torch.device(device_name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
+        warn_user(
             f"This estimator was fitted on {device_name!r}, which this machine lacks; using the CPU.",
             RuntimeWarning,
-            stacklevel=3,
         )
         return torch.device("cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._warnings import warn_user
 from . import distributed
 from .device import autocast, autocast_dtype, seeded_torch
 
@@ -350,12 +350,11 @@ class Trainer:
         state = _read_checkpoint(path)
         differs = self._differences(state)
         if differs:
-            warnings.warn(
-                f"The checkpoint {path!r} was written by a fit with another {differs}, so it is not "
+            warn_user(
+                f"The checkpoint {path!r} was written by a fit with other {differs}, so it is not "
                 "resumed: this fit trains from scratch and overwrites it. Pass another "
                 "checkpoint_path to keep it.",
                 UserWarning,
-                stacklevel=3,
             )
             return 0
         fix = f"delete {path!r} (or pass another checkpoint_path) to start afresh"
