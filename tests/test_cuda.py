@@ -13,7 +13,9 @@ CPU with the same seed and data: in full precision on the device, embeddings agr
 cosine of 0.9999, verdicts on 95 % of held-out pairs, probabilities to a mean absolute
 difference of 0.01; in bfloat16 0.99, 90 % and 0.05; in float16 0.999, 90 % and 0.02.
 Two short fits amplify rounding into other results and are checked in mixed precision for
-valid outputs only (:data:`ROUNDING_AMPLIFIED` says why, with the measured differences).
+valid outputs only (:data:`ROUNDING_AMPLIFIED` says why, with the measured differences);
+ConsensusDetector's calibration on 60 pairs does so for its clean probabilities, and its
+verdicts are checked (:data:`CALIBRATION_AMPLIFIED`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ ROUNDING_AMPLIFIED = {("AVLPrompter", "*"), ("TurnClassifier", "fp16"), ("TurnCl
 #: full precision: predict_proba 0.004 apart on average, clean_proba 0.23, verdicts 97 %
 #: equal; on the H200, verdicts 77 % equal.
 MIXTURE_VERDICTS = {"AVLPrompter"}
+#: Estimators whose clean probabilities go through a temperature fitted on the 60 training
+#: pairs, which rounding of the embeddings moves (one neighbour per sample, two folds): in
+#: mixed precision their verdicts are compared, not those probabilities. Measured in the
+#: CPU rehearsal for ConsensusDetector (since its outlier fit may be rejected, 70120ee):
+#: temperature 1.05 (bfloat16) and 1.22 (float16) against 2.34, clean_proba 0.16 and 0.15
+#: apart on average, verdicts 90 % equal; on 400 training pairs 0.047 and 0.015 apart.
+CALIBRATION_AMPLIFIED = {"ConsensusDetector"}
 TINY = dict(backbone="open_clip:skclip-tiny", pretrained=None)
 
 
@@ -179,6 +188,10 @@ def test_estimator_fits_and_predicts_with_mixed_precision(cls, precision, digits
     check_valid(kind, got)
     if (cls.__name__, precision) in ROUNDING_AMPLIFIED or (cls.__name__, "*") in ROUNDING_AMPLIFIED:
         return  # valid outputs are all that can be asked; see ROUNDING_AMPLIFIED
+    if cls.__name__ in CALIBRATION_AMPLIFIED:  # the verdicts only; see CALIBRATION_AMPLIFIED
+        (verdicts, _), (expected, _) = got, cpu_reference(cls)
+        assert (verdicts == expected).mean() >= TOLERANCES[precision]["agreement"]
+        return
     assert_close(kind, got, cpu_reference(cls), precision)
 
 
