@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from ._csv import read_csv_table, refuse_undecoded_cells, spreadsheet_number_hint
 from ._warnings import warn_user
 from .data.labels import ROW_SUM_TOLERANCE, rows_sum_to_100
 
@@ -18,6 +19,8 @@ __all__ = ["check_images_readable", "check_output_dir", "load_demo_data", "read_
 _PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
 #: How many unmatched paths or classes an error message names.
 _SHOWN = 5
+#: A Windows drive letter at the start of a path (or after the CSV's folder it was joined to).
+_WINDOWS_DRIVE = re.compile(r"(^|/)[A-Za-z]:\\")
 
 
 #: The files of a ``detect`` output folder: a subfolder of INPUT holding them is no class.
@@ -50,7 +53,7 @@ def read_detect_input(path, exclude=()):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"INPUT {path!r} is neither an image folder nor a CSV file.")
     # Cells as text: "01" and "1" stay two labels and "None" or "NA" is a label, not a missing cell.
-    table = _read_csv(path, "a CSV of path,label", as_text=True)
+    table = read_csv_table(path, "a CSV of path,label", expected=("path", "label"), as_text=True)
     missing = {"path", "label"} - set(table.columns)
     if missing:
         raise ValueError(
@@ -59,6 +62,7 @@ def read_detect_input(path, exclude=()):
         )
     if table.empty:
         raise ValueError(f"{path!r} has a header but no rows; list one image per line as path,label.")
+    refuse_undecoded_cells(table, ("label", "group"), path)  # a file name may be any bytes, a class not
     empty = (table[["path", "label"]].apply(lambda column: column.str.strip()) == "").any(axis=1).to_numpy()
     if empty.any():
         rows = np.flatnonzero(empty)[:_SHOWN] + 2
@@ -132,7 +136,7 @@ def read_pred_probs(path, X, y, skip_missing=False):
 
 def _pred_probs_from_csv(path, X, classes, skip_missing=False):
     try:
-        table = _read_csv(path, "a CSV of path,<one column per class>")
+        table = read_csv_table(path, "a CSV of path,<one column per class>", expected=("path",))
     except ValueError as exc:
         raise ValueError(f"--pred-probs {path!r} is neither a .npy array (written by np.save) nor a readable CSV of "
                          f"path,<one column per class>: {exc.__cause__ or exc}") from exc
@@ -148,16 +152,19 @@ def _pred_probs_from_csv(path, X, classes, skip_missing=False):
     columns = {str(column): column for column in table.columns if column != "path"}
     names = [str(label) for label in classes]
     missing, extra = [n for n in names if n not in columns], sorted(set(columns) - set(names))
+    # a class whose header a spreadsheet wrote as a number (007 as 7): named as such, never advised away
+    renamed = {name: column for name in missing for column in extra if spreadsheet_number_hint(column, name)}
+    others = [column for column in extra if column not in renamed.values()]
     if missing or extra:
         raise ValueError(
             f"--pred-probs {path!r} needs one column per class of INPUT, headed by its label: "
             + "; ".join(part for part in (
                 f"missing {_listed(missing)}" if missing else "",
                 f"not a class of INPUT: {_listed(extra)}" if extra else "",
-            ) if part) + "." + (
-                " Drop the columns of classes no image is labelled with and divide each row by its new sum; in "
-                "Python, skclip_noise.find_label_issues(labels, pred_probs, features=...) takes them." if extra else ""
-            )
+            ) if part) + "."
+            + "".join(spreadsheet_number_hint(column, name) for name, column in list(renamed.items())[:1])
+            + (" Drop the columns of classes no image is labelled with and divide each row by its new sum; in "
+               "Python, skclip_noise.find_label_issues(labels, pred_probs, features=...) takes them." if others else "")
         )
     rows_by_path = {}
     for row, image in enumerate(_resolved_paths(table["path"], path)):
@@ -181,7 +188,7 @@ def _pred_probs_from_csv(path, X, classes, skip_missing=False):
     order = [rows_by_path.get(image, -1) for image in wanted]  # -1: a skipped missing image
     values = table[[columns[name] for name in names]]
     if not all(dtype.kind in "iuf" for dtype in values.dtypes):
-        raise ValueError(f"--pred-probs {path!r}: the class columns must hold numbers only.")
+        raise ValueError(f"--pred-probs {path!r}: the class columns must hold numbers only; {_first_text_cell(values)}.")
     if values.isna().any().any():
         lines = np.flatnonzero(values.isna().any(axis=1).to_numpy())[:_SHOWN] + 2
         raise ValueError(f"--pred-probs {path!r} has empty class cells (lines {lines.tolist()}).")
@@ -197,33 +204,35 @@ def _pred_probs_from_csv(path, X, classes, skip_missing=False):
     return ordered
 
 
-def _read_csv(path, what, as_text=False):
-    import csv
-
+def _first_text_cell(values):
+    """Where the first cell of ``values`` that is not a number is, and what it holds."""
     import pandas as pd
 
-    with open(path, "rb") as handle:
-        first_line = handle.readline()
-    if first_line.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):  # UTF-16 or UTF-32 byte-order marks
-        raise ValueError(f"{path!r} is saved as UTF-16 or UTF-32; save it as UTF-8 (\"CSV UTF-8\") and run again.")
-    try:
-        # file names that are not UTF-8 (written by detect, see cli.py) come back as the same bytes,
-        # kept as Python strings (an Arrow string cannot hold them)
-        options = dict(encoding_errors="surrogateescape")
-        table = (pd.read_csv(path, dtype=object, keep_default_na=False, **options) if as_text
-                 else pd.read_csv(path, **options))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
-    header = next(csv.reader([first_line.decode("utf-8-sig", "surrogateescape")]), [])
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise ValueError(f"{path!r} repeats the column(s) {repeated} in its header; keep one of each.")
-    return table
+    for position, column in enumerate(values.columns):
+        cells = values[column]
+        text = cells.notna() & pd.to_numeric(cells, errors="coerce").isna()
+        if text.any():
+            row = int(np.flatnonzero(text.to_numpy())[0])
+            value = str(cells.iloc[row])
+            decimal = (" (a decimal comma: write numbers with a decimal point, as an English-locale spreadsheet "
+                       "saves them)") if re.fullmatch(r"\s*-?\d*,\d+\s*", value) else ""
+            return f"line {row + 2}, column {str(column)!r} holds {value!r}{decimal}"
+    return "a cell holds text"
 
 
 def _resolved_paths(paths, csv_path):
+    """Each path of a CSV, relative ones from its folder; a relative path written on Windows
+    (``cat\\0.png``) is the file with ``/`` where only that one exists."""
     base = os.path.dirname(os.path.abspath(csv_path))
-    return [p if os.path.isabs(p) else os.path.join(base, p) for p in map(str, paths.tolist())]
+    resolved = []
+    for path in map(str, paths.tolist()):
+        full = path if os.path.isabs(path) else os.path.join(base, path)
+        if os.sep == "/" and "\\" in path and not _WINDOWS_DRIVE.match(path) and not os.path.exists(full):
+            forward = path.replace("\\", "/")
+            forward = forward if os.path.isabs(forward) else os.path.join(base, forward)
+            full = forward if os.path.exists(forward) else full
+        resolved.append(full)
+    return resolved
 
 
 def _listed(items):
@@ -267,6 +276,10 @@ def check_images_readable(paths, *, show=5, in_folder=False):
         more = f" and {len(missing) - show} more" if len(missing) > show else ""
         fix = ("Remove the broken links (or restore the files they point to)" if in_folder else
                "Fix the paths (relative ones are read from the CSV's folder)")
+        windows = [path for path in missing if "\\" in os.path.basename(path) or _WINDOWS_DRIVE.search(path)]
+        if windows and os.sep == "/":
+            fix += (f"; {windows[0]!r} is a Windows path (a drive letter or backslashes): write the paths with '/', "
+                    "relative to the CSV's folder")
         raise ValueError(
             f"{len(missing)} of {len(paths)} image files do not exist: {', '.join(missing[:show])}{more}. "
             f"{fix} and run again, {skip}."

@@ -46,6 +46,7 @@ from ._cli_options import (
     number_type,
     warn_unused_flags,
 )
+from ._csv import read_csv_table
 
 __all__ = ["main", "build_parser"]
 
@@ -420,8 +421,8 @@ def run_apply(args):
 
     X, y, groups = read_detect_input(args.input)
     if groups is not None:  # the column as written, not the ids detect reads it as
-        groups = pd.read_csv(args.input, dtype=object, keep_default_na=False,
-                             encoding_errors="surrogateescape")["group"].to_numpy()
+        groups = read_csv_table(args.input, "a CSV of path,label", expected=("path", "label"),
+                                as_text=True)["group"].to_numpy()
     table, source = _read_decisions(args.decisions)
     # label_issues.csv and the report name samples by position (paths are accepted too); the
     # report's export also names each image's file, which then decides (INPUT may have changed).

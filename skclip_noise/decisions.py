@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from ._csv import read_csv_table, refuse_undecoded_cells, spreadsheet_number_hint
 from ._detector_inputs import check_fitted, is_detector, issue_flags
 from .data.labels import check_labels, label_text
 
@@ -101,10 +103,14 @@ def _read_decisions(decisions):
         source = getattr(decisions, "name", "decisions") if is_file else os.fspath(decisions)
         if not is_file and not os.path.isfile(source):
             raise FileNotFoundError(f"{source!r} does not exist; export it from the report (Export decisions).")
-        try:
-            table = pd.read_csv(decisions if is_file else source, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValueError(f"Cannot read {source!r} as a decisions CSV: {exc}") from exc
+        if is_file:
+            try:
+                table = pd.read_csv(decisions, dtype=str, keep_default_na=False)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+                raise ValueError(f"Cannot read {source!r} as a decisions CSV: {exc}") from exc
+        else:
+            table = read_csv_table(source, "a decisions CSV", expected=DECISION_COLUMNS, as_text=True)
+            refuse_undecoded_cells(table, ("given_label", "label", "decision"), source)
     missing = [column for column in DECISION_COLUMNS if column not in table.columns]
     if missing:
         raise ValueError(
@@ -112,7 +118,9 @@ def _read_decisions(decisions):
             f"{missing} (columns: {list(table.columns)})."
         )
     columns = list(DECISION_COLUMNS) + ([PATH_COLUMN] if PATH_COLUMN in table.columns else [])
-    return table[columns].fillna("").astype(str), source
+    table = table[columns].fillna("").astype(str)
+    # a row whose every cell is empty (a spreadsheet's cleared row) decides nothing
+    return table[(table.apply(lambda column: column.str.strip()) != "").any(axis=1)], source
 
 
 def _line(row):
@@ -140,9 +148,14 @@ def _positions_by_sample(table, source, identifiers):
 
 
 def _path_parts(path):
-    """A file's path as the report shows it (a name that is not UTF-8 with U+FFFD), in parts."""
+    """A file's path as the report shows it (a name that is not UTF-8 with U+FFFD), in
+    parts, split at ``/`` and ``\\`` alike and without a drive letter (a report made on
+    Windows is applied on Linux too)."""
     shown = os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return tuple(part for part in os.path.normpath(shown).split(os.sep) if part not in ("", "."))
+    parts = [part for part in re.split(r"[\\/]+", shown) if part not in ("", ".")]
+    if parts and re.fullmatch(r"[A-Za-z]:", parts[0]):
+        parts = parts[1:]
+    return tuple(parts)
 
 
 def _positions_by_path(table, source, paths):
@@ -194,9 +207,10 @@ def _check_rows(table, source, positions, given_text, class_text):
             raise ValueError(f"{where}: the sample is decided twice (also on {_line(seen[position])}); keep one row.")
         seen[position] = row
         if given != given_text[position]:
+            hint = spreadsheet_number_hint(given, given_text[position])
             raise ValueError(
-                f"{where}: its given label is {given!r} in the file but {given_text[position]!r} in y; the "
-                "decisions were made on other labels."
+                f"{where}: its given label is {given!r} in the file but {given_text[position]!r} in y"
+                + (hint + "." if hint else "; the decisions were made on other labels.")
             )
         if decision not in DECISIONS:
             raise ValueError(f"{where}: decision {decision!r} is not one of {list(DECISIONS)}.")
@@ -206,9 +220,11 @@ def _check_rows(table, source, positions, given_text, class_text):
             raise ValueError(f"{where}: 'keep' keeps the given label {given!r}, but the label cell says {label!r}.")
         if decision == "relabel" and label not in class_text:
             shown = sorted(class_text)[:10]
+            hint = next((spreadsheet_number_hint(label, name) for name in class_text
+                         if spreadsheet_number_hint(label, name)), "")
             raise ValueError(
-                f"{where}: {label!r} is not a class of y ({shown}{' ...' if len(class_text) > 10 else ''}); "
-                "a new class cannot be introduced by relabelling."
+                f"{where}: {label!r} is not a class of y ({shown}{' ...' if len(class_text) > 10 else ''})"
+                + (hint + "." if hint else "; a new class cannot be introduced by relabelling.")
             )
 
 

@@ -1,0 +1,98 @@
+"""Reading the CSV files people keep in spreadsheets: what Excel, LibreOffice or Google
+Sheets save is read where it is unambiguous and refused, naming the fix, where it is not."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+__all__ = ["read_csv_table", "refuse_undecoded_cells", "spreadsheet_number_hint"]
+
+#: The separators a spreadsheet writes between cells: comma, then a European locale's
+#: semicolon, then a tab ("Text (Tab delimited)" saved under a .csv name).
+_SEPARATORS = (",", ";", "\t")
+_SAVE_AS_UTF8 = 'save it as UTF-8 ("CSV UTF-8" in Excel) and run again'
+#: A byte that was not UTF-8, as ``surrogateescape`` decoding keeps it.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def read_csv_table(path, what, *, expected=(), as_text=False):
+    """The CSV at ``path`` as a DataFrame, read as a spreadsheet saved it.
+
+    - The separator is ``,``, or ``;`` or a tab where the header names the ``expected``
+      columns only when split at that one (``path;label``).
+    - Header names lose surrounding spaces (``path, label``) where no two then clash.
+    - Columns with neither a header nor a value (the empty cells Excel writes to the right
+      of a touched cell) are dropped.
+    - Cells that are not UTF-8 come back as their bytes (surrogate escapes), for file
+      names an old share wrote; :func:`refuse_undecoded_cells` refuses them elsewhere.
+    - Refused with one line naming the fix: UTF-16 or UTF-32 files, an Excel workbook, a
+      header that is not UTF-8 or repeats a column.
+
+    With ``as_text`` every cell is text (``"007"`` stays ``"007"``; an empty cell is ``""``).
+    """
+    import pandas as pd
+
+    with open(path, "rb") as handle:
+        first_line = handle.readline()
+    if first_line.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):  # UTF-16 or UTF-32 byte-order marks
+        raise ValueError(f"{path!r} is saved as UTF-16 or UTF-32; {_SAVE_AS_UTF8}.")
+    if first_line.startswith(b"PK\x03\x04"):  # a zip: .xlsx and .ods workbooks are
+        raise ValueError(f"{path!r} is a spreadsheet workbook, not a CSV file; {_SAVE_AS_UTF8}.")
+    header_text = first_line.decode("utf-8-sig", "surrogateescape")
+    if _UNDECODED.search(header_text):
+        raise ValueError(f"{path!r} has a header that is not UTF-8 text (Windows-1252?); {_SAVE_AS_UTF8}.")
+    separator = _separator(header_text, expected)
+    header = [name.strip() for name in next(csv.reader([header_text], delimiter=separator), [])]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path!r} repeats the column(s) {repeated} in its header; keep one of each.")
+    options = dict(sep=separator, encoding_errors="surrogateescape")
+    try:
+        table = (pd.read_csv(path, dtype=object, keep_default_na=False, **options) if as_text
+                 else pd.read_csv(path, **options))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
+        raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
+    stripped = [str(name).strip() for name in table.columns]
+    if len(set(stripped)) == len(stripped):
+        table.columns = stripped
+    blank = [column for column in table.columns if str(column).startswith("Unnamed: ")
+             and (table[column].isna() | (table[column].astype(str).str.strip() == "")).all()]
+    return table.drop(columns=blank)
+
+
+def _separator(header_text, expected):
+    """``,`` unless the header names every ``expected`` column only when split at ``;`` or a tab."""
+    for separator in _SEPARATORS:
+        names = {name.strip() for name in next(csv.reader([header_text.rstrip("\r\n")], delimiter=separator), [])}
+        if expected and set(expected) <= names:
+            return separator
+    return ","
+
+
+def refuse_undecoded_cells(table, columns, path):
+    """Refuse cells of ``columns`` that are not UTF-8 text (read as surrogate escapes):
+    labels from a CSV Excel saved as Windows-1252 would become classes no text can name."""
+    for column in columns:
+        if column not in table.columns:
+            continue
+        values = [str(value) for value in table[column].tolist()]  # Python strings: Arrow's refuse the escapes
+        bad = [row for row, value in enumerate(values) if _UNDECODED.search(value)]
+        if bad:
+            row = bad[0]
+            shown = values[row].encode("utf-8", "surrogateescape").decode("cp1252", "replace")
+            raise ValueError(
+                f"{path!r} line {row + 2}: the {column} {shown!r} is not UTF-8 text (Excel's plain \"CSV\" "
+                f"saves Windows-1252); {_SAVE_AS_UTF8}."
+            )
+
+
+def spreadsheet_number_hint(written, expected):
+    """The reason a spreadsheet gives for a cell ``written`` where ``expected`` was meant,
+    or ``""``: leading zeros dropped (``007`` read as the number 7)."""
+    written, expected = str(written), str(expected)
+    if expected != written and expected.isdigit() and expected.lstrip("0") == written.lstrip("0") \
+            and len(expected) > len(written):
+        return (f" ({expected!r} written as {written!r}: a spreadsheet read it as a number and dropped its "
+                "leading zeros; format that column as text, or export again)")
+    return ""
