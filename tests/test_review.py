@@ -524,7 +524,8 @@ def test_review_in_chromium_keys_clicks_reload_filters_export_apply(digits, brow
     assert shown == ["11"]
 
     exported = _export(browser)
-    assert exported.read_text().splitlines()[0] == "sample,given_label,decision,label"  # no paths: no column
+    assert exported.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads it as UTF-8
+    assert exported.read_text("utf-8-sig").splitlines()[0] == "sample,given_label,decision,label"  # no paths
     labels, keep = apply_decisions(given, exported)
     expected = given.copy()
     expected[0], expected[3], expected[4] = y[0], 8, 7

@@ -280,7 +280,8 @@ REVIEW_SCRIPT = r"""
         lines.push(row.map(quote).join(","));
       }
     });
-    var blob = new Blob([lines.join("\n") + "\n"], {type: "text/csv"});
+    // A byte-order mark first: Excel then opens the file as UTF-8 ("café", not "cafÃ©").
+    var blob = new Blob(["\ufeff" + lines.join("\n") + "\n"], {type: "text/csv;charset=utf-8"});
     var link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
     link.download = "decisions.csv";
