@@ -57,8 +57,12 @@ def read_csv_table(path, what, *, expected=(), as_text=False):
     if len(set(stripped)) == len(stripped):
         table.columns = stripped
     blank = [column for column in table.columns if str(column).startswith("Unnamed: ")
-             and (table[column].isna() | (table[column].astype(str).str.strip() == "")).all()]
+             and all(_is_empty(value) for value in table[column].tolist())]
     return table.drop(columns=blank)
+
+
+def _is_empty(cell):
+    return cell is None or (isinstance(cell, float) and cell != cell) or str(cell).strip() == ""
 
 
 def _separator(header_text, expected):
