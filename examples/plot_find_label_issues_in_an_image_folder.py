@@ -74,8 +74,9 @@ print(issues.sort_values("label_quality").head(10).to_string())
 # %%
 # The HTML report
 # ---------------
-# One self-contained file (thumbnails embedded, no script, no external
-# resource): open it in any browser, mail it, archive it.
+# One self-contained file (thumbnails embedded, no external resource): open it
+# in any browser to review the cards and export the decisions (an inline script;
+# ``review=False`` writes a page without it, to mail or archive).
 
 report = label_issues_html(paths, detector, workdir / "report.html", max_items=100)
 print("report written to", report, f"({os.path.getsize(report) / 1024:.0f} KiB)")

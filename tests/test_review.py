@@ -401,7 +401,7 @@ def test_review_markup_and_static_page():
     page = label_issues_html(None, issues)
     assert page.count('data-sample="') == 6 and page.count('data-kind="outlier"') == 2
     assert re.search(r'data-kind="outlier"', page) and 'data-suggested=""' in page
-    assert re.search(r"<body data-report=\"[0-9a-f]{20}\" data-page-size=\"200\">", page)
+    assert re.search(r'<div class="skclip-report" data-report="[0-9a-f]{20}" data-page-size="200"', page)
     other = label_issues_html(None, issues.assign(given_label=issues["given_label"][::-1].to_numpy()))
     assert re.search(r'data-report="(\w+)"', page)[1] != re.search(r'data-report="(\w+)"', other)[1]
     static = label_issues_html(None, issues, review=False)

@@ -10,8 +10,10 @@
 - :func:`plot_noise_transition` -- a heat map of the estimated noise transition
   matrix ``P(given label | true class)``.
 - :func:`label_issues_html` -- a self-contained HTML page (one file, thumbnails
-  embedded, no scripts, nothing fetched) of the suspected label errors, worst
-  first, for a person to review.
+  embedded, nothing fetched) of the suspected label errors, worst first, for a
+  person to review and decide on (an inline script; ``review=False`` writes the page
+  without any script). Shown in a notebook (``IPython.display.HTML(page)``), each
+  report keeps to its own output: its own decisions, styles and keys.
 
 Every function takes either the arrays (``clean_proba``, labels, ...) or a fitted
 detector, from which it reads ``clean_proba_``, ``clean_mask_``, ``classes_``,

@@ -1,9 +1,42 @@
 """The inline style sheet of the HTML page of :func:`~skclip_noise.report.label_issues_html`.
 
-Kept apart from the page's markup; the page embeds it, so it loads nothing.
+Kept apart from the page's markup; the page embeds it, so it loads nothing. Every rule
+applies inside the report's root element only (:func:`scoped`), so a page shown in a
+notebook's output cell, which shares the notebook's document, restyles nothing else.
 """
 
-__all__ = ["_CSS"]
+import re
+
+__all__ = ["REPORT_ROOT", "_CSS", "scoped"]
+
+#: The class of the element that holds a whole report (its markup, toolbar and script).
+REPORT_ROOT = "skclip-report"
+
+
+def scoped(css):
+    """``css`` with every selector inside the report's root (``body`` and ``:root`` become
+    the root itself).
+
+    Examples
+    --------
+    >>> scoped("body { margin: 0; }\n.card, kbd { color: red; }\n")
+    '.skclip-report { margin: 0; }\n.skclip-report .card, .skclip-report kbd { color: red; }\n'
+    """
+    root = f".{REPORT_ROOT}"
+
+    def selectors(match):
+        scoped_ = []
+        for selector in (part.strip() for part in match.group(1).split(",")):
+            if selector in (":root", "body"):
+                scoped_.append(root)
+            elif selector == "*":
+                scoped_ += [root, f"{root} *"]
+            else:
+                scoped_.append(f"{root} {selector}")
+        return ", ".join(scoped_) + " {"
+
+    return re.sub(r"(?m)^([^\s{}][^{}]*?)\s*\{", selectors, css)
+
 
 _CSS = """
 :root { color-scheme: light; }

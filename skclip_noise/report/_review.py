@@ -128,22 +128,27 @@ kbd { font: 11px ui-monospace, monospace; border: 1px solid #cbd2d9; border-bott
 REVIEW_SCRIPT = r"""
 (function () {
   "use strict";
-  var storageKey = "skclip-noise-review:" + document.body.getAttribute("data-report");
-  var classes = JSON.parse(document.getElementById("review-classes").textContent);
-  var cards = Array.prototype.slice.call(document.querySelectorAll("article.card[data-sample]"));
-  var progress = document.getElementById("review-progress");
-  var filterClass = document.getElementById("filter-class");
-  var filterKind = document.getElementById("filter-kind");
-  var filterStatus = document.getElementById("filter-status");
+  // Everything within this report's own element: in a notebook, several reports (and the
+  // notebook itself) share one document, its ids and its key presses.
+  var script = document.currentScript;
+  var root = (script && script.closest(".skclip-report")) || document.querySelector(".skclip-report");
+  function byId(id) { return root.querySelector("#" + id); }
+  var storageKey = "skclip-noise-review:" + root.getAttribute("data-report");
+  var classes = JSON.parse(byId("review-classes").textContent);
+  var cards = Array.prototype.slice.call(root.querySelectorAll("article.card[data-sample]"));
+  var progress = byId("review-progress");
+  var filterClass = byId("filter-class");
+  var filterKind = byId("filter-kind");
+  var filterStatus = byId("filter-status");
   var decisions = {};
   try { decisions = JSON.parse(window.localStorage.getItem(storageKey) || "{}") || {}; } catch (e) { decisions = {}; }
   var current = -1;
-  var PAGE = Number(document.body.getAttribute("data-page-size")) || 200;  // cards on screen at once
+  var PAGE = Number(root.getAttribute("data-page-size")) || 200;  // cards on screen at once
   var page = 0;
   var matching = [];  // positions (in cards) of the cards the filters let through
-  var pageInfo = document.getElementById("page-info");
-  var previousPage = document.getElementById("page-previous");
-  var nextPage = document.getElementById("page-next");
+  var pageInfo = byId("page-info");
+  var previousPage = byId("page-previous");
+  var nextPage = byId("page-next");
 
   function save() {
     try { window.localStorage.setItem(storageKey, JSON.stringify(decisions)); } catch (e) { /* private mode */ }
@@ -166,7 +171,7 @@ REVIEW_SCRIPT = r"""
     return n;
   }
   var nDecided = count();
-  var tally = document.getElementById("disputed-tally");
+  var tally = byId("disputed-tally");
   var disputed = cards.filter(function (card) { return card.getAttribute("data-kind") === "disputed"; });
   function showTally() {  // the disputed pairs checked so far, and what they decide
     var checked = 0, wrong = 0;
@@ -200,7 +205,7 @@ REVIEW_SCRIPT = r"""
       if (card.hidden !== hidden) { card.hidden = hidden; changed = true; }
     });
     if (changed) {
-      document.querySelectorAll("section.group").forEach(function (group) {
+      root.querySelectorAll("section.group").forEach(function (group) {
         var hidden = !group.querySelector("article.card:not([hidden])");
         if (group.hidden !== hidden) { group.hidden = hidden; }
       });
@@ -319,10 +324,17 @@ REVIEW_SCRIPT = r"""
   });
   previousPage.addEventListener("click", function () { turn(-1); });
   nextPage.addEventListener("click", function () { turn(1); });
-  document.getElementById("export-decisions").addEventListener("click", exportDecisions);
-  document.addEventListener("keydown", function (event) {
-    var tag = event.target.tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) { return; }
+  byId("export-decisions").addEventListener("click", exportDecisions);
+  function aimedHere(target) {  // a key for this report: typed in it, or with nothing focused in a page of one report
+    if (root.contains(target)) { return true; }
+    return (target === document.body || target === document.documentElement)
+      && document.querySelectorAll(".skclip-report").length === 1;
+  }
+  function onKey(event) {
+    if (!root.isConnected) { document.removeEventListener("keydown", onKey); return; }  // its cell was run again
+    var target = event.target, tag = target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable
+        || event.ctrlKey || event.metaKey || event.altKey || !aimedHere(target)) { return; }
     var key = event.key, card = current >= 0 ? cards[current] : null;
     if (key === "j" || key === "ArrowRight" || key === "ArrowDown") { move(1); }
     else if (key === "k" || key === "ArrowLeft" || key === "ArrowUp") { move(-1); }
@@ -341,7 +353,8 @@ REVIEW_SCRIPT = r"""
     else if (key === "c" || key === "/") { card.querySelector("input.other").focus(); }
     else { return; }
     event.preventDefault();
-  });
+  }
+  document.addEventListener("keydown", onKey);
   showCount();
   filter();
 })();

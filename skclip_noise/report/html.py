@@ -27,7 +27,7 @@ from ._checks import (
     _check_unique_samples,
     _is_detector,
 )
-from ._page_style import _CSS
+from ._page_style import _CSS, REPORT_ROOT, scoped
 from ._quality import (
     _QUALITY_LEGEND,
     _quality_colour,
@@ -48,6 +48,12 @@ from ._transition import (
 )
 
 __all__ = ["label_issues_html"]
+
+
+#: Outside the report's element, the page alone: no margin around it (a notebook's cell,
+#: where the report is not the body's child, is left as it is).
+_STANDALONE_CSS = (f"body:has(> .{REPORT_ROOT}) {{ margin: 0; background: #f4f5f7; }}\n"
+                   f".{REPORT_ROOT}:focus {{ outline: none; }}\n")
 
 
 def _text(value):
@@ -435,9 +441,11 @@ def label_issues_html(
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{safe_title}</title>\n<style>{_CSS}{review_css}"
-        f":root {{ --thumb: {thumbnail_size}px; --card-min: {card_min}px; }}\n</style>\n"
-        f"</head>\n<body{body_key}>\n"
+        f"<title>{safe_title}</title>\n<style>{scoped(_CSS + review_css)}{_STANDALONE_CSS}</style>\n"
+        f"</head>\n<body>\n"
+        # the report's own element: a notebook's output cell drops <body> but keeps this
+        f'<div class="{REPORT_ROOT}"{body_key} tabindex="-1" '
+        f'style="--thumb: {thumbnail_size}px; --card-min: {card_min}px">\n'
         f"<header><h1>{safe_title}</h1>"
         f'<p class="sub">{what.capitalize()}, sorted by label quality (the chance that the '
         "given label is right), lowest first. Red: the label in the data; green: the label "
@@ -445,7 +453,7 @@ def label_issues_html(
         f'<div class="stats">{stats_html}</div>{note}</header>\n{toolbar}'
         f"<main>{transition}{body}</main>\n"
         f"<footer>Made with skclip_noise {html.escape(__version__)}.</footer>\n"
-        f"{script}</body>\n</html>\n"
+        f"{script}</div>\n</body>\n</html>\n"
     )
     # a file name the file system gave undecoded (surrogate escapes) shows as U+FFFD
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -307,6 +307,7 @@ def plot_selection_precision_recall(
     proba = _check_proba(clean_proba)
     truth = _check_truth(is_noisy, proba.shape[0])
     threshold = _check_threshold(threshold)
+    selected = None if clean_pred is None else _check_truth(clean_pred, proba.shape[0], name="clean_pred")
     precision, recall, _ = selection_precision_recall_curve(proba, truth)
     average_precision = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
     baseline = 1.0 - float(truth.mean())
@@ -325,8 +326,7 @@ def plot_selection_precision_recall(
         ax.plot([r], [p], marker="o", markersize=8, linestyle="none", color=_NOISY_COLOUR,
                 markeredgecolor="black", label=f"clean_proba >= {threshold:g}: "
                 f"P={p:.3f}, R={r:.3f}")
-    if clean_pred is not None:
-        selected = _check_truth(clean_pred, proba.shape[0], name="clean_pred")
+    if selected is not None:  # checked before the figure was made
         r, p = _operating_point(truth, selected)
         ax.plot([r], [p], marker="D", markersize=7, linestyle="none", color="#CC79A7",
                 markeredgecolor="black", label=f"detector's verdict: P={p:.3f}, R={r:.3f}")
