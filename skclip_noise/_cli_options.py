@@ -1,4 +1,5 @@
-"""The command line's option types and checks: value ranges, options given but unused."""
+"""The command line's options: the detector flags, their types and checks (value ranges,
+options given but unused), and how ``--help`` shows their defaults."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 import sys
 
 __all__ = [
-    "FLAG_DETECTORS", "RecordGiven", "RecordGivenFlag", "check_flag_values", "class_names_type", "number_type",
-    "warn_unused_flags",
+    "DETECTORS", "FLAG_DETECTORS", "HelpFormatter", "RecordGiven", "RecordGivenFlag", "add_detector_arguments",
+    "check_flag_values", "class_names_type", "number_type", "warn_unused_flags",
 ]
 
 
@@ -102,3 +103,66 @@ def warn_unused_flags(args):
             file=sys.stderr,
         )
     return unused
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, except where the default is None: the help
+    then says in words what is used (worked out at run time)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def add_detector_arguments(parser, *, backbone, pretrained, image_size):
+    parser.set_defaults(given_flags=frozenset())
+    parser.add_argument("--backbone", default=backbone, action=RecordGiven,
+                        help="backbone spec, e.g. timm:tf_efficientnet_lite0")
+    parser.add_argument("--pretrained", default=pretrained, action=RecordGiven,
+                        help="'offline', an open_clip tag, a checkpoint path, or 'none'")
+    parser.add_argument("--image-size", type=number_type(int, 0), default=image_size, action=RecordGiven,
+                        help="input side for CNN backbones; 0 keeps the backbone's own")
+    parser.add_argument("--batch-size", type=number_type(int, 1), default=64,
+                        help="images per batch through the backbone (and per training step)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps, or auto: cuda, then mps, then cpu")
+    parser.add_argument("--random-state", type=number_type(int, 0, 2**32 - 1), default=0, action=RecordGiven,
+                        help="seed of every random choice (folds, subsets, initial weights)")
+    parser.add_argument("--detector", choices=list(DETECTORS), default="consensus",
+                        help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
+                             "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot; "
+                             "dual-prompt: DEFT's learned positive/negative prompts (CLIP backbones)")
+    parser.add_argument("--threshold", type=number_type(float, 0, 1), default=0.5, action=RecordGiven,
+                        help="consensus/gmm/dual-prompt: clean when the clean probability exceeds it")
+    parser.add_argument("--n-neighbors", type=number_type(int, 1), default=None, action=RecordGiven,
+                        help="consensus (default: 20) / neighbour (default: 10): neighbours per sample, "
+                             "fewer by default for a smaller class")
+    parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen", action=RecordGiven,
+                        help="gmm/small-loss: how much of the image tower the loss model trains; "
+                             "dual-prompt: frozen or peft")
+    parser.add_argument("--flag-disagreement", action=RecordGivenFlag,
+                        help="consensus: also flag the kept pairs whose most probable class is another "
+                             "(turn on when more than half of 30 such pairs, checked by hand, are wrong; "
+                             "see the user guide, 'Hard images')")
+    parser.add_argument("--per-class", action=RecordGivenFlag, help="gmm: one mixture per class")
+    parser.add_argument("--forget-rate", type=number_type(float, 0, 1, high_open=True), default=None, action=RecordGiven,
+                        help="small-loss: share dropped per class (default: estimated)")
+    parser.add_argument("--cv", type=number_type(int, 2), default=None, action=RecordGiven,
+                        help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
+    parser.add_argument("--epochs", type=number_type(int, 1), default=10, action=RecordGiven,
+                        help="gmm/small-loss/dual-prompt: training epochs")
+    parser.add_argument("--class-names", type=class_names_type, default=None, action=RecordGiven,
+                        help="label-match / dual-prompt: comma-separated names for integer labels, "
+                             "in label order (0, 1, ...)")
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
+    parser.add_argument("--max-items", type=number_type(int, 0), default=200, help="at most this many cards in report.html")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
+
+
+#: The detectors of ``--detector``, by flag value.
+DETECTORS = {
+    "consensus": "ConsensusDetector",
+    "neighbour": "NeighbourDetector",
+    "gmm": "GMMLossDetector",
+    "small-loss": "SmallLossDetector",
+    "label-match": "LabelMatchDetector",
+    "dual-prompt": "DualPromptDetector",
+}

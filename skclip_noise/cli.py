@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import warnings
@@ -39,13 +40,14 @@ from ._cli_inputs import (
 )
 from ._cli_options import (
     FLAG_DETECTORS,
+    HelpFormatter,
     RecordGiven,
-    RecordGivenFlag,
+    add_detector_arguments,
     check_flag_values,
-    class_names_type,
     number_type,
     warn_unused_flags,
 )
+from ._cli_voice import Terminated, as_flags, on_terminal, show_warning, terminate_as_interrupt
 from ._csv import read_csv_table
 
 __all__ = ["main", "build_parser"]
@@ -81,7 +83,7 @@ def build_parser():
             "precision and recall of the detection against the injected truth, and write "
             "label_issues.csv and report.html."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     demo.add_argument("--dataset", choices=["digits", "fashion-mnist"], default=DEMO_DEFAULTS["dataset"])
     demo.add_argument("--n-samples", type=number_type(int, 1), default=None,
@@ -95,7 +97,7 @@ def build_parser():
              "dark-on-light) instead of --backbone; with --detector dual-prompt it runs DEFT's detector end to end. "
              "A weakly aligned stand-in built from an ImageNet trunk and MiniLM, not a CLIP",
     )
-    _add_detector_arguments(
+    add_detector_arguments(
         demo,
         backbone=DEMO_DEFAULTS["backbone"],
         pretrained=DEMO_DEFAULTS["pretrained"],
@@ -113,7 +115,7 @@ def build_parser():
             "one image or frames of one video, judged as one by --detector consensus). Writes "
             "label_issues.csv (cleanlab's columns plus the path) and a self-contained report.html."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     detect.add_argument("input", metavar="INPUT", help="image folder or CSV of path,label")
     detect.add_argument("--output-dir", default="skclip-noise-report", help="where label_issues.csv and report.html go")
@@ -130,7 +132,7 @@ def build_parser():
              "--detector consensus: a CSV with a 'path' column and one column per class, headed by its label, "
              "or a .npy array with rows in INPUT's order and columns in the sorted order of the labels",
     )
-    _add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
+    add_detector_arguments(detect, backbone="open_clip:ViT-B-32", pretrained="openai", image_size=0)
     detect.set_defaults(handler=run_detect)
 
     apply = commands.add_parser(
@@ -141,7 +143,7 @@ def build_parser():
             "CSV of path,label that 'detect' ran on. Writes a CSV of path,label: relabelled samples get "
             "their new label, dropped ones are left out, the others keep theirs."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     apply.add_argument("input", metavar="INPUT", help="the image folder or CSV of path,label the report was made on")
     apply.add_argument("decisions", metavar="DECISIONS", help="decisions.csv exported from the report")
@@ -150,58 +152,6 @@ def build_parser():
     apply.add_argument("--quiet", action="store_true", help="print nothing but errors")
     apply.set_defaults(handler=run_apply)
     return parser
-
-
-def _add_detector_arguments(parser, *, backbone, pretrained, image_size):
-    parser.set_defaults(given_flags=frozenset())
-    parser.add_argument("--backbone", default=backbone, action=RecordGiven,
-                        help="backbone spec, e.g. timm:tf_efficientnet_lite0")
-    parser.add_argument("--pretrained", default=pretrained, action=RecordGiven,
-                        help="'offline', an open_clip tag, a checkpoint path, or 'none'")
-    parser.add_argument("--image-size", type=number_type(int, 0), default=image_size, action=RecordGiven,
-                        help="input side for CNN backbones; 0 keeps the backbone's own")
-    parser.add_argument("--batch-size", type=number_type(int, 1), default=64)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--random-state", type=number_type(int, 0, 2**32 - 1), default=0, action=RecordGiven)
-    parser.add_argument("--detector", choices=list(_DETECTORS), default="consensus",
-                        help="consensus: probe + neighbours + Bayes rule (no noise rate needed); neighbour: "
-                             "training-free kNN vote; gmm / small-loss: loss-based; label-match: CLIP zero-shot; "
-                             "dual-prompt: DEFT's learned positive/negative prompts (CLIP backbones)")
-    parser.add_argument("--threshold", type=number_type(float, 0, 1), default=0.5, action=RecordGiven,
-                        help="consensus/gmm/dual-prompt: clean when the clean probability exceeds it")
-    parser.add_argument("--n-neighbors", type=number_type(int, 1), default=None, action=RecordGiven,
-                        help="consensus (default: 20) / neighbour (default: 10): neighbours per sample, "
-                             "fewer by default for a smaller class")
-    parser.add_argument("--tuning", choices=["frozen", "peft", "full"], default="frozen", action=RecordGiven,
-                        help="gmm/small-loss: how much of the image tower the loss model trains; "
-                             "dual-prompt: frozen or peft")
-    parser.add_argument("--flag-disagreement", action=RecordGivenFlag,
-                        help="consensus: also flag the kept pairs whose most probable class is another "
-                             "(turn on when more than half of 30 such pairs, checked by hand, are wrong; "
-                             "see the user guide, 'Hard images')")
-    parser.add_argument("--per-class", action=RecordGivenFlag, help="gmm: one mixture per class")
-    parser.add_argument("--forget-rate", type=number_type(float, 0, 1, high_open=True), default=None, action=RecordGiven,
-                        help="small-loss: share dropped per class (default: estimated)")
-    parser.add_argument("--cv", type=number_type(int, 2), default=None, action=RecordGiven,
-                        help="consensus (default 5) / gmm / small-loss: cross-fitting folds")
-    parser.add_argument("--epochs", type=number_type(int, 1), default=10, action=RecordGiven,
-                        help="gmm/small-loss/dual-prompt: training epochs")
-    parser.add_argument("--class-names", type=class_names_type, default=None, action=RecordGiven,
-                        help="label-match / dual-prompt: comma-separated names for integer labels, "
-                             "in label order (0, 1, ...)")
-    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: <output-dir>/embeddings)")
-    parser.add_argument("--max-items", type=number_type(int, 0), default=200, help="at most this many cards in report.html")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
-
-
-_DETECTORS = {
-    "consensus": "ConsensusDetector",
-    "neighbour": "NeighbourDetector",
-    "gmm": "GMMLossDetector",
-    "small-loss": "SmallLossDetector",
-    "label-match": "LabelMatchDetector",
-    "dual-prompt": "DualPromptDetector",
-}
 
 
 def make_detector(args, backbone, pretrained, image_size):
@@ -216,7 +166,8 @@ def make_detector(args, backbone, pretrained, image_size):
         device=args.device,
         cache_dir=args.cache_dir or os.path.join(args.output_dir, "embeddings"),
         skip_unreadable=getattr(args, "skip_unreadable", False),  # detect's --skip-unreadable
-        verbose=0 if args.quiet else 1,
+        # progress bars on a terminal only: in a log file their redraws are one line of carriage returns
+        verbose=0 if args.quiet or not on_terminal(sys.stderr) else 1,
     )
     if args.detector == "label-match":
         return detectors.LabelMatchDetector(class_names=args.class_names, **common)
@@ -380,19 +331,21 @@ def run_detect(args):
     in_groups = "" if groups is None else f", {len(set(groups.tolist()))} groups"
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
+    cache = args.cache_dir or os.path.join(args.output_dir, "embeddings")
+    _say(args, f"Embedding them with {args.backbone} (kept in {cache}: a rerun embeds only new images) and "
+         f"fitting {type(detector).__name__}...")
     unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
-    for name in ("unreadable.csv", *REPORT_FILES):  # a previous run's outputs describe other data
-        previous = os.path.join(args.output_dir, name)
-        if os.path.isfile(previous):
-            os.remove(previous)
     try:
         with warnings.catch_warnings():  # what was skipped is said below, with the CSV
             warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
             signals = {name: value for name, value in (("groups", groups), ("pred_probs", pred_probs))
                        if value is not None}
             detector.fit(X, y, **signals)
-    finally:
-        skipped = list_unreadable(args, detector, len(X), unreadable_csv)
+    except BaseException:
+        if getattr(detector, "unreadable_", None) is not None:  # what made it fail: listed, alone
+            _replace_outputs_of_an_earlier_run(args, detector, len(X), unreadable_csv)
+        raise  # stopped (Ctrl-C): an earlier run's outputs stay as they were
+    skipped = _replace_outputs_of_an_earlier_run(args, detector, len(X), unreadable_csv)
     weighed = "" if pred_probs is None else f"; your model's pred_probs weigh {detector.pred_probs_weight_:.2g}"
     _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}{weighed}.")
     keep, note, title = None, "", "Suspected label errors"
@@ -445,6 +398,16 @@ def run_apply(args):
     return 0
 
 
+def _replace_outputs_of_an_earlier_run(args, detector, n_images, unreadable_csv):
+    """Remove an earlier run's outputs from ``--output-dir`` (they describe other data), once
+    this run has its own, and list the files it skipped; returns how many."""
+    for name in ("unreadable.csv", *REPORT_FILES):
+        previous = os.path.join(args.output_dir, name)
+        if os.path.isfile(previous):
+            os.remove(previous)
+    return list_unreadable(args, detector, n_images, unreadable_csv)
+
+
 def list_unreadable(args, detector, n_images, path):
     """``--skip-unreadable``: write the files the detector's fit skipped (its ``unreadable_``,
     judged label issues) to ``path`` (``sample,path,reason``) and say how many; returns
@@ -475,9 +438,15 @@ def main(argv=None):
     from .exceptions import PretrainedWeightsUnavailableError
 
     try:
-        with warnings.catch_warnings():  # the library's warnings in the command's words, not as Python source
-            warnings.showwarning = partial(_show_warning, args.command)
+        with warnings.catch_warnings(), terminate_as_interrupt():
+            warnings.showwarning = partial(show_warning, args.command)  # in the command's words, not Python's
             return args.handler(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job scheduler, timeout)
+        terminated = isinstance(exc, Terminated)
+        print(f"skclip-noise {args.command}: {'terminated' if terminated else 'interrupted'}; the embeddings "
+              "computed so far are kept in the cache, and --output-dir keeps any previous run's report.",
+              file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except (
         OSError,  # FileNotFoundError, NotADirectoryError, PermissionError, ...
         ValueError,
@@ -489,49 +458,8 @@ def main(argv=None):
         return 2
 
 
-def _show_warning(command, message, category, filename, lineno, file=None, line=None):
-    """A warning raised during a command, as one line of its own: ``skclip-noise detect:
-    warning: ...`` (Python would print the library file and source line it points at)."""
-    text = " ".join(str(message).split())
-    print(f"skclip-noise {command}: warning: {as_flags(text)}", file=sys.stderr if file is None else file)
-
-
 #: The arguments that name files or folders.
 _PATH_ARGUMENTS = ("input", "decisions", "output", "output_dir", "cache_dir", "pred_probs")
-
-#: The library's advice in Python's words, and the same advice as this command's flags.
-_PYTHON_TO_FLAGS = (
-    ("Lower cv or use cv=None", "Lower --cv or leave it out"),
-    ("pretrained=None", "--pretrained none"),
-    ("image_size=None", "--image-size 0"),
-    ("fit(X, y, pred_probs=...)", "--pred-probs FILE"),
-    ("Lower cv", "Lower --cv"),
-    ("listed in unreadable_", "listed in unreadable.csv of --output-dir"),
-    ("Lower n_neighbors below", "Lower --n-neighbors below"),
-    ("(or pass 'auto')", "(or leave it out)"),
-    ("class_names has", "--class-names has"),
-    (", or a mapping from label to name.", ", comma-separated."),
-    ("), or pass path= to a folder holding", "), or point the SKCLIP_NOISE_FASHION_MNIST environment variable at a "
-                                            "folder holding"),
-    (", or set the SKCLIP_NOISE_FASHION_MNIST environment variable to that folder.", "."),
-    ("; where a function takes classes=, list there the classes that never occur in the labels)", ")"),
-    (", or pass samples= (e.g. the image paths) to match them.", ": pass the INPUT the report was made on."),
-)
-
-
-def as_flags(message):
-    """``message`` with the library's Python advice worded as flags (``cv=None`` -> leave out
-    ``--cv``), where the command line has one for it.
-
-    Examples
-    --------
-    >>> as_flags("Use image_size=None (ViT towers need their native side).")
-    'Use --image-size 0 (ViT towers need their native side).'
-    """
-    for python, flags in _PYTHON_TO_FLAGS:
-        message = message.replace(python, flags)
-    return message
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

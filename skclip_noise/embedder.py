@@ -307,9 +307,10 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 failed.update({int(rows[0]) + row: reason for row, reason in found.items()})
         return np.concatenate([embeddings for embeddings, _, _ in parts]).astype(np.float32, copy=False)
 
-    def _embed(self, backbone, dataset, *, failed=None):
+    def _embed(self, backbone, dataset, *, failed=None, collected=None):
         """Embeddings in dataset order; unreadable files (with ``failed``) get NaN rows and
-        are recorded in ``failed`` under their position in the full input."""
+        are recorded in ``failed`` under their position in the full input. ``collected``:
+        a list that receives each batch's embeddings as it is computed (see ``evaluate``)."""
         loader = make_loader(
             dataset,
             batch_size=self.batch_size,
@@ -337,6 +338,7 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             mixed_precision=self.mixed_precision,
             verbose=self.verbose,
             description=f"embed {self.backbone}",
+            collected=collected,
         ).numpy()
         if bad_rows:
             embeddings[bad_rows] = np.nan  # the placeholders' embeddings mean nothing
@@ -358,16 +360,20 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         unique_keys, first = np.unique(keys[missing], return_index=True)
         to_compute = missing[first]
         if len(to_compute):
-            found_now = {}
-            computed = self._embed(
-                backbone,
-                ImageDataset(dataset.image_input, dataset.transform, indices=to_compute,
-                             skip_unreadable=dataset.skip_unreadable),
-                **_failed_kwarg(None if failed is None else found_now),
-            )
-            readable = np.isin(to_compute, np.fromiter(found_now, dtype=np.int64, count=len(found_now)),
-                               invert=True)
-            store.add(unique_keys[readable], computed[readable])  # never an unreadable file's NaN
+            found_now, collected = {}, []
+            try:
+                computed = self._embed(
+                    backbone,
+                    ImageDataset(dataset.image_input, dataset.transform, indices=to_compute,
+                                 skip_unreadable=dataset.skip_unreadable),
+                    **_failed_kwarg(None if failed is None else found_now), collected=collected,
+                )
+            except (KeyboardInterrupt, SystemExit):  # stopped: keep what was embedded, for the rerun
+                if collected:
+                    done = torch.cat([batch[0] for batch in collected]).float().numpy()
+                    _store_readable(store, unique_keys[:len(done)], to_compute[:len(done)], done, found_now)
+                raise
+            _store_readable(store, unique_keys, to_compute, computed, found_now)
             width = computed.shape[1]
         else:
             width = cached.shape[1]
@@ -397,6 +403,13 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             # a truncated file decodes (grey-filled) only under this setting: never served without it
             + (["truncated images accepted"] if ImageFile.LOAD_TRUNCATED_IMAGES else [])
         )
+
+
+def _store_readable(store, keys, positions, embeddings, unreadable):
+    """Add the rows of ``embeddings`` to the cache ``store``, never an unreadable file's
+    (``unreadable``: the positions found so)."""
+    readable = np.isin(positions, np.fromiter(unreadable, dtype=np.int64, count=len(unreadable)), invert=True)
+    store.add(keys[readable], embeddings[readable])
 
 
 def _failed_kwarg(failed):

@@ -141,7 +141,7 @@ def test_demo_too_many_neighbours_advice_can_be_followed(tmp_path, capsys):
     5, or leave it out for the automatic size).
 
     Cause: detectors/_neighbourhood.py's Python advice reaches the user unchanged;
-    cli._PYTHON_TO_FLAGS has no rewording for n_neighbors / 'auto'."""
+    _cli_voice.PYTHON_TO_FLAGS has no rewording for n_neighbors / 'auto'."""
     status, err = cli_exit(["demo", "--n-samples", "100", *FAST, "--n-neighbors", "50",
                             "--output-dir", str(tmp_path), "-q"], capsys)
     assert status == 2, err
@@ -176,7 +176,7 @@ def test_demo_random_state_out_of_range_names_the_flag(extra, tmp_path, capsys):
     [0, 4294967295] ..."). Expected: the parser refuses it naming ``--random-state`` and
     its range, as it does for negative seeds.
 
-    Cause: cli._add_detector_arguments types --random-state as number_type(int, 0) with no
+    Cause: _cli_options.add_detector_arguments types --random-state as number_type(int, 0) with no
     upper bound."""
     status, err = cli_exit(["demo", *extra, *FAST, "--random-state", str(2**32), "--output-dir", str(tmp_path),
                             "-q"], capsys)

@@ -259,9 +259,9 @@ def test_embedding_cache_is_shared_between_cpu_and_device_at_the_same_precision(
     computed = []
     original = ImageEmbedder._embed
 
-    def counting(self, backbone, dataset):
+    def counting(self, backbone, dataset, **kwargs):
         computed.append((str(backbone.device), len(dataset)))
-        return original(self, backbone, dataset)
+        return original(self, backbone, dataset, **kwargs)
 
     monkeypatch.setattr(ImageEmbedder, "_embed", counting)
     full = ImageEmbedder(**TINY, device=DEVICE, mixed_precision=False, cache_dir=tmp_path).fit(X)

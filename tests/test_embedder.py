@@ -72,9 +72,9 @@ def test_cache_second_call_only_reads(small_digits, tmp_path, monkeypatch):
     computed = []
     original = ImageEmbedder._embed
 
-    def counting(self, backbone, dataset):
+    def counting(self, backbone, dataset, **kwargs):
         computed.append(len(dataset))
-        return original(self, backbone, dataset)
+        return original(self, backbone, dataset, **kwargs)
 
     monkeypatch.setattr(ImageEmbedder, "_embed", counting)
     second = clone(embedder).fit(X).transform(X)  # a clone (as in a grid search) reuses the store

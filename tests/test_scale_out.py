@@ -78,7 +78,7 @@ def test_sharded_embedding_on_a_dask_cluster_equals_one_process_and_fills_the_ca
     np.testing.assert_array_equal(sharded, single)
     assert len(list(tmp_path.glob("*/*.keys.npy"))) == 2  # one cache shard written per worker
 
-    def no_embedding(self, backbone, dataset):
+    def no_embedding(self, backbone, dataset, **kwargs):
         raise AssertionError("every row should come from the cache the workers wrote")
 
     monkeypatch.setattr(ImageEmbedder, "_embed", no_embedding)

@@ -165,9 +165,9 @@ def test_frozen_features_are_computed_once_and_cached(digits, tmp_path, monkeypa
     calls = []
     original = ImageEmbedder._embed
 
-    def counting(self, backbone, dataset):
+    def counting(self, backbone, dataset, **kwargs):
         calls.append(len(dataset))
-        return original(self, backbone, dataset)
+        return original(self, backbone, dataset, **kwargs)
 
     monkeypatch.setattr(ImageEmbedder, "_embed", counting)
     params = dict(FAST, lp_epochs=4, ft_epochs=1)

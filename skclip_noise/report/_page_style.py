@@ -19,8 +19,9 @@ def scoped(css):
 
     Examples
     --------
-    >>> scoped("body { margin: 0; }\n.card, kbd { color: red; }\n")
-    '.skclip-report { margin: 0; }\n.skclip-report .card, .skclip-report kbd { color: red; }\n'
+    >>> print(scoped("body { margin: 0; }\\n.card, kbd { color: red; }"))
+    .skclip-report { margin: 0; }
+    .skclip-report .card, .skclip-report kbd { color: red; }
     """
     root = f".{REPORT_ROOT}"
 

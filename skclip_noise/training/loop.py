@@ -482,7 +482,8 @@ def load_trainable_state(model, state, *, mismatch_help="the fitted state does n
 
 
 @torch.inference_mode()
-def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose=0, description="score"):
+def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose=0, description="score",
+             collected=None):
     """One deterministic pass in eval mode; outputs concatenated on the CPU.
 
     Parameters
@@ -495,6 +496,13 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
         ``forward(batch)`` returns a tensor or a tuple of tensors per batch.
     device : torch.device
     mixed_precision : see :func:`~skclip_noise.training.device.autocast_dtype`
+    verbose : int, default=0
+        A progress bar (``tqdm.auto``) from 1; kept once done from 2.
+    description : str, default="score"
+        The progress bar's label.
+    collected : list or None, default=None
+        Where each batch's outputs (a tuple of CPU tensors) are appended as they come:
+        what a pass stopped half-way (Ctrl-C) had computed stays with the caller.
 
     Returns
     -------
@@ -504,7 +512,7 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     was_training = model.training
     model.eval()
     dtype = autocast_dtype(device, mixed_precision)
-    outputs = []
+    outputs = [] if collected is None else collected
     try:
         for batch in tqdm(batches, desc=description, disable=not verbose, leave=verbose > 1):
             with autocast(device, dtype):
