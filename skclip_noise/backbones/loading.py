@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -39,6 +38,7 @@ from ..data.transforms import PreprocessConfig, eval_transform, weak_transform
 from ..training.device import TORCH_RNG_LOCK
 from . import offline_weights
 from .aligned import build_aligned_clip, is_aligned_model
+from .open_clip_models import quiet_root_logger
 from .hub import hub_download_guard
 from .spec import BackboneSpec, looks_like_path, parse_backbone_spec
 from .towers import tower_kind_of
@@ -279,7 +279,7 @@ def _load_open_clip(spec, pretrained):
             f"(got {pretrained!r})."
         )
     if pretrained in (None, False):
-        with _quiet_root_logger(), _text_tower_download_guard(open_clip, name):  # random weights: asked for
+        with quiet_root_logger(), _text_tower_download_guard(open_clip, name):  # random weights: asked for
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
             tokenizer = open_clip.get_tokenizer(name)
     elif pretrained == "offline":
@@ -287,7 +287,8 @@ def _load_open_clip(spec, pretrained):
     elif looks_like_path(pretrained):
         path = check_checkpoint_path(pretrained)
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=path)
+            with quiet_root_logger():
+                model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=path)
         except Exception as exc:
             raise ValueError(f"Cannot load checkpoint {path!r} into open_clip {name!r}: {exc}") from exc
     else:
@@ -314,7 +315,7 @@ def _load_open_clip(spec, pretrained):
         cli_hint = fetch + "--pretrained /path/to/checkpoint.safetensors" + (
             f" --backbone open_clip:{name}-quickgelu." if kwargs else "."
         )
-        with hub_download_guard(
+        with quiet_root_logger(), hub_download_guard(
             f"open_clip {name!r} weights {pretrained!r}", hint, cli_hint=cli_hint, clip=True
         ):
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -354,17 +355,6 @@ def _text_tower_download_guard(open_clip, name):
     )
 
 
-@contextlib.contextmanager
-def _quiet_root_logger():
-    root = logging.getLogger()
-    previous = root.level
-    root.setLevel(max(previous, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(previous)
-
-
 def _open_clip_with_offline_trunk(open_clip, name):
     trunk_name = (open_clip.get_model_config(name) or {}).get("vision_cfg", {}).get("timm_model_name")
     if trunk_name is None or offline_weights.offline_source_for("timm", trunk_name) is None:
@@ -375,7 +365,7 @@ def _open_clip_with_offline_trunk(open_clip, name):
     pre = offline_weights.offline_preprocessing("timm", trunk_name)
     # create_model_and_transforms builds force_preprocess_cfg from these itself.
     overrides = dict(image_mean=tuple(pre["mean"]), image_std=tuple(pre["std"]), image_interpolation=pre["interpolation"])
-    with _quiet_root_logger():
+    with quiet_root_logger():
         if is_aligned_model(name):
             return build_aligned_clip(name, open_clip, overrides)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None, **overrides)

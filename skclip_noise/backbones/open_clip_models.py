@@ -23,16 +23,39 @@ Registered with open_clip the first time a backbone is loaded (or on
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from pathlib import Path
 
-__all__ = ["MODEL_CONFIG_DIR", "register_model_configs", "list_models", "TEST_ONLY_CONFIGS"]
+__all__ = ["MODEL_CONFIG_DIR", "register_model_configs", "list_models", "TEST_ONLY_CONFIGS", "quiet_root_logger"]
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 TEST_ONLY_CONFIGS = ("skclip-tiny", "skclip-tiny-cnn")
 
 _registered = False
 _lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_root_logger():
+    """open_clip's ``create_model`` logs through the root logger's module functions
+    (``logging.info``), which configure the root logger (``basicConfig``: a stderr handler
+    for good) when it has none, so that the user's own ``basicConfig`` later does
+    nothing. During the block a ``NullHandler`` stands in and the root level is at least
+    ERROR; both go after."""
+    root = logging.getLogger()
+    previous = root.level
+    stand_in = logging.NullHandler() if not root.handlers else None
+    if stand_in is not None:
+        root.addHandler(stand_in)
+    root.setLevel(max(previous, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+        if stand_in is not None:
+            root.removeHandler(stand_in)
 
 
 def register_model_configs():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from urllib.parse import quote
 
 __all__ = ["INLINE_THUMBNAIL_LIMIT", "ThumbnailWriter", "_thumbnail_data_uri"]
@@ -60,18 +61,40 @@ class ThumbnailWriter:
             raise ValueError("thumbnails='files' writes them beside the page: pass path (where the page goes).")
         self.as_files = mode == "files" or (mode == "auto" and page_path is not None and n_cards > INLINE_THUMBNAIL_LIMIT)
         self.size = size
-        if self.as_files:
+        if page_path is not None:
             stem = os.path.splitext(os.path.basename(os.fspath(page_path)))[0]
             self.folder_name = f"{stem}_thumbnails"
             self.folder = os.path.join(os.path.dirname(os.path.abspath(os.fspath(page_path))), self.folder_name)
+            _remove_thumbnails(self.folder)  # an earlier page's at this path show other data
 
     def source(self, image, position):
         """(``src`` of the image element, (width, height))."""
         if not self.as_files:
             return _thumbnail_data_uri(image, self.size)
         image = _fitted(image, self.size)
-        os.makedirs(self.folder, exist_ok=True)
+        if not os.path.isdir(self.folder):
+            os.makedirs(self.folder)
+            open(os.path.join(self.folder, _MARKER), "wb").close()  # a folder the report may clear again
         name = f"{position:08d}.png"
         with open(os.path.join(self.folder, name), "wb") as handle:
             handle.write(_png_bytes(image))
         return f"{quote(self.folder_name)}/{name}", image.size
+
+
+#: The file that marks a thumbnails folder as the report's own (a folder of the user's that
+#: happens to have the name is never touched).
+_MARKER = ".skclip-noise-thumbnails"
+
+
+def _remove_thumbnails(folder):
+    """Remove the thumbnails (``NNNNNNNN.png``) an earlier page wrote into ``folder``, and
+    the folder when nothing else is left in it; only in a folder the report made (its
+    marker file), and never another file."""
+    if not os.path.isfile(os.path.join(folder, _MARKER)):
+        return
+    for name in os.listdir(folder):
+        if re.fullmatch(r"\d{8}\.png", name):
+            os.remove(os.path.join(folder, name))
+    if os.listdir(folder) == [_MARKER]:
+        os.remove(os.path.join(folder, _MARKER))
+        os.rmdir(folder)

@@ -245,13 +245,14 @@ class Trainer:
     def _run_epoch(self, epoch, n_epochs, batches, step):
         self.model.train()
         totals, n_steps = {}, 0
+        # No tqdm object unless it is shown: even disabled, it starts a monitor thread and
+        # fixes multiprocessing's start method.
         progress = tqdm(
             batches,
             desc=f"{self.description} {epoch + 1}/{n_epochs}",
-            disable=not self.verbose or distributed.rank() != 0,
             leave=self.verbose > 1,
-        )
-        for batch in progress:
+        ) if self.verbose and distributed.rank() == 0 else None
+        for batch in batches if progress is None else progress:
             batch = move_to_device(batch, self.device)
             with self.autocast():
                 out = step(batch, epoch)
@@ -270,7 +271,8 @@ class Trainer:
             values = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value
-            progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+            if progress is not None:
+                progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
         record = {"epoch": epoch + 1, "n_steps": n_steps}
         record.update(distributed.all_reduce_mean({k: v / max(n_steps, 1) for k, v in totals.items()}))
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -514,7 +516,7 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     dtype = autocast_dtype(device, mixed_precision)
     outputs = [] if collected is None else collected
     try:
-        for batch in tqdm(batches, desc=description, disable=not verbose, leave=verbose > 1):
+        for batch in tqdm(batches, desc=description, leave=verbose > 1) if verbose else batches:  # see _run_epoch
             with autocast(device, dtype):
                 out = forward(move_to_device(batch, device))
             out = out if isinstance(out, tuple) else (out,)
