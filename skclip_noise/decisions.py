@@ -118,17 +118,19 @@ def _read_decisions(decisions):
             f"{missing} (columns: {list(table.columns)})."
         )
     columns = list(DECISION_COLUMNS) + ([PATH_COLUMN] if PATH_COLUMN in table.columns else [])
-    table = table[columns].fillna("").astype(str)
+    table = table[columns].fillna("").astype(str).reset_index(drop=True)  # index: the row's line - 2
     # a row whose every cell is empty (a spreadsheet's cleared row) decides nothing
     return table[(table.apply(lambda column: column.str.strip()) != "").any(axis=1)], source
 
 
-def _line(row):
-    return f"line {row + 2}"  # the header is line 1
+def _line(table, row):
+    """The file's line of the table's ``row`` (the header is line 1; rows left out keep
+    the later lines their numbers)."""
+    return f"line {table.index[row] + 2}"
 
 
-def _where(source, row, sample):
-    return f"{source!r} {_line(row)} (sample {sample!r})"
+def _where(source, table, row, sample):
+    return f"{source!r} {_line(table, row)} (sample {sample!r})"
 
 
 def _positions_by_sample(table, source, identifiers):
@@ -140,8 +142,8 @@ def _positions_by_sample(table, source, identifiers):
     for row, sample in enumerate(table["sample"]):
         if sample not in position_of:
             raise ValueError(
-                f"{_where(source, row, sample)}: no such sample among the {len(identifiers)} labels given; the "
-                "decisions belong to another data set, or pass samples= (e.g. the image paths) to match them."
+                f"{_where(source, table, row, sample)}: no such sample among the {len(identifiers)} labels given; "
+                "the decisions belong to another data set, or pass samples= (e.g. the image paths) to match them."
             )
         positions[row] = position_of[sample]
     return positions
@@ -190,8 +192,8 @@ def _positions_by_path(table, source, paths):
             found = (f"matches {len(candidates)} of INPUT's images" if candidates else
                      f"is not among the {len(files)} images given")
             raise ValueError(
-                f"{_where(source, row, sample)}: its image {path!r} {found}; the decisions were made on another "
-                "folder, or the image was moved, renamed or deleted since the report."
+                f"{_where(source, table, row, sample)}: its image {path!r} {found}; the decisions were made on "
+                "another folder, or the image was moved, renamed or deleted since the report."
             )
         positions[row] = candidates[0]
     return positions
@@ -201,10 +203,12 @@ def _check_rows(table, source, positions, given_text, class_text):
     """Raises on the first row that does not fit ``y`` (``positions``: each row's sample in ``y``)."""
     seen = {}
     for row, (sample, given, decision, label) in enumerate(table[list(DECISION_COLUMNS)].itertuples(index=False)):
-        where = _where(source, row, sample)
+        where = _where(source, table, row, sample)
         position = positions[row]
         if position in seen:
-            raise ValueError(f"{where}: the sample is decided twice (also on {_line(seen[position])}); keep one row.")
+            raise ValueError(
+                f"{where}: the sample is decided twice (also on {_line(table, seen[position])}); keep one row."
+            )
         seen[position] = row
         if given != given_text[position]:
             hint = spreadsheet_number_hint(given, given_text[position])

@@ -313,6 +313,14 @@ def test_apply_decisions_with_paths_refuse_a_file_not_or_twice_in_the_listing(pa
         apply_decisions(["cat", "cat", "dog"], _path_decisions([]).assign(path=[]), paths=paths[:2])
 
 
+def test_apply_decisions_names_the_files_lines_past_a_cleared_row(tmp_path):
+    """A row a spreadsheet left empty decides nothing, and the lines after it keep their numbers."""
+    path = tmp_path / "decisions.csv"
+    path.write_text("sample,given_label,decision,label\n0,3,drop,\n,,,\n2,4,fix,\n")
+    with pytest.raises(ValueError, match=r"line 4 \(sample '2'\): decision 'fix'"):
+        apply_decisions([3, 1, 4], path)
+
+
 @pytest.mark.parametrize("dtype", ["category", "string", "Int64"])
 def test_apply_decisions_keeps_the_dtype_of_a_series(dtype):
     y = pd.Series([3, 1, 4]).astype(str if dtype in ("category", "string") else int).astype(dtype)
