@@ -138,3 +138,19 @@ def test_detect_with_a_group_column_matches_the_python_api(tmp_path):
     np.testing.assert_array_equal(from_cli["is_label_issue"].to_numpy(), detector.label_issues_["is_label_issue"].to_numpy())
     np.testing.assert_allclose(from_cli["label_quality"].to_numpy(), detector.label_issues_["label_quality"].to_numpy(),
                                rtol=1e-12, atol=0)
+
+
+def test_progress_bars_do_not_change_the_fit():
+    """``verbose`` shows progress and nothing else: tqdm.auto's bar, wrapped around a loader,
+    called ``iter()`` on it, which drew from the epoch loader's seeded generator, so a fit
+    with ``verbose=1`` gave another model than the same fit with ``verbose=0``."""
+    import io
+    from contextlib import redirect_stderr
+
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(-1, 1, (40, 6)), rng.normal(1, 1, (40, 6))].astype(np.float32)
+    y = np.repeat([0, 1], 40)
+    quiet = GMMLossDetector(epochs=2, device="cpu", random_state=0).fit(X, y)
+    with redirect_stderr(io.StringIO()):
+        shown = GMMLossDetector(epochs=2, device="cpu", random_state=0, verbose=1).fit(X, y)
+    np.testing.assert_array_equal(quiet.loss_, shown.loss_)

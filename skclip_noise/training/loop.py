@@ -245,17 +245,14 @@ class Trainer:
     def _run_epoch(self, epoch, n_epochs, batches, step):
         self.model.train()
         totals, n_steps = {}, 0
-        # No tqdm object unless it is shown: even disabled, it starts a monitor thread and
-        # fixes multiprocessing's start method.
-        progress = tqdm(
-            batches,
-            desc=f"{self.description} {epoch + 1}/{n_epochs}",
-            leave=self.verbose > 1,
-        ) if self.verbose and distributed.rank() == 0 else None
-        for batch in batches if progress is None else progress:
+        progress = progress_bar(batches, self.verbose if distributed.rank() == 0 else 0,
+                                f"{self.description} {epoch + 1}/{n_epochs}")
+        for batch in batches:
             batch = move_to_device(batch, self.device)
             with self.autocast():
                 out = step(batch, epoch)
+            if progress is not None:
+                progress.update(1)
             loss, metrics = out if isinstance(out, tuple) else (out, {})
             if loss is None:  # a step may skip, e.g. an empty selection
                 continue
@@ -273,6 +270,8 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value
             if progress is not None:
                 progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+        if progress is not None:
+            progress.close()
         record = {"epoch": epoch + 1, "n_steps": n_steps}
         record.update(distributed.all_reduce_mean({k: v / max(n_steps, 1) for k, v in totals.items()}))
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -515,18 +514,36 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     model.eval()
     dtype = autocast_dtype(device, mixed_precision)
     outputs = [] if collected is None else collected
+    progress = progress_bar(batches, verbose, description)
     try:
-        for batch in tqdm(batches, desc=description, leave=verbose > 1) if verbose else batches:  # see _run_epoch
+        for batch in batches:
             with autocast(device, dtype):
                 out = forward(move_to_device(batch, device))
             out = out if isinstance(out, tuple) else (out,)
             outputs.append(tuple(_to_cpu(o) for o in out))
+            if progress is not None:
+                progress.update(1)
     finally:
         model.train(was_training)
+        if progress is not None:
+            progress.close()
     if not outputs:
         raise ValueError("evaluate() got no batches.")
     merged = tuple(torch.cat(parts) for parts in zip(*outputs))
     return merged if len(merged) > 1 else merged[0]
+
+
+def progress_bar(batches, verbose, description):
+    """A progress bar counting the batches of ``batches`` (``update(1)`` per batch), or None
+    when ``verbose`` is 0. Made around a count, never the iterable: ``tqdm.auto``'s bar calls
+    ``iter()`` on what it wraps, which builds a DataLoader iterator nobody reads (a worker
+    pool started, a draw of the loader's generator, so ``verbose`` changed the fit), and
+    none at all when not shown (even disabled, it starts a monitor thread and fixes
+    multiprocessing's start method)."""
+    if not verbose:
+        return None
+    total = len(batches) if hasattr(batches, "__len__") else None
+    return tqdm(total=total, desc=description, leave=verbose > 1)
 
 
 def _to_cpu(tensor):
