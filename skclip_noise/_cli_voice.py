@@ -7,8 +7,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
+import warnings
+from functools import partial
 
-__all__ = ["PYTHON_TO_FLAGS", "Terminated", "as_flags", "on_terminal", "show_warning", "terminate_as_interrupt"]
+__all__ = [
+    "PYTHON_TO_FLAGS", "Terminated", "as_flags", "in_the_commands_words", "on_terminal", "show_warning",
+    "terminate_as_interrupt",
+]
 
 #: The library's advice in Python's words, and the same advice as this command's flags.
 PYTHON_TO_FLAGS = (
@@ -50,6 +56,19 @@ def show_warning(command, message, category, filename, lineno, file=None, line=N
     ``warnings.showwarning``'s signature after ``command``."""
     text = " ".join(str(message).split())
     print(f"skclip-noise {command}: warning: {as_flags(text)}", file=sys.stderr if file is None else file)
+
+
+@contextlib.contextmanager
+def in_the_commands_words(command):
+    """Warnings printed by :func:`show_warning` during the block, in the main thread (the
+    warnings module's printer is one for the process: a command run in a thread leaves it
+    alone, lest overlapping runs restore each other's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.showwarning = partial(show_warning, command)
+        yield
 
 
 def on_terminal(stream):

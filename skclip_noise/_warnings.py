@@ -39,8 +39,8 @@ def warn_user(message, category=UserWarning):
     False
     """
     frame, level = sys._getframe(1), 2  # level 2: the caller of warn_user
-    for skipped in (_ours, _wrapper):
-        while frame.f_back is not None and skipped(frame.f_code.co_filename):
-            frame, level = frame.f_back, level + 1
+    # the library's frames and the wrappers between them (library -> set_output -> library)
+    while frame.f_back is not None and (_ours(frame.f_code.co_filename) or _wrapper(frame.f_code.co_filename)):
+        frame, level = frame.f_back, level + 1
     del frame
     warnings.warn(message, category, stacklevel=level)

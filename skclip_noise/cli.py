@@ -28,7 +28,6 @@ import signal
 import sys
 import time
 import warnings
-from functools import partial
 
 from ._cli_inputs import (
     REPORT_FILES,
@@ -47,7 +46,7 @@ from ._cli_options import (
     number_type,
     warn_unused_flags,
 )
-from ._cli_voice import Terminated, as_flags, on_terminal, show_warning, terminate_as_interrupt
+from ._cli_voice import Terminated, as_flags, in_the_commands_words, on_terminal, terminate_as_interrupt
 from ._csv import read_csv_table
 
 __all__ = ["main", "build_parser"]
@@ -438,8 +437,7 @@ def main(argv=None):
     from .exceptions import PretrainedWeightsUnavailableError
 
     try:
-        with warnings.catch_warnings(), terminate_as_interrupt():
-            warnings.showwarning = partial(show_warning, args.command)  # in the command's words, not Python's
+        with in_the_commands_words(args.command), terminate_as_interrupt():
             return args.handler(args)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job scheduler, timeout)
         terminated = isinstance(exc, Terminated)

@@ -151,8 +151,7 @@ def _positions_by_sample(table, source, identifiers):
 
 def _path_parts(path):
     """A file's path as the report shows it (a name that is not UTF-8 with U+FFFD), in
-    parts, split at ``/`` and ``\\`` alike and without a drive letter (a report made on
-    Windows is applied on Linux too)."""
+    parts, split at ``/`` and ``\\`` alike, without a drive letter."""
     shown = os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     parts = [part for part in re.split(r"[\\/]+", shown) if part not in ("", ".")]
     if parts and re.fullmatch(r"[A-Za-z]:", parts[0]):
@@ -160,15 +159,20 @@ def _path_parts(path):
     return tuple(parts)
 
 
+def _is_absolute(path):
+    return os.path.isabs(path) or bool(re.match(r"([A-Za-z]:)?[\\/]", path))
+
+
 def _positions_by_path(table, source, paths):
     """Each row's position in ``y``, matched by its ``path`` column against ``paths``.
 
-    The report's paths were written as ``detect`` was given INPUT, from wherever it
-    ran; ``paths`` are INPUT's as ``apply`` is given it. A row matches the one file
-    whose path ends with the longest run of the row's trailing parts, at least its
-    folder and name (``photos/cat/3.png`` finds ``/home/me/photos/cat/3.png``, and
-    ``cat/3.png`` in a folder moved since). No match, or two, is refused."""
-    files = [_path_parts(path) for path in paths]
+    The report writes each path as ``detect`` was given INPUT. An absolute one must be
+    one of ``paths`` (made absolute here); a relative one (``photos/cat/3.png``, relative
+    to wherever ``detect`` ran) matches the one file whose path ends with all its parts.
+    Anything else is refused, never moved onto a namesake: an image deleted since the
+    report may have one in another folder (the message names it, for a folder that was
+    moved)."""
+    files = [_path_parts(os.path.abspath(os.fspath(path))) for path in paths]
     by_suffix = {}  # suffix length -> {trailing parts: positions}, built as rows need them
 
     def having(suffix):
@@ -183,17 +187,19 @@ def _positions_by_path(table, source, paths):
     positions = np.empty(len(table), dtype=np.int64)
     for row, (sample, path) in enumerate(zip(table["sample"], table[PATH_COLUMN])):
         parts = _path_parts(path)
-        candidates = ()
-        for length in range(len(parts), min(2, len(parts)) - 1, -1):
-            candidates = having(parts[-length:])
-            if candidates:
-                break
+        candidates = having(parts)
+        if _is_absolute(path):
+            candidates = [position for position in candidates if len(files[position]) == len(parts)]
         if len(candidates) != 1:
             found = (f"matches {len(candidates)} of INPUT's images" if candidates else
                      f"is not among the {len(files)} images given")
+            namesakes = having(parts[-2:]) if len(parts) >= 2 else ()
+            hint = ("" if candidates or len(namesakes) != 1 else
+                    f" (INPUT has {os.sep.join(('',) + files[namesakes[0]])!r}: if its folder was moved, write the "
+                    "new folder into the path column)")
             raise ValueError(
-                f"{_where(source, table, row, sample)}: its image {path!r} {found}; the decisions were made on "
-                "another folder, or the image was moved, renamed or deleted since the report."
+                f"{_where(source, table, row, sample)}: its image {path!r} {found}{hint}; the decisions were made "
+                "on another folder, or the image was moved, renamed or deleted since the report."
             )
         positions[row] = candidates[0]
     return positions
@@ -255,11 +261,12 @@ def apply_decisions(y, decisions, *, samples=None, paths=None):
         e.g. the image paths; None: the index of a Series ``y``, else the positions.
     paths : array-like of shape (n_samples,), default=None
         The image file of each of ``y``'s samples. With a file that has the ``path``
-        column, each row is matched by its image instead of ``sample``: the path that
-        ends with the longest run of the row's trailing parts (at least folder and
-        name), so a folder listed again after images were added, removed or moved still
-        gets each decision on its own image; a row that matches no file, or two, is
-        refused. Ignored for a file without that column.
+        column, each row is matched by its image instead of ``sample``, so a folder
+        listed again after images were added or removed still gets each decision on its
+        own image: an absolute path must be one of ``paths`` (relative ones are made
+        absolute), a relative one matches the file whose path ends with all its parts. A
+        row that matches no file, or two, is refused, never moved onto a namesake in
+        another folder. Ignored for a file without that column.
 
     Returns
     -------

@@ -276,9 +276,9 @@ def _path_decisions(rows):
 
 def test_apply_decisions_with_paths_follow_their_images_when_the_listing_changed():
     """The report's export names each image's file: with ``paths=``, a decision reaches its
-    image though images were added before it (the stale ``sample`` is not used), INPUT is
-    given another way (absolute, or the folder moved), and a name that is not UTF-8 is
-    matched by the form the page shows (U+FFFD)."""
+    image though images were added before it (the stale ``sample`` is not used) and INPUT is
+    given another way (absolute), and a name that is not UTF-8 is matched by the form the
+    page shows (U+FFFD)."""
     y = ["cat", "cat", "cat", "dog"]
     table = _path_decisions([["1", "cat", "drop", "", "photos/cat/2.png"],
                              ["2", "dog", "relabel", "cat", "photos/dog/caf\ufffd.png"]])
@@ -286,8 +286,11 @@ def test_apply_decisions_with_paths_follow_their_images_when_the_listing_changed
            "/home/me/photos/dog/caf\udce9.png"]
     labels, keep = apply_decisions(y, table, paths=now)
     assert keep.tolist() == [True, True, False, True] and labels.tolist() == ["cat", "cat", "cat", "cat"]
+    # a folder moved since: never guessed (a deleted image's namesake elsewhere looks the same), but named
     moved = [path.replace("/home/me/photos/", "/data/crawl/") for path in now]
-    assert apply_decisions(y, table, paths=moved)[1].tolist() == [True, True, False, True]
+    with pytest.raises(ValueError, match=r"'photos/cat/2.png' is not among the 4 images given \(INPUT has "
+                                         r"'/data/crawl/cat/2.png': if its folder was moved"):
+        apply_decisions(y, table, paths=moved)
     # without paths=, or without the column, samples are matched by position as before
     assert apply_decisions(y, table.iloc[:1])[1].tolist() == [True, False, True, True]
     assert apply_decisions(y, table.iloc[:1, :4], paths=now)[1].tolist() == [True, False, True, True]
@@ -299,6 +302,7 @@ def test_apply_decisions_with_paths_follow_their_images_when_the_listing_changed
         ("photos/cat/9.png", r"line 2 \(sample '0'\): its image 'photos/cat/9.png' is not among the 3 images"),
         ("other/0.png", r"is not among the 3 images given.*moved, renamed or deleted"),  # the name alone is no match
         ("cat/0.png", r"its image 'cat/0.png' matches 2 of INPUT's images"),
+        ("/c/cat/0.png", r"is not among the 3 images given; "),  # no namesake guessed between two
     ],
 )
 def test_apply_decisions_with_paths_refuse_a_file_not_or_twice_in_the_listing(path, message):

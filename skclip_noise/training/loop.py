@@ -542,7 +542,10 @@ def progress_bar(batches, verbose, description):
     multiprocessing's start method)."""
     if not verbose:
         return None
-    total = len(batches) if hasattr(batches, "__len__") else None
+    try:
+        total = len(batches)
+    except TypeError:  # an iterable of unknown length (a DataLoader over an IterableDataset)
+        total = None
     return tqdm(total=total, desc=description, leave=verbose > 1)
 
 
