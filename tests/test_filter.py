@@ -451,7 +451,8 @@ def test_pred_probs_alone_are_calibrated_through_the_noise_not_to_the_kept_label
     X, y = make_classification(2000, 10, n_informative=5, random_state=0)
     y_noisy, is_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
     proba = cross_val_predict(LogisticRegression(), X, y_noisy, cv=5, method="predict_proba")
-    fits = {calibration: fit_pred_probs_detector(y_noisy, proba, detector=ConsensusDetector(calibration=calibration))
+    fits = {calibration: fit_pred_probs_detector(y_noisy, proba, detector=ConsensusDetector(calibration=calibration,
+                                                                                        random_state=0))
             for calibration in ("auto", "bias_corrected")}
     assert fits["auto"].calibration_ == "noise_corrected"
     assert fits["bias_corrected"].calibration_ == "bias_corrected"

@@ -248,31 +248,33 @@ class Trainer:
         totals, n_steps = {}, 0
         progress = progress_bar(batches, self.verbose if distributed.rank() == 0 else 0,
                                 f"{self.description} {epoch + 1}/{n_epochs}")
-        for batch in batches:
-            batch = move_to_device(batch, self.device)
-            with self.autocast():
-                out = step(batch, epoch)
+        try:
+            for batch in batches:
+                batch = move_to_device(batch, self.device)
+                with self.autocast():
+                    out = step(batch, epoch)
+                if progress is not None:
+                    progress.update(1)
+                loss, metrics = out if isinstance(out, tuple) else (out, {})
+                if loss is None:  # a step may skip, e.g. an empty selection
+                    continue
+                self._check_finite(loss, epoch, n_steps)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if self.max_grad_norm is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                n_steps += 1
+                values = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}
+                for key, value in values.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                if progress is not None:
+                    progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+        finally:  # a Ctrl-C leaves no bar behind
             if progress is not None:
-                progress.update(1)
-            loss, metrics = out if isinstance(out, tuple) else (out, {})
-            if loss is None:  # a step may skip, e.g. an empty selection
-                continue
-            self._check_finite(loss, epoch, n_steps)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self.max_grad_norm is not None:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            n_steps += 1
-            values = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}
-            for key, value in values.items():
-                totals[key] = totals.get(key, 0.0) + value
-            if progress is not None:
-                progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
-        if progress is not None:
-            progress.close()
+                progress.close()
         record = {"epoch": epoch + 1, "n_steps": n_steps}
         record.update(distributed.all_reduce_mean({k: v / max(n_steps, 1) for k, v in totals.items()}))
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
