@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import re
 
+from .data.labels import is_missing
+
 __all__ = ["read_csv_table", "refuse_undecoded_cells", "spreadsheet_number_hint"]
 
 #: The separators a spreadsheet writes between cells: comma, then a European locale's
@@ -42,8 +44,7 @@ def read_csv_table(path, what, *, expected=(), as_text=False):
     header_text = first_line.decode("utf-8-sig", "surrogateescape")
     if _UNDECODED.search(header_text):
         raise ValueError(f"{path!r} has a header that is not UTF-8 text (Windows-1252?); {_SAVE_AS_UTF8}.")
-    separator = _separator(header_text, expected)
-    header = [name.strip() for name in next(csv.reader([header_text], delimiter=separator), [])]
+    separator, header = _separator_and_header(header_text, expected)
     repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
         raise ValueError(f"{path!r} repeats the column(s) {repeated} in its header; keep one of each.")
@@ -62,16 +63,16 @@ def read_csv_table(path, what, *, expected=(), as_text=False):
 
 
 def _is_empty(cell):
-    return cell is None or (isinstance(cell, float) and cell != cell) or str(cell).strip() == ""
+    return is_missing(cell) or str(cell).strip() == ""
 
 
-def _separator(header_text, expected):
-    """``,`` unless the header names every ``expected`` column only when split at ``;`` or a tab."""
-    for separator in _SEPARATORS:
-        names = {name.strip() for name in next(csv.reader([header_text.rstrip("\r\n")], delimiter=separator), [])}
-        if expected and set(expected) <= names:
-            return separator
-    return ","
+def _separator_and_header(header_text, expected):
+    """The separator, ``,`` unless the header names every ``expected`` column only when split
+    at ``;`` or a tab, and the header's names split at it (without surrounding spaces)."""
+    split = {separator: [name.strip() for name in next(csv.reader([header_text.rstrip("\r\n")], delimiter=separator), [])]
+             for separator in _SEPARATORS}
+    chosen = next((separator for separator in _SEPARATORS if expected and set(expected) <= set(split[separator])), ",")
+    return chosen, split[chosen]
 
 
 def refuse_undecoded_cells(table, columns, path):

@@ -153,6 +153,11 @@ def build_parser():
     return parser
 
 
+def _cache_dir(args):
+    """``--cache-dir``, by default ``<output-dir>/embeddings``."""
+    return args.cache_dir or os.path.join(args.output_dir, "embeddings")
+
+
 def make_detector(args, backbone, pretrained, image_size):
     """The detector the flags describe."""
     from . import detectors
@@ -163,7 +168,7 @@ def make_detector(args, backbone, pretrained, image_size):
         image_size=image_size,
         batch_size=args.batch_size,
         device=args.device,
-        cache_dir=args.cache_dir or os.path.join(args.output_dir, "embeddings"),
+        cache_dir=_cache_dir(args),
         skip_unreadable=getattr(args, "skip_unreadable", False),  # detect's --skip-unreadable
         # progress bars on a terminal only: in a log file their redraws are one line of carriage returns
         verbose=0 if args.quiet or not on_terminal(sys.stderr) else 1,
@@ -330,9 +335,8 @@ def run_detect(args):
     in_groups = "" if groups is None else f", {len(set(groups.tolist()))} groups"
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
     detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
-    cache = args.cache_dir or os.path.join(args.output_dir, "embeddings")
-    _say(args, f"Embedding them with {args.backbone} (kept in {cache}: a rerun embeds only new images) and "
-         f"fitting {type(detector).__name__}...")
+    _say(args, f"Embedding them with {args.backbone} (kept in {_cache_dir(args)}: a rerun embeds only new "
+         f"images) and fitting {type(detector).__name__}...")
     unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
     try:
         with warnings.catch_warnings():  # what was skipped is said below, with the CSV

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import os
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping

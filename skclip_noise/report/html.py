@@ -428,12 +428,12 @@ def label_issues_html(
 
     safe_title = html.escape(str(title), quote=True)
     card_min = max(thumbnail_size + 40, 210)
-    toolbar = script = body_key = review_css = ""
+    toolbar = script = root_data = review_css = ""
     if review and cards:
         given_labels = label_issues["given_label"] if given is not None else [None] * n_samples
         images = image_input.data if image_input is not None and image_input.kind == "images" else None
         key = report_key(title, label_issues.index, given_labels, paths=paths, images=images)
-        body_key, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
+        root_data, review_css = f' data-report="{key}" data-page-size="{PAGE_SIZE}"', REVIEW_CSS
         kinds = [kind for kind, _, _ in SECTIONS if types is not None and (types[order] == kind).any()]
         toolbar = review_toolbar(review_classes, kinds)
         script = f"<script>{REVIEW_SCRIPT}</script>\n"
@@ -444,7 +444,7 @@ def label_issues_html(
         f"<title>{safe_title}</title>\n<style>{scoped(_CSS + review_css)}{_STANDALONE_CSS}</style>\n"
         f"</head>\n<body>\n"
         # the report's own element: a notebook's output cell drops <body> but keeps this
-        f'<div class="{REPORT_ROOT}"{body_key} tabindex="-1" '
+        f'<div class="{REPORT_ROOT}"{root_data} tabindex="-1" '
         f'style="--thumb: {thumbnail_size}px; --card-min: {card_min}px">\n'
         f"<header><h1>{safe_title}</h1>"
         f'<p class="sub">{what.capitalize()}, sorted by label quality (the chance that the '

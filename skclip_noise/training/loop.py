@@ -246,15 +246,13 @@ class Trainer:
     def _run_epoch(self, epoch, n_epochs, batches, step):
         self.model.train()
         totals, n_steps = {}, 0
-        progress = progress_bar(batches, self.verbose if distributed.rank() == 0 else 0,
-                                f"{self.description} {epoch + 1}/{n_epochs}")
-        try:
+        with progress_bar(batches, self.verbose if distributed.rank() == 0 else 0,
+                          f"{self.description} {epoch + 1}/{n_epochs}") as progress:  # a Ctrl-C closes it
             for batch in batches:
                 batch = move_to_device(batch, self.device)
                 with self.autocast():
                     out = step(batch, epoch)
-                if progress is not None:
-                    progress.update(1)
+                progress.update(1)
                 loss, metrics = out if isinstance(out, tuple) else (out, {})
                 if loss is None:  # a step may skip, e.g. an empty selection
                     continue
@@ -270,11 +268,7 @@ class Trainer:
                 values = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}
                 for key, value in values.items():
                     totals[key] = totals.get(key, 0.0) + value
-                if progress is not None:
-                    progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
-        finally:  # a Ctrl-C leaves no bar behind
-            if progress is not None:
-                progress.close()
+                progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
         record = {"epoch": epoch + 1, "n_steps": n_steps}
         record.update(distributed.all_reduce_mean({k: v / max(n_steps, 1) for k, v in totals.items()}))
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -464,19 +458,16 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
     model.eval()
     dtype = autocast_dtype(device, mixed_precision)
     outputs = [] if collected is None else collected
-    progress = progress_bar(batches, verbose, description)
     try:
-        for batch in batches:
-            with autocast(device, dtype):
-                out = forward(move_to_device(batch, device))
-            out = out if isinstance(out, tuple) else (out,)
-            outputs.append(tuple(_to_cpu(o) for o in out))
-            if progress is not None:
+        with progress_bar(batches, verbose, description) as progress:
+            for batch in batches:
+                with autocast(device, dtype):
+                    out = forward(move_to_device(batch, device))
+                out = out if isinstance(out, tuple) else (out,)
+                outputs.append(tuple(_to_cpu(o) for o in out))
                 progress.update(1)
     finally:
         model.train(was_training)
-        if progress is not None:
-            progress.close()
     if not outputs:
         raise ValueError("evaluate() got no batches.")
     merged = tuple(torch.cat(parts) for parts in zip(*outputs))
@@ -484,19 +475,36 @@ def evaluate(model, batches, forward, *, device, mixed_precision="auto", verbose
 
 
 def progress_bar(batches, verbose, description):
-    """A progress bar counting the batches of ``batches`` (``update(1)`` per batch), or None
-    when ``verbose`` is 0. Made around a count, never the iterable: ``tqdm.auto``'s bar calls
-    ``iter()`` on what it wraps, which builds a DataLoader iterator nobody reads (a worker
-    pool started, a draw of the loader's generator, so ``verbose`` changed the fit), and
-    none at all when not shown (even disabled, it starts a monitor thread and fixes
-    multiprocessing's start method)."""
+    """A progress bar counting the batches of ``batches`` (``update(1)`` per batch, closed
+    on leaving its ``with`` block), or one whose calls do nothing when ``verbose`` is 0.
+    Made around a count, never the iterable: ``tqdm.auto``'s bar calls ``iter()`` on what
+    it wraps, which builds a DataLoader iterator nobody reads (a worker pool started, a
+    draw of the loader's generator, so ``verbose`` changed the fit); and no tqdm object
+    when not shown (even disabled, it starts a monitor thread and fixes multiprocessing's
+    start method)."""
     if not verbose:
-        return None
+        return _HiddenBar()
     try:
         total = len(batches)
     except TypeError:  # an iterable of unknown length (a DataLoader over an IterableDataset)
         total = None
     return tqdm(total=total, desc=description, leave=verbose > 1)
+
+
+class _HiddenBar:
+    """:func:`progress_bar` when nothing is shown: tqdm's calls, doing nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
 
 
 def _to_cpu(tensor):
