@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 
 import numpy as np
 
@@ -289,7 +290,7 @@ def check_images_readable(paths, *, show=5, in_folder=False):
     for path in paths:
         reason = quick_check_image_file(path)
         if reason is not None:
-            bad.append(f"{path} ({reason[:80]})")
+            bad.append(f"{path} ({textwrap.shorten(reason, 100, placeholder=' ...')})")
     if bad:
         more = f" and {len(bad) - show} more" if len(bad) > show else ""
         raise ValueError(

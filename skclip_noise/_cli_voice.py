@@ -11,6 +11,8 @@ import threading
 import warnings
 from functools import partial
 
+from ._shown_text import with_controls_shown
+
 __all__ = [
     "PYTHON_TO_FLAGS", "Terminated", "as_flags", "in_the_commands_words", "on_terminal", "show_warning",
     "terminate_as_interrupt",
@@ -55,7 +57,8 @@ def show_warning(command, message, category, filename, lineno, file=None, line=N
     warning: ...`` (Python would print the library file and source line it points at);
     ``warnings.showwarning``'s signature after ``command``."""
     text = " ".join(str(message).split())
-    print(f"skclip-noise {command}: warning: {as_flags(text)}", file=sys.stderr if file is None else file)
+    print(f"skclip-noise {command}: warning: {with_controls_shown(as_flags(text))}",
+          file=sys.stderr if file is None else file)
 
 
 @contextlib.contextmanager

@@ -4,11 +4,15 @@ Sheets save is read where it is unambiguous and refused, naming the fix, where i
 from __future__ import annotations
 
 import csv
+import os
 import re
 
 from .data.labels import is_missing
 
-__all__ = ["read_csv_table", "refuse_undecoded_cells", "spreadsheet_number_hint"]
+__all__ = [
+    "cell_text", "read_csv_table", "refuse_undecoded_cells", "spreadsheet_number_hint", "spreadsheet_safe",
+    "write_csv_table",
+]
 
 #: The separators a spreadsheet writes between cells: comma, then a European locale's
 #: semicolon, then a tab ("Text (Tab delimited)" saved under a .csv name).
@@ -16,6 +20,12 @@ _SEPARATORS = (",", ";", "\t")
 _SAVE_AS_UTF8 = 'save it as UTF-8 ("CSV UTF-8" in Excel) and run again'
 #: A byte that was not UTF-8, as ``surrogateescape`` decoding keeps it.
 _UNDECODED = re.compile("[\udc80-\udcff]")
+#: A spreadsheet runs a cell that starts with one of these as a formula (OWASP's "CSV
+#: injection": a crawled class named ``=HYPERLINK(...)`` would send cells to a stranger).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The mark that makes a spreadsheet show such a cell as text; the readers remove it.
+TEXT_MARK = "'"
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def read_csv_table(path, what, *, expected=(), as_text=False):
@@ -26,6 +36,8 @@ def read_csv_table(path, what, *, expected=(), as_text=False):
     - Header names lose surrounding spaces (``path, label``) where no two then clash.
     - Columns with neither a header nor a value (the empty cells Excel writes to the right
       of a touched cell) are dropped.
+    - Cells the library wrote through :func:`spreadsheet_safe` come back as the text they
+      were (``'=x`` is ``=x``).
     - Cells that are not UTF-8 come back as their bytes (surrogate escapes), for file
       names an old share wrote; :func:`refuse_undecoded_cells` refuses them elsewhere.
     - Refused with one line naming the fix: UTF-16 or UTF-32 files, an Excel workbook, a
@@ -54,12 +66,103 @@ def read_csv_table(path, what, *, expected=(), as_text=False):
                  else pd.read_csv(path, **options))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
         raise ValueError(f"Cannot read {path!r} as {what}: {exc}") from exc
+    _remove_text_marks(table)
     stripped = [str(name).strip() for name in table.columns]
     if len(set(stripped)) == len(stripped):
         table.columns = stripped
     blank = [column for column in table.columns if str(column).startswith("Unnamed: ")
              and all(_is_empty(value) for value in table[column].tolist())]
     return table.drop(columns=blank)
+
+
+def spreadsheet_safe(cell):
+    """``cell`` as the library writes it to a CSV: text that a spreadsheet would run as a
+    formula gets :data:`TEXT_MARK` first (so does text that already starts with the mark
+    before such a character, so :func:`cell_text` gives back exactly ``cell``). Numbers,
+    ``-2`` included, and other text are unchanged.
+
+    Examples
+    --------
+    >>> [spreadsheet_safe(cell) for cell in ["=HYPERLINK(A1)", "-2", "cat"]]
+    ["'=HYPERLINK(A1)", '-2', 'cat']
+    >>> cell_text(spreadsheet_safe("@SUM(A1)"))
+    '@SUM(A1)'
+    """
+    if isinstance(cell, str) and (_is_marked(cell) or cell.startswith(FORMULA_STARTS)
+                                  and not _PLAIN_NUMBER.fullmatch(cell)):
+        return TEXT_MARK + cell
+    return cell
+
+
+def cell_text(cell):
+    """A CSV cell as :func:`spreadsheet_safe` wrote it, back as the text it was (a cell
+    written by anything else is unchanged unless it starts with the mark before ``=``,
+    ``+``, ``-``, ``@``, a tab, a carriage return or the mark)."""
+    return cell[1:] if isinstance(cell, str) and _is_marked(cell) else cell
+
+
+def _is_marked(cell):
+    return cell[:1] == TEXT_MARK and cell[1:2] != "" and cell[1:2] in (*FORMULA_STARTS, TEXT_MARK)
+
+
+def _holds_text(values):
+    import pandas as pd
+
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype) \
+        or pd.api.types.is_string_dtype(dtype)
+
+
+def _remove_text_marks(table):
+    """:func:`cell_text` on every text cell of ``table``, in place (columns with no mark are
+    left as they are)."""
+    import pandas as pd
+
+    for column in table.columns:
+        if _holds_text(table[column]):
+            values = table[column].tolist()
+            if any(isinstance(value, str) and _is_marked(value) for value in values):
+                table[column] = pd.Series([cell_text(value) for value in values], index=table.index, dtype=object)
+
+
+def write_csv_table(table, path, **options):
+    """Write ``table`` (a DataFrame) to the CSV ``path`` as the library's outputs are written.
+
+    - Text cells, the index's too, pass through :func:`spreadsheet_safe`: opened in a
+      spreadsheet, no label or file name runs as a formula.
+    - A file name that is not UTF-8 is written as its own bytes (surrogate escapes).
+    - The file is written beside ``path`` and then moved over it: a link at ``path`` (say,
+      one shipped with a colleague's files) is replaced, never written through, and no
+      reader sees half a file.
+
+    ``options`` go to :meth:`pandas.DataFrame.to_csv`.
+    """
+    import pandas as pd
+
+    safe = table.copy()
+    for column in safe.columns:
+        if _holds_text(safe[column]):
+            safe[column] = pd.Series([spreadsheet_safe(v) for v in safe[column].tolist()], index=safe.index,
+                                     dtype=object)
+    if _holds_text(safe.index):
+        safe.index = pd.Index([spreadsheet_safe(v) for v in safe.index.tolist()], dtype=object, name=safe.index.name)
+    folder, name = os.path.split(os.path.abspath(path))
+    for attempt in range(100):
+        temporary = os.path.join(folder, f".{name}.{os.getpid()}-{attempt}.tmp")
+        try:
+            handle = open(temporary, "x", encoding="utf-8", errors="surrogateescape", newline="")
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"Cannot write {path!r}: remove the .{name}.*.tmp files beside it.")
+    try:
+        with handle:
+            safe.to_csv(handle, **options)
+        os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
 
 
 def _is_empty(cell):

@@ -47,7 +47,8 @@ from ._cli_options import (
     warn_unused_flags,
 )
 from ._cli_voice import Terminated, as_flags, in_the_commands_words, on_terminal, terminate_as_interrupt
-from ._csv import read_csv_table
+from ._csv import read_csv_table, write_csv_table
+from ._shown_text import with_controls_shown
 
 __all__ = ["main", "build_parser"]
 
@@ -216,8 +217,7 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
         # object dtype: a file name that is not UTF-8 (surrogate escapes) cannot be an Arrow string
         issues[name] = pd.Series(values, index=issues.index, dtype=object)
     issues_path = os.path.join(args.output_dir, "label_issues.csv")
-    # a file name that is not UTF-8 is written as its own bytes (read back by detect and apply)
-    issues.sort_values("label_quality").to_csv(issues_path, index_label="sample", errors="surrogateescape")
+    write_csv_table(issues.sort_values("label_quality"), issues_path, index_label="sample")
     to_check = _disputed_to_check(detector, args.max_items)
     html_path = label_issues_html(
         X, fitted_issues, os.path.join(args.output_dir, "report.html"),
@@ -394,7 +394,7 @@ def run_apply(args):
     corrected = pd.DataFrame({"path": pd.Series(X[keep], dtype=object), "label": labels[keep]})
     if groups is not None:  # a CSV's group column goes on, so the next detect still judges copies together
         corrected["group"] = groups[keep]
-    corrected.to_csv(output, index=False, errors="surrogateescape")
+    write_csv_table(corrected, output, index=False)
     relabelled = int((labels != y).sum())
     _say(args, f"Wrote {output}: {int(keep.sum())} of {len(y)} images, {relabelled} relabelled, "
          f"{int((~keep).sum())} dropped ({len(table)} decisions).")
@@ -406,7 +406,7 @@ def _replace_outputs_of_an_earlier_run(args, detector, n_images, unreadable_csv)
     this run has its own, and list the files it skipped; returns how many."""
     for name in ("unreadable.csv", *REPORT_FILES):
         previous = os.path.join(args.output_dir, name)
-        if os.path.isfile(previous):
+        if os.path.isfile(previous) or os.path.islink(previous):  # a dangling link too: never written through
             os.remove(previous)
     return list_unreadable(args, detector, n_images, unreadable_csv)
 
@@ -418,7 +418,7 @@ def list_unreadable(args, detector, n_images, path):
     unreadable = getattr(detector, "unreadable_", None) if args.skip_unreadable else None
     if unreadable is None:
         return 0
-    unreadable.to_csv(path, index_label="sample", errors="surrogateescape")
+    write_csv_table(unreadable, path, index_label="sample")
     example = f" (e.g. {unreadable['path'].iloc[0]}: {unreadable['reason'].iloc[0]})" if len(unreadable) else ""
     _say(args, f"Skipped {len(unreadable)} of {n_images} images that cannot be read{example}; {path} lists "
          "them with the reason.")
@@ -427,7 +427,7 @@ def list_unreadable(args, detector, n_images, path):
 
 def _say(args, message):
     if not getattr(args, "quiet", False):
-        print(message, file=sys.stderr)
+        print(with_controls_shown(message), file=sys.stderr)
 
 
 def main(argv=None):
@@ -456,7 +456,7 @@ def main(argv=None):
         OfflineWeightsUnavailableError,
     ) as exc:
         message = " ".join(str(getattr(exc, "cli_message", None) or exc).split())  # one line
-        print(f"skclip-noise {args.command}: error: {as_flags(message)}", file=sys.stderr)
+        print(f"skclip-noise {args.command}: error: {with_controls_shown(as_flags(message))}", file=sys.stderr)
         return 2
 
 

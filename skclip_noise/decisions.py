@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from ._csv import read_csv_table, refuse_undecoded_cells, spreadsheet_number_hint
+from ._csv import cell_text, read_csv_table, refuse_undecoded_cells, spreadsheet_number_hint
 from ._detector_inputs import check_fitted, is_detector, issue_flags
 from .data.labels import check_labels, label_text
 
@@ -108,6 +108,7 @@ def _read_decisions(decisions):
                 table = pd.read_csv(decisions, dtype=str, keep_default_na=False)
             except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
                 raise ValueError(f"Cannot read {source!r} as a decisions CSV: {exc}") from exc
+            table = table.map(cell_text)
         else:
             table = read_csv_table(source, "a decisions CSV", expected=DECISION_COLUMNS, as_text=True)
             refuse_undecoded_cells(table, ("given_label", "label", "decision"), source)

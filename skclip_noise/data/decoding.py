@@ -18,6 +18,7 @@ is honoured, but never silently (:func:`warn_if_truncated_images_accepted`).
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
@@ -111,6 +112,10 @@ def pil_to_rgb(image):
     return Image.fromarray(grey).convert("RGB")
 
 
+#: The sizes in PIL's DecompressionBombError: "Image size (N pixels) exceeds limit of M pixels".
+_BOMB_SIZES = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
+
+
 def unreadable_reason(exc):
     """A one-line reason why a file could not be read, for a list of skipped files.
 
@@ -126,6 +131,10 @@ def unreadable_reason(exc):
     if isinstance(exc, Image.UnidentifiedImageError):
         return "not an image file (PIL cannot identify its format)"
     if isinstance(exc, Image.DecompressionBombError):
+        sizes = _BOMB_SIZES.search(str(exc))
+        if sizes:
+            pixels, limit = (int(number) for number in sizes.groups())
+            return f"too large to decode safely ({pixels:,} pixels; PIL's limit is {limit:,})"
         return f"too large to decode safely ({' '.join(str(exc).split())})"
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 

@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 
+from .._shown_text import with_controls_shown
+
 __all__ = ["PAGE_SIZE", "REVIEW_CSS", "REVIEW_SCRIPT", "report_key", "review_actions", "review_toolbar"]
 
 #: Cards on screen at once. The browser lays out only these, so a decision costs the same
@@ -51,8 +53,15 @@ def report_key(title, samples, given, *, paths=None, images=None):
 
 def _options(values, *, everything):
     items = [f'<option value="">{html.escape(everything)}</option>']
-    items += [f'<option value="{html.escape(v, quote=True)}">{html.escape(v)}</option>' for v in values]
+    items += [f'<option value="{html.escape(v, quote=True)}">{html.escape(with_controls_shown(v))}</option>'
+              for v in values]
     return "".join(items)
+
+
+def _shown_label(value):
+    """A class-list option's label where its value has hidden characters (shown escaped)."""
+    shown = with_controls_shown(value)
+    return "" if shown == value else f' label="{html.escape(shown, quote=True)}"'
 
 
 def review_toolbar(classes, kinds):
@@ -61,7 +70,7 @@ def review_toolbar(classes, kinds):
     if kinds:
         kind_filter = (f'<label>Kind <select id="filter-kind">{_options(kinds, everything="all kinds")}'
                        "</select></label>")
-    class_list = "".join(f'<option value="{html.escape(c, quote=True)}"></option>' for c in classes)
+    class_list = "".join(f'<option value="{html.escape(c, quote=True)}"{_shown_label(c)}></option>' for c in classes)
     return (
         '<div class="review" id="review">'
         '<span class="progress" id="review-progress" aria-live="polite"></span>'
@@ -105,6 +114,7 @@ REVIEW_CSS = """
   font-size: 13px; color: #52606d; }
 .review .progress { font-weight: 650; color: #1f2933; font-variant-numeric: tabular-nums; }
 .review select, .review button, .actions button, .actions input { font: inherit; font-size: 13px; }
+.review select { max-width: 16em; }
 .review button, .actions button { border: 1px solid #cbd2d9; background: #f8fafc; border-radius: 6px;
   padding: 2px 10px; cursor: pointer; }
 .review #export-decisions { background: #1f2933; color: #ffffff; border-color: #1f2933; }
@@ -135,6 +145,8 @@ REVIEW_SCRIPT = r"""
   function byId(id) { return root.querySelector("#" + id); }
   var storageKey = "skclip-noise-review:" + root.getAttribute("data-report");
   var classes = JSON.parse(byId("review-classes").textContent);
+  var HIDDEN = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  var PLAIN_NUMBER = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
   var cards = Array.prototype.slice.call(root.querySelectorAll("article.card[data-sample]"));
   var progress = byId("review-progress");
   var filterClass = byId("filter-class");
@@ -159,8 +171,8 @@ REVIEW_SCRIPT = r"""
     var text = "";
     if (decided) {
       card.classList.add("decided-" + decided.decision);
-      text = decided.decision === "relabel" ? "relabel \u2192 " + decided.label
-        : decided.decision === "keep" ? "keep " + decided.label : "drop";
+      text = decided.decision === "relabel" ? "relabel \u2192 " + shown(decided.label)
+        : decided.decision === "keep" ? "keep " + shown(decided.label) : "drop";
     }
     card.querySelector(".decision").textContent = text;
     card.setAttribute("data-decision", decided ? decided.decision : "");
@@ -270,8 +282,17 @@ REVIEW_SCRIPT = r"""
     delete decisions[sample];
     save(); show(card); showCount(); refilter();
   }
-  function quote(value) {
+  function shown(value) {  // as _shown_text.with_controls_shown: hidden characters as escapes
+    return String(value).replace(HIDDEN, function (c) {
+      var code = c.charCodeAt(0).toString(16);
+      return c.charCodeAt(0) < 256 ? "\\x" + ("0" + code).slice(-2) : "\\u" + ("000" + code).slice(-4);
+    });
+  }
+  function quote(value) {  // as _csv.spreadsheet_safe: no cell runs as a formula in a spreadsheet
     value = String(value);
+    if (/^'[=+\-@\t\r']/.test(value) || (/^[=+\-@\t\r]/.test(value) && !PLAIN_NUMBER.test(value))) {
+      value = "'" + value;
+    }
     return /[",\n\r]/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
   }
   function exportDecisions() {

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._warnings import warn_user
 from .._detector_inputs import issue_flags
+from .._shown_text import with_controls_shown
 from ..base.contract import FIT_ORDER_ATTR
 from ..data.labels import label_text
 from ._checks import (
@@ -57,10 +58,10 @@ _STANDALONE_CSS = (f"body:has(> .{REPORT_ROOT}) {{ margin: 0; background: #f4f5f
 
 
 def _text(value):
-    """Escaped display text of a label or index value."""
+    """Escaped display text of a label or index value (its hidden characters shown)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "&mdash;"
-    return html.escape(label_text(value), quote=True)
+    return html.escape(with_controls_shown(label_text(value)), quote=True)
 
 
 def _section_cards(members, kind, max_items):
@@ -96,7 +97,7 @@ def _review_classes(detector, classes, label_issues):
 
 def _transition_html(matrix, names):
     """The transition matrix as a table whose cell colours make a heat map."""
-    names = [html.escape(name, quote=True) for name in names]
+    names = [html.escape(with_controls_shown(name), quote=True) for name in names]
     annotate = len(names) <= _MAX_ANNOTATED_CLASSES
     rows = []
     for row, true_name in enumerate(names):
