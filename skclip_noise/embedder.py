@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._warnings import warn_user
 from ._param_validation import check_params_of_fit, constraints_for, remember_params_of_fit
 from .backbones.loading import check_weights_unchanged, load_backbone, weights_key
-from .data.decoding import DECODING_VERSION
+from .data.decoding import DECODING_VERSION, pil_settings, use_pil_settings
 from .data.inputs import ImageDataset, ImageInput, ImageInputMixin, check_image_input
 from .embedding_cache import EmbeddingStore, content_keys
 from .training.device import autocast_dtype, fitted_device, resolve_device
@@ -296,8 +296,10 @@ class ImageEmbedder(ImageInputMixin, ClassNamePrefixFeaturesOutMixin, Transforme
 
         check_weights_unchanged(self.pretrained, getattr(self, "_weights_key", None), type(self).__name__)
         settings = {**self.get_params(), "n_jobs": None, "verbose": 0, "skip_unreadable": False}
+        if self.cache_dir is not None:  # a worker process keeps the folder it started in
+            settings["cache_dir"] = os.path.abspath(os.path.expanduser(self.cache_dir))
         parts = Parallel(n_jobs=self.n_jobs)(
-            delayed(_embed_shard)(settings, _input_subset(image_input, rows), failed is not None)
+            delayed(_embed_shard)(settings, _input_subset(image_input, rows), failed is not None, pil_settings())
             for rows in shards
         )
         for note in sorted({note for _, _, note in parts if note}):
@@ -444,6 +446,8 @@ def _input_subset(image_input, rows):
     start, stop = int(rows[0]), int(rows[-1]) + 1
     if image_input.kind == "dataset":
         return torch.utils.data.Subset(image_input.data, range(start, stop))
+    if image_input.kind == "paths":  # absolute: a worker process keeps the folder it started in
+        return np.array([os.path.abspath(path) for path in image_input.data[start:stop]], dtype=object)
     return image_input.data[start:stop]
 
 
@@ -466,10 +470,12 @@ def _slow_worker_environment():
     )
 
 
-def _embed_shard(settings, X, skip_unreadable=False):
+def _embed_shard(settings, X, skip_unreadable=False, pil=None):
     """One shard's embeddings, ``{position in the shard: reason}`` of its unreadable
     files and a warning about the worker's environment (or None), in a worker: the
-    backbone loads once per worker process."""
+    backbone loads once per worker process. ``pil``: the caller's PIL settings."""
+    if pil is not None:
+        use_pil_settings(pil)
     embedder = ImageEmbedder(**settings).fit(None)
     found = {} if skip_unreadable else None
     embeddings = embedder._transform_checked(check_image_input(X, check_paths=not skip_unreadable), found)

@@ -23,6 +23,7 @@ from skclip_noise.report import (
     plot_selection_precision_recall,
     selection_precision_recall_curve,
 )
+from skclip_noise.report._transition import _DARK_FROM
 
 
 @pytest.fixture(autouse=True)
@@ -226,9 +227,9 @@ def test_plot_noise_transition_draws_the_matrix_with_its_values():
     assert _cell_texts(ax) == [f"{value:.2f}" for value in _T.ravel()]
     assert _cell_texts(ax)[:3] == ["0.80", "0.15", "0.05"]
     assert [t.get_position() for t in ax.texts[:2]] == [(0, 0), (1, 0)]  # (column, row)
-    # white numbers on the dark cells, dark ones on the light cells
+    # white numbers on the dark cells, black ones on the light cells (both 4.5:1 at the switch)
     white = [matplotlib.colors.same_color(t.get_color(), "white") for t in ax.texts]
-    assert white == (_T > 0.55).ravel().tolist()
+    assert white == (_T > _DARK_FROM).ravel().tolist()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "fox"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "fox"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("given label", "true class")

@@ -13,6 +13,7 @@ pass a local checkpoint, and which real weights need no download at all
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import socket
@@ -126,6 +127,33 @@ def offline_route(style="python", *, clip=False):
     return text + "."
 
 
+#: Errors of a folder that cannot be written (not of a network).
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EDQUOT)
+
+
+def _unwritable_download_folder(exc):
+    """Where a download failed because its folder cannot be written (a read-only or
+    missing home on a cluster node), what to set instead; else None."""
+    if not isinstance(exc, OSError) or exc.errno not in _UNWRITABLE or not exc.filename:
+        return None
+    import torch
+
+    failed = os.path.abspath(os.fsdecode(exc.filename))
+    folders = {"TORCH_HOME": torch.hub.get_dir()}
+    try:
+        from huggingface_hub import constants
+
+        folders["HF_HOME"] = constants.HF_HOME
+    except ImportError:
+        pass
+    for variable, folder in folders.items():
+        folder = os.path.abspath(folder)
+        if folder == failed or folder.startswith(failed + os.sep) or failed.startswith(folder + os.sep):
+            return (f"its download folder {folder!r} cannot be written ({os.strerror(exc.errno)}: {failed!r}). "
+                    f"Set the {variable} environment variable to a folder you can write to.")
+    return None
+
+
 @contextlib.contextmanager
 def hub_download_guard(what, local_hint, host=None, *, cli_hint=None, clip=False):
     """Run a weight load that may download; turn any failure into a clear error.
@@ -176,6 +204,9 @@ def hub_download_guard(what, local_hint, host=None, *, cli_hint=None, clip=False
         if offline:
             reason = f"{host} is not reachable or offline mode is on; {reason}"
         head = f"Could not fetch {what} ({reason})."
+        unwritable = _unwritable_download_folder(exc)
+        if unwritable:
+            head = f"Could not fetch {what}: {unwritable}"
         raise PretrainedWeightsUnavailableError(
             f"{head} {local_hint} {offline_route('python', clip=clip)}",
             cli_message=f"{head} {cli_hint or local_hint} {offline_route('cli', clip=clip)}",

@@ -28,9 +28,11 @@ from .._warnings import warn_user
 __all__ = [
     "ImageReadError",
     "open_image_file",
+    "pil_settings",
     "quick_check_image_file",
     "unreadable_reason",
     "upright_image",
+    "use_pil_settings",
     "warn_if_truncated_images_accepted",
 ]
 
@@ -284,3 +286,25 @@ def warn_if_truncated_images_accepted():
         UserWarning,
     )
     return True
+
+
+def pil_settings():
+    """PIL's process-wide settings that decoding honours, to hand to another process.
+
+    A worker process (joblib's, or a DataLoader's under the ``spawn`` start method of
+    macOS and Windows) starts with PIL's defaults; :func:`use_pil_settings` there gives
+    it the caller's: ``Image.MAX_IMAGE_PIXELS`` (the decompression-bomb limit) and
+    ``ImageFile.LOAD_TRUNCATED_IMAGES``.
+
+    Examples
+    --------
+    >>> sorted(pil_settings())
+    ['LOAD_TRUNCATED_IMAGES', 'MAX_IMAGE_PIXELS']
+    """
+    return {"MAX_IMAGE_PIXELS": Image.MAX_IMAGE_PIXELS, "LOAD_TRUNCATED_IMAGES": ImageFile.LOAD_TRUNCATED_IMAGES}
+
+
+def use_pil_settings(settings):
+    """Set PIL's process-wide settings to ``settings`` (from :func:`pil_settings`)."""
+    Image.MAX_IMAGE_PIXELS = settings["MAX_IMAGE_PIXELS"]
+    ImageFile.LOAD_TRUNCATED_IMAGES = settings["LOAD_TRUNCATED_IMAGES"]

@@ -36,6 +36,7 @@ with ``skip_unreadable=True`` reports such files instead of raising.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ from .decoding import (
     _KeepsMessageAcrossWorkers,
     open_image_file,
     pil_to_rgb,
+    pil_settings,
+    use_pil_settings,
     warn_if_truncated_images_accepted,
 )
 from .features import check_feature_values, check_features
@@ -407,14 +410,26 @@ class ImageDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self.skip_unreadable = skip_unreadable
+        self.pil_settings = pil_settings()
+        self._unpickled = False
         if image_input.kind == "paths":
             warn_if_truncated_images_accepted()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._unpickled = True
 
     def __len__(self):
         return len(self.image_input) if self.indices is None else len(self.indices)
 
     def load(self, index):
         """The untransformed RGB PIL image at position ``index`` of the full input."""
+        if self._unpickled:
+            # A DataLoader worker that did not fork (spawn, forkserver) decodes with the caller's
+            # PIL settings; it knows it is one only once started, after unpickling.
+            self._unpickled = False
+            if multiprocessing.parent_process() is not None:
+                use_pil_settings(self.pil_settings)
         kind, data = self.image_input.kind, self.image_input.data
         if kind == "paths":
             return open_image_file(data[index])

@@ -199,7 +199,9 @@ def load_fashion_mnist(
     ):
         raise ValueError(f"n_samples must be a positive int or None; got {n_samples!r}.")
 
+    source = "path"
     if path is None:
+        source = FASHION_MNIST_ENV_VAR if os.environ.get(FASHION_MNIST_ENV_VAR) else "the default folder"
         path = os.environ.get(FASHION_MNIST_ENV_VAR) or FASHION_MNIST_DEFAULT_PATH
     folder = os.fspath(path)
     if not os.path.exists(folder):
@@ -210,7 +212,7 @@ def load_fashion_mnist(
         )
     if not os.path.isdir(folder):
         raise NotADirectoryError(
-            f"path must be a folder holding the Fashion-MNIST IDX files; {folder!r} "
+            f"{source} must be a folder holding the Fashion-MNIST IDX files; {folder!r} "
             "is not a folder."
         )
 

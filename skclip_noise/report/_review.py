@@ -78,10 +78,11 @@ def review_toolbar(classes, kinds):
         f"{kind_filter}"
         '<label>Show <select id="filter-status"><option value="">all</option>'
         '<option value="undecided">undecided</option><option value="decided">decided</option></select></label>'
-        '<span class="pager"><button type="button" id="page-previous" title="previous page ([)">&#9664;</button>'
-        '<span id="page-info"></span><button type="button" id="page-next" title="next page (])">&#9654;</button></span>'
+        '<span class="pager"><button type="button" id="page-previous" title="previous page ([)" aria-label="previous page">&#9664;</button>'
+        '<span id="page-info" role="status"></span><button type="button" id="page-next" title="next page (])" aria-label="next page">&#9654;</button></span>'
         '<button type="button" id="export-decisions">Export decisions</button>'
-        '<span class="keys"><kbd>j</kbd>/<kbd>k</kbd> next/previous &middot; <kbd>a</kbd> accept suggestion '
+        '<span class="keys"><label><input type="checkbox" id="review-shortcuts" checked> keyboard shortcuts</label>: '
+        '<kbd>j</kbd>/<kbd>k</kbd> next/previous &middot; <kbd>a</kbd> accept suggestion '
         "&middot; <kbd>g</kbd> keep given &middot; <kbd>x</kbd> drop &middot; <kbd>1</kbd>-<kbd>9</kbd>, "
         "<kbd>0</kbd> class by number &middot; <kbd>c</kbd> type a class &middot; <kbd>u</kbd> undo &middot; "
         "<kbd>[</kbd>/<kbd>]</kbd> previous/next page</span>"
@@ -118,21 +119,26 @@ REVIEW_CSS = """
 .review button, .actions button { border: 1px solid #cbd2d9; background: #f8fafc; border-radius: 6px;
   padding: 2px 10px; cursor: pointer; }
 .review #export-decisions { background: #1f2933; color: #ffffff; border-color: #1f2933; }
-.review .keys { flex-basis: 100%; color: #7b8794; }
+.review .keys { flex-basis: 100%; color: #52606d; }
 kbd { font: 11px ui-monospace, monospace; border: 1px solid #cbd2d9; border-bottom-width: 2px;
   border-radius: 4px; padding: 0 4px; background: #f8fafc; }
 .actions { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
-.actions .other { width: 100%; padding: 2px 6px; border: 1px solid #cbd2d9; border-radius: 6px; }
+.actions .other { width: 100%; padding: 2px 6px; border: 1px solid #7b8794; border-radius: 6px; }
 .actions .decision { flex-basis: 100%; font-size: 12px; font-weight: 650; min-height: 1em; }
 .card[hidden], .group[hidden] { display: none !important; }
 .review .pager { display: inline-flex; gap: 6px; align-items: center; font-variant-numeric: tabular-nums; }
 .card { content-visibility: auto; contain-intrinsic-size: auto 360px; scroll-margin: 90px; }
 .card.current { outline: 3px solid #2563eb; outline-offset: 2px; }
+.card:focus { outline: none; }
+.card.current:focus { outline: 3px solid #2563eb; }
 .card.decided-keep .decision { color: #067647; }
 .card.decided-relabel .decision { color: #1d4ed8; }
 .card.decided-drop .decision { color: #b42318; }
 .card.decided-drop .thumb img { opacity: 0.35; }
 .card.decided-keep, .card.decided-relabel, .card.decided-drop { border-color: #9aa5b1; }
+@media (max-width: 600px), (max-height: 600px) {
+  .review { position: static; }
+}
 """
 
 REVIEW_SCRIPT = r"""
@@ -161,6 +167,12 @@ REVIEW_SCRIPT = r"""
   var pageInfo = byId("page-info");
   var previousPage = byId("page-previous");
   var nextPage = byId("page-next");
+  var shortcuts = byId("review-shortcuts");  // single-key shortcuts can be turned off (WCAG 2.1.4)
+  var SHORTCUTS_KEY = "skclip-noise-review-shortcuts";
+  try { shortcuts.checked = window.localStorage.getItem(SHORTCUTS_KEY) !== "off"; } catch (e) { /* private mode */ }
+  shortcuts.addEventListener("change", function () {
+    try { window.localStorage.setItem(SHORTCUTS_KEY, shortcuts.checked ? "on" : "off"); } catch (e) { /* private mode */ }
+  });
 
   function save() {
     try { window.localStorage.setItem(storageKey, JSON.stringify(decisions)); } catch (e) { /* private mode */ }
@@ -235,14 +247,16 @@ REVIEW_SCRIPT = r"""
   function refilter() {  // after a decision: only the status filter depends on decisions
     if (filterStatus.value) { filter(); }
   }
-  function focusCard(index) {
+  function focusCard(index, scroll) {  // scroll: false where the card is where the pointer is
     if (current >= 0 && cards[current]) { cards[current].classList.remove("current"); }
     current = index;
     if (index >= 0) {
       var position = matching.indexOf(index);
       if (position >= 0 && Math.floor(position / PAGE) !== page) { page = Math.floor(position / PAGE); layout(); }
       cards[index].classList.add("current");
-      cards[index].scrollIntoView({block: "nearest"});
+      // keyboard focus follows the current card, unless it is already on a control of it
+      if (!cards[index].contains(document.activeElement)) { cards[index].focus({preventScroll: true}); }
+      if (scroll !== false) { cards[index].scrollIntoView({block: "nearest"}); }
     }
   }
   function move(step) {
@@ -332,11 +346,17 @@ REVIEW_SCRIPT = r"""
       if (action === "accept") { accept(card); }
       if (action === "keep") { decide(card, "keep", ""); }
       if (action === "drop") { decide(card, "drop", ""); }
+      if (action && card.hidden) { move(1); }  // the status filter hid it: focus goes on, not to the page
     });
+    // a click's focus comes before its mouseup: scrolling then would move the card from under the pointer
+    card.addEventListener("focusin", function () { if (current !== index) { focusCard(index, false); } });
     var input = card.querySelector("input.other");
     input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && typed(card, input)) { input.blur(); move(1); }
-      if (event.key === "Escape") { input.value = ""; input.blur(); }  // leaves without relabelling
+      if (event.key === "Enter" && typed(card, input)) {
+        move(1);
+        if (cards[current] === card && !card.hidden) { card.focus(); }  // the last card: out of the box, on it
+      }
+      if (event.key === "Escape") { input.value = ""; card.focus(); }  // leaves without relabelling
     });
     input.addEventListener("change", function () { if (classes.indexOf(input.value.trim()) >= 0) { typed(card, input); } });
   });
@@ -354,7 +374,7 @@ REVIEW_SCRIPT = r"""
   function onKey(event) {
     if (!root.isConnected) { document.removeEventListener("keydown", onKey); return; }  // its cell was run again
     var target = event.target, tag = target.tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable
+    if (!shortcuts.checked || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable
         || event.ctrlKey || event.metaKey || event.altKey || !aimedHere(target)) { return; }
     var key = event.key, card = current >= 0 ? cards[current] : null;
     if (key === "j" || key === "ArrowRight" || key === "ArrowDown") { move(1); }

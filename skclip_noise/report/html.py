@@ -105,7 +105,7 @@ def _transition_html(matrix, names):
         for column, given_name in enumerate(names):
             value = float(matrix[row, column])
             diagonal = ' class="diag"' if row == column else ""
-            text_colour = "#ffffff" if _text_on_dark(value) else "#1f2933"
+            text_colour = "#ffffff" if _text_on_dark(value) else "#000000"
             cells.append(
                 f'<td{diagonal} title="true {true_name}, given {given_name}: {value:.3f}" '
                 f'style="background:{_cell_colour(value)};color:{text_colour}">'
@@ -373,7 +373,8 @@ def label_issues_html(
             if rank > PAGE_SIZE:  # the first page is shown before the script has run
                 review_data += " hidden"
         cards.append(
-            f'<article class="card{" kept" if is_kept and not is_disputed else ""}"{review_data}>'
+            f'<article class="card{" kept" if is_kept and not is_disputed else ""}" tabindex="-1" '
+            f'aria-label="{sample}, given label {given_text}"{review_data}>'
             f'<div class="thumb"><span class="rank">{rank}</span>{thumb}{tag}</div>'
             '<div class="body"><div class="labels">'
             f'<span class="k">Given</span><span class="v given" title="{given_text}">'

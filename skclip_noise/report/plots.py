@@ -481,7 +481,7 @@ def plot_noise_transition(matrix, classes=None, *, ax=None, title="Estimated lab
         fontsize = "small" if n_classes <= 10 else "x-small"
         for (row, column), value in np.ndenumerate(matrix):
             ax.text(column, row, _cell_text(value), ha="center", va="center", fontsize=fontsize,
-                    color="white" if _text_on_dark(value) else "#1f2933")
+                    color="white" if _text_on_dark(value) else "black")
     long_names = max(len(name) for name in names) > 3
     names = [_literal(name) for name in names]
     ax.set_xticks(np.arange(n_classes), names, rotation=45 if long_names else 0,

@@ -166,10 +166,33 @@ def small_model_threads(device, n_threads=1):
     if torch.device(device).type != "cpu":
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(min(n_threads, previous))
+    with _THREADS.lock:
+        if _THREADS.active == 0:
+            _THREADS.outside = torch.get_num_threads()
+        _THREADS.active += 1
+        outside = _THREADS.outside
+    torch.set_num_threads(min(n_threads, outside))
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _THREADS.lock:
+            _THREADS.active -= 1
+        torch.set_num_threads(outside)
+
+
+class _ThreadCount:
+    """The process's torch thread count while blocks of :func:`small_model_threads` overlap.
+
+    ``torch.set_num_threads`` also sets the count a thread takes at its first torch call,
+    so a block entered in another thread while one is open would read the open block's 1
+    as "the previous" count (a Dask worker's thread then ran on 1 thread for good). The
+    first block records the count once; every block restores that."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.active = 0
+        self.outside = None
+
+
+_THREADS = _ThreadCount()
 

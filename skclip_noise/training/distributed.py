@@ -4,7 +4,7 @@ Every estimator trains through :class:`~skclip_noise.training.loop.Trainer`. Sta
 ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR``),
 the trainer joins the process group (NCCL on CUDA, gloo on the CPU), wraps the model in
 :class:`torch.nn.parallel.DistributedDataParallel`, and every training loader built by
-:func:`~skclip_noise.training.loop.make_loader` shards its samples with a
+:func:`~skclip_noise.training.loader.make_loader` shards its samples with a
 :class:`DistributedSampler` whose permutation is the same on every rank and changes
 each epoch. ``batch_size`` stays the *global* batch: each of ``W`` ranks takes
 ``batch_size / W`` samples a step and DDP averages the gradients, so one step sees the
