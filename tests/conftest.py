@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +85,27 @@ needs_fashion_mnist = _apply(fashion_mnist_marks())
 needs_chromium = _apply(chromium_marks())
 needs_selenium = _apply([pytest.mark.optional_data,
                          pytest.mark.skipif(SELENIUM_MISSING is not None, reason=SELENIUM_MISSING or "")])
+
+
+def headless_chromium(folder):
+    """A headless Chromium driven by Selenium, with a fresh profile in ``folder`` and its
+    downloads (``driver.downloads``) in ``folder/downloads``; the caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", f"--user-data-dir={os.path.join(folder, 'profile')}"):
+        options.add_argument(flag)
+    downloads = os.path.join(folder, "downloads")
+    os.makedirs(downloads, exist_ok=True)
+    options.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+    driver.downloads = Path(downloads)
+    return driver
 
 
 @pytest.fixture(scope="session")

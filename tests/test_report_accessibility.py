@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CHROMEDRIVER, CHROMIUM, needs_selenium
+from conftest import headless_chromium, needs_selenium
 
 from skclip_noise.report import label_issues_html
 
@@ -397,15 +397,7 @@ def _in_browser(test):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """One headless Chromium for the module's tests (each loads its page with empty storage)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", f"--user-data-dir={tmp_path_factory.mktemp('a11y') / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = headless_chromium(tmp_path_factory.mktemp("a11y"))
     yield driver
     driver.quit()
 

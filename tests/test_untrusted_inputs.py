@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SELENIUM_MISSING, StopFit, class_folders, cli_exit, image_files
+from conftest import SELENIUM_MISSING, StopFit, class_folders, cli_exit, headless_chromium, image_files
 
 from skclip_noise import apply_decisions, cli
 from skclip_noise._cli_inputs import read_detect_input
@@ -316,24 +316,12 @@ def reviewed_in_chromium(tmp_path_factory):
     suggestion on the first 7 cards and keeping the given label on the next 7."""
     if SELENIUM_MISSING:
         pytest.skip(SELENIUM_MISSING)
-    from conftest import CHROMEDRIVER, CHROMIUM
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     tmp_path = tmp_path_factory.mktemp("review")
     page, y, suggested, long_name = _hostile_review(tmp_path)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = headless_chromium(tmp_path)
+    downloads = driver.downloads
     try:
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         driver.get(f"file://{page}")
         widths = driver.execute_script(
             "var wide = Array.prototype.slice.call(document.querySelectorAll('.review *'))"
