@@ -14,7 +14,12 @@ Four forms are recognised:
     a :class:`torch.utils.data.Dataset` whose items are an image or a tuple whose first
     element is the image (PIL image, numpy array ``(H, W[, 1 or 3])`` or ``(C, H, W)``
     tensor with 1 or 3 channels, uint8 or float in [0, 1]); the first items are checked
-    like arrays when X is checked, and every item when it is read;
+    like arrays when X is checked, and every item when it is read. So is any other
+    sized, indexable sequence of such images that is not a list, tuple, array or table:
+    a Hugging Face ``datasets`` image column (``ds["image"]``), read one image at a time
+    as a Dataset is (its images may differ in size; none is decoded before it is used).
+    A whole Hugging Face ``Dataset`` or ``DatasetDict`` is refused, naming the column
+    or split to pass;
 ``"features"``
     a 2-D float array of precomputed embeddings, for estimators that accept them.
 
@@ -141,6 +146,23 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
         for index in range(min(n, _N_CHECKED_ITEMS)):
             _dataset_item_array(X[index], index)
         return ImageInput("dataset", X, n)
+    _refuse_dataset_tables(X)
+    if _is_lazy_sequence(X):
+        n = len(X)
+        _check_not_empty(n)
+        first = X[0]
+        if isinstance(first, (str, os.PathLike)):
+            X = list(X)  # a column of file paths: read below
+        elif _looks_like_an_image(first):
+            for index in range(min(n, _N_CHECKED_ITEMS)):
+                _dataset_item_array(X[index], index)
+            return ImageInput("dataset", X, n)
+        elif isinstance(first, dict) and {"path", "bytes"} & set(first):
+            raise TypeError(
+                "X's items are dicts of a file's path and bytes: a Hugging Face image column read with "
+                "decode=False. Pass it decoded (ds.cast_column(name, datasets.Image())[name]) or its "
+                f"file paths. {_IMAGE_INPUT_HELP}"
+            )
     X = _single_path_column(X)
     if _is_path_sequence(X):
         paths = np.asarray([os.fspath(p) for p in list(X)], dtype=object)
@@ -170,6 +192,36 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
             f"but this estimator needs images. {_IMAGE_INPUT_HELP}"
         )
     return ImageInput("images", _check_image_array(array), array.shape[0])
+
+
+def _is_lazy_sequence(X):
+    """Whether X is a sized, indexable sequence read item by item (a Hugging Face image
+    column), not a list, tuple, array, tensor, table, mapping or text."""
+    return (hasattr(X, "__len__") and hasattr(X, "__getitem__")
+            and not isinstance(X, (list, tuple, str, bytes, os.PathLike, dict, torch.Tensor))
+            and not any(hasattr(X, name) for name in ("dtype", "__array__", "iloc", "keys")))
+
+
+def _looks_like_an_image(item):
+    if isinstance(item, tuple) and item:
+        item = item[0]
+    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim >= 2)
+
+
+def _refuse_dataset_tables(X):
+    """Refuse a whole Hugging Face ``Dataset`` (or ``DatasetDict``) as X, naming the column
+    (or split) to pass, before anything is decoded."""
+    if not hasattr(X, "column_names"):
+        return
+    if isinstance(X, dict):  # a DatasetDict: one Dataset per split
+        raise TypeError(f"X is a DatasetDict with the splits {list(X)}; pass one split's image column, "
+                        f"e.g. X[{next(iter(X), 'train')!r}][<image column>].")
+    if not hasattr(X, "features"):
+        return
+    images = [name for name, feature in X.features.items() if type(feature).__name__ == "Image"]
+    column = images[0] if len(images) == 1 else "<image column>"
+    raise TypeError(f"X is a Hugging Face Dataset (columns {X.column_names}); pass its image column, "
+                    f"X=ds[{column!r}], and its labels as y.")
 
 
 def _single_path_column(X):
