@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 __all__ = [
     "DETECTORS", "FLAG_DETECTORS", "HelpFormatter", "RecordGiven", "RecordGivenFlag", "add_detector_arguments",
-    "check_flag_values", "class_names_type", "number_type", "warn_unused_flags",
+    "check_flag_values", "class_names_type", "number_type", "paths_taken_for_options", "warn_unused_flags",
 ]
 
 
@@ -166,3 +167,19 @@ DETECTORS = {
     "label-match": "LabelMatchDetector",
     "dual-prompt": "DualPromptDetector",
 }
+
+
+def paths_taken_for_options(parser, argv):
+    """The words of ``argv`` (before any ``--``) that start with '-', are no option of the
+    command line and name an existing file or folder (a script's ``detect "$DIR"``)."""
+    options = set(parser._option_string_actions)
+    for action in parser._subparsers._group_actions:
+        for command in action.choices.values():
+            options |= set(command._option_string_actions)
+    words = []
+    for word in argv:
+        if word == "--":
+            break
+        if word.startswith("-") and word.split("=", 1)[0] not in options and os.path.exists(word):
+            words.append(word)
+    return words

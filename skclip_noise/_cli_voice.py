@@ -5,6 +5,7 @@ SIGTERM ending a run in one line."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from ._shown_text import with_controls_shown
 
 __all__ = [
     "PYTHON_TO_FLAGS", "Terminated", "as_flags", "in_the_commands_words", "on_terminal", "show_warning",
-    "terminate_as_interrupt",
+    "silence_stdout", "terminate_as_interrupt",
 ]
 
 #: The library's advice in Python's words, and the same advice as this command's flags.
@@ -104,3 +105,14 @@ def terminate_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def silence_stdout():
+    """Point stdout at the null device, so that Python's flush at exit finds no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a stdout without a descriptor of its own
+        pass
+    finally:
+        os.close(devnull)

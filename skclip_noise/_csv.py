@@ -4,9 +4,9 @@ Sheets save is read where it is unambiguous and refused, naming the fix, where i
 from __future__ import annotations
 
 import csv
-import os
 import re
 
+from ._files import replaced_file
 from .data.labels import is_missing
 
 __all__ = [
@@ -146,23 +146,8 @@ def write_csv_table(table, path, **options):
                                      dtype=object)
     if _holds_text(safe.index):
         safe.index = pd.Index([spreadsheet_safe(v) for v in safe.index.tolist()], dtype=object, name=safe.index.name)
-    folder, name = os.path.split(os.path.abspath(path))
-    for attempt in range(100):
-        temporary = os.path.join(folder, f".{name}.{os.getpid()}-{attempt}.tmp")
-        try:
-            handle = open(temporary, "x", encoding="utf-8", errors="surrogateescape", newline="")
-        except FileExistsError:
-            continue
-        break
-    else:
-        raise FileExistsError(f"Cannot write {path!r}: remove the .{name}.*.tmp files beside it.")
-    try:
-        with handle:
-            safe.to_csv(handle, **options)
-        os.replace(temporary, path)
-    finally:
-        if os.path.lexists(temporary):
-            os.remove(temporary)
+    with replaced_file(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        safe.to_csv(handle, **options)
 
 
 def _is_empty(cell):

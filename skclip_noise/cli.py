@@ -30,7 +30,6 @@ import time
 import warnings
 
 from ._cli_inputs import (
-    REPORT_FILES,
     check_images_readable,
     check_output_dir,
     load_demo_data,
@@ -44,9 +43,13 @@ from ._cli_options import (
     add_detector_arguments,
     check_flag_values,
     number_type,
+    paths_taken_for_options,
     warn_unused_flags,
 )
-from ._cli_voice import Terminated, as_flags, in_the_commands_words, on_terminal, terminate_as_interrupt
+from ._cli_voice import (
+    Terminated, as_flags, in_the_commands_words, on_terminal, silence_stdout, terminate_as_interrupt,
+)
+from ._cli_outputs import RunOutputs
 from ._csv import read_csv_table, write_csv_table
 from ._shown_text import with_controls_shown
 
@@ -72,6 +75,9 @@ def build_parser():
         prog="skclip-noise",
         description="Find wrongly labelled images with pre-trained vision models.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     demo = commands.add_parser(
@@ -199,15 +205,16 @@ def _pretrained_flag(value):
     return None if str(value).lower() == "none" else value
 
 
-def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label errors", keep=None, note=""):
-    """label_issues.csv and report.html; with ``keep`` (positions in the input), only
-    those samples (the readable ones), indexed by their positions."""
+def _write_outputs(outputs, args, detector, X, extra_columns=None, title="Suspected label errors", keep=None,
+                   note=""):
+    """label_issues.csv and report.html, staged in ``outputs`` (:class:`RunOutputs`); with
+    ``keep`` (positions in the input), only those samples (the readable ones), indexed by
+    their positions. Returns what to say once they are published."""
     import pandas as pd
 
     from .decisions import disputed_pairs
     from .report import label_issues_html
 
-    os.makedirs(args.output_dir, exist_ok=True)
     fitted_issues = detector.label_issues_
     if keep is not None:
         fitted_issues, X = fitted_issues.iloc[keep], X[keep]
@@ -216,22 +223,22 @@ def _write_outputs(args, detector, X, extra_columns=None, title="Suspected label
     for name, values in (extra_columns or {}).items():
         # object dtype: a file name that is not UTF-8 (surrogate escapes) cannot be an Arrow string
         issues[name] = pd.Series(values, index=issues.index, dtype=object)
-    issues_path = os.path.join(args.output_dir, "label_issues.csv")
-    write_csv_table(issues.sort_values("label_quality"), issues_path, index_label="sample")
+    write_csv_table(issues.sort_values("label_quality"), outputs.staged("label_issues.csv"), index_label="sample")
     to_check = _disputed_to_check(detector, args.max_items)
-    html_path = label_issues_html(
-        X, fitted_issues, os.path.join(args.output_dir, "report.html"),
+    label_issues_html(
+        X, fitted_issues, outputs.staged("report.html"),
         max_items=args.max_items, title=title,
         noise_transition=detector.noise_transition_, classes=detector.classes_, disputed=to_check,
     )
     kinds = issues["issue_type"].astype(str).value_counts()
     split = f": {kinds.get('label', 0)} wrong labels, {kinds['outlier']} images of no class" if "outlier" in kinds else ""
-    _say(args, f"Wrote {issues_path} ({int(issues['is_label_issue'].sum())} suspected label "
-         f"issues of {len(issues)}{split}{note}) and {html_path}.")
+    said = [f"Wrote {outputs.final('label_issues.csv')} ({int(issues['is_label_issue'].sum())} suspected label "
+            f"issues of {len(issues)}{split}{note}) and {outputs.final('report.html')}."]
     if to_check is not None:
-        _say(args, f"{len(disputed_pairs(detector)):,} kept labels are disputed (another class is more "
-             f"probable): check the {len(to_check)} in the report's 'Disputed' section (its Kind filter shows them "
-             "alone), and if more than half are wrong, run again with --flag-disagreement to flag them all.")
+        said.append(f"{len(disputed_pairs(detector)):,} kept labels are disputed (another class is more "
+                    f"probable): check the {len(to_check)} in the report's 'Disputed' section (its Kind filter shows "
+                    "them alone), and if more than half are wrong, run again with --flag-disagreement to flag them all.")
+    return "\n".join(said)
 
 
 def _disputed_to_check(detector, max_items=None):
@@ -289,19 +296,21 @@ def run_demo(args):
     if args.aligned_clip:
         # ImageNet trunks read dark objects on a light ground, as in photos.
         backbone, pretrained, image_size, X = ALIGNED_DEMO_BACKBONE, "offline", ALIGNED_DEMO_SIZE, 255 - X
-    detector = make_detector(args, backbone, pretrained, image_size)
-    detector.fit(X, names[y_noisy])
-    report = detection_report(is_noisy, detector.clean_mask_)
-    header = (
-        f"skclip-noise demo: {args.dataset}, {args.noise} noise {rate}, "
-        f"{type(detector).__name__} on {backbone} ({pretrained})\n"
-    )
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "report.txt"), "w") as handle:
-        handle.write(header + report + "\n")
-    print(header + report)
-    _write_outputs(args, detector, X, {"true_label": names[y_true]},
-                   title=f"Suspected label errors: {args.dataset} with {rate} {args.noise} noise")
+    with RunOutputs(args.output_dir) as outputs:
+        detector = make_detector(args, backbone, pretrained, image_size)
+        detector.fit(X, names[y_noisy])
+        report = detection_report(is_noisy, detector.clean_mask_)
+        header = (
+            f"skclip-noise demo: {args.dataset}, {args.noise} noise {rate}, "
+            f"{type(detector).__name__} on {backbone} ({pretrained})\n"
+        )
+        with open(outputs.staged("report.txt"), "w") as handle:
+            handle.write(header + report + "\n")
+        wrote = _write_outputs(outputs, args, detector, X, {"true_label": names[y_true]},
+                               title=f"Suspected label errors: {args.dataset} with {rate} {args.noise} noise")
+        outputs.publish()
+    print(header + report)  # last: a reader of stdout that is gone leaves the outputs whole
+    _say(args, wrote)
     _say(args, f"Done in {time.perf_counter() - started:.0f} s.")
     return 0
 
@@ -334,29 +343,32 @@ def run_detect(args):
         groups = None
     in_groups = "" if groups is None else f", {len(set(groups.tolist()))} groups"
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
-    detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
-    _say(args, f"Embedding them with {args.backbone} (kept in {_cache_dir(args)}: a rerun embeds only new "
-         f"images) and fitting {type(detector).__name__}...")
-    unreadable_csv = os.path.join(args.output_dir, "unreadable.csv")
-    try:
-        with warnings.catch_warnings():  # what was skipped is said below, with the CSV
-            warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
-            signals = {name: value for name, value in (("groups", groups), ("pred_probs", pred_probs))
-                       if value is not None}
-            detector.fit(X, y, **signals)
-    except BaseException:
-        if getattr(detector, "unreadable_", None) is not None:  # what made it fail: listed, alone
-            _replace_outputs_of_an_earlier_run(args, detector, len(X), unreadable_csv)
-        raise  # stopped (Ctrl-C): an earlier run's outputs stay as they were
-    skipped = _replace_outputs_of_an_earlier_run(args, detector, len(X), unreadable_csv)
-    weighed = "" if pred_probs is None else f"; your model's pred_probs weigh {detector.pred_probs_weight_:.2g}"
-    _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}{weighed}.")
-    keep, note, title = None, "", "Suspected label errors"
-    if skipped:
-        keep = sorted(set(range(len(X))) - set(detector.unreadable_.index))
-        note = f"; {skipped} unreadable images skipped, listed in {unreadable_csv}"
-        title += f" ({skipped} of {len(X)} images unreadable, skipped)"
-    _write_outputs(args, detector, X, {"path": X}, title=title, keep=keep, note=note)
+    with RunOutputs(args.output_dir) as outputs:  # stopped or failed: an earlier run's outputs stay whole
+        detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
+        _say(args, f"Embedding them with {args.backbone} (kept in {_cache_dir(args)}: a rerun embeds only new "
+             f"images) and fitting {type(detector).__name__}...")
+        try:
+            with warnings.catch_warnings():  # what was skipped is said below, with the CSV
+                warnings.filterwarnings("ignore", message=r".*image files could not be read", category=UserWarning)
+                signals = {name: value for name, value in (("groups", groups), ("pred_probs", pred_probs))
+                           if value is not None}
+                detector.fit(X, y, **signals)
+        except Exception:
+            if getattr(detector, "unreadable_", None) is not None:  # what made it fail: listed, alone
+                list_unreadable(outputs, args, detector, len(X))
+                outputs.publish()
+            raise
+        skipped = list_unreadable(outputs, args, detector, len(X))
+        weighed = "" if pred_probs is None else f"; your model's pred_probs weigh {detector.pred_probs_weight_:.2g}"
+        _say(args, f"{type(detector).__name__}: estimated noise rate {detector.noise_rate_:.1%}{weighed}.")
+        keep, note, title = None, "", "Suspected label errors"
+        if skipped:
+            keep = sorted(set(range(len(X))) - set(detector.unreadable_.index))
+            note = f"; {skipped} unreadable images skipped, listed in {outputs.final('unreadable.csv')}"
+            title += f" ({skipped} of {len(X)} images unreadable, skipped)"
+        wrote = _write_outputs(outputs, args, detector, X, {"path": X}, title=title, keep=keep, note=note)
+        outputs.publish()
+    _say(args, wrote)
     return 0
 
 
@@ -401,24 +413,15 @@ def run_apply(args):
     return 0
 
 
-def _replace_outputs_of_an_earlier_run(args, detector, n_images, unreadable_csv):
-    """Remove an earlier run's outputs from ``--output-dir`` (they describe other data), once
-    this run has its own, and list the files it skipped; returns how many."""
-    for name in ("unreadable.csv", *REPORT_FILES):
-        previous = os.path.join(args.output_dir, name)
-        if os.path.isfile(previous) or os.path.islink(previous):  # a dangling link too: never written through
-            os.remove(previous)
-    return list_unreadable(args, detector, n_images, unreadable_csv)
-
-
-def list_unreadable(args, detector, n_images, path):
-    """``--skip-unreadable``: write the files the detector's fit skipped (its ``unreadable_``,
-    judged label issues) to ``path`` (``sample,path,reason``) and say how many; returns
-    that number."""
+def list_unreadable(outputs, args, detector, n_images):
+    """``--skip-unreadable``: stage the files the detector's fit skipped (its ``unreadable_``,
+    judged label issues) as ``unreadable.csv`` (``sample,path,reason``) in ``outputs`` and
+    say how many; returns that number."""
     unreadable = getattr(detector, "unreadable_", None) if args.skip_unreadable else None
     if unreadable is None:
         return 0
-    write_csv_table(unreadable, path, index_label="sample")
+    write_csv_table(unreadable, outputs.staged("unreadable.csv"), index_label="sample")
+    path = outputs.final("unreadable.csv")
     example = f" (e.g. {unreadable['path'].iloc[0]}: {unreadable['reason'].iloc[0]})" if len(unreadable) else ""
     _say(args, f"Skipped {len(unreadable)} of {n_images} images that cannot be read{example}; {path} lists "
          "them with the reason.")
@@ -433,6 +436,10 @@ def _say(args, message):
 def main(argv=None):
     """Entry point of ``skclip-noise``; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for word in paths_taken_for_options(parser, argv):
+        parser.error(f"{word!r} names a file or folder but starts with '-', so it is read as an option: put "
+                     f"paths after --, as in skclip-noise {argv[0]} -- {word}, or write ./{word}.")
     args = parser.parse_args(argv)
     for name in _PATH_ARGUMENTS:  # a quoted "~/..." as the shell would have read it
         if isinstance(getattr(args, name, None), str):
@@ -443,6 +450,9 @@ def main(argv=None):
     try:
         with in_the_commands_words(args.command), terminate_as_interrupt():
             return args.handler(args)
+    except BrokenPipeError:  # whoever read the output is gone (`| head`): the outputs are written already
+        silence_stdout()
+        return 128 + 13  # as a shell reports a command ended by SIGPIPE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job scheduler, timeout)
         terminated = isinstance(exc, Terminated)
         print(f"skclip-noise {args.command}: {'terminated' if terminated else 'interrupted'}; the embeddings "

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._warnings import warn_user
 from .._detector_inputs import issue_flags
+from .._files import replaced_file
 from .._shown_text import with_controls_shown
 from ..base.contract import FIT_ORDER_ATTR
 from ..data.labels import label_text
@@ -461,6 +462,6 @@ def label_issues_html(
     page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if path is None:
         return page
-    with open(path, "w", encoding="utf-8") as handle:
+    with replaced_file(path, encoding="utf-8") as handle:  # a reader never sees half a page
         handle.write(page)
     return path
