@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 
+from ._cli_outputs import THUMBNAILS
 from ._csv import read_csv_table, refuse_undecoded_cells, spreadsheet_number_hint
 from ._warnings import warn_user
 from .data.labels import ROW_SUM_TOLERANCE, rows_sum_to_100
@@ -27,7 +28,7 @@ _WINDOWS_DRIVE = re.compile(r"(^|/)[A-Za-z]:\\")
 #: The files of a ``detect`` output folder: a subfolder of INPUT holding them is no class.
 REPORT_FILES = ("label_issues.csv", "report.html")
 #: The folders a run writes beside them: the report's thumbnails and the embedding cache.
-REPORT_FOLDERS = ("report_thumbnails", "embeddings")
+REPORT_FOLDERS = (THUMBNAILS, "embeddings")
 
 
 def read_detect_input(path, exclude=()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 
 __all__ = ["probe_writable_folder", "replaced_file"]
@@ -26,11 +27,13 @@ def probe_writable_folder(folder):
 
 
 @contextlib.contextmanager
-def replaced_file(path, **open_options):
-    """Write ``path`` through a text handle to a new file beside it, moved over ``path`` once
+def replaced_file(path, *, binary=False, **open_options):
+    """Write ``path`` through a handle (text, or bytes with ``binary``) to a new file beside it, moved over ``path`` once
     the block ends without error (on an error nothing changes): a link at ``path`` is
     replaced, never written through, and a reader never sees half a file. The new file
-    gets the permissions an ordinary ``open`` would (not ``mkstemp``'s private ones).
+    gets the permissions an ordinary ``open`` would (not ``mkstemp``'s private ones). A
+    ``path`` that is a pipe or a device (``/dev/stdout``, a shell's ``>(...)``) is written
+    in place.
 
     Examples
     --------
@@ -41,11 +44,15 @@ def replaced_file(path, **open_options):
     >>> open(path).read()
     'done'
     """
+    if _is_stream(path):  # a named pipe, /dev/stdout, bash's >(...): there is no file to replace
+        with open(path, "wb" if binary else "w", **open_options) as handle:
+            yield handle
+        return
     folder, name = os.path.split(os.path.abspath(path))
     for attempt in range(100):
         temporary = os.path.join(folder, f".{name}.{os.getpid()}-{attempt}.tmp")
         try:
-            handle = open(temporary, "x", **open_options)
+            handle = open(temporary, "xb" if binary else "x", **open_options)
         except FileExistsError:
             continue
         break
@@ -58,3 +65,11 @@ def replaced_file(path, **open_options):
     finally:
         if os.path.lexists(temporary):
             os.remove(temporary)
+
+
+def _is_stream(path):
+    try:
+        mode = os.stat(path).st_mode  # through links: /dev/stdout is one
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)

@@ -143,12 +143,24 @@ def remember_params_of_fit(estimator, names):
     estimator._fit_params = {name: getattr(estimator, name) for name in names if hasattr(estimator, name)}
 
 
+def _weights_moved(estimator):
+    """Whether ``pretrained`` now names another path to the very file fit used (the same
+    bytes: a model shipped to a machine that keeps its weights elsewhere)."""
+    from .backbones.weights import same_weights_file, weights_key
+
+    fitted_key = estimator.__dict__.get("_weights_key")
+    pretrained = getattr(estimator, "pretrained", None)
+    return fitted_key is not None and same_weights_file(weights_key(pretrained), fitted_key)
+
+
 def check_params_of_fit(estimator, names):
     """Refuse to predict after ``set_params`` changed one of ``names`` since fit: a
     parameter the fitted model was built from, or one that embeds new images, would
     rebuild or feed it unlike the fitted one (torch's shape errors, or silently other
     features)."""
     for name, value in estimator.__dict__.get("_fit_params", {}).items():
+        if name == "pretrained" and _weights_moved(estimator):
+            continue
         if name in names and not same_param_value(getattr(estimator, name), value):
             raise ValueError(
                 f"{type(estimator).__name__} was fitted with {name}={value!r}, but {name} is now "

@@ -49,7 +49,7 @@ from ._cli_options import (
 from ._cli_voice import (
     Terminated, as_flags, in_the_commands_words, on_terminal, silence_stdout, terminate_as_interrupt,
 )
-from ._cli_outputs import RunOutputs
+from ._cli_outputs import DEMO_OUTPUTS, DETECT_OUTPUTS, RunOutputs
 from ._csv import read_csv_table, write_csv_table
 from ._shown_text import with_controls_shown
 
@@ -296,7 +296,7 @@ def run_demo(args):
     if args.aligned_clip:
         # ImageNet trunks read dark objects on a light ground, as in photos.
         backbone, pretrained, image_size, X = ALIGNED_DEMO_BACKBONE, "offline", ALIGNED_DEMO_SIZE, 255 - X
-    with RunOutputs(args.output_dir) as outputs:
+    with RunOutputs(args.output_dir, DEMO_OUTPUTS) as outputs:
         detector = make_detector(args, backbone, pretrained, image_size)
         detector.fit(X, names[y_noisy])
         report = detection_report(is_noisy, detector.clean_mask_)
@@ -309,7 +309,11 @@ def run_demo(args):
         wrote = _write_outputs(outputs, args, detector, X, {"true_label": names[y_true]},
                                title=f"Suspected label errors: {args.dataset} with {rate} {args.noise} noise")
         outputs.publish()
-    print(header + report)  # last: a reader of stdout that is gone leaves the outputs whole
+    try:
+        print(header + report, flush=True)  # last: a reader of stdout that is gone leaves the outputs whole
+    except BrokenPipeError:  # `| head`: the files are written; nothing more to say there
+        silence_stdout()
+        return 128 + 13  # as a shell reports a command ended by SIGPIPE
     _say(args, wrote)
     _say(args, f"Done in {time.perf_counter() - started:.0f} s.")
     return 0
@@ -343,7 +347,7 @@ def run_detect(args):
         groups = None
     in_groups = "" if groups is None else f", {len(set(groups.tolist()))} groups"
     _say(args, f"{args.input}: {len(X)} images, {len(set(y.tolist()))} classes{in_groups}.")
-    with RunOutputs(args.output_dir) as outputs:  # stopped or failed: an earlier run's outputs stay whole
+    with RunOutputs(args.output_dir, DETECT_OUTPUTS) as outputs:  # stopped or failed: an earlier run's outputs stay whole
         detector = make_detector(args, args.backbone, _pretrained_flag(args.pretrained), args.image_size or None)
         _say(args, f"Embedding them with {args.backbone} (kept in {_cache_dir(args)}: a rerun embeds only new "
              f"images) and fitting {type(detector).__name__}...")
@@ -450,9 +454,6 @@ def main(argv=None):
     try:
         with in_the_commands_words(args.command), terminate_as_interrupt():
             return args.handler(args)
-    except BrokenPipeError:  # whoever read the output is gone (`| head`): the outputs are written already
-        silence_stdout()
-        return 128 + 13  # as a shell reports a command ended by SIGPIPE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job scheduler, timeout)
         terminated = isinstance(exc, Terminated)
         print(f"skclip-noise {args.command}: {'terminated' if terminated else 'interrupted'}; the embeddings "

@@ -91,6 +91,8 @@ def _read_decisions(decisions):
     """:func:`read_decisions` and the name of the source, for error messages."""
     if isinstance(decisions, pd.DataFrame):
         table, source = decisions.copy(), "decisions"
+        text = [column for column in table.columns if not pd.api.types.is_numeric_dtype(table[column])]
+        table[text] = table[text].map(cell_text)  # the export read with pandas keeps the spreadsheet marks
         floats = [column for column in DECISION_COLUMNS
                   if column in table.columns and pd.api.types.is_float_dtype(table[column])]
         if floats:  # pd.read_csv makes a column with empty cells float: label 4 would read "4.0"

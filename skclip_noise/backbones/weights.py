@@ -15,6 +15,7 @@ __all__ = [
     "check_weights_unchanged",
     "load_state_dict_strict",
     "read_state_dict",
+    "same_weights_file",
     "weights_key",
 ]
 
@@ -50,6 +51,20 @@ def weights_key(pretrained):
             return (path, stat.st_size, stat.st_mtime_ns)
         return (path, stat.st_size, _content_digest(path, stat))
     return pretrained
+
+
+def same_weights_file(key, other):
+    """Whether two :func:`weights_key` values are one file's bytes, wherever it lies (a
+    model saved on one machine and loaded where its weights sit in another folder, or a
+    relative path read from another working directory).
+
+    Examples
+    --------
+    >>> same_weights_file(("/a/w.pt", 10, "f00d"), ("/b/w.pt", 10, "f00d"))
+    True
+    """
+    return (isinstance(key, tuple) and isinstance(other, tuple) and len(key) == len(other) == 3
+            and isinstance(key[2], str) and key[1:] == other[1:])
 
 
 class WeightsChangedError(RuntimeError):
@@ -91,7 +106,7 @@ def check_weights_unchanged(pretrained, fitted_key, owner="The estimator"):
     if fitted_key is None or not looks_like_path(pretrained):
         return
     current = weights_key(pretrained)
-    if current == fitted_key:
+    if current == fitted_key or same_weights_file(current, fitted_key):
         return
     path = current[0]
 

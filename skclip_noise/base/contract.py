@@ -19,6 +19,7 @@ from sklearn.utils._metadata_requests import SIMPLE_METHODS, MethodMetadataReque
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.fingerprint import input_fingerprint
+from ..data.inputs import is_lazy_sequence
 from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
 
@@ -114,6 +115,8 @@ def subset_samples(X, mask):
         return X.iloc[indices]
     if isinstance(X, (list, tuple)):
         return type(X)(X[i] for i in indices)
+    if is_lazy_sequence(X):  # a Hugging Face image column: read one image at a time, as before
+        return torch.utils.data.Subset(X, indices.tolist())
     return np.asarray(X)[indices]
 
 

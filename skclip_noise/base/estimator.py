@@ -63,6 +63,10 @@ def is_table(X):
     return ndim == 2
 
 
+#: Attributes scikit-learn keeps on an estimator (``set_output``, metadata requests, callbacks):
+#: configuration, never a fit's state.
+_SKLEARN_STATE = ("_sklearn", "_metadata_request", "_parent_callback", "_skl_")
+
 class ImageEstimatorMixin:
     """Shared input handling of the torch estimators; put it before ``BaseEstimator``.
 
@@ -145,11 +149,19 @@ class ImageEstimatorMixin:
         return X_checked
 
     def _forget_fit(self):
-        """Forget a fit: its model and every public fitted attribute (``*_``), so that a fit
-        that failed half-way leaves the estimator unfitted (``NotFittedError``), not half fitted."""
+        """Forget a fit: its model, every public fitted attribute (``*_``) and the private
+        state a fit made (its training embeddings, neighbour index, probe, ...), so that a
+        fit that failed half-way leaves the estimator unfitted (``NotFittedError``), not half
+        fitted, and its pickle ships nothing of the earlier fit. Private attributes the
+        estimator had before fitting stay, as do scikit-learn's (``set_output``,
+        metadata requests)."""
         _FITTED_MODELS.pop(self, None)
-        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
-            delattr(self, name)
+        unfitted = self.__dict__.get("_unfitted_attributes")
+        for name in list(vars(self)):
+            made_by_fit = (unfitted is not None and name.startswith("_") and name not in unfitted
+                           and name != "_unfitted_attributes" and not name.startswith(_SKLEARN_STATE))
+            if made_by_fit or (name.endswith("_") and not name.startswith("_")):
+                delattr(self, name)
 
     def _check_fit_inputs(self, X, y):
         """The ``fit`` preamble: parameters, then X, then labels. Returns
@@ -160,6 +172,7 @@ class ImageEstimatorMixin:
         for name in self._global_batch_sizes:
             check_global_batch_size(getattr(self, name), name)
         self._forget_fit()  # a previous fit's attributes: one this fit does not set must not linger
+        self._unfitted_attributes = frozenset(vars(self))
         try:
             return self._checked_fit_data(X, y)
         except BaseException:  # refused: not fitted, though _check_X set n_features_in_

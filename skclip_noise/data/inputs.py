@@ -71,6 +71,7 @@ __all__ = [
     "check_feature_values",
     "check_features",
     "image_to_pil",
+    "is_lazy_sequence",
 ]
 
 _IMAGE_INPUT_HELP = (
@@ -147,7 +148,7 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
             _dataset_item_array(X[index], index)
         return ImageInput("dataset", X, n)
     _refuse_dataset_tables(X)
-    if _is_lazy_sequence(X):
+    if is_lazy_sequence(X):
         n = len(X)
         _check_not_empty(n)
         first = X[0]
@@ -194,11 +195,11 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
     return ImageInput("images", _check_image_array(array), array.shape[0])
 
 
-def _is_lazy_sequence(X):
+def is_lazy_sequence(X):
     """Whether X is a sized, indexable sequence read item by item (a Hugging Face image
     column), not a list, tuple, array, tensor, table, mapping or text."""
     return (hasattr(X, "__len__") and hasattr(X, "__getitem__")
-            and not isinstance(X, (list, tuple, str, bytes, os.PathLike, dict, torch.Tensor))
+            and not isinstance(X, (list, tuple, str, bytes, bytearray, memoryview, os.PathLike, dict, torch.Tensor))
             and not any(hasattr(X, name) for name in ("dtype", "__array__", "iloc", "keys")))
 
 

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from .._csv import cell_text, spreadsheet_safe
 from .._warnings import warn_user
 
 __all__ = [
@@ -252,9 +253,7 @@ def _refuse_hugging_face_layouts(root, classes, files):
     split folders (``root/train/<class>/...``: the labels would be "train" and "test") and
     labels kept in ``metadata.csv`` / ``metadata.jsonl`` (``file_name``, ``label``)."""
     splits = [name for name in classes if name.lower() in _SPLIT_NAMES]
-    if splits and len(splits) == len(classes) and any(
-            entry.is_dir() and not _is_hidden(entry.name)
-            for split in splits for entry in os.scandir(os.path.join(root, split))):
+    if splits and len(splits) == len(classes) and any(_has_subfolders(os.path.join(root, split)) for split in splits):
         raise ValueError(
             f"Image folder {root!r} holds the split folders {splits}, each with class subfolders; "
             f"pass one split, e.g. {os.path.join(root, splits[0])!r} (its subfolders are the classes)."
@@ -266,6 +265,11 @@ def _refuse_hugging_face_layouts(root, classes, files):
                 "label), which class folders would silently override. Write them as a CSV of path,label "
                 "(rename file_name to path; paths are read from the CSV's folder) and pass that CSV instead."
             )
+
+
+def _has_subfolders(folder):
+    with os.scandir(folder) as entries:
+        return any(entry.is_dir() and not _is_hidden(entry.name) for entry in entries)
 
 
 def _metadata_columns(path):
@@ -313,7 +317,7 @@ def _write_class_names(root, folders):
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(_CLASS_NAMES_HEADER)
         for name, folder in sorted(folders.items(), key=lambda item: item[1]):
-            writer.writerow([folder, name])
+            writer.writerow([spreadsheet_safe(folder), spreadsheet_safe(name)])
 
 
 def _read_class_names(root):
@@ -339,7 +343,7 @@ def _read_class_names(root):
             continue
         if len(row) != 2:
             raise ValueError(f"{path!r}, line {line}: expected 2 fields, got {len(row)}: {advice}.")
-        folder, name = row
+        folder, name = (cell_text(cell) for cell in row)
         if folder in mapping:
             raise ValueError(f"{path!r}, line {line}: the folder {folder!r} is listed twice: {advice}.")
         mapping[folder] = name

@@ -247,7 +247,7 @@ REVIEW_SCRIPT = r"""
   function refilter() {  // after a decision: only the status filter depends on decisions
     if (filterStatus.value) { filter(); }
   }
-  function focusCard(index, scroll) {  // scroll: false where the card is where the pointer is
+  function focusCard(index, scroll, keepFocus) {  // scroll: false where the card is under the pointer
     if (current >= 0 && cards[current]) { cards[current].classList.remove("current"); }
     current = index;
     if (index >= 0) {
@@ -255,7 +255,7 @@ REVIEW_SCRIPT = r"""
       if (position >= 0 && Math.floor(position / PAGE) !== page) { page = Math.floor(position / PAGE); layout(); }
       cards[index].classList.add("current");
       // keyboard focus follows the current card, unless it is already on a control of it
-      if (!cards[index].contains(document.activeElement)) { cards[index].focus({preventScroll: true}); }
+      if (!keepFocus && !cards[index].contains(document.activeElement)) { cards[index].focus({preventScroll: true}); }
       if (scroll !== false) { cards[index].scrollIntoView({block: "nearest"}); }
     }
   }
@@ -274,7 +274,9 @@ REVIEW_SCRIPT = r"""
     page += step;
     layout();
     var first = matching[page * PAGE];
-    if (first !== undefined) { focusCard(first); }
+    var pager = document.activeElement;  // a pager button pressed again turns again: focus stays on it
+    var onPager = (pager === previousPage || pager === nextPage) && !pager.disabled;
+    if (first !== undefined) { focusCard(first, true, onPager); }
   }
   function decide(card, decision, label) {
     var given = card.getAttribute("data-given");
@@ -358,7 +360,9 @@ REVIEW_SCRIPT = r"""
       }
       if (event.key === "Escape") { input.value = ""; card.focus(); }  // leaves without relabelling
     });
-    input.addEventListener("change", function () { if (classes.indexOf(input.value.trim()) >= 0) { typed(card, input); } });
+    input.addEventListener("change", function () {
+      if (classes.indexOf(input.value.trim()) >= 0 && typed(card, input) && card.hidden) { move(1); }
+    });
   });
   [filterClass, filterKind, filterStatus].forEach(function (select) {
     if (select) { select.addEventListener("change", function () { page = 0; filter(); }); }
@@ -385,7 +389,7 @@ REVIEW_SCRIPT = r"""
     else if (key === "a") { accept(card); move(1); }
     else if (key === "g") { decide(card, "keep", ""); move(1); }
     else if (key === "x" || key === "Delete") { decide(card, "drop", ""); move(1); }
-    else if (key === "u" || key === "Backspace") { undo(card); }
+    else if (key === "u" || key === "Backspace") { undo(card); if (card.hidden) { move(1); } }
     else if (/^[0-9]$/.test(key)) {
       var chosen = classes[key === "0" ? 9 : Number(key) - 1];
       if (chosen === undefined) { return; }

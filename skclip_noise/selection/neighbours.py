@@ -239,6 +239,7 @@ class NeighbourIndex:
             raise ValueError(
                 "backend='faiss' needs the faiss package (pip install faiss-cpu); or use backend='sklearn'."
             )
+        self.backend = backend
         self.use_faiss = backend == "faiss" or (backend == "auto" and faiss is not None)
         if approximate is not None and approximate not in (True, False) + APPROXIMATE_INDEXES:
             raise ValueError(
@@ -265,6 +266,12 @@ class NeighbourIndex:
         state = self.__dict__.copy()
         state["_index"] = None  # faiss indexes do not pickle; rebuilt on the next search
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.backend = state.get("backend", "auto")
+        if self.use_faiss and not self.approximate and self.backend == "auto" and _faiss_or_none() is None:
+            self.use_faiss = False  # loaded where faiss is not installed: the same exact search, by scikit-learn
 
     def indexed_features(self, positions):
         """The features of the indexed rows at ``positions`` (a slice or indices)."""
@@ -310,6 +317,10 @@ class NeighbourIndex:
             # all-zero row at cosine similarity 0.5 to everything instead of 0.
             return NearestNeighbors(algorithm="brute", metric="cosine").fit(self.unit_rows(slice(None)))
         faiss = _faiss_or_none()
+        if faiss is None:  # a pickle of an index that needs faiss, loaded where it is not installed
+            built = f"an approximate {self.approximate!r} index" if self.approximate else "backend='faiss'"
+            raise ValueError(f"This neighbour index was built with {built}, which needs the faiss package: "
+                             "pip install faiss-cpu (or refit with knn_backend='sklearn').")
         with _faiss_threads(faiss, self.n_jobs):
             if self.approximate == "hnsw":
                 return _hnsw_index(faiss, self)

@@ -171,13 +171,17 @@ def small_model_threads(device, n_threads=1):
             _THREADS.outside = torch.get_num_threads()
         _THREADS.active += 1
         outside = _THREADS.outside
-    torch.set_num_threads(min(n_threads, outside))
+    depth = getattr(_THREADS.here, "depth", 0)
+    _THREADS.here.depth = depth + 1
+    torch.set_num_threads(min(n_threads, outside) if depth == 0 else torch.get_num_threads())
     try:
         yield
     finally:
         with _THREADS.lock:
             _THREADS.active -= 1
-        torch.set_num_threads(outside)
+        _THREADS.here.depth = depth
+        if depth == 0:  # this thread's outermost block: back to the process's count
+            torch.set_num_threads(outside)
 
 
 class _ThreadCount:
@@ -186,12 +190,14 @@ class _ThreadCount:
     ``torch.set_num_threads`` also sets the count a thread takes at its first torch call,
     so a block entered in another thread while one is open would read the open block's 1
     as "the previous" count (a Dask worker's thread then ran on 1 thread for good). The
-    first block records the count once; every block restores that."""
+    first block records the count once; each thread's outermost block restores that (an
+    inner block leaves the outer one's count)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.active = 0
         self.outside = None
+        self.here = threading.local()  # this thread's depth of blocks
 
 
 _THREADS = _ThreadCount()

@@ -9,7 +9,7 @@ from . import distributed
 __all__ = ["make_loader"]
 
 #: What torch's errors say when DataLoader workers hand over more than /dev/shm holds.
-_SHARED_MEMORY = "shared memory"
+_SHARED_MEMORY = ("shared memory", "unable to write to file </torch_")
 
 
 def make_loader(dataset, *, batch_size, shuffle=False, generator=None, num_workers=0, pin_memory=False):
@@ -81,7 +81,7 @@ class _Loader(torch.utils.data.DataLoader):
             except StopIteration:
                 return
             except RuntimeError as exc:
-                if self.num_workers and _SHARED_MEMORY in str(exc):
+                if self.num_workers and any(words in str(exc) for words in _SHARED_MEMORY):
                     raise RuntimeError(
                         f"The {self.num_workers} DataLoader worker(s) ran out of shared memory (/dev/shm, "
                         "through which they hand over batches; Docker gives a container 64 MB unless run with "

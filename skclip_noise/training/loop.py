@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._files import replaced_file
 from .._warnings import warn_user
 from . import distributed
 from .device import autocast, autocast_dtype, seeded_torch
@@ -264,25 +264,15 @@ class Trainer:
         if distributed.rank() != 0:  # rank 0 writes; the others wait until it is on disk
             distributed.barrier()
             return
-        directory = os.path.dirname(os.path.abspath(self.checkpoint_path))
-        os.makedirs(directory, exist_ok=True)
-        # Write then rename, so an interruption never leaves a half-written checkpoint.
-        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(self._state(extra_state), tmp)
-            os.replace(tmp, self.checkpoint_path)
-        except BaseException as exc:  # a full disk, or Ctrl-C: no partial copy stays behind
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            if isinstance(exc, (OSError, RuntimeError)):  # torch's writer fails with a RuntimeError
-                raise OSError(
-                    f"Could not write the checkpoint {self.checkpoint_path!r} ({exc}). Free disk space there, "
-                    "pass another checkpoint_path, or checkpoint_path=None to train without one."
-                ) from exc
-            raise
+        os.makedirs(os.path.dirname(os.path.abspath(self.checkpoint_path)), exist_ok=True)
+        try:  # an interruption or a full disk never leaves a half-written checkpoint
+            with replaced_file(self.checkpoint_path, binary=True) as handle:
+                torch.save(self._state(extra_state), handle)
+        except (OSError, RuntimeError) as exc:  # torch's writer fails with a RuntimeError
+            raise OSError(
+                f"Could not write the checkpoint {self.checkpoint_path!r} ({exc}). Free disk space there, "
+                "pass another checkpoint_path, or checkpoint_path=None to train without one."
+            ) from exc
         distributed.barrier()
 
     def _resume(self, extra_state):
