@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -356,3 +357,41 @@ def issues_table(quality, given, predicted=None, flagged=None, index=None):
         },
         index=index,
     )
+
+
+class StandInDetector:
+    """A fitted detector's outputs without a fit: every sample flagged, the next class
+    suggested (what ``cli._write_outputs`` reads). ``on_fit`` runs inside ``fit``."""
+
+    flag_disagreement = True
+    random_state = 0
+    on_fit = None
+
+    def fit(self, X, y, **kwargs):
+        if StandInDetector.on_fit is not None:
+            StandInDetector.on_fit()
+        y = np.asarray(y, dtype=object)
+        classes = np.array(sorted(set(y.tolist()), key=str), dtype=object)
+        following = {label: classes[(i + 1) % len(classes)] for i, label in enumerate(classes)}
+        suggested = np.array([following[label] for label in y], dtype=object)
+        flagged = np.ones(len(y), dtype=bool)
+        self.classes_ = classes
+        self.label_issues_ = pd.DataFrame({
+            "is_label_issue": flagged, "label_quality": np.linspace(0.01, 0.99, len(y)), "given_label": y,
+            "predicted_label": suggested, "issue_type": "label",
+            "suggested_label": suggested, "suggested_label_confidence": 0.9,
+        })
+        self.clean_mask_ = ~flagged
+        self.noise_rate_ = float(flagged.mean())
+        k = len(classes)
+        self.noise_transition_ = np.full((k, k), 0.2 / (k - 1)) + np.eye(k) * (0.8 - 0.2 / (k - 1))
+        return self
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """The command line's detector replaced by :class:`StandInDetector` (no embedding, no fit)."""
+    from skclip_noise import cli
+
+    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: StandInDetector())
+    monkeypatch.setattr(StandInDetector, "on_fit", None)

@@ -24,7 +24,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import class_folders, cli_exit, image_files
+from conftest import StandInDetector, class_folders, image_files
 from PIL import Image
 
 import skclip_noise
@@ -35,45 +35,10 @@ from skclip_noise.report import html as report_html
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-#: The command line's own detector factory (the tests replace it with :class:`StandIn`).
+#: The command line's own detector factory (the tests replace it with :class:`conftest.StandInDetector`).
 _MAKE_DETECTOR = cli.make_detector
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 _ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-class StandIn:
-    """A fitted detector's outputs without a fit: every sample flagged, the next class
-    suggested (what ``cli._write_outputs`` reads). ``on_fit`` runs inside ``fit``."""
-
-    flag_disagreement = True
-    random_state = 0
-    on_fit = None
-
-    def fit(self, X, y, **kwargs):
-        if StandIn.on_fit is not None:
-            StandIn.on_fit()
-        y = np.asarray(y, dtype=object)
-        classes = np.array(sorted(set(y.tolist()), key=str), dtype=object)
-        following = {label: classes[(i + 1) % len(classes)] for i, label in enumerate(classes)}
-        suggested = np.array([following[label] for label in y], dtype=object)
-        flagged = np.ones(len(y), dtype=bool)
-        self.classes_ = classes
-        self.label_issues_ = pd.DataFrame({
-            "is_label_issue": flagged, "label_quality": np.linspace(0.01, 0.99, len(y)), "given_label": y,
-            "predicted_label": suggested, "issue_type": "label",
-            "suggested_label": suggested, "suggested_label_confidence": 0.9,
-        })
-        self.clean_mask_ = ~flagged
-        self.noise_rate_ = float(flagged.mean())
-        k = len(classes)
-        self.noise_transition_ = np.full((k, k), 0.2 / (k - 1)) + np.eye(k) * (0.8 - 0.2 / (k - 1))
-        return self
-
-
-@pytest.fixture
-def stand_in(monkeypatch):
-    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: StandIn())
-    monkeypatch.setattr(StandIn, "on_fit", None)
 
 
 def _run(argv, capsys):
@@ -149,11 +114,11 @@ def test_exit_statuses_of_every_outcome_are_the_documented_ones(tmp_path, capsys
     def ctrl_c():
         raise KeyboardInterrupt
 
-    StandIn.on_fit = ctrl_c
+    StandInDetector.on_fit = ctrl_c
     outcomes["ctrl-c"] = _run(["detect", str(data), "--output-dir", out_dir], capsys)
-    StandIn.on_fit = lambda: os.kill(os.getpid(), signal.SIGTERM)
+    StandInDetector.on_fit = lambda: os.kill(os.getpid(), signal.SIGTERM)
     outcomes["sigterm"] = _run(["detect", str(data), "--output-dir", out_dir], capsys)
-    StandIn.on_fit = None
+    StandInDetector.on_fit = None
 
     assert {name: status for name, (status, _, _) in outcomes.items()} == {
         "success": 0, "usage": 2, "bad input": 2, "ctrl-c": 130, "sigterm": 143}
@@ -217,7 +182,7 @@ _ASCII_DRIVER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import test_cli_automation as t
     from skclip_noise import cli
-    cli.make_detector = lambda *args, **kwargs: t.StandIn()
+    cli.make_detector = lambda *args, **kwargs: t.StandInDetector()
     statuses = []
     for argv in (sys.argv[1:], ["detect", "--help"], ["demo", "--help"]):
         try:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import class_folders, headless_chromium, needs_selenium
+from conftest import StandInDetector, class_folders, headless_chromium, needs_selenium
 
 from skclip_noise import cli
 
@@ -30,41 +30,6 @@ TINY_CLIP = "open_clip:skclip-tiny"
 
 
 # ------------------------------------------------------------------ command-line stand-in
-
-
-class StandIn:
-    """A fitted detector's outputs without a fit (what ``cli._write_outputs`` reads);
-    ``on_fit`` runs inside ``fit``."""
-
-    flag_disagreement = True
-    random_state = 0
-    on_fit = None
-
-    def fit(self, X, y, **kwargs):
-        if StandIn.on_fit is not None:
-            StandIn.on_fit()
-        y = np.asarray(y, dtype=object)
-        classes = np.array(sorted(set(y.tolist()), key=str), dtype=object)
-        following = {label: classes[(i + 1) % len(classes)] for i, label in enumerate(classes)}
-        suggested = np.array([following[label] for label in y], dtype=object)
-        flagged = np.ones(len(y), dtype=bool)
-        self.classes_ = classes
-        self.label_issues_ = pd.DataFrame({
-            "is_label_issue": flagged, "label_quality": np.linspace(0.01, 0.99, len(y)), "given_label": y,
-            "predicted_label": suggested, "issue_type": "label",
-            "suggested_label": suggested, "suggested_label_confidence": 0.9,
-        })
-        self.clean_mask_ = ~flagged
-        self.noise_rate_ = float(flagged.mean())
-        k = len(classes)
-        self.noise_transition_ = np.full((k, k), 0.2 / (k - 1)) + np.eye(k) * (0.8 - 0.2 / (k - 1))
-        return self
-
-
-@pytest.fixture
-def stand_in(monkeypatch):
-    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: StandIn())
-    monkeypatch.setattr(StandIn, "on_fit", None)
 
 
 def _run(argv, capsys):
@@ -221,7 +186,7 @@ def test_a_broken_pipe_inside_the_fit_is_an_error_not_a_closed_stdout(tmp_path, 
     def worker_pipe_breaks():
         raise BrokenPipeError(32, "Broken pipe (a worker process died)")
 
-    StandIn.on_fit = worker_pipe_breaks
+    StandInDetector.on_fit = worker_pipe_breaks
     status, err = _run(["detect", str(data), "--output-dir", str(tmp_path / "out")], capsys)
     assert status == 2 and "error:" in err and "Broken pipe" in err, (status, err)
 

@@ -129,37 +129,6 @@ def _assert_no_injection(page_text, names):
     return page
 
 
-class _StandIn:
-    """A fitted detector's outputs without a fit: every sample flagged (so every one is a card
-    of the report), the next class suggested, as the command line's ``_write_outputs`` reads them."""
-
-    flag_disagreement = True
-    random_state = 0
-
-    def fit(self, X, y, **kwargs):
-        y = np.asarray(y, dtype=object)
-        classes = np.array(sorted(set(y.tolist()), key=str), dtype=object)
-        following = {label: classes[(i + 1) % len(classes)] for i, label in enumerate(classes)}
-        suggested = np.array([following[label] for label in y], dtype=object)
-        flagged = np.ones(len(y), dtype=bool)
-        self.classes_ = classes
-        self.label_issues_ = pd.DataFrame({
-            "is_label_issue": flagged, "label_quality": np.linspace(0.01, 0.99, len(y)), "given_label": y,
-            "predicted_label": suggested, "issue_type": np.where(flagged, "label", "ok"),
-            "suggested_label": suggested, "suggested_label_confidence": 0.9,
-        })
-        self.clean_mask_ = ~flagged
-        self.noise_rate_ = float(flagged.mean())
-        k = len(classes)
-        self.noise_transition_ = np.full((k, k), 0.2 / (k - 1)) + np.eye(k) * (0.8 - 0.2 / (k - 1))
-        return self
-
-
-@pytest.fixture
-def stand_in(monkeypatch):
-    monkeypatch.setattr(cli, "make_detector", lambda *args, **kwargs: _StandIn())
-
-
 def _csv_input(folder, labels, per_label=2):
     """A ``path,label`` CSV in ``folder`` with ``per_label`` random images per label."""
     paths = image_files(folder / "images", per_label * len(labels))

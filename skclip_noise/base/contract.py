@@ -19,7 +19,7 @@ from sklearn.utils._metadata_requests import SIMPLE_METHODS, MethodMetadataReque
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.fingerprint import input_fingerprint
-from ..data.inputs import is_lazy_sequence
+from ..data.sequences import is_lazy_sequence
 from ..data.labels import check_labels
 from ..selection import transition_from_verdicts
 

@@ -59,6 +59,7 @@ from .decoding import (
     warn_if_truncated_images_accepted,
 )
 from .features import check_feature_values, check_features
+from .sequences import is_lazy_sequence, looks_like_an_image, refuse_dataset_tables
 from .labels import is_missing
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
     "check_feature_values",
     "check_features",
     "image_to_pil",
-    "is_lazy_sequence",
 ]
 
 _IMAGE_INPUT_HELP = (
@@ -147,14 +147,14 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
         for index in range(min(n, _N_CHECKED_ITEMS)):
             _dataset_item_array(X[index], index)
         return ImageInput("dataset", X, n)
-    _refuse_dataset_tables(X)
+    refuse_dataset_tables(X)
     if is_lazy_sequence(X):
         n = len(X)
         _check_not_empty(n)
         first = X[0]
         if isinstance(first, (str, os.PathLike)):
             X = list(X)  # a column of file paths: read below
-        elif _looks_like_an_image(first):
+        elif looks_like_an_image(first):
             for index in range(min(n, _N_CHECKED_ITEMS)):
                 _dataset_item_array(X[index], index)
             return ImageInput("dataset", X, n)
@@ -193,36 +193,6 @@ def check_image_input(X, *, allow_features=False, check_paths=True):
             f"but this estimator needs images. {_IMAGE_INPUT_HELP}"
         )
     return ImageInput("images", _check_image_array(array), array.shape[0])
-
-
-def is_lazy_sequence(X):
-    """Whether X is a sized, indexable sequence read item by item (a Hugging Face image
-    column), not a list, tuple, array, tensor, table, mapping or text."""
-    return (hasattr(X, "__len__") and hasattr(X, "__getitem__")
-            and not isinstance(X, (list, tuple, str, bytes, bytearray, memoryview, os.PathLike, dict, torch.Tensor))
-            and not any(hasattr(X, name) for name in ("dtype", "__array__", "iloc", "keys")))
-
-
-def _looks_like_an_image(item):
-    if isinstance(item, tuple) and item:
-        item = item[0]
-    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim >= 2)
-
-
-def _refuse_dataset_tables(X):
-    """Refuse a whole Hugging Face ``Dataset`` (or ``DatasetDict``) as X, naming the column
-    (or split) to pass, before anything is decoded."""
-    if not hasattr(X, "column_names"):
-        return
-    if isinstance(X, dict):  # a DatasetDict: one Dataset per split
-        raise TypeError(f"X is a DatasetDict with the splits {list(X)}; pass one split's image column, "
-                        f"e.g. X[{next(iter(X), 'train')!r}][<image column>].")
-    if not hasattr(X, "features"):
-        return
-    images = [name for name, feature in X.features.items() if type(feature).__name__ == "Image"]
-    column = images[0] if len(images) == 1 else "<image column>"
-    raise TypeError(f"X is a Hugging Face Dataset (columns {X.column_names}); pass its image column, "
-                    f"X=ds[{column!r}], and its labels as y.")
 
 
 def _single_path_column(X):
