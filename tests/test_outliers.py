@@ -206,17 +206,20 @@ def test_without_outlier_detection_foreign_images_pass_as_clean(open_set_digits)
     assert detector.clean_mask_[is_outlier].mean() > 0.5  # the failure the outlier outcome fixes
 
 
-def test_the_command_line_writes_the_issue_type_and_counts_each_kind(open_set_digits, tmp_path, capsys):
+def test_the_command_line_writes_the_issue_type_and_counts_each_kind(open_set_digits, tmp_path):
     from types import SimpleNamespace
 
     from skclip_noise import cli
+    from skclip_noise._cli_outputs import DETECT_OUTPUTS, RunOutputs
 
     X, y, is_outlier, _ = open_set_digits
     detector = ConsensusDetector(random_state=0).fit(X, y)
     args = SimpleNamespace(output_dir=str(tmp_path), max_items=50, quiet=False)
-    cli._write_outputs(args, detector, None)
+    with RunOutputs(str(tmp_path), DETECT_OUTPUTS) as outputs:
+        said = cli._write_outputs(outputs, args, detector, None)
+        outputs.publish()
     issues = pd.read_csv(tmp_path / "label_issues.csv", index_col="sample").sort_index()
     assert (issues["issue_type"].to_numpy() == detector.label_issues_["issue_type"].astype(str).to_numpy()).all()
     kinds = detector.label_issues_["issue_type"].value_counts()
-    assert f"{kinds['label']} wrong labels, {kinds['outlier']} images of no class" in capsys.readouterr().err
+    assert f"{kinds['label']} wrong labels, {kinds['outlier']} images of no class" in said
     assert "Images of no class" in (tmp_path / "report.html").read_text()
