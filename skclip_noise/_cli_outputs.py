@@ -19,7 +19,8 @@ THUMBNAILS = "report_thumbnails"
 DETECT_OUTPUTS = ("label_issues.csv", "report.html", "unreadable.csv", THUMBNAILS)
 #: What ``demo`` writes.
 DEMO_OUTPUTS = (*DETECT_OUTPUTS, "report.txt")
-#: Locked by the run writing into the folder (the system releases it if the run dies).
+#: Locked by the run writing into the folder (the system releases it if the run dies), and
+#: removed when the run ends.
 LOCK = ".skclip-noise.lock"
 
 
@@ -124,7 +125,11 @@ def _try_lock(handle):
 
 
 def _unlock(handle):
-    handle.close()  # closing releases the lock; the empty file stays for the next run
+    try:  # removed while still locked: a run that opened it meanwhile finds it gone and locks a new one
+        os.remove(handle.name)
+    except OSError:  # already gone, or (Windows) open elsewhere: the next run locks it as it is
+        pass
+    handle.close()  # closing releases the lock
 
 
 @contextlib.contextmanager
